@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { z } from 'zod';
+import { formatIssues } from '../core/config.js';
+import { ManifestSchema, RecordSchemas, type Manifest, type RecordSchemaName } from '../core/records.js';
+
+/** Bad data in a file: the message names the file and line, so it can be fixed by hand. */
+export class DataError extends Error {
+  override name = 'DataError';
+}
+
+export type ProducedBy = Manifest['producedBy'];
+
+/** Streams a JSONL file, validating each row; errors name file and line. */
+export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGenerator<T> {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  let lineNo = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (err) {
+      throw new DataError(`${path}:${lineNo}: not valid JSON (${(err as Error).message})`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new DataError(formatIssues(parsed.error, `${path}:${lineNo}`));
+    yield parsed.data;
+  }
+}
+
+export async function readAll<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
+  const rows: T[] = [];
+  for await (const row of readJsonl(path, schema)) rows.push(row);
+  return rows;
+}
+
+export function readManifestRows<N extends RecordSchemaName>(
+  manifest: Manifest,
+  name: N,
+): Promise<z.infer<(typeof RecordSchemas)[N]>[]> {
+  if (manifest.schema !== name)
+    throw new DataError(`${manifest.uri}: holds "${manifest.schema}" rows, expected "${name}"`);
+  return readAll(
+    manifest.uri,
+    RecordSchemas[name] as unknown as z.ZodType<z.infer<(typeof RecordSchemas)[N]>>,
+  );
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export function manifestPath(dataPath: string): string {
+  return `${dataPath}.manifest.json`;
+}
+
+export async function readManifest(dataPath: string): Promise<Manifest | null> {
+  const path = manifestPath(dataPath);
+  if (!(await exists(path))) return null;
+  return ManifestSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+}
+
+/** Writes `content` to `path` through a temp file and a rename, so readers never see half a file. */
+export async function writeAtomic(path: string, content: string | Buffer): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}
+
+/**
+ * Writes rows and then their manifest, both atomically. The manifest is written last, so its presence
+ * means the data is complete: that is what makes re-running a finished step free.
+ */
+export async function writeJsonlWithManifest(
+  dataPath: string,
+  schema: RecordSchemaName,
+  rows: readonly unknown[],
+  producedBy: ProducedBy,
+  extra: { stats?: Record<string, number>; wallMs?: number } = {},
+): Promise<Manifest> {
+  const uri = resolve(dataPath);
+  const body = Buffer.from(rows.map((row) => JSON.stringify(row) + '\n').join(''));
+  await writeAtomic(uri, body);
+  const manifest: Manifest = {
+    uri,
+    sha256: createHash('sha256').update(body).digest('hex'),
+    rows: rows.length,
+    bytes: body.length,
+    schema,
+    producedBy,
+    stats: extra.stats ?? {},
+    wallMs: extra.wallMs ?? 0,
+  };
+  await writeAtomic(manifestPath(uri), JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
+}
+
+/**
+ * An append-only journal of finished rows for one step. After a crash the next attempt reopens it,
+ * keeps every complete line (a torn last line is discarded) and skips the work those rows represent.
+ */
+export class Journal<T> {
+  private constructor(
+    readonly path: string,
+    readonly rows: Map<string, T>,
+    private readonly handle: Awaited<ReturnType<typeof open>>,
+    private readonly keyOf: (row: T) => string,
+  ) {}
+
+  static async open<T>(path: string, schema: z.ZodType<T>, keyOf: (row: T) => string): Promise<Journal<T>> {
+    await mkdir(dirname(path), { recursive: true });
+    const rows = new Map<string, T>();
+    let validBytes = 0;
+    if (await exists(path)) {
+      const text = await readFile(path, 'utf8');
+      for (const line of text.split('\n')) {
+        const row = line.trim() === '' ? undefined : schema.safeParse(safeJson(line));
+        if (!row?.success) break; // torn tail from a crash: everything after it is rewritten
+        rows.set(keyOf(row.data), row.data);
+        validBytes += Buffer.byteLength(line) + 1;
+      }
+    }
+    const handle = await open(path, 'a+');
+    await handle.truncate(validBytes);
+    return new Journal(path, rows, handle, keyOf);
+  }
+
+  has(key: string): boolean {
+    return this.rows.has(key);
+  }
+
+  async append(row: T): Promise<void> {
+    const key = this.keyOf(row);
+    if (this.rows.has(key)) return;
+    this.rows.set(key, row);
+    await this.handle.appendFile(JSON.stringify(row) + '\n');
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  async discard(): Promise<void> {
+    await this.close();
+    await rm(this.path, { force: true });
+  }
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface JournalledStep<T> {
+  out: string;
+  schema: RecordSchemaName;
+  rowSchema: z.ZodType<T>;
+  keyOf: (row: T) => string;
+  order: (a: T, b: T) => number;
+  stats: (rows: T[]) => Record<string, number>;
+  producedBy: ProducedBy;
+}
+
+/**
+ * The shape of every resumable step: return the finished output if it exists; otherwise let `work`
+ * fill a journal (skipping journalled keys), then publish the rows in a stable order with a manifest.
+ */
+export async function journalledStep<T>(
+  step: JournalledStep<T>,
+  work: (journal: Journal<T>) => Promise<void>,
+): Promise<Manifest> {
+  const existing = await readManifest(step.out);
+  if (existing) return existing;
+  const started = Date.now();
+  const journal = await Journal.open(`${step.out}.journal`, step.rowSchema, step.keyOf);
+  try {
+    await work(journal);
+    const rows = [...journal.rows.values()].sort(step.order);
+    const manifest = await writeJsonlWithManifest(step.out, step.schema, rows, step.producedBy, {
+      stats: step.stats(rows),
+      wallMs: Date.now() - started,
+    });
+    await journal.discard();
+    return manifest;
+  } finally {
+    await journal.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,169 @@
+import { Context } from '@temporalio/activity';
+import { join } from 'node:path';
+import {
+  GenerationRecordSchema,
+  type GenerationRecord,
+  type Manifest,
+  type Message,
+  type PromptRecord,
+} from '../core/records.js';
+import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../core/steps.js';
+import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
+import { Journal, journalledStep, readManifestRows } from './artifacts.js';
+import { mapLimit } from '../core/concurrency.js';
+import type { ChatFn } from './inference.js';
+
+export interface GenerationDeps {
+  chatFor: (model: ModelRef) => ChatFn;
+}
+
+const generationKey = (g: Pick<GenerationRecord, 'promptId' | 'chain' | 'step'>) =>
+  `${g.promptId}/${g.chain}/${g.step}`;
+
+export async function shardPrompts(shard: ShardRef): Promise<PromptRecord[]> {
+  return (await readManifestRows(shard.prompts, 'prompt')).slice(shard.start, shard.end);
+}
+
+function flagsFor(
+  text: string,
+  finishReason: string | null,
+  parentText: string | null,
+): GenerationRecord['flags'] {
+  const flags: GenerationRecord['flags'] = [];
+  if (text.trim() === '') flags.push('empty');
+  if (finishReason === 'length') flags.push('truncated');
+  if (parentText !== null && text.trim() === parentText.trim()) flags.push('unchanged');
+  return flags;
+}
+
+function countFlags(rows: GenerationRecord[]): Record<string, number> {
+  const stats: Record<string, number> = { empty: 0, truncated: 0, unchanged: 0 };
+  for (const row of rows) for (const flag of row.flags) stats[flag] = (stats[flag] ?? 0) + 1;
+  return stats;
+}
+
+/** One generation step of a shard, journalled so that a retried attempt resumes where it stopped. */
+function journalled(
+  out: string,
+  input: SampleShardInput,
+  step: string,
+  chat: ChatFn,
+  work: (journal: Journal<GenerationRecord>, generate: Generate) => Promise<void>,
+): Promise<Manifest> {
+  const ctx = Context.current();
+  const spec = {
+    out,
+    schema: 'generation' as const,
+    rowSchema: GenerationRecordSchema,
+    keyOf: generationKey,
+    order: (a: GenerationRecord, b: GenerationRecord) =>
+      a.promptId.localeCompare(b.promptId) || a.chain - b.chain || a.step - b.step,
+    stats: countFlags,
+    producedBy: {
+      step,
+      runId: input.scope.runId,
+      iteration: input.scope.iteration,
+      shard: input.shard.index,
+    },
+  };
+  return journalledStep(spec, async (journal) => {
+    ctx.heartbeat({ done: journal.rows.size, resumed: journal.rows.size > 0 });
+    const generate: Generate = async (g) => {
+      const seed = seedFor(input.params.seed, g.promptId, g.chain, g.step);
+      const reply = await chat({
+        model: input.policy.model,
+        messages: g.messages,
+        temperature: input.params.temperature,
+        topP: input.params.topP,
+        maxTokens: input.params.maxTokens,
+        seed,
+        signal: ctx.cancellationSignal,
+      });
+      const record: GenerationRecord = {
+        id: `${input.scope.runId}/${input.scope.iteration}/${generationKey(g)}`,
+        promptId: g.promptId,
+        chain: g.chain,
+        step: g.step,
+        parentId: g.parent?.id ?? null,
+        text: reply.text,
+        finishReason: reply.finishReason,
+        usage: reply.usage,
+        model: input.policy.model,
+        temperature: input.params.temperature,
+        maxTokens: input.params.maxTokens,
+        seed,
+        templateHash: g.templateHash,
+        latencyMs: Math.round(reply.latencyMs),
+        flags: flagsFor(reply.text, reply.finishReason, g.parent?.text ?? null),
+      };
+      await journal.append(record);
+      ctx.heartbeat({ done: journal.rows.size });
+      return record;
+    };
+    await work(journal, generate);
+  });
+}
+
+interface GenerationSpec {
+  promptId: string;
+  chain: number;
+  step: number;
+  messages: Message[];
+  parent: GenerationRecord | null;
+  templateHash: string | null;
+}
+type Generate = (spec: GenerationSpec) => Promise<GenerationRecord>;
+
+export function createGenerationActivities({ chatFor }: GenerationDeps) {
+  return {
+    /** Step 1 of every chain: N independent answers per prompt. */
+    async sampleShard(input: SampleShardInput): Promise<Manifest> {
+      const out = join(input.scope.dir, `shard-${input.shard.index}.jsonl`);
+      return journalled(out, input, 'sample', chatFor(input.policy), async (journal, generate) => {
+        const prompts = await shardPrompts(input.shard);
+        const tasks = prompts.flatMap((p) =>
+          Array.from({ length: input.params.samples }, (_, chain) => ({ p, chain })),
+        );
+        await mapLimit(tasks, input.policy.endpoint.maxConcurrency, async ({ p, chain }) => {
+          if (journal.has(generationKey({ promptId: p.id, chain, step: 1 }))) return;
+          await generate({
+            promptId: p.id,
+            chain,
+            step: 1,
+            messages: directContext(p),
+            parent: null,
+            templateHash: null,
+          });
+        });
+      });
+    },
+
+    /** Steps 2..K: each chain revises its own previous response with the refinement template. */
+    async refineChain(input: RefineChainInput): Promise<Manifest> {
+      const out = join(input.scope.dir, `shard-${input.shard.index}.jsonl`);
+      const hash = templateHash(input.refinement);
+      return journalled(out, input, 'refine', chatFor(input.policy), async (journal, generate) => {
+        const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
+        const answers = await readManifestRows(input.answers, 'generation');
+        await mapLimit(answers, input.policy.endpoint.maxConcurrency, async (answer) => {
+          const prompt = prompts.get(answer.promptId);
+          if (!prompt) throw new Error(`${input.answers.uri}: answer for unknown prompt ${answer.promptId}`);
+          let parent = answer;
+          for (let step = 2; step <= input.chainDepth; step++) {
+            const key = generationKey({ promptId: answer.promptId, chain: answer.chain, step });
+            parent =
+              journal.rows.get(key) ??
+              (await generate({
+                promptId: answer.promptId,
+                chain: answer.chain,
+                step,
+                messages: refinementContext(prompt.prompt, parent.text, input.refinement),
+                parent,
+                templateHash: hash,
+              }));
+          }
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Endpoint } from '../core/config.js';
+import { ConfigError } from '../core/config.js';
+import type { ModelRef } from '../core/steps.js';
+import { DataError } from './artifacts.js';
+import { summarizeEvaluation } from './evaluate.js';
+import { createGenerationActivities } from './generate.js';
+import { openAIChat, type ChatFn } from './inference.js';
+import { createJudgeActivities } from './judge.js';
+import { buildPairs } from './pair.js';
+import { loadPrompts, validateConfig } from './prompts.js';
+import { createServeActivities } from './serve.js';
+import { createTrainingActivities } from './train.js';
+
+export interface ActivityDeps {
+  /** Inference client of an endpoint; tests inject fault-injecting ones. */
+  chatFor: (model: ModelRef) => ChatFn;
+}
+
+/** One client per endpoint, so connection pools are shared across activities. */
+export function defaultDeps(): ActivityDeps {
+  const clients = new Map<string, ChatFn>();
+  const chatFor = ({ endpoint }: { endpoint: Endpoint }) => {
+    const key = JSON.stringify(endpoint);
+    let chat = clients.get(key);
+    if (!chat) clients.set(key, (chat = openAIChat(endpoint)));
+    return chat;
+  };
+  return { chatFor };
+}
+
+/** Bad config or bad data will fail every retry the same way: fail once, with the message a user can act on. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function failFastOnBadInput(fn: (...args: any[]) => Promise<unknown>) {
+  return async (...args: unknown[]) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      if (err instanceof ConfigError || err instanceof DataError) {
+        throw ApplicationFailure.nonRetryable(err.message, err.name);
+      }
+      throw err;
+    }
+  };
+}
+
+export function createActivities(deps: ActivityDeps = defaultDeps()) {
+  const activities = {
+    validateConfig,
+    loadPrompts,
+    ...createGenerationActivities(deps),
+    ...createJudgeActivities(deps),
+    buildPairs,
+    ...createTrainingActivities(),
+    ...createServeActivities(deps),
+    summarizeEvaluation,
+  };
+  const wrapped = Object.entries(activities).map(([name, fn]) => [name, failFastOnBadInput(fn)]);
+  return Object.fromEntries(wrapped) as unknown as typeof activities;
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import { evolveRows, selectPair, type DropReason, type ScoredGeneration } from '../core/pairing.js';
+import type { Manifest, PairRecord, ScoreRecord } from '../core/records.js';
+import type { BuildPairsInput } from '../core/steps.js';
+import { readManifest, readManifestRows, writeJsonlWithManifest } from './artifacts.js';
+
+const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** EVOLVE preference rows (direct + refinement pair per selected prompt) and a dataset card in the manifest. */
+export async function buildPairs(input: BuildPairsInput): Promise<Manifest> {
+  const out = join(input.scope.dir, 'pairs.jsonl');
+  const existing = await readManifest(out);
+  if (existing) return existing;
+  const started = Date.now();
+  const prompts = await readManifestRows(input.prompts, 'prompt');
+  const generations = (
+    await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
+  ).flat();
+  const scores = new Map<string, ScoreRecord>();
+  for (const m of input.scores)
+    for (const s of await readManifestRows(m, 'score')) scores.set(s.generationId, s);
+
+  const byPrompt = new Map<string, ScoredGeneration[]>();
+  for (const generation of generations) {
+    const list = byPrompt.get(generation.promptId) ?? [];
+    list.push({ generation, score: scores.get(generation.id) });
+    byPrompt.set(generation.promptId, list);
+  }
+
+  const rows: PairRecord[] = [];
+  const dropped: Record<DropReason, number> = { unjudged: 0, 'single-response': 0, 'below-margin': 0 };
+  let refinementWon = 0;
+  for (const prompt of prompts) {
+    const decision = selectPair(byPrompt.get(prompt.id) ?? [], input.pairing);
+    if (decision.kind === 'drop') {
+      dropped[decision.reason]++;
+      continue;
+    }
+    if (decision.chosen.step > 1) refinementWon++;
+    rows.push(...evolveRows(prompt.prompt, decision, input.pairing, input.refinement));
+  }
+  const direct = rows.filter((r) => r.kind === 'direct');
+  const stats = {
+    prompts: prompts.length,
+    pairedPrompts: direct.length,
+    directPairs: direct.length,
+    refinementPairs: rows.length - direct.length,
+    droppedUnjudged: dropped.unjudged,
+    droppedSingleResponse: dropped['single-response'],
+    droppedBelowMargin: dropped['below-margin'],
+    refinementWonShare: direct.length === 0 ? 0 : refinementWon / direct.length,
+    meanMargin: mean(direct.map((r) => r.margin)),
+    meanChosenChars: mean(direct.map((r) => r.chosen[0]!.content.length)),
+    meanRejectedChars: mean(direct.map((r) => r.rejected[0]!.content.length)),
+  };
+  return writeJsonlWithManifest(
+    out,
+    'pair',
+    rows,
+    { step: 'pair', runId: input.scope.runId, iteration: input.scope.iteration },
+    { stats, wallMs: Date.now() - started },
+  );
+}

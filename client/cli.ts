@@ -1,0 +1,130 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../core/config.js';
+import {
+  modelBaseUrl,
+  stackDown,
+  stackSettings,
+  stackStatus,
+  stackUp,
+  temporalAddress,
+  uiUrl,
+  workflowUrl,
+} from '../deploy/stack.js';
+import { loadConfigFile } from './config-file.js';
+import { rootCause } from './errors.js';
+import { connectClient, startRun, summaryTable, watchRun } from './run.js';
+
+const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
+
+  evolve up                      start the embedded stack (Temporal dev server + UI, model server, worker)
+  evolve down                    stop it
+  evolve status                  health of each service
+  evolve run <config> [--wait] [--json] [--run-id ID]
+                                 validate a YAML/JSON config and start a run (workflow id = run id)
+  evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
+
+Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
+EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve).`;
+
+const say = (line: string) => console.log(line);
+
+async function run(argv: string[], options: { demo: boolean }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { wait: { type: 'boolean' }, json: { type: 'boolean' }, 'run-id': { type: 'string' } },
+  });
+  const path = positionals[0];
+  if (!path) throw new ConfigError('usage: evolve run <config.yaml|json> [--wait] [--json] [--run-id ID]');
+  const settings = stackSettings();
+  const loaded = loadConfigFile(path);
+  const config = { ...loaded, runId: values['run-id'] ?? loaded.runId };
+  if (options.demo) {
+    // The demo talks to the embedded model server wherever EVOLVE_MODEL_PORT put it.
+    config.policy = {
+      ...config.policy,
+      endpoint: { ...config.policy.endpoint, baseUrl: modelBaseUrl(settings) },
+    };
+    config.judge = {
+      ...config.judge,
+      llm: {
+        ...config.judge.llm,
+        endpoint: { ...config.judge.llm.endpoint, baseUrl: modelBaseUrl(settings) },
+      },
+    };
+  }
+  const client = await connectClient(temporalAddress(settings), settings.namespace);
+  try {
+    const handle = await startRun(client, config, settings.taskQueue);
+    if (!values.json) {
+      say(`started run ${config.runId} on task queue "${settings.taskQueue}"`);
+      say(`Temporal UI: ${workflowUrl(settings, handle.workflowId)}`);
+    }
+    if (!values.wait && !options.demo) {
+      if (values.json)
+        say(JSON.stringify({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }));
+      return 0;
+    }
+    const result = await watchRun(client, handle, config.iterations, values.json ? () => undefined : say);
+    if (values.json) say(JSON.stringify(result, null, 2));
+    else {
+      say('');
+      say(summaryTable(result));
+      say('');
+      say(`Temporal UI: ${workflowUrl(settings, handle.workflowId)}`);
+    }
+    return 0;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  const settings = stackSettings();
+  switch (command) {
+    case 'up':
+      await stackUp(settings, say);
+      say(`Temporal UI: ${uiUrl(settings)}`);
+      return 0;
+    case 'down':
+      await stackDown(settings, say);
+      return 0;
+    case 'status': {
+      const status = await stackStatus(settings);
+      for (const [name, health] of Object.entries(status))
+        say(`${name.padEnd(9)} ${health.ok ? 'up  ' : 'DOWN'} ${health.detail}`);
+      return Object.values(status).every((h) => h.ok) ? 0 : 1;
+    }
+    case 'run':
+      return run(rest, { demo: false });
+    case 'demo': {
+      await stackUp(settings, say);
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+      const code = await run(
+        ['deploy/demo/config.yaml', '--run-id', `demo-${stamp}`.toLowerCase(), ...rest],
+        { demo: true },
+      );
+      say('The stack is still up: open the UI link above; `npm run evolve -- down` stops it.');
+      return code;
+    }
+    default:
+      say(USAGE);
+      return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof WorkflowFailedError) {
+      console.error(`run failed: ${rootCause(err).message}`);
+    } else if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      console.error(`a run with workflow id "${err.workflowId}" is already running; pick another --run-id`);
+    } else {
+      console.error(err instanceof Error ? err.message : String(err));
+    }
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import { ConfigError, RunConfigSchema, type RunConfig } from '../core/config.js';
+
+/** Line of the node at `path`, or of its deepest existing parent. */
+function lineOf(
+  doc: ReturnType<typeof parseDocument>,
+  counter: LineCounter,
+  path: PropertyKey[],
+): number | null {
+  let node: unknown = doc.contents;
+  let line: number | null = null;
+  for (const key of path) {
+    if (!isMap(node) && !isSeq(node)) break;
+    const pair = isMap(node)
+      ? node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key)
+      : undefined;
+    const child: unknown = isMap(node) ? pair?.value : (node as { items: unknown[] }).items[Number(key)];
+    const keyRange = (pair?.key as Node | undefined)?.range ?? (child as Node | undefined)?.range;
+    if (!keyRange) break;
+    line = counter.linePos(keyRange[0]).line;
+    node = child;
+  }
+  return line;
+}
+
+/**
+ * Reads a YAML or JSON run config and validates it. Every problem is reported as
+ * `key.path (file:line): expected ...`, and nothing is started or written when one exists.
+ */
+export function loadConfigFile(path: string): RunConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+  }
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new ConfigError(
+      `${path}:${first.linePos?.[0].line ?? '?'}: not valid YAML/JSON: ${first.message.split('\n')[0]}`,
+    );
+  }
+  const parsed = RunConfigSchema.safeParse(doc.toJS());
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.flatMap((issue) => {
+    const paths =
+      issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    return paths.map((p) => {
+      const where = `${path}:${lineOf(doc, counter, p) ?? 1}`;
+      const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
+      return `  ${p.map(String).join('.') || '(root)'} (${where}): ${message}`;
+    });
+  });
+  throw new ConfigError(`${path} is invalid:\n${lines.join('\n')}`);
+}

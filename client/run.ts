@@ -1,0 +1,88 @@
+import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunConfig } from '../core/config.js';
+import type { RunResult } from '../core/steps.js';
+import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
+import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
+import type { evolveRun } from '../workflows/run.js';
+
+export async function connectClient(address: string, namespace: string): Promise<Client> {
+  const connection = await Connection.connect({ address, connectTimeout: 5000 });
+  return new Client({ connection, namespace });
+}
+
+/** Starts `evolveRun` with the config as its only argument: the same JSON the Temporal CLI would send. */
+export async function startRun(
+  client: Client,
+  config: RunConfig,
+  taskQueue: string,
+  workflowId = config.runId,
+) {
+  return client.workflow.start<typeof evolveRun>('evolveRun', {
+    taskQueue,
+    workflowId,
+    args: [config],
+    staticSummary: `EVOLVE run ${config.runId}: ${config.iterations} iteration(s) of ${config.policy.baseModel}`,
+    typedSearchAttributes: [
+      { key: RunIdKey, value: config.runId },
+      { key: BaseModelKey, value: config.policy.baseModel },
+    ],
+    memo: { artifactRoot: config.artifactRoot },
+  });
+}
+
+/** Polls the running iteration's progress query until the run ends; prints a line when something changes. */
+export async function watchRun(
+  client: Client,
+  handle: WorkflowHandle<typeof evolveRun>,
+  iterations: number,
+  say: (line: string) => void,
+): Promise<RunResult> {
+  const result = handle.result();
+  let done = false;
+  void result.finally(() => (done = true)).catch(() => undefined);
+  let last = '';
+  const started = Date.now();
+  while (!done) {
+    for (let t = iterations; t >= 1; t--) {
+      const progress = await client.workflow
+        .getHandle(`${handle.workflowId}/iter-${t}`)
+        .query(iterationProgressQuery)
+        .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? null : null));
+      if (!progress) continue;
+      const line = describe(progress);
+      if (line !== last) say(`[${Math.round((Date.now() - started) / 1000)}s] ${line}`);
+      last = line;
+      break;
+    }
+    await Promise.race([result.catch(() => undefined), sleep(2000)]);
+  }
+  return result;
+}
+
+function describe(p: IterationProgress): string {
+  const shards =
+    p.shards > 0 && p.step === 'sample-refine-judge' ? ` (${p.shardsDone}/${p.shards} shards)` : '';
+  return `iteration ${p.iteration}: ${p.step}${shards}`;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export function summaryTable(result: RunResult): string {
+  const lines = [`run ${result.runId} (config ${result.configHash})`, ''];
+  lines.push(['iter', 'step', 'rows', 'wall', 'artifact'].join('\t'));
+  for (const it of result.iterations) {
+    for (const s of it.steps) lines.push([it.iteration, s.step, s.rows, seconds(s.wallMs), s.uri].join('\t'));
+  }
+  lines.push('');
+  for (const it of result.iterations) {
+    const acc = it.evaluation.accuracy.map(
+      (a, r) => `${r === 0 ? 'direct' : `refine@${r}`} ${(a * 100).toFixed(1)}%`,
+    );
+    lines.push(
+      `iteration ${it.iteration} evaluation on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
+    );
+    lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
+  }
+  return lines.join('\n');
+}

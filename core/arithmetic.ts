@@ -1,0 +1,41 @@
+import type { PromptRecord } from './records.js';
+
+/** A small deterministic PRNG (mulberry32): demo data must be reproducible from its seed alone. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMES = ['Ada', 'Ben', 'Chloe', 'Dev', 'Emma', 'Farid', 'Grace', 'Hugo', 'Ines', 'Jun'];
+const ITEMS = ['apples', 'marbles', 'books', 'stickers', 'pencils', 'shells', 'coins', 'cards'];
+
+/** Generated arithmetic word problems with gold answers: the demo's verifiable prompts. */
+export function arithmeticProblems(
+  count: number,
+  seed: number,
+  maxOperand: number,
+  idPrefix = 'arith',
+): PromptRecord[] {
+  const rand = mulberry32(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const problems: PromptRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = pick(NAMES);
+    const item = pick(ITEMS);
+    const a = int(2, maxOperand);
+    const b = int(1, Math.max(1, a - 1));
+    const add = rand() < 0.5;
+    const prompt = add
+      ? `${name} has ${a} ${item} and gets ${b} more. How many ${item} does ${name} have now? Give the final number.`
+      : `${name} has ${a} ${item} and gives away ${b}. How many ${item} does ${name} have left? Give the final number.`;
+    problems.push({ id: `${idPrefix}-${seed}-${i}`, prompt, answer: String(add ? a + b : a - b) });
+  }
+  return problems;
+}

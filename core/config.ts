@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/** An OpenAI-compatible endpoint. Keys are never in config: `apiKeyEnv` names the variable that holds one. */
+export const EndpointSchema = z.strictObject({
+  baseUrl: z
+    .url({ protocol: /^https?$/ })
+    .describe('OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1'),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as OPENAI_API_KEY')
+    .optional(),
+  maxConcurrency: z.int().min(1).max(1024).default(4),
+  requestTimeoutMs: z.int().min(1000).default(300_000),
+});
+
+const PromptFileSource = z.strictObject({
+  kind: z.literal('file'),
+  path: z.string().min(1).describe('JSONL of {"id", "prompt", "answer"?}'),
+  limit: z.int().min(1).optional(),
+});
+const ArithmeticSource = z.strictObject({
+  kind: z.literal('arithmetic'),
+  count: z.int().min(1).max(1_000_000),
+  seed: z.int().default(1),
+  maxOperand: z.int().min(2).default(20),
+});
+export const PromptSourceSchema = z.discriminatedUnion('kind', [PromptFileSource, ArithmeticSource]);
+
+export const SamplingSchema = z.strictObject({
+  samples: z.int().min(1).max(64).describe('N answers per prompt'),
+  chainDepth: z.int().min(1).max(16).describe('K responses per chain: the answer and K-1 refinements'),
+  temperature: z.number().min(0).max(2),
+  topP: z.number().gt(0).max(1).default(1),
+  maxTokens: z.int().min(1).max(32_768),
+  seed: z.int().min(0).default(0),
+});
+
+export const RefinementSchema = z.strictObject({
+  template: z.enum(['multi-turn', 'single-turn']).default('multi-turn'),
+  instruction: z.string().min(1),
+});
+
+export const JudgeSchema = z.strictObject({
+  verifier: z.enum(['numeric']).default('numeric').describe('used for prompts that carry a gold answer'),
+  llm: z.strictObject({
+    endpoint: EndpointSchema,
+    model: z.string().min(1),
+    rubric: z.string().min(1),
+    maxScore: z.int().min(2).max(100).default(10),
+    attempts: z.int().min(1).max(10).default(3),
+    maxTokens: z.int().min(1).default(8),
+  }),
+});
+
+export const PairingSchema = z.strictObject({
+  rule: z.enum(['max-min']).default('max-min'),
+  margin: z.number().min(0).describe('drop prompts whose best-worst score gap is below this'),
+  refinementPairs: z.boolean().default(true).describe('false = plain iterative DPO (direct pairs only)'),
+});
+
+export const TrainerSchema = z.strictObject({
+  backend: z.literal('local'),
+  python: z.string().min(1).default('.evolve/venv/bin/python').describe('interpreter with trl installed'),
+  device: z.enum(['cuda', 'cpu']).default('cuda').describe('cpu trains in fp32 (--use_cpu); cuda in bf16'),
+  beta: z.number().gt(0).default(0.1),
+  learningRate: z.number().gt(0).default(5e-7),
+  epochs: z.number().gt(0).default(1),
+  batchSize: z.int().min(1).default(2),
+  gradientAccumulation: z.int().min(1).default(1),
+  maxLength: z.int().min(16).default(512),
+  reference: z
+    .enum(['previous'])
+    .default('previous')
+    .describe('the DPO reference policy: the iterate being trained'),
+  extraArgs: z.array(z.string()).default([]).describe('passed verbatim to `trl dpo`'),
+});
+
+export const EvaluationSchema = z.strictObject({
+  prompts: PromptSourceSchema,
+  refineRounds: z.int().min(0).max(8).default(1),
+  temperature: z.number().min(0).max(2).default(0),
+  maxTokens: z.int().min(1).optional(),
+});
+
+export const RunConfigSchema = z.strictObject({
+  runId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)'),
+  iterations: z.int().min(1).max(1000),
+  artifactRoot: z.string().min(1),
+  policy: z.strictObject({
+    endpoint: EndpointSchema,
+    baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
+  }),
+  prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
+  shardSize: z.int().min(1).max(100_000).default(64),
+  maxShardsInFlight: z.int().min(1).max(256).default(4),
+  sampling: SamplingSchema,
+  refinement: RefinementSchema,
+  judge: JudgeSchema,
+  pairing: PairingSchema,
+  trainer: TrainerSchema,
+  evaluation: EvaluationSchema,
+});
+
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+export type RunConfigInput = z.input<typeof RunConfigSchema>;
+export type Endpoint = z.infer<typeof EndpointSchema>;
+export type PromptSource = z.infer<typeof PromptSourceSchema>;
+export type Sampling = z.infer<typeof SamplingSchema>;
+export type Refinement = z.infer<typeof RefinementSchema>;
+export type Judge = z.infer<typeof JudgeSchema>;
+export type Pairing = z.infer<typeof PairingSchema>;
+export type Trainer = z.infer<typeof TrainerSchema>;
+
+/** Thrown for input a user must fix; its message names the offending key paths. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** One line per problem: `key.path: what was expected`. */
+export function formatIssues(error: z.ZodError, source = 'config'): string {
+  const lines = error.issues.flatMap((issue) => {
+    const at = (extra: PropertyKey[]) => [...issue.path, ...extra].map(String).join('.') || '(root)';
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `  ${at([key])}: unknown key`);
+    return [`  ${at([])}: ${issue.message}`];
+  });
+  return `${source} is invalid:\n${lines.join('\n')}`;
+}
+
+export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
+  const parsed = RunConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source));
+  return parsed.data;
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+export const MessageSchema = z.strictObject({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string(),
+});
+export type Message = z.infer<typeof MessageSchema>;
+
+export const PromptRecordSchema = z.strictObject({
+  id: z.string().min(1),
+  prompt: z.string().min(1),
+  answer: z.string().optional().describe('gold answer; prompts with one are judged by the verifier'),
+});
+export type PromptRecord = z.infer<typeof PromptRecordSchema>;
+
+/** Why a generation looks wrong; flagged and counted, never dropped. */
+export const GenerationFlag = z.enum(['empty', 'truncated', 'unchanged']);
+
+export const GenerationRecordSchema = z.strictObject({
+  id: z.string(),
+  promptId: z.string(),
+  chain: z.int().min(0),
+  step: z.int().min(1).describe('1 = the initial answer, k > 1 = the (k-1)-th refinement'),
+  parentId: z.string().nullable(),
+  text: z.string(),
+  finishReason: z.string().nullable(),
+  usage: z.strictObject({ promptTokens: z.int(), completionTokens: z.int() }).nullable(),
+  model: z.string(),
+  temperature: z.number(),
+  maxTokens: z.int(),
+  seed: z.int(),
+  templateHash: z.string().nullable(),
+  latencyMs: z.number(),
+  flags: z.array(GenerationFlag),
+});
+export type GenerationRecord = z.infer<typeof GenerationRecordSchema>;
+
+export const ScoreRecordSchema = z.strictObject({
+  generationId: z.string(),
+  promptId: z.string(),
+  chain: z.int(),
+  step: z.int(),
+  judge: z.string().describe('e.g. verifier:numeric or llm:pointwise:<model>'),
+  status: z.enum(['ok', 'unparseable']),
+  score: z.number().nullable().describe('null when status is not ok: never a silent 0'),
+  extracted: z.string().nullable(),
+  raw: z.string().nullable().describe('the judge reply, for audit'),
+});
+export type ScoreRecord = z.infer<typeof ScoreRecordSchema>;
+
+export const PairRecordSchema = z.strictObject({
+  promptId: z.string(),
+  kind: z.enum(['direct', 'refinement']),
+  prompt: z.array(MessageSchema),
+  chosen: z.array(MessageSchema),
+  rejected: z.array(MessageSchema),
+  chosenId: z.string(),
+  rejectedId: z.string(),
+  margin: z.number(),
+});
+export type PairRecord = z.infer<typeof PairRecordSchema>;
+
+export const EvalRecordSchema = z.strictObject({
+  promptId: z.string(),
+  round: z.int().min(0).describe('0 = direct answer, r = after r refinements'),
+  correct: z.boolean().nullable(),
+  extracted: z.string().nullable(),
+});
+
+/** Schemas by name: a manifest records which one its rows follow. */
+export const RecordSchemas = {
+  prompt: PromptRecordSchema,
+  generation: GenerationRecordSchema,
+  score: ScoreRecordSchema,
+  pair: PairRecordSchema,
+} as const;
+export type RecordSchemaName = keyof typeof RecordSchemas;
+
+export const ManifestSchema = z.strictObject({
+  uri: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  rows: z.int().min(0),
+  bytes: z.int().min(0),
+  schema: z.string(),
+  producedBy: z.strictObject({
+    step: z.string(),
+    runId: z.string(),
+    iteration: z.int(),
+    shard: z.int().optional(),
+  }),
+  stats: z.record(z.string(), z.number()).default({}),
+  wallMs: z.number().default(0),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;

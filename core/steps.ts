@@ -1,0 +1,133 @@
+/** The contracts between workflows and activities: small, serialisable, manifests instead of data. */
+import type { Endpoint, Judge, Pairing, PromptSource, Refinement, RunConfig, Trainer } from './config.js';
+import type { Manifest } from './records.js';
+
+export interface StepScope {
+  runId: string;
+  iteration: number;
+  /** Directory (under the artifact root) this step writes into. */
+  dir: string;
+}
+
+export interface ModelRef {
+  endpoint: Endpoint;
+  model: string;
+}
+
+export interface ShardRef {
+  index: number;
+  count: number;
+  prompts: Manifest;
+  start: number;
+  end: number;
+}
+
+export interface GenerationParams {
+  samples: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  seed: number;
+}
+
+export interface SampleShardInput {
+  scope: StepScope;
+  shard: ShardRef;
+  policy: ModelRef;
+  params: GenerationParams;
+}
+
+export interface RefineChainInput extends SampleShardInput {
+  answers: Manifest;
+  /** Total responses per chain including the initial answer. */
+  chainDepth: number;
+  refinement: Refinement;
+}
+
+export interface JudgeShardInput {
+  scope: StepScope;
+  shard: ShardRef;
+  generations: Manifest[];
+  judge: Judge;
+}
+
+export interface BuildPairsInput {
+  scope: StepScope;
+  prompts: Manifest;
+  generations: Manifest[];
+  scores: Manifest[];
+  pairing: Pairing;
+  refinement: Refinement;
+}
+
+export interface LoadPromptsInput {
+  scope: StepScope;
+  sources: PromptSource[];
+}
+
+export interface TrainingJob {
+  jobKey: string;
+  jobDir: string;
+  outputDir: string;
+  backend: Trainer['backend'];
+}
+
+export interface SubmitTrainingInput {
+  scope: StepScope;
+  pairs: Manifest;
+  policyModel: string;
+  referenceModel: string;
+  trainer: Trainer;
+  jobKey: string;
+}
+
+export interface Checkpoint {
+  path: string;
+  parent: string;
+  metrics: Record<string, number>;
+  wallMs: number;
+  jobKey: string;
+}
+
+export interface EvaluateInput {
+  scope: StepScope;
+  prompts: Manifest;
+  generations: Manifest[];
+  scores: Manifest[];
+  rounds: number;
+}
+
+export interface EvalSummary {
+  uri: string;
+  prompts: number;
+  /** accuracy[r] = share correct after r refinements (r = 0 is the direct answer). */
+  accuracy: number[];
+  wallMs: number;
+}
+
+export interface ValidatedConfig {
+  config: RunConfig;
+  configHash: string;
+}
+
+export interface StepReport {
+  iteration: number;
+  step: string;
+  rows: number;
+  wallMs: number;
+  uri: string;
+}
+
+export interface IterationResult {
+  iteration: number;
+  checkpoint: string;
+  evaluation: EvalSummary;
+  steps: StepReport[];
+}
+
+export interface RunResult {
+  runId: string;
+  configHash: string;
+  iterations: IterationResult[];
+  finalModel: string;
+}

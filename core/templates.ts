@@ -1,0 +1,44 @@
+import type { Message, PromptRecord } from './records.js';
+import type { Refinement } from './config.js';
+
+/** The refinement context c(x, y, z) of method.md: the conversation that asks for a revision of `answer`. */
+export function refinementContext(prompt: string, answer: string, refinement: Refinement): Message[] {
+  if (refinement.template === 'single-turn') {
+    return [
+      {
+        role: 'user',
+        content: `${prompt}\n\nHere is a previous answer:\n${answer}\n\n${refinement.instruction}`,
+      },
+    ];
+  }
+  return [
+    { role: 'user', content: prompt },
+    { role: 'assistant', content: answer },
+    { role: 'user', content: refinement.instruction },
+  ];
+}
+
+export function directContext(prompt: PromptRecord | string): Message[] {
+  return [{ role: 'user', content: typeof prompt === 'string' ? prompt : prompt.prompt }];
+}
+
+/** A stable, dependency-free 64-bit FNV-1a hash (hex). Used where workflow code needs a hash, and for seeds. */
+export function fnv1a64(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= BigInt(text.charCodeAt(i));
+    hash = (hash * prime) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, '0');
+}
+
+/** Identifies a template version; recorded with every refinement so that results stay comparable. */
+export function templateHash(refinement: Refinement): string {
+  return fnv1a64(`${refinement.template}\u0000${refinement.instruction}`);
+}
+
+/** Distinct, reproducible seeds per (base seed, prompt, chain, step). */
+export function seedFor(base: number, promptId: string, chain: number, step: number): number {
+  return (base + parseInt(fnv1a64(`${promptId}/${chain}/${step}`).slice(0, 7), 16)) % 2_147_483_647;
+}

@@ -1,0 +1,60 @@
+/** Numeric answer checking for prompts with a gold answer (GSM8K-style: last number wins). */
+
+const NUMBER = /-?\d[\d,]*(?:\.\d+)?/g;
+
+export function normaliseNumber(text: string): number | null {
+  const cleaned = text.replace(/[,$\s]/g, '').replace(/\.$/, '');
+  if (!/^-?\d+(?:\.\d+)?$/.test(cleaned)) return null;
+  return Number(cleaned);
+}
+
+export interface Extraction {
+  extractor: 'strict' | 'boxed' | 'flexible';
+  value: string;
+}
+
+/** Prefers an explicit `#### n`, then the last `\boxed{n}`, then the last number in the text. */
+export function extractNumber(text: string): Extraction | null {
+  const strict = /####\s*(-?[\d,]*\.?\d+)/.exec(text);
+  if (strict?.[1]) return { extractor: 'strict', value: strict[1] };
+  const boxed = [...text.matchAll(/\\boxed\{([^{}]*)\}/g)].at(-1)?.[1];
+  if (boxed !== undefined && normaliseNumber(boxed) !== null) return { extractor: 'boxed', value: boxed };
+  const last = text.match(NUMBER)?.at(-1);
+  return last ? { extractor: 'flexible', value: last } : null;
+}
+
+export interface Verdict {
+  correct: boolean;
+  extracted: string | null;
+  extractor: Extraction['extractor'] | null;
+}
+
+export function verifyNumeric(response: string, gold: string): Verdict {
+  const extraction = extractNumber(response);
+  const goldValue = normaliseNumber(gold);
+  if (!extraction || goldValue === null)
+    return { correct: false, extracted: extraction?.value ?? null, extractor: extraction?.extractor ?? null };
+  const value = normaliseNumber(extraction.value);
+  return {
+    correct: value !== null && Math.abs(value - goldValue) < 1e-9 * Math.max(1, Math.abs(goldValue)),
+    extracted: extraction.value,
+    extractor: extraction.extractor,
+  };
+}
+
+/**
+ * Pulls a pointwise score out of a judge reply: a bare number ("7", "7/10", "7 out of 10") on the first
+ * line, or one labelled "score"/"rating" anywhere. Anything else (a numbered list, prose) is unparseable.
+ */
+export function parseJudgeScore(reply: string, maxScore: number): number | null {
+  const firstLine = reply.trim().split('\n')[0] ?? '';
+  const bare = /^\**\s*(\d+(?:\.\d+)?)\s*(?:\/\s*\d+|out of \d+)?\s*\.?\**$/i.exec(firstLine)?.[1];
+  const labelled = /(?:score|rating)\s*(?:is|of)?\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)(?!\s*[.)]\s*\w)/i.exec(
+    reply,
+  )?.[1];
+  const rated = /\brate (?:it|this)(?: response)? (?:an? )?(\d+(?:\.\d+)?)/i.exec(reply)?.[1];
+  const candidate = bare ?? labelled ?? rated;
+  if (candidate === undefined) return null;
+  const value = Number(candidate);
+  return Number.isFinite(value) && value >= 1 && value <= maxScore ? value : null;
+}

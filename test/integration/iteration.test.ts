@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { defaultDeps, type ActivityDeps } from '../../activities/index.js';
+import type { RunConfig } from '../../core/config.js';
+import type { RunResult } from '../../core/steps.js';
+import { searchAttributeKeys } from '../../core/search-attributes.js';
+import { createEvolveWorker, workflowsPath } from '../../workers/worker.js';
+import { demoConfig } from '../support/config.js';
+import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
+import { baseModel, pythonBin, requireInstalled, temporalCli } from '../support/paths.js';
+import { quietRuntime } from '../support/quiet.js';
+
+// A real dev server, a real worker with the real activities and a real `trl dpo` on CPU; only the
+// inference server is a double, to inject 5xx, 429s and a crash in the middle of a shard.
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+let fake: FakeServer;
+
+before(async () => {
+  quietRuntime();
+  env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: requireInstalled(temporalCli) },
+      searchAttributes: searchAttributeKeys,
+      ui: false,
+    },
+  });
+  bundle = await bundleWorkflowCode({ workflowsPath });
+  fake = await startFakeOpenAI({ serverErrorEvery: 7, rateLimitEvery: 5 });
+});
+after(async () => {
+  await fake?.close();
+  await env?.teardown();
+});
+
+function tinyConfig(artifactRoot: string): RunConfig {
+  const base = demoConfig();
+  const endpoint = { ...base.policy.endpoint, baseUrl: fake.baseUrl };
+  return {
+    ...base,
+    runId: 'it',
+    artifactRoot,
+    policy: { endpoint, baseModel },
+    prompts: [{ kind: 'arithmetic', count: 6, seed: 3, maxOperand: 9 }],
+    shardSize: 4,
+    sampling: { ...base.sampling, samples: 2, chainDepth: 3 },
+    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
+    trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
+    evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 4, seed: 99, maxOperand: 9 } },
+  };
+}
+
+const rowsOf = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('one iteration completes through injected faults and a mid-shard crash, with exactly-once rows', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-it-'));
+  const config = tinyConfig(root);
+  // The first attempt of a refine shard dies after 3 replies, as a killed worker would.
+  const real = defaultDeps();
+  let repliesBeforeCrash = 3;
+  const served = new Map<string, number>();
+  const deps: ActivityDeps = {
+    chatFor: (model) => {
+      const chat = real.chatFor(model);
+      return async (request) => {
+        const isRefine = request.messages.length === 3;
+        if (isRefine && repliesBeforeCrash-- === 0) throw new Error('injected crash mid-shard');
+        const reply = await chat(request);
+        const key = JSON.stringify([request.model, request.messages, request.seed]);
+        served.set(key, (served.get(key) ?? 0) + 1);
+        return reply;
+      };
+    },
+  };
+  const worker = await createEvolveWorker({
+    connection: env.nativeConnection,
+    taskQueue: 'it',
+    deps,
+    workflowBundle: bundle,
+  });
+  const result: RunResult = await worker.runUntil(
+    env.client.workflow.execute('evolveRun', { taskQueue: 'it', workflowId: 'it', args: [config] }),
+  );
+
+  const dir = join(root, 'it', 'iter-1');
+  const sample = [0, 1].flatMap((s) => rowsOf(join(dir, 'train', 'sample', `shard-${s}.jsonl`)));
+  const refine = [0, 1].flatMap((s) => rowsOf(join(dir, 'train', 'refine', `shard-${s}.jsonl`)));
+  const judge = [0, 1].flatMap((s) => rowsOf(join(dir, 'train', 'judge', `shard-${s}.jsonl`)));
+  assert.equal(sample.length, 6 * 2, 'N answers per prompt');
+  assert.equal(refine.length, 6 * 2 * 2, 'K-1 refinements per chain');
+  const keys = [...sample, ...refine].map((g) => `${g.promptId}/${g.chain}/${g.step}`);
+  assert.equal(new Set(keys).size, keys.length, 'one record per (prompt, chain, step)');
+  assert.equal(judge.length, keys.length, 'every response judged');
+  assert.ok(refine.every((g) => typeof g.parentId === 'string' && typeof g.templateHash === 'string'));
+  assert.ok(repliesBeforeCrash < 0, 'the crash was injected');
+  assert.deepEqual(
+    [...served.values()].filter((n) => n > 1),
+    [],
+    'no request was paid for twice',
+  );
+  assert.ok(fake.requests.failed > 0, 'faults were injected');
+
+  const pairs = rowsOf(join(dir, 'train', 'pairs', 'pairs.jsonl'));
+  assert.ok(pairs.length > 0 && pairs.length % 2 === 0, 'a direct and a refinement pair per selected prompt');
+  assert.deepEqual(new Set(pairs.map((p) => p.kind)), new Set(['direct', 'refinement']));
+
+  const checkpoint = result.iterations[0]!.checkpoint;
+  assert.ok(
+    existsSync(join(checkpoint, 'config.json')) && existsSync(join(checkpoint, 'model.safetensors')),
+    'a new checkpoint',
+  );
+  assert.equal(result.finalModel, checkpoint);
+  assert.ok(
+    (fake.requests.byModel.get(checkpoint) ?? 0) >= 1 + 4 * 2,
+    'serve probe and evaluation used the new checkpoint',
+  );
+  // The double answers refinements right and first answers right only for even seeds.
+  const [direct, refined] = result.iterations[0]!.evaluation.accuracy;
+  assert.equal(refined, 1);
+  assert.ok(direct! < 1);
+  const steps = result.iterations[0]!.steps.map((s) => s.step);
+  assert.deepEqual(steps, [
+    'train:prompts',
+    'train:sample',
+    'train:refine',
+    'train:judge',
+    'pair',
+    'train',
+    'eval:sample',
+    'eval:refine',
+    'eval:judge',
+    'evaluate',
+  ]);
+});

@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** Binaries the bootstrap installs into .evolve/venv; tests use them instead of downloading their own. */
+const bin = (name: string) => resolve(process.env.EVOLVE_HOME ?? '.evolve', 'venv', 'bin', name);
+
+export const temporalCli = bin('temporal');
+export const testServer = bin('temporal-test-server');
+export const pythonBin = bin('python');
+export const baseModel = resolve(process.env.EVOLVE_HOME ?? '.evolve', 'models', 'smollm2-135m-instruct');
+
+export function requireInstalled(path: string): string {
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run bootstrap\` first`);
+  return path;
+}
+
+/** Registers evolve's search attributes on the time-skipping server (the dev server takes them as flags). */
+export async function registerSearchAttributes(connection: {
+  operatorService: {
+    addSearchAttributes(req: {
+      namespace: string;
+      searchAttributes: Record<string, number>;
+    }): Promise<unknown>;
+  };
+}): Promise<void> {
+  const { searchAttributeKeys } = await import('../../core/search-attributes.js');
+  const indexed = { KEYWORD: 2, INT: 3 } as Record<string, number>; // temporal.api.enums.v1.IndexedValueType
+  const searchAttributes = Object.fromEntries(searchAttributeKeys.map((k) => [k.name, indexed[k.type]!]));
+  await connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes });
+}

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { z } from 'zod';
+import {
+  DataError,
+  Journal,
+  readAll,
+  readManifest,
+  writeJsonlWithManifest,
+} from '../../activities/artifacts.js';
+import { PromptRecordSchema } from '../../core/records.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'evolve-artifacts-'));
+
+test('a manifest describes exactly the bytes written, and no temp file is left', async () => {
+  const d = dir();
+  const rows = [
+    { id: 'a', prompt: 'x' },
+    { id: 'b', prompt: 'y', answer: '2' },
+  ];
+  const m = await writeJsonlWithManifest(join(d, 'p.jsonl'), 'prompt', rows, {
+    step: 'prompts',
+    runId: 'r',
+    iteration: 1,
+  });
+  const bytes = readFileSync(join(d, 'p.jsonl'));
+  assert.equal(m.rows, 2);
+  assert.equal(m.bytes, bytes.length);
+  assert.equal(m.sha256, createHash('sha256').update(bytes).digest('hex'));
+  assert.deepEqual(await readManifest(join(d, 'p.jsonl')), m);
+  assert.deepEqual(readdirSync(d).sort(), ['p.jsonl', 'p.jsonl.manifest.json']);
+  assert.deepEqual(await readAll(join(d, 'p.jsonl'), PromptRecordSchema), rows);
+});
+
+test('bad rows are reported with file and line', async () => {
+  const path = join(dir(), 'bad.jsonl');
+  writeFileSync(path, '{"id":"a","prompt":"x"}\n{"id":"b"}\n');
+  await assert.rejects(readAll(path, PromptRecordSchema), (err: unknown) => {
+    assert.ok(err instanceof DataError);
+    assert.match(err.message, /bad\.jsonl:2 is invalid:\n {2}prompt: Invalid input/);
+    return true;
+  });
+  writeFileSync(path, '{"id":"a","prompt":"x"}\nnot json\n');
+  await assert.rejects(readAll(path, PromptRecordSchema), /bad\.jsonl:2: not valid JSON/);
+});
+
+test('a journal reopened after a crash keeps complete rows, drops a torn tail and never duplicates', async () => {
+  const path = join(dir(), 'j.journal');
+  const schema = z.object({ k: z.string(), v: z.number() });
+  const first = await Journal.open(path, schema, (r) => r.k);
+  await first.append({ k: 'a', v: 1 });
+  await first.append({ k: 'b', v: 2 });
+  await first.close();
+  appendFileSync(path, '{"k":"c","v":'); // the process died mid-write
+  const second = await Journal.open(path, schema, (r) => r.k);
+  assert.deepEqual([...second.rows.keys()], ['a', 'b']);
+  await second.append({ k: 'b', v: 99 }); // a replayed request must not add a second row
+  await second.append({ k: 'c', v: 3 });
+  await second.close();
+  const lines = readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { k: string });
+  assert.deepEqual(
+    lines.map((l) => l.k),
+    ['a', 'b', 'c'],
+  );
+});

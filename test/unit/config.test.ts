@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfigFile } from '../../client/config-file.js';
+import { ConfigError, parseRunConfig } from '../../core/config.js';
+
+test('the shipped demo config is valid and fills defaults', () => {
+  const config = loadConfigFile('deploy/demo/config.yaml');
+  assert.equal(config.runId, 'demo');
+  assert.equal(config.sampling.chainDepth, 2);
+  assert.equal(config.trainer.reference, 'previous');
+  assert.equal(config.policy.endpoint.requestTimeoutMs, 300_000);
+});
+
+test('a wrong key and a wrong value are named with their path and line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'evolve-config-'));
+  const path = join(dir, 'bad.yaml');
+  const good = loadConfigFile('deploy/demo/config.yaml');
+  const text = JSON.stringify(
+    { ...good, sampling: { ...good.sampling, samples: 0, tempreature: 1 } },
+    null,
+    2,
+  );
+  writeFileSync(path, text);
+  const lineOf = (needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+  assert.throws(
+    () => loadConfigFile(path),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(
+        err.message,
+        new RegExp(
+          `sampling\\.samples \\(${path}:${lineOf('"samples"')}\\): Too small: expected number to be >=1`,
+        ),
+      );
+      assert.match(
+        err.message,
+        new RegExp(`sampling\\.tempreature \\(${path}:${lineOf('"tempreature"')}\\): unknown key`),
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(readdirSync(dir), ['bad.yaml'], 'validation writes nothing');
+});
+
+test('workflow input is checked by the same schema', () => {
+  assert.throws(() => parseRunConfig({ runId: 'UPPER' }, 'workflow input'), /runId: lower-case letters/);
+});
+
+test('a config file that is not YAML names the line', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'evolve-config-')), 'broken.yaml');
+  writeFileSync(path, 'runId: demo\niterations: [1,\n');
+  assert.throws(() => loadConfigFile(path), /broken\.yaml:\d+: not valid YAML/);
+});

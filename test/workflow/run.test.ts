@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import { createActivities, type Activities } from '../../activities/index.js';
+import { parseRunConfig } from '../../core/config.js';
+import type { Manifest } from '../../core/records.js';
+import { workflowsPath } from '../../workers/worker.js';
+import { rootCause } from '../../client/errors.js';
+import { demoConfig } from '../support/config.js';
+import { registerSearchAttributes, requireInstalled, testServer } from '../support/paths.js';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+
+before(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: requireInstalled(testServer) } },
+  });
+  await registerSearchAttributes(env.connection);
+  bundle = await bundleWorkflowCode({
+    workflowsPath,
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
+  });
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const manifest = (uri: string, rows: number): Manifest => ({
+  uri,
+  sha256: '0'.repeat(64),
+  rows,
+  bytes: rows * 10,
+  schema: 'x',
+  producedBy: { step: 'x', runId: 'r', iteration: 1 },
+  stats: {},
+  wallMs: 5,
+});
+
+/** Activities replaced by recorders: the workflow's ordering and data flow are what is under test. */
+function recordingActivities(calls: string[]): Activities {
+  const fake = {
+    validateConfig: async (input: unknown) => ({ config: parseRunConfig(input), configHash: 'hash' }),
+    loadPrompts: async (i: { scope: { dir: string } }) => {
+      calls.push(`prompts ${i.scope.dir}`);
+      return manifest(`${i.scope.dir}/prompts.jsonl`, 14);
+    },
+    sampleShard: async (i: {
+      scope: { dir: string };
+      shard: { index: number };
+      policy: { model: string };
+    }) => {
+      calls.push(`sample ${i.scope.dir} #${i.shard.index} ${i.policy.model}`);
+      return manifest(`${i.scope.dir}/s${i.shard.index}`, 4);
+    },
+    refineChain: async (i: { scope: { dir: string }; shard: { index: number }; chainDepth: number }) => {
+      calls.push(`refine ${i.scope.dir} #${i.shard.index} depth ${i.chainDepth}`);
+      return manifest(`${i.scope.dir}/r${i.shard.index}`, 4);
+    },
+    judgeShard: async (i: { scope: { dir: string }; shard: { index: number }; generations: Manifest[] }) => {
+      calls.push(`judge ${i.scope.dir} #${i.shard.index} of ${i.generations.map((g) => g.uri).join('+')}`);
+      return manifest(`${i.scope.dir}/j${i.shard.index}`, 8);
+    },
+    buildPairs: async (i: { scope: { dir: string }; generations: Manifest[]; scores: Manifest[] }) => {
+      calls.push(`pair ${i.generations.length} generation + ${i.scores.length} score manifests`);
+      return manifest(`${i.scope.dir}/pairs.jsonl`, 6);
+    },
+    submitTraining: async (i: { jobKey: string; policyModel: string; scope: { dir: string } }) => {
+      calls.push(`submit ${i.policyModel}`);
+      return { jobKey: i.jobKey, jobDir: i.scope.dir, outputDir: `${i.scope.dir}/out`, backend: 'local' };
+    },
+    awaitTraining: async (job: { outputDir: string; jobKey: string }) => {
+      calls.push(`await ${job.jobKey.replace(/-[0-9a-f]{16}$/, '')}`);
+      return { path: job.outputDir, parent: '', metrics: { loss: 0.5 }, wallMs: 1000, jobKey: job.jobKey };
+    },
+    serveCheckpoint: async (target: { model: string; endpoint: unknown }) => {
+      calls.push(`serve ${target.model}`);
+      return { ...target, probe: '5' };
+    },
+    summarizeEvaluation: async (i: { scope: { dir: string }; rounds: number }) => {
+      calls.push(`evaluate ${i.rounds} round(s)`);
+      return { uri: `${i.scope.dir}/evaluation.json`, prompts: 10, accuracy: [0.3, 0.4], wallMs: 3 };
+    },
+  };
+  return fake as unknown as Activities;
+}
+
+test('evolveRun runs one child per iteration and threads each checkpoint into the next', async () => {
+  const calls: string[] = [];
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'wf-test',
+    workflowBundle: bundle,
+    activities: recordingActivities(calls),
+  });
+  const config = demoConfig({ runId: 'wf', iterations: 2, artifactRoot: '/a', shardSize: 7 });
+  const result = await worker.runUntil(
+    env.client.workflow.execute('evolveRun', { taskQueue: 'wf-test', workflowId: 'wf', args: [config] }),
+  );
+  assert.equal(result.iterations.length, 2);
+  assert.equal(result.finalModel, '/a/wf/iter-2/train/checkpoint/out');
+  assert.deepEqual(
+    result.iterations[0].steps.map((s: { step: string; rows: number }) => `${s.step}:${s.rows}`),
+    [
+      'train:prompts:14',
+      'train:sample:8',
+      'train:refine:8',
+      'train:judge:16',
+      'pair:6',
+      'train:6',
+      'eval:sample:8',
+      'eval:refine:8',
+      'eval:judge:16',
+      'evaluate:10',
+    ],
+  );
+  // 14 prompts in shards of 7: two shards per phase, each sampled, refined and judged in order.
+  const iter1 = calls.slice(0, calls.indexOf('pair 4 generation + 2 score manifests') + 1);
+  for (const shard of [0, 1]) {
+    const order = ['sample', 'refine', 'judge'].map((s) =>
+      iter1.findIndex((c) => c.startsWith(`${s} /a/wf/iter-1/train/${s}`) && c.includes(`#${shard}`)),
+    );
+    assert.ok(
+      order[0]! >= 0 && order[0]! < order[1]! && order[1]! < order[2]!,
+      `shard ${shard} order: ${order}`,
+    );
+  }
+  assert.ok(calls.includes('sample /a/wf/iter-1/train/sample #0 .evolve/models/smollm2-135m-instruct'));
+  assert.ok(
+    calls.includes('submit /a/wf/iter-1/train/checkpoint/out'),
+    'iteration 2 trains the iteration-1 checkpoint',
+  );
+  assert.ok(
+    calls.includes('sample /a/wf/iter-2/eval/sample #0 /a/wf/iter-2/train/checkpoint/out'),
+    'evaluation uses the new checkpoint',
+  );
+  assert.ok(calls.includes('refine /a/wf/iter-1/eval/refine #0 depth 2'));
+  const child = await env.client.workflow.getHandle('wf/iter-2').describe();
+  assert.equal(child.status.name, 'COMPLETED');
+});
+
+test('a bad config fails the run at once, naming the key, before any step runs', async () => {
+  const calls: string[] = [];
+  // The real validation activity, as the worker wires it: bad input fails once, without retries.
+  const activities = { ...recordingActivities(calls), validateConfig: createActivities().validateConfig };
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'wf-bad',
+    workflowBundle: bundle,
+    activities,
+  });
+  await assert.rejects(
+    worker.runUntil(
+      env.client.workflow.execute('evolveRun', {
+        taskQueue: 'wf-bad',
+        workflowId: 'wf-bad',
+        args: [{ ...demoConfig(), sampling: { samples: -1 } }],
+        workflowExecutionTimeout: '1 minute',
+      }),
+    ),
+    (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      assert.match(rootCause(err).message, /workflow input is invalid:\n {2}sampling\.samples: Too small/);
+      return true;
+    },
+  );
+  assert.deepEqual(calls, [], 'no step ran');
+});

@@ -1,0 +1,23 @@
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+/** Retry shape for steps that call servers: transient faults back off, bad input fails at once. */
+const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20 };
+
+/** Short bookkeeping steps. */
+export const bookkeeping = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry });
+
+/** Shard work heartbeats after every row, so a dead worker is noticed within the heartbeat timeout. */
+export const shardWork = proxyActivities<Activities>({
+  startToCloseTimeout: '12h',
+  heartbeatTimeout: '2m',
+  retry,
+});
+
+/** Training owns an external job: cancellation waits until the job is really gone. */
+export const training = proxyActivities<Activities>({
+  startToCloseTimeout: '14d',
+  heartbeatTimeout: '1m',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry,
+});

@@ -1,0 +1,2 @@
+export { evolveRun } from './run.js';
+export { evolveIteration, iterationProgressQuery } from './iteration.js';

@@ -1,0 +1,191 @@
+import { defineQuery, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { mapLimit } from '../core/concurrency.js';
+import type { RunConfig } from '../core/config.js';
+import type { Manifest } from '../core/records.js';
+import { IterationKey, StepKey } from '../core/search-attributes.js';
+import type {
+  EvalSummary,
+  GenerationParams,
+  IterationResult,
+  ModelRef,
+  ShardRef,
+  StepReport,
+} from '../core/steps.js';
+import { fnv1a64 } from '../core/templates.js';
+import { bookkeeping, shardWork, training } from './activities.js';
+
+export interface IterationInput {
+  config: RunConfig;
+  configHash: string;
+  iteration: number;
+  /** The policy pi_t this iteration samples from and trains. */
+  policyModel: string;
+}
+
+export interface IterationProgress {
+  iteration: number;
+  step: string;
+  shardsDone: number;
+  shards: number;
+  steps: StepReport[];
+}
+
+export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
+
+function shardsOf(prompts: Manifest, size: number): ShardRef[] {
+  const count = Math.max(1, Math.ceil(prompts.rows / size));
+  return Array.from({ length: count }, (_, index) => ({
+    index,
+    count,
+    prompts,
+    start: index * size,
+    end: Math.min(prompts.rows, (index + 1) * size),
+  }));
+}
+
+/** One EVOLVE iteration: sample -> self-refine -> judge -> pair -> train -> serve -> evaluate. */
+export async function evolveIteration({
+  config,
+  configHash,
+  iteration,
+  policyModel,
+}: IterationInput): Promise<IterationResult> {
+  const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
+  const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}` });
+  const progress: IterationProgress = { iteration, step: 'prompts', shardsDone: 0, shards: 0, steps: [] };
+  setHandler(iterationProgressQuery, () => progress);
+  const enter = (step: string) => {
+    progress.step = step;
+    setCurrentDetails(`iteration ${iteration}: ${step}`);
+    upsertSearchAttributes([{ key: StepKey, value: step }]);
+  };
+  const report = (step: string, m: { rows: number; wallMs: number; uri: string }) =>
+    progress.steps.push({ iteration, step, rows: m.rows, wallMs: m.wallMs, uri: m.uri });
+  upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
+
+  const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
+
+  /** Sample, refine and judge every shard; a shard moves on as soon as its own previous step is done. */
+  async function generateAndJudge(
+    phase: 'train' | 'eval',
+    prompts: Manifest,
+    model: ModelRef,
+    params: GenerationParams,
+    depth: number,
+  ) {
+    const shards = shardsOf(prompts, config.shardSize);
+    progress.shards = shards.length;
+    progress.shardsDone = 0;
+    const results = await mapLimit(shards, config.maxShardsInFlight, async (shard) => {
+      const label = `${phase} shard ${shard.index + 1}/${shard.count}`;
+      const base = { shard, policy: model, params };
+      const answers = await shardWork.sampleShard.executeWithOptions({ summary: `sample ${label}` }, [
+        { ...base, scope: scope(`${phase}/sample`) },
+      ]);
+      const refined = await shardWork.refineChain.executeWithOptions(
+        { summary: `refine ${label} (depth ${depth})` },
+        [
+          {
+            ...base,
+            scope: scope(`${phase}/refine`),
+            answers,
+            chainDepth: depth,
+            refinement: config.refinement,
+          },
+        ],
+      );
+      const scores = await shardWork.judgeShard.executeWithOptions({ summary: `judge ${label}` }, [
+        { scope: scope(`${phase}/judge`), shard, generations: [answers, refined], judge: config.judge },
+      ]);
+      progress.shardsDone++;
+      return { answers, refined, scores };
+    });
+    const generations = results.flatMap((r) => [r.answers, r.refined]);
+    const scores = results.map((r) => r.scores);
+    for (const [step, ms] of [
+      ['sample', results.map((r) => r.answers)],
+      ['refine', results.map((r) => r.refined)],
+      ['judge', scores],
+    ] as const) {
+      report(`${phase}:${step}`, {
+        rows: ms.reduce((n, m) => n + m.rows, 0),
+        wallMs: ms.reduce((n, m) => n + m.wallMs, 0),
+        uri: `${root}/${phase}/${step}`,
+      });
+    }
+    return { generations, scores };
+  }
+
+  // 1-3. Sample, self-refine, judge.
+  enter('sample-refine-judge');
+  const prompts = await bookkeeping.loadPrompts({
+    scope: scope('train'),
+    sources: config.prompts,
+    seedOffset: iteration,
+  });
+  report('train:prompts', prompts);
+  const train = await generateAndJudge('train', prompts, policy, config.sampling, config.sampling.chainDepth);
+
+  // 4. Pair.
+  enter('pair');
+  const pairs = await bookkeeping.buildPairs({
+    scope: scope('train/pairs'),
+    prompts,
+    ...train,
+    pairing: config.pairing,
+    refinement: config.refinement,
+  });
+  report('pair', pairs);
+
+  // 5. Train: the job key is the business identity, stable across retries, resets and worker crashes.
+  enter('train');
+  const jobKey = `${config.runId}-iter${iteration}-dpo-${fnv1a64(`${configHash}/${policyModel}/${pairs.sha256}`)}`;
+  const job = await training.submitTraining({
+    scope: scope('train/checkpoint'),
+    pairs,
+    policyModel,
+    referenceModel: policyModel,
+    trainer: config.trainer,
+    jobKey,
+  });
+  const checkpoint = await training.awaitTraining.executeWithOptions({ summary: `train ${jobKey}` }, [job]);
+  report('train', { rows: pairs.rows, wallMs: checkpoint.wallMs, uri: checkpoint.path });
+
+  // 6. Serve the new checkpoint.
+  enter('serve');
+  const served = await bookkeeping.serveCheckpoint({
+    endpoint: config.policy.endpoint,
+    model: checkpoint.path,
+  });
+
+  // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
+  enter('evaluate');
+  const evalPrompts = await bookkeeping.loadPrompts({
+    scope: scope('eval'),
+    sources: [config.evaluation.prompts],
+    seedOffset: 0,
+  });
+  const evalParams: GenerationParams = {
+    samples: 1,
+    temperature: config.evaluation.temperature,
+    topP: 1,
+    maxTokens: config.evaluation.maxTokens ?? config.sampling.maxTokens,
+    seed: config.sampling.seed,
+  };
+  const evalRun = await generateAndJudge(
+    'eval',
+    evalPrompts,
+    served,
+    evalParams,
+    config.evaluation.refineRounds + 1,
+  );
+  const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation({
+    scope: scope('eval'),
+    prompts: evalPrompts,
+    ...evalRun,
+    rounds: config.evaluation.refineRounds,
+  });
+  report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
+  enter('done');
+  return { iteration, checkpoint: checkpoint.path, evaluation, steps: progress.steps };
+}
