@@ -28,7 +28,7 @@ export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGe
       throw new DataError(`${path}:${lineNo}: not valid JSON (${(err as Error).message})`);
     }
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new DataError(formatIssues(parsed.error, `${path}:${lineNo}`));
+    if (!parsed.success) throw new DataError(formatIssues(parsed.error, json, `${path}:${lineNo}`));
     yield parsed.data;
   }
 }
@@ -179,7 +179,7 @@ export interface JournalledStep<T> {
  */
 export async function journalledStep<T>(
   step: JournalledStep<T>,
-  work: (journal: Journal<T>) => Promise<void>,
+  work: (journal: Journal<T>) => Promise<unknown>,
 ): Promise<Manifest> {
   const existing = await readManifest(step.out);
   if (existing) return existing;

@@ -10,6 +10,7 @@ import {
 import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../core/steps.js';
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
 import { Journal, journalledStep, readManifestRows } from './artifacts.js';
+import { withHeartbeat } from './heartbeat.js';
 import { mapLimit } from '../core/concurrency.js';
 import type { ChatFn } from './inference.js';
 
@@ -67,7 +68,7 @@ function journalled(
     },
   };
   return journalledStep(spec, async (journal) => {
-    ctx.heartbeat({ done: journal.rows.size, resumed: journal.rows.size > 0 });
+    const resumedFrom = journal.rows.size;
     const generate: Generate = async (g) => {
       const seed = seedFor(input.params.seed, g.promptId, g.chain, g.step);
       const reply = await chat({
@@ -97,10 +98,12 @@ function journalled(
         flags: flagsFor(reply.text, reply.finishReason, g.parent?.text ?? null),
       };
       await journal.append(record);
-      ctx.heartbeat({ done: journal.rows.size });
       return record;
     };
-    await work(journal, generate);
+    await withHeartbeat(
+      () => ({ done: journal.rows.size, resumedFrom }),
+      () => work(journal, generate),
+    );
   });
 }
 

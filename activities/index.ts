@@ -5,7 +5,7 @@ import type { ModelRef } from '../core/steps.js';
 import { DataError } from './artifacts.js';
 import { summarizeEvaluation } from './evaluate.js';
 import { createGenerationActivities } from './generate.js';
-import { openAIChat, type ChatFn } from './inference.js';
+import { limitConcurrency, openAIChat, type ChatFn } from './inference.js';
 import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
@@ -17,13 +17,13 @@ export interface ActivityDeps {
   chatFor: (model: ModelRef) => ChatFn;
 }
 
-/** One client per endpoint, so connection pools are shared across activities. */
+/** One client per endpoint, shared by all activities: one connection pool and one concurrency cap. */
 export function defaultDeps(): ActivityDeps {
   const clients = new Map<string, ChatFn>();
   const chatFor = ({ endpoint }: { endpoint: Endpoint }) => {
     const key = JSON.stringify(endpoint);
     let chat = clients.get(key);
-    if (!chat) clients.set(key, (chat = openAIChat(endpoint)));
+    if (!chat) clients.set(key, (chat = limitConcurrency(openAIChat(endpoint), endpoint.maxConcurrency)));
     return chat;
   };
   return { chatFor };

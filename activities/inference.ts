@@ -81,3 +81,24 @@ function classify(err: unknown, baseUrl: string): unknown {
   }
   return err;
 }
+
+/**
+ * Caps the requests in flight to one endpoint across every activity of this worker: shards run
+ * concurrently, but the server sees at most `limit` requests at once.
+ */
+export function limitConcurrency(chat: ChatFn, limit: number): ChatFn {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (request) => {
+    // A finishing request hands its slot straight to the next waiter, so the cap holds exactly.
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await chat(request);
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}

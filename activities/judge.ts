@@ -12,6 +12,7 @@ import type { JudgeShardInput, ModelRef } from '../core/steps.js';
 import { parseJudgeScore, verifyNumeric } from '../core/verify.js';
 import { seedFor } from '../core/templates.js';
 import { journalledStep, readManifestRows } from './artifacts.js';
+import { withHeartbeat } from './heartbeat.js';
 import { mapLimit } from '../core/concurrency.js';
 import { shardPrompts } from './generate.js';
 import type { ChatFn } from './inference.js';
@@ -76,32 +77,35 @@ export function createJudgeActivities({ chatFor }: JudgeDeps) {
           shard: input.shard.index,
         },
       };
-      return journalledStep(step, async (journal) => {
-        await mapLimit(generations, input.judge.llm.endpoint.maxConcurrency, async (g) => {
-          if (journal.has(g.id)) return;
-          const prompt = prompts.get(g.promptId);
-          if (!prompt)
-            throw new Error(`${input.generations[0]?.uri}: generation for unknown prompt ${g.promptId}`);
-          const base = { generationId: g.id, promptId: g.promptId, chain: g.chain, step: g.step };
-          let score: ScoreRecord;
-          if (prompt.answer !== undefined) {
-            const verdict = verifyNumeric(g.text, prompt.answer);
-            score = {
-              ...base,
-              judge: `verifier:${input.judge.verifier}:${verdict.extractor ?? 'none'}`,
-              status: 'ok',
-              score: verdict.correct ? 1 : 0,
-              extracted: verdict.extracted,
-              raw: null,
-            };
-          } else {
-            const judged = await llmScore(input.judge.llm, prompt, g, ctx.cancellationSignal);
-            score = { ...base, judge: `llm:pointwise:${input.judge.llm.model}`, ...judged };
-          }
-          await journal.append(score);
-          ctx.heartbeat({ done: journal.rows.size });
-        });
-      });
+      return journalledStep(step, (journal) =>
+        withHeartbeat(
+          () => ({ done: journal.rows.size }),
+          () =>
+            mapLimit(generations, input.judge.llm.endpoint.maxConcurrency, async (g) => {
+              if (journal.has(g.id)) return;
+              const prompt = prompts.get(g.promptId);
+              if (!prompt)
+                throw new Error(`${input.generations[0]?.uri}: generation for unknown prompt ${g.promptId}`);
+              const base = { generationId: g.id, promptId: g.promptId, chain: g.chain, step: g.step };
+              let score: ScoreRecord;
+              if (prompt.answer !== undefined) {
+                const verdict = verifyNumeric(g.text, prompt.answer);
+                score = {
+                  ...base,
+                  judge: `verifier:${input.judge.verifier}:${verdict.extractor ?? 'none'}`,
+                  status: 'ok',
+                  score: verdict.correct ? 1 : 0,
+                  extracted: verdict.extracted,
+                  raw: null,
+                };
+              } else {
+                const judged = await llmScore(input.judge.llm, prompt, g, ctx.cancellationSignal);
+                score = { ...base, judge: `llm:pointwise:${input.judge.llm.model}`, ...judged };
+              }
+              await journal.append(score);
+            }),
+        ),
+      );
     },
   };
 }

@@ -22,6 +22,8 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve status                  health of each service
   evolve run <config> [--wait] [--json] [--run-id ID]
                                  validate a YAML/JSON config and start a run (workflow id = run id)
+  evolve config <config>         validate a config and print it as the workflow input JSON (defaults filled),
+                                 e.g. for \`temporal workflow start --input-file\`
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
@@ -99,6 +101,11 @@ async function main(): Promise<number> {
     }
     case 'run':
       return run(rest, { demo: false });
+    case 'config': {
+      if (!rest[0]) throw new ConfigError('usage: evolve config <config.yaml|json>');
+      say(JSON.stringify(loadConfigFile(rest[0]), null, 2));
+      return 0;
+    }
     case 'demo': {
       await stackUp(settings, say);
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
-import { ConfigError, RunConfigSchema, type RunConfig } from '../core/config.js';
+import { ConfigError, describeIssues, keyPath, RunConfigSchema, type RunConfig } from '../core/config.js';
 
 /** Line of the node at `path`, or of its deepest existing parent. */
 function lineOf(
@@ -43,16 +43,12 @@ export function loadConfigFile(path: string): RunConfig {
       `${path}:${first.linePos?.[0].line ?? '?'}: not valid YAML/JSON: ${first.message.split('\n')[0]}`,
     );
   }
-  const parsed = RunConfigSchema.safeParse(doc.toJS());
+  const input: unknown = doc.toJS();
+  const parsed = RunConfigSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.flatMap((issue) => {
-    const paths =
-      issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-    return paths.map((p) => {
-      const where = `${path}:${lineOf(doc, counter, p) ?? 1}`;
-      const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-      return `  ${p.map(String).join('.') || '(root)'} (${where}): ${message}`;
-    });
-  });
+  const lines = describeIssues(parsed.error, input).map(
+    (issue) =>
+      `  ${keyPath(issue.path)} (${path}:${lineOf(doc, counter, issue.path) ?? 1}): ${issue.message}`,
+  );
   throw new ConfigError(`${path} is invalid:\n${lines.join('\n')}`);
 }

@@ -53,7 +53,12 @@ export const JudgeSchema = z.strictObject({
 });
 
 export const PairingSchema = z.strictObject({
-  rule: z.enum(['max-min']).default('max-min'),
+  rule: z
+    .enum(['max-min', 'last-vs-first'])
+    .default('max-min')
+    .describe(
+      'max-min: best vs worst by the judge; last-vs-first: last refinement vs first answer, no judge',
+    ),
   margin: z.number().min(0).describe('drop prompts whose best-worst score gap is below this'),
   refinementPairs: z.boolean().default(true).describe('false = plain iterative DPO (direct pairs only)'),
 });
@@ -118,18 +123,38 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** One line per problem: `key.path: what was expected`. */
-export function formatIssues(error: z.ZodError, source = 'config'): string {
-  const lines = error.issues.flatMap((issue) => {
-    const at = (extra: PropertyKey[]) => [...issue.path, ...extra].map(String).join('.') || '(root)';
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `  ${at([key])}: unknown key`);
-    return [`  ${at([])}: ${issue.message}`];
+/** Each problem as (key path, what was expected): unknown keys one by one, missing keys as "required". */
+export function describeIssues(
+  error: z.ZodError,
+  input: unknown,
+): { path: PropertyKey[]; message: string }[] {
+  const valueAt = (path: PropertyKey[]) =>
+    path.reduce<unknown>(
+      (node, key) =>
+        node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined,
+      input,
+    );
+  return error.issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key' }));
+    }
+    if (issue.code === 'invalid_type' && valueAt(issue.path) === undefined) {
+      return [{ path: issue.path, message: `required: expected ${issue.expected}` }];
+    }
+    return [{ path: issue.path, message: issue.message }];
   });
+}
+
+export const keyPath = (path: PropertyKey[]) => path.map(String).join('.') || '(root)';
+
+/** One line per problem: `key.path: what was expected`. */
+export function formatIssues(error: z.ZodError, input: unknown, source = 'config'): string {
+  const lines = describeIssues(error, input).map(({ path, message }) => `  ${keyPath(path)}: ${message}`);
   return `${source} is invalid:\n${lines.join('\n')}`;
 }
 
 export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
   const parsed = RunConfigSchema.safeParse(input);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source));
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, input, source));
   return parsed.data;
 }

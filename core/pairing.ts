@@ -14,10 +14,30 @@ export type PairDecision =
   | { kind: 'drop'; reason: DropReason };
 
 /**
- * The max-min rule: chosen = best-scored response, rejected = worst. Ties for best prefer the later
+ * Chooses the (chosen, rejected) responses of one prompt. The max-min rule: chosen = best-scored response, rejected = worst. Ties for best prefer the later
  * refinement step, ties for worst the earlier one, then the lower chain, so the choice is deterministic.
  */
 export function selectPair(responses: ScoredGeneration[], pairing: Pairing): PairDecision {
+  return pairing.rule === 'last-vs-first' ? lastVsFirst(responses) : maxMin(responses, pairing);
+}
+
+/**
+ * The rule-based selection that needs no judge: in each prompt's first chain, chosen = its last
+ * refinement, rejected = its first answer. Identical texts carry no preference and are dropped.
+ */
+function lastVsFirst(responses: ScoredGeneration[]): PairDecision {
+  const chain = responses.filter(
+    (r) => r.generation.chain === Math.min(...responses.map((x) => x.generation.chain)),
+  );
+  if (chain.length < 2) return { kind: 'drop', reason: 'single-response' };
+  const bySteps = [...chain].sort((a, b) => a.generation.step - b.generation.step);
+  const first = bySteps[0]!.generation;
+  const last = bySteps.at(-1)!.generation;
+  if (first.text.trim() === last.text.trim()) return { kind: 'drop', reason: 'below-margin' };
+  return { kind: 'pair', chosen: last, rejected: first, margin: 0 };
+}
+
+function maxMin(responses: ScoredGeneration[], pairing: Pairing): PairDecision {
   const judged = responses.filter(
     (r): r is ScoredGeneration & { score: ScoreRecord & { score: number } } =>
       r.score?.status === 'ok' && typeof r.score.score === 'number',

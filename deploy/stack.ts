@@ -7,7 +7,10 @@ import { searchAttributeFlags } from '../core/search-attributes.js';
 
 /** The embedded stack: a Temporal dev server, `transformers serve` and an evolve worker, all under .evolve/. */
 export interface StackSettings {
+  /** Where bootstrap installed the venv and the base model. */
   home: string;
+  /** Where the services keep pid files, logs and the Temporal database (tests use their own). */
+  stateDir: string;
   temporalPort: number;
   uiPort: number;
   modelPort: number;
@@ -26,6 +29,7 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
   };
   return {
     home: resolve(env.EVOLVE_HOME ?? '.evolve'),
+    stateDir: resolve(env.EVOLVE_STATE_DIR ?? env.EVOLVE_HOME ?? '.evolve'),
     temporalPort: port('EVOLVE_TEMPORAL_PORT', 7233),
     uiPort: port('EVOLVE_UI_PORT', 8233),
     modelPort: port('EVOLVE_MODEL_PORT', 8000),
@@ -43,8 +47,8 @@ export const workflowUrl = (s: StackSettings, workflowId: string) =>
 type Service = 'temporal' | 'model' | 'worker';
 const SERVICES: Service[] = ['temporal', 'model', 'worker'];
 
-const pidFile = (s: StackSettings, name: Service) => join(s.home, 'run', `${name}.pid`);
-const logPath = (s: StackSettings, name: Service) => join(s.home, 'logs', `${name}.log`);
+const pidFile = (s: StackSettings, name: Service) => join(s.stateDir, 'run', `${name}.pid`);
+const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `${name}.log`);
 
 function commandFor(
   s: StackSettings,
@@ -67,7 +71,7 @@ function commandFor(
           '--namespace',
           s.namespace,
           '--db-filename',
-          join(s.home, 'temporal.db'),
+          join(s.stateDir, 'temporal.db'),
           '--log-level',
           'warn',
           ...searchAttributeFlags.flatMap((flag) => ['--search-attribute', flag]),
@@ -77,7 +81,13 @@ function commandFor(
       return {
         cmd: bin('transformers'),
         args: ['serve', '--host', '127.0.0.1', '--port', String(s.modelPort), '--device', 'cpu'],
-        env: { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' },
+        // One OpenMP thread: with more, its spinning threads fight the trainer and the worker for the
+        // cores, and CPU generation gets several times slower (measured on 2 cores).
+        env: {
+          HF_HUB_OFFLINE: '1',
+          TRANSFORMERS_OFFLINE: '1',
+          OMP_NUM_THREADS: process.env.EVOLVE_MODEL_THREADS ?? '1',
+        },
       };
     case 'worker':
       return {
@@ -92,7 +102,7 @@ function commandFor(
   }
 }
 
-function readPid(s: StackSettings, name: Service): number | null {
+export function readPid(s: StackSettings, name: Service): number | null {
   if (!existsSync(pidFile(s, name))) return null;
   const pid = Number(readFileSync(pidFile(s, name), 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 ? pid : null;
@@ -112,8 +122,8 @@ function alive(pid: number | null): pid is number {
 export function startService(s: StackSettings, name: Service): number {
   const existing = readPid(s, name);
   if (alive(existing)) return existing;
-  mkdirSync(join(s.home, 'run'), { recursive: true });
-  mkdirSync(join(s.home, 'logs'), { recursive: true });
+  mkdirSync(join(s.stateDir, 'run'), { recursive: true });
+  mkdirSync(join(s.stateDir, 'logs'), { recursive: true });
   const { cmd, args, env } = commandFor(s, name);
   if (name !== 'worker' && !existsSync(cmd)) {
     throw new Error(`${cmd} is missing: run \`npm run bootstrap\` first`);

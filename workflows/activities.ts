@@ -7,10 +7,10 @@ const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '
 /** Short bookkeeping steps. */
 export const bookkeeping = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry });
 
-/** Shard work heartbeats after every row, so a dead worker is noticed within the heartbeat timeout. */
+/** Shard work heartbeats every 10 s, so a dead worker is noticed within a minute and its shard resumed. */
 export const shardWork = proxyActivities<Activities>({
   startToCloseTimeout: '12h',
-  heartbeatTimeout: '2m',
+  heartbeatTimeout: '1m',
   retry,
 });
 

@@ -41,7 +41,7 @@ test('bad rows are reported with file and line', async () => {
   writeFileSync(path, '{"id":"a","prompt":"x"}\n{"id":"b"}\n');
   await assert.rejects(readAll(path, PromptRecordSchema), (err: unknown) => {
     assert.ok(err instanceof DataError);
-    assert.match(err.message, /bad\.jsonl:2 is invalid:\n {2}prompt: Invalid input/);
+    assert.match(err.message, /bad\.jsonl:2 is invalid:\n {2}prompt: required: expected string/);
     return true;
   });
   writeFileSync(path, '{"id":"a","prompt":"x"}\nnot json\n');

@@ -106,3 +106,19 @@ test('a selected triple becomes a direct pair and a refinement pair in TRL conve
     'plain iterative DPO keeps direct pairs only',
   );
 });
+
+test('last-vs-first pairs the last refinement against the first answer, whatever the scores', () => {
+  const rule: Pairing = { ...pairing, rule: 'last-vs-first' };
+  const decision = selectPair(
+    [response(0, 3, 0), response(0, 1, 9), response(0, 2, 5), response(1, 1, 1)],
+    rule,
+  );
+  assert.ok(decision.kind === 'pair');
+  assert.equal(decision.chosen.id, 'p/0/3');
+  assert.equal(decision.rejected.id, 'p/0/1');
+  const same = [response(0, 1, 1), response(0, 2, 1)].map((r) => ({
+    ...r,
+    generation: { ...r.generation, text: 'same' },
+  }));
+  assert.deepEqual(selectPair(same, rule), { kind: 'drop', reason: 'below-margin' });
+});
