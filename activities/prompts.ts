@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { arithmeticProblems } from '../core/arithmetic.js';
-import { parseRunConfig } from '../core/config.js';
+import { ConfigError, parseRunConfig } from '../core/config.js';
 import { PromptRecordSchema, type Manifest, type PromptRecord } from '../core/records.js';
 import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
-import { DataError, readAll, readManifest, writeJsonlWithManifest } from './artifacts.js';
+import {
+  DataError,
+  exists,
+  readAll,
+  readManifest,
+  writeAtomic,
+  writeJsonlWithManifest,
+} from './artifacts.js';
 
 /** Key order must not change the hash of a config. */
 function canonicalJson(value: unknown): string {
@@ -20,10 +28,27 @@ export function configHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
 }
 
-/** The workflow's first step: the same zod schema the CLI uses, so a Temporal CLI start is checked too. */
+/**
+ * The workflow's first step: the same zod schema the CLI uses, so a Temporal CLI start is checked too.
+ * It then claims `<artifactRoot>/<runId>/config.json`: a restarted or reset run with the same config
+ * reuses its finished artifacts, while a different config under the same run id is refused, because
+ * reusing outputs made with other parameters would silently corrupt the run.
+ */
 export async function validateConfig(input: unknown): Promise<ValidatedConfig> {
   const config = parseRunConfig(input, 'workflow input');
-  return { config, configHash: configHash(config) };
+  const hash = configHash(config);
+  const claim = join(config.artifactRoot, config.runId, 'config.json');
+  if (await exists(claim)) {
+    const previous = configHash(JSON.parse(await readFile(claim, 'utf8')));
+    if (previous !== hash) {
+      throw new ConfigError(
+        `run id "${config.runId}" already has artifacts made with another config (${claim}, hash ${previous}, now ${hash}): choose a new runId`,
+      );
+    }
+  } else {
+    await writeAtomic(claim, JSON.stringify(config, null, 2) + '\n');
+  }
+  return { config, configHash: hash };
 }
 
 /** Materialises the prompts of one iteration as an artifact; an iteration offsets generator seeds for fresh prompts. */

@@ -70,7 +70,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 export function summaryTable(result: RunResult): string {
   const lines = [`run ${result.runId} (config ${result.configHash})`, ''];
-  lines.push(['iter', 'step', 'rows', 'wall', 'artifact'].join('\t'));
+  // Time is each step's activity time, summed over its shards (shards of different steps overlap).
+  lines.push(['iter', 'step', 'rows', 'time', 'artifact'].join('\t'));
   for (const it of result.iterations) {
     for (const s of it.steps) lines.push([it.iteration, s.step, s.rows, seconds(s.wallMs), s.uri].join('\t'));
   }

@@ -110,7 +110,7 @@ export async function evolveIteration({
       report(`${phase}:${step}`, {
         rows: ms.reduce((n, m) => n + m.rows, 0),
         wallMs: ms.reduce((n, m) => n + m.wallMs, 0),
-        uri: `${root}/${phase}/${step}`,
+        uri: ms[0]!.uri.slice(0, ms[0]!.uri.lastIndexOf('/')),
       });
     }
     return { generations, scores };

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { validateConfig } from '../../activities/prompts.js';
+import { ConfigError } from '../../core/config.js';
+import { demoConfig } from '../support/config.js';
+
+test('a run id is bound to one config: the same config is accepted again, another is refused', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-claim-'));
+  const config = demoConfig({ runId: 'claimed', artifactRoot: root });
+  const first = await validateConfig(config);
+  assert.deepEqual(readdirSync(join(root, 'claimed')), ['config.json']);
+  assert.equal((await validateConfig(config)).configHash, first.configHash, 'a restart with the same config');
+  await assert.rejects(
+    validateConfig({ ...config, sampling: { ...config.sampling, temperature: 0.1 } }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /run id "claimed" already has artifacts made with another config/.test(err.message),
+  );
+});
+
+test('an invalid config writes nothing', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-claim-'));
+  await assert.rejects(
+    validateConfig({ ...demoConfig({ artifactRoot: root }), iterations: 0 }),
+    /iterations: Too small/,
+  );
+  assert.deepEqual(readdirSync(root), []);
+});
