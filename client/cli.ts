@@ -11,6 +11,8 @@ import {
   uiUrl,
   workflowUrl,
 } from '../deploy/stack.js';
+import { pauseSignal, resumeSignal, runStatusQuery, stopAfterIterationSignal } from '../workflows/control.js';
+import { iterationProgressQuery } from '../workflows/iteration.js';
 import { loadConfigFile } from './config-file.js';
 import { rootCause } from './errors.js';
 import { connectClient, startRun, summaryTable, watchRun } from './run.js';
@@ -24,6 +26,10 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  validate a YAML/JSON config and start a run (workflow id = run id)
   evolve config <config>         validate a config and print it as the workflow input JSON (defaults filled),
                                  e.g. for \`temporal workflow start --input-file\`
+  evolve show <run>              the run's iteration, step, shard progress and pause/stop state
+  evolve pause <run>             hold the run before its next step (running activities finish)
+  evolve resume <run>            continue a paused run
+  evolve stop <run>              finish the running iteration, then end the run
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
@@ -82,6 +88,40 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   }
 }
 
+const signals = { pause: pauseSignal, resume: resumeSignal, stop: stopAfterIterationSignal } as const;
+
+/** `show` queries the run and its current iteration; the other verbs are signals to the run. */
+async function control(verb: 'show' | keyof typeof signals, workflowId: string | undefined): Promise<number> {
+  if (!workflowId) throw new ConfigError(`usage: evolve ${verb} <run id>`);
+  const settings = stackSettings();
+  const client = await connectClient(temporalAddress(settings), settings.namespace);
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    if (verb !== 'show') {
+      await handle.signal(signals[verb]);
+      say(`${verb} sent to ${workflowId}`);
+    }
+    const status = await handle.query(runStatusQuery);
+    const flags = [status.paused && 'PAUSED', status.stopRequested && 'stopping after this iteration'].filter(
+      Boolean,
+    );
+    say(
+      `${workflowId}: iteration ${status.iteration}/${status.iterations}, policy ${status.policyModel}${flags.length ? ` [${flags.join(', ')}]` : ''}`,
+    );
+    if (status.iteration > 0) {
+      const p = await client.workflow
+        .getHandle(`${workflowId}/iter-${status.iteration}`)
+        .query(iterationProgressQuery);
+      say(`  step ${p.step}${p.paused ? ' (paused)' : ''}, shards ${p.shardsDone}/${p.shards}`);
+      for (const s of p.steps) say(`  done ${s.step}: ${s.rows} rows -> ${s.uri}`);
+    }
+    say(`  ${workflowUrl(settings, workflowId)}`);
+    return 0;
+  } finally {
+    await client.connection.close();
+  }
+}
+
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   const settings = stackSettings();
@@ -101,6 +141,11 @@ async function main(): Promise<number> {
     }
     case 'run':
       return run(rest, { demo: false });
+    case 'show':
+    case 'pause':
+    case 'resume':
+    case 'stop':
+      return control(command, rest[0]);
     case 'config': {
       if (!rest[0]) throw new ConfigError('usage: evolve config <config.yaml|json>');
       say(JSON.stringify(loadConfigFile(rest[0]), null, 2));

@@ -1,4 +1,10 @@
-import { defineQuery, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  condition,
+  defineQuery,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import { mapLimit } from '../core/concurrency.js';
 import type { RunConfig } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
@@ -13,6 +19,7 @@ import type {
 } from '../core/steps.js';
 import { fnv1a64 } from '../core/templates.js';
 import { bookkeeping, shardWork, training } from './activities.js';
+import { pauseSignal, resumeSignal } from './control.js';
 
 export interface IterationInput {
   config: RunConfig;
@@ -20,11 +27,14 @@ export interface IterationInput {
   iteration: number;
   /** The policy pi_t this iteration samples from and trains. */
   policyModel: string;
+  /** Start paused (the run was paused when this iteration began). */
+  paused?: boolean;
 }
 
 export interface IterationProgress {
   iteration: number;
   step: string;
+  paused: boolean;
   shardsDone: number;
   shards: number;
   steps: StepReport[];
@@ -49,12 +59,28 @@ export async function evolveIteration({
   configHash,
   iteration,
   policyModel,
+  paused = false,
 }: IterationInput): Promise<IterationResult> {
   const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
   const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}` });
-  const progress: IterationProgress = { iteration, step: 'prompts', shardsDone: 0, shards: 0, steps: [] };
+  const progress: IterationProgress = {
+    iteration,
+    step: 'prompts',
+    paused,
+    shardsDone: 0,
+    shards: 0,
+    steps: [],
+  };
   setHandler(iterationProgressQuery, () => progress);
-  const enter = (step: string) => {
+  setHandler(pauseSignal, () => void (progress.paused = true));
+  setHandler(resumeSignal, () => void (progress.paused = false));
+  /** Work starts only while not paused: a pause lets running activities finish, then holds. */
+  const unpaused = async (next: string) => {
+    if (progress.paused) setCurrentDetails(`iteration ${iteration}: paused before ${next}`);
+    await condition(() => !progress.paused);
+  };
+  const enter = async (step: string) => {
+    await unpaused(step);
     progress.step = step;
     setCurrentDetails(`iteration ${iteration}: ${step}`);
     upsertSearchAttributes([{ key: StepKey, value: step }]);
@@ -79,9 +105,11 @@ export async function evolveIteration({
     const results = await mapLimit(shards, config.maxShardsInFlight, async (shard) => {
       const label = `${phase} shard ${shard.index + 1}/${shard.count}`;
       const base = { shard, policy: model, params };
+      await unpaused(`sample ${label}`);
       const answers = await shardWork.sampleShard.executeWithOptions({ summary: `sample ${label}` }, [
         { ...base, scope: scope(`${phase}/sample`) },
       ]);
+      await unpaused(`refine ${label}`);
       const refined = await shardWork.refineChain.executeWithOptions(
         { summary: `refine ${label} (depth ${depth})` },
         [
@@ -94,6 +122,7 @@ export async function evolveIteration({
           },
         ],
       );
+      await unpaused(`judge ${label}`);
       const scores = await shardWork.judgeShard.executeWithOptions({ summary: `judge ${label}` }, [
         { scope: scope(`${phase}/judge`), shard, generations: [answers, refined], judge: config.judge },
       ]);
@@ -117,7 +146,7 @@ export async function evolveIteration({
   }
 
   // 1-3. Sample, self-refine, judge.
-  enter('sample-refine-judge');
+  await enter('sample-refine-judge');
   const prompts = await bookkeeping.loadPrompts({
     scope: scope('train'),
     sources: config.prompts,
@@ -127,7 +156,7 @@ export async function evolveIteration({
   const train = await generateAndJudge('train', prompts, policy, config.sampling, config.sampling.chainDepth);
 
   // 4. Pair.
-  enter('pair');
+  await enter('pair');
   const pairs = await bookkeeping.buildPairs({
     scope: scope('train/pairs'),
     prompts,
@@ -138,7 +167,7 @@ export async function evolveIteration({
   report('pair', pairs);
 
   // 5. Train: the job key is the business identity, stable across retries, resets and worker crashes.
-  enter('train');
+  await enter('train');
   const jobKey = `${config.runId}-iter${iteration}-dpo-${fnv1a64(`${configHash}/${policyModel}/${pairs.sha256}`)}`;
   const job = await training.submitTraining({
     scope: scope('train/checkpoint'),
@@ -152,14 +181,14 @@ export async function evolveIteration({
   report('train', { rows: pairs.rows, wallMs: checkpoint.wallMs, uri: checkpoint.path });
 
   // 6. Serve the new checkpoint.
-  enter('serve');
+  await enter('serve');
   const served = await bookkeeping.serveCheckpoint({
     endpoint: config.policy.endpoint,
     model: checkpoint.path,
   });
 
   // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
-  enter('evaluate');
+  await enter('evaluate');
   const evalPrompts = await bookkeeping.loadPrompts({
     scope: scope('eval'),
     sources: [config.evaluation.prompts],
@@ -186,6 +215,6 @@ export async function evolveIteration({
     rounds: config.evaluation.refineRounds,
   });
   report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
-  enter('done');
+  await enter('done');
   return { iteration, checkpoint: checkpoint.path, evaluation, steps: progress.steps };
 }

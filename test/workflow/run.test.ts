@@ -3,9 +3,8 @@ import { after, before, test } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
-import { createActivities, type Activities } from '../../activities/index.js';
-import { parseRunConfig } from '../../core/config.js';
-import type { Manifest } from '../../core/records.js';
+import { createActivities } from '../../activities/index.js';
+import { recordingActivities } from '../support/recording-activities.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { rootCause } from '../../client/errors.js';
 import { demoConfig } from '../support/config.js';
@@ -27,65 +26,6 @@ before(async () => {
 after(async () => {
   await env?.teardown();
 });
-
-const manifest = (uri: string, rows: number): Manifest => ({
-  uri,
-  sha256: '0'.repeat(64),
-  rows,
-  bytes: rows * 10,
-  schema: 'x',
-  producedBy: { step: 'x', runId: 'r', iteration: 1 },
-  stats: {},
-  wallMs: 5,
-});
-
-/** Activities replaced by recorders: the workflow's ordering and data flow are what is under test. */
-function recordingActivities(calls: string[]): Activities {
-  const fake = {
-    validateConfig: async (input: unknown) => ({ config: parseRunConfig(input), configHash: 'hash' }),
-    loadPrompts: async (i: { scope: { dir: string } }) => {
-      calls.push(`prompts ${i.scope.dir}`);
-      return manifest(`${i.scope.dir}/prompts.jsonl`, 14);
-    },
-    sampleShard: async (i: {
-      scope: { dir: string };
-      shard: { index: number };
-      policy: { model: string };
-    }) => {
-      calls.push(`sample ${i.scope.dir} #${i.shard.index} ${i.policy.model}`);
-      return manifest(`${i.scope.dir}/s${i.shard.index}`, 4);
-    },
-    refineChain: async (i: { scope: { dir: string }; shard: { index: number }; chainDepth: number }) => {
-      calls.push(`refine ${i.scope.dir} #${i.shard.index} depth ${i.chainDepth}`);
-      return manifest(`${i.scope.dir}/r${i.shard.index}`, 4);
-    },
-    judgeShard: async (i: { scope: { dir: string }; shard: { index: number }; generations: Manifest[] }) => {
-      calls.push(`judge ${i.scope.dir} #${i.shard.index} of ${i.generations.map((g) => g.uri).join('+')}`);
-      return manifest(`${i.scope.dir}/j${i.shard.index}`, 8);
-    },
-    buildPairs: async (i: { scope: { dir: string }; generations: Manifest[]; scores: Manifest[] }) => {
-      calls.push(`pair ${i.generations.length} generation + ${i.scores.length} score manifests`);
-      return manifest(`${i.scope.dir}/pairs.jsonl`, 6);
-    },
-    submitTraining: async (i: { jobKey: string; policyModel: string; scope: { dir: string } }) => {
-      calls.push(`submit ${i.policyModel}`);
-      return { jobKey: i.jobKey, jobDir: i.scope.dir, outputDir: `${i.scope.dir}/out`, backend: 'local' };
-    },
-    awaitTraining: async (job: { outputDir: string; jobKey: string }) => {
-      calls.push(`await ${job.jobKey.replace(/-[0-9a-f]{16}$/, '')}`);
-      return { path: job.outputDir, parent: '', metrics: { loss: 0.5 }, wallMs: 1000, jobKey: job.jobKey };
-    },
-    serveCheckpoint: async (target: { model: string; endpoint: unknown }) => {
-      calls.push(`serve ${target.model}`);
-      return { ...target, probe: '5' };
-    },
-    summarizeEvaluation: async (i: { scope: { dir: string }; rounds: number }) => {
-      calls.push(`evaluate ${i.rounds} round(s)`);
-      return { uri: `${i.scope.dir}/evaluation.json`, prompts: 10, accuracy: [0.3, 0.4], wallMs: 3 };
-    },
-  };
-  return fake as unknown as Activities;
-}
 
 test('evolveRun runs one child per iteration and threads each checkpoint into the next', async () => {
   const calls: string[] = [];
