@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { defaultDeps, type ActivityDeps } from '../../activities/index.js';
@@ -140,4 +142,58 @@ test('one iteration completes through injected faults and a mid-shard crash, wit
     'eval:judge',
     'evaluate',
   ]);
+});
+
+function findJobFile(dir: string): string | null {
+  if (!existsSync(dir)) return null;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isFile() && entry.name === 'job.json') return path;
+    if (entry.isDirectory()) {
+      const found = findJobFile(path);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('cancelling a run while it trains stops the trainer: no job is left behind', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
+  const config = { ...tinyConfig(root), runId: 'cancel' };
+  const worker = await createEvolveWorker({
+    connection: env.nativeConnection,
+    taskQueue: 'cancel',
+    workflowBundle: bundle,
+  });
+  await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('evolveRun', {
+      taskQueue: 'cancel',
+      workflowId: 'cancel',
+      args: [config],
+    });
+    let jobFile: string | null = null;
+    for (let i = 0; i < 600 && !jobFile; i++) {
+      jobFile = findJobFile(root);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(jobFile, 'training was submitted');
+    const { pid } = JSON.parse(readFileSync(jobFile, 'utf8')) as { pid: number };
+    assert.ok(alive(pid), 'the trainer runs');
+    await handle.cancel();
+    await assert.rejects(
+      handle.result(),
+      (err: unknown) => err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure,
+    );
+    assert.equal(alive(pid), false, 'the trainer process group was killed before the run reported cancelled');
+    assert.equal(existsSync(join(jobFile, '..', 'exit_code')), false, 'the job did not run to completion');
+  });
 });
