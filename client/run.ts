@@ -1,4 +1,4 @@
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
@@ -48,7 +48,7 @@ export async function watchRun(
       const progress = await client.workflow
         .getHandle(`${handle.workflowId}/iter-${t}`)
         .query(iterationProgressQuery)
-        .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? null : null));
+        .catch(() => null); // not started yet, or already gone: look at the previous iteration
       if (!progress) continue;
       const line = describe(progress);
       if (line !== last) say(`[${Math.round((Date.now() - started) / 1000)}s] ${line}`);
@@ -63,7 +63,7 @@ export async function watchRun(
 function describe(p: IterationProgress): string {
   const shards =
     p.shards > 0 && p.step === 'sample-refine-judge' ? ` (${p.shardsDone}/${p.shards} shards)` : '';
-  return `iteration ${p.iteration}: ${p.step}${shards}`;
+  return `iteration ${p.iteration}: ${p.step}${shards}${p.paused ? ' (paused)' : ''}`;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
