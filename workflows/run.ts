@@ -1,6 +1,8 @@
 import {
   allHandlersFinished,
   condition,
+  continueAsNew,
+  patched,
   executeChild,
   getExternalWorkflowHandle,
   type SignalDefinition,
@@ -21,18 +23,27 @@ import {
 } from './control.js';
 import { evolveIteration } from './iteration.js';
 
+/** What a run carries into its next execution after continue-as-new: only what the loop needs. */
+export interface RunCarry {
+  iterations: IterationResult[];
+  policyModel: string;
+  paused: boolean;
+  stopRequested: boolean;
+}
+
 /**
  * The EVOLVE run: T iterations, each a child workflow `<runId>/iter-<t>`; the checkpoint trained in
  * iteration t is the policy of iteration t+1. The input is the raw config JSON, validated first, so a
- * start from the Temporal CLI gets the same checks as one from `evolve run`.
+ * start from the Temporal CLI gets the same checks as one from `evolve run`. Each iteration after the
+ * first starts in a fresh execution (continue-as-new), so the run's history stays small for any T.
  */
-export async function evolveRun(input: unknown): Promise<RunResult> {
+export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunResult> {
   const status: RunStatus = {
-    iteration: 0,
+    iteration: carry?.iterations.length ?? 0,
     iterations: 0,
-    policyModel: '',
-    paused: false,
-    stopRequested: false,
+    policyModel: carry?.policyModel ?? '',
+    paused: carry?.paused ?? false,
+    stopRequested: carry?.stopRequested ?? false,
   };
   const childId = (t: number) => `${workflowInfo().workflowId}/iter-${t}`;
   // Pause and resume apply between steps, inside the running iteration, so they are passed on to it.
@@ -59,9 +70,13 @@ export async function evolveRun(input: unknown): Promise<RunResult> {
     { key: BaseModelKey, value: config.policy.baseModel },
   ]);
   status.iterations = config.iterations;
-  status.policyModel = config.policy.baseModel;
-  const iterations: IterationResult[] = [];
-  for (let iteration = 1; iteration <= config.iterations && !status.stopRequested; iteration++) {
+  status.policyModel ||= config.policy.baseModel;
+  const iterations: IterationResult[] = [...(carry?.iterations ?? [])];
+  for (
+    let iteration = iterations.length + 1;
+    iteration <= config.iterations && !status.stopRequested;
+    iteration++
+  ) {
     if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
     await condition(() => !status.paused);
     setCurrentDetails(`iteration ${iteration}/${config.iterations}, policy ${status.policyModel}`);
@@ -77,6 +92,16 @@ export async function evolveRun(input: unknown): Promise<RunResult> {
     });
     iterations.push(result);
     status.policyModel = result.checkpoint;
+    if (iteration < config.iterations && !status.stopRequested && patched('continue-as-new-per-iteration')) {
+      await condition(allHandlersFinished);
+      const next: RunCarry = {
+        iterations,
+        policyModel: status.policyModel,
+        paused: status.paused,
+        stopRequested: false,
+      };
+      await continueAsNew<typeof evolveRun>(input, next);
+    }
   }
   const stopped =
     iterations.length < config.iterations ? ` (stopped after iteration ${iterations.length})` : '';

@@ -93,7 +93,18 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
   }
 }
 
-test('a demo iteration survives kill -9 of its worker and trains a checkpoint the server then serves', async () => {
+function jobDirs(root: string): string[] {
+  const dir = join(root, 'e2e', 'iter-1', 'train', 'checkpoint');
+  return existsSync(dir) ? readdirSync(dir).map((d) => join(dir, d)) : [];
+}
+
+function killWorker(why: string): void {
+  const pid = readPid(settings, 'worker')!;
+  process.kill(pid, 'SIGKILL');
+  log(`killed worker ${pid} ${why}; restarting it`);
+}
+
+test('a demo iteration survives kill -9 of its worker (mid-shard and mid-training) and trains a checkpoint the server then serves', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-e2e-'));
   const config = tinyConfig(root);
   const client = await connectClient(temporalAddress(settings), settings.namespace);
@@ -106,9 +117,17 @@ test('a demo iteration survives kill -9 of its worker and trains a checkpoint th
         (f) => f.endsWith('.journal') && readFileSync(join(sampleDir, f), 'utf8').length > 0,
       );
     await waitFor('a sample shard to journal its first rows', journalled, 300_000);
-    const pid = readPid(settings, 'worker')!;
-    process.kill(pid, 'SIGKILL');
-    log(`killed worker ${pid} mid-shard; restarting it`);
+    killWorker('mid-shard');
+    await sleep(500);
+    startService(settings, 'worker');
+
+    // Again while the trainer runs: the restarted worker must re-attach to it, not start a second job.
+    const jobFile = () =>
+      jobDirs(root)
+        .map((d) => join(d, 'job.json'))
+        .find((f) => existsSync(f));
+    await waitFor('training to be submitted', () => jobFile() !== undefined, 900_000);
+    killWorker('during training');
     await sleep(500);
     startService(settings, 'worker');
 
@@ -129,6 +148,10 @@ test('a demo iteration survives kill -9 of its worker and trains a checkpoint th
     const pairs = rows(join(dir, 'train', 'pairs'), 'pair');
     assert.equal(pairs.length, result.iterations[0]!.steps.find((s) => s.step === 'pair')!.rows);
 
+    assert.equal(jobDirs(root).length, 1, 'one training job directory');
+    const job = JSON.parse(readFileSync(jobFile()!, 'utf8')) as { attempt: number };
+    assert.equal(job.attempt, 1, 'the trainer was launched once and re-attached after the crash');
+    assert.equal(readFileSync(join(jobDirs(root)[0]!, 'exit_code'), 'utf8').trim(), '0');
     const checkpoint = result.iterations[0]!.checkpoint;
     assert.ok(existsSync(join(checkpoint, 'model.safetensors')), `new checkpoint at ${checkpoint}`);
     const evaluation = result.iterations[0]!.evaluation;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -107,4 +108,47 @@ test('a bad config fails the run at once, naming the key, before any step runs',
     },
   );
   assert.deepEqual(calls, [], 'no step ran');
+});
+
+test('a long run continues as new after each iteration and keeps every history under budget', async () => {
+  const calls: string[] = [];
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'wf-long',
+    workflowBundle: bundle,
+    activities: recordingActivities(calls),
+  });
+  const config = demoConfig({ runId: 'long', iterations: 4, artifactRoot: '/a', shardSize: 7 });
+  const { result, histories } = await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('evolveRun', {
+      taskQueue: 'wf-long',
+      workflowId: 'long',
+      args: [config],
+    });
+    const result = await handle.result();
+    // Walk the chain of executions from the first one.
+    const histories: temporal.api.history.v1.IHistory[] = [];
+    let runId: string | undefined = handle.firstExecutionRunId;
+    while (runId) {
+      const history: temporal.api.history.v1.IHistory = await env.client.workflow
+        .getHandle('long', runId)
+        .fetchHistory();
+      histories.push(history);
+      const last: temporal.api.history.v1.IHistoryEvent = history.events!.at(-1)!;
+      runId = last.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    }
+    return { result, histories };
+  });
+  assert.deepEqual(
+    result.iterations.map((it: { checkpoint: string }) => it.checkpoint),
+    [1, 2, 3, 4].map((t) => `/a/long/iter-${t}/train/checkpoint/out`),
+  );
+  assert.ok(
+    calls.includes('submit /a/long/iter-3/train/checkpoint/out'),
+    'iteration 4 trains the iteration-3 checkpoint',
+  );
+  assert.equal(histories.length, 4, 'one execution per iteration');
+  const budget = 40; // events per execution of evolveRun, whatever the number of iterations
+  for (const history of histories)
+    assert.ok(history.events!.length <= budget, `${history.events!.length} events`);
 });
