@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { test } from 'node:test';
 import {
   pauseSignal,
   resumeSignal,
@@ -9,26 +7,11 @@ import {
   stopAfterIterationSignal,
 } from '../../workflows/control.js';
 import { iterationProgressQuery } from '../../workflows/iteration.js';
-import { workflowsPath } from '../../workers/worker.js';
 import { demoConfig } from '../support/config.js';
+import { useTimeSkippingServer } from '../support/time-skipping.js';
 import { recordingActivities } from '../support/recording-activities.js';
-import { registerSearchAttributes, requireInstalled, testServer } from '../support/paths.js';
-import { quietRuntime } from '../support/quiet.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-before(async () => {
-  quietRuntime();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: requireInstalled(testServer) } },
-  });
-  await registerSearchAttributes(env.connection);
-  bundle = await bundleWorkflowCode({ workflowsPath });
-});
-after(async () => {
-  await env?.teardown();
-});
+const server = useTimeSkippingServer();
 
 const until = async (what: string, check: () => Promise<boolean>) => {
   for (let i = 0; i < 200; i++) {
@@ -40,16 +23,11 @@ const until = async (what: string, check: () => Promise<boolean>) => {
 
 test('pause holds the run between steps; resume lets it finish', async () => {
   const calls: string[] = [];
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: 'ctl',
-    workflowBundle: bundle,
-    activities: recordingActivities(calls),
-  });
+  const worker = await server.worker('ctl', recordingActivities(calls));
   await worker.runUntil(async () => {
     const config = demoConfig({ runId: 'ctl', iterations: 2, artifactRoot: '/a', shardSize: 7 });
     // Paused from the start: no iteration may begin.
-    const handle = await env.client.workflow.signalWithStart('evolveRun', {
+    const handle = await server.env.client.workflow.signalWithStart('evolveRun', {
       taskQueue: 'ctl',
       workflowId: 'ctl',
       args: [config],
@@ -63,7 +41,7 @@ test('pause holds the run between steps; resume lets it finish', async () => {
     await until('iteration 1 to start', async () => calls.length > 0);
     // Pause again during iteration 1: the run forwards it to the iteration, which holds before its next step.
     await handle.signal(pauseSignal);
-    const child = env.client.workflow.getHandle('ctl/iter-1');
+    const child = server.env.client.workflow.getHandle('ctl/iter-1');
     await until('iteration 1 to hold', async () => (await child.query(iterationProgressQuery)).paused);
     const heldAt = calls.length;
     await new Promise((r) => setTimeout(r, 300));
@@ -81,15 +59,10 @@ test('stopAfterIteration ends the run after the running iteration, keeping its r
   const calls: string[] = [];
   let release = () => {};
   const gate = new Promise<void>((resolve) => (release = resolve));
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: 'ctl-stop',
-    workflowBundle: bundle,
-    activities: recordingActivities(calls, gate),
-  });
+  const worker = await server.worker('ctl-stop', recordingActivities(calls, gate));
   const config = demoConfig({ runId: 'stop', iterations: 3, artifactRoot: '/a' });
   const result = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('evolveRun', {
+    const handle = await server.env.client.workflow.start('evolveRun', {
       taskQueue: 'ctl-stop',
       workflowId: 'stop',
       args: [config],

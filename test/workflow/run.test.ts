@@ -1,44 +1,25 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import { recordingActivities } from '../support/recording-activities.js';
-import { workflowsPath } from '../../workers/worker.js';
 import { rootCause } from '../../client/errors.js';
 import { demoConfig } from '../support/config.js';
-import { registerSearchAttributes, requireInstalled, testServer } from '../support/paths.js';
+import { useTimeSkippingServer } from '../support/time-skipping.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-before(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: requireInstalled(testServer) } },
-  });
-  await registerSearchAttributes(env.connection);
-  bundle = await bundleWorkflowCode({
-    workflowsPath,
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
-  });
-});
-after(async () => {
-  await env?.teardown();
-});
+const server = useTimeSkippingServer();
 
 test('evolveRun runs one child per iteration and threads each checkpoint into the next', async () => {
   const calls: string[] = [];
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: 'wf-test',
-    workflowBundle: bundle,
-    activities: recordingActivities(calls),
-  });
+  const worker = await server.worker('wf-test', recordingActivities(calls));
   const config = demoConfig({ runId: 'wf', iterations: 2, artifactRoot: '/a', shardSize: 7 });
   const result = await worker.runUntil(
-    env.client.workflow.execute('evolveRun', { taskQueue: 'wf-test', workflowId: 'wf', args: [config] }),
+    server.env.client.workflow.execute('evolveRun', {
+      taskQueue: 'wf-test',
+      workflowId: 'wf',
+      args: [config],
+    }),
   );
   assert.equal(result.iterations.length, 2);
   assert.equal(result.finalModel, '/a/wf/iter-2/train/checkpoint/out');
@@ -78,7 +59,7 @@ test('evolveRun runs one child per iteration and threads each checkpoint into th
     'evaluation uses the new checkpoint',
   );
   assert.ok(calls.includes('refine /a/wf/iter-1/eval/refine #0 depth 2'));
-  const child = await env.client.workflow.getHandle('wf/iter-2').describe();
+  const child = await server.env.client.workflow.getHandle('wf/iter-2').describe();
   assert.equal(child.status.name, 'COMPLETED');
 });
 
@@ -86,15 +67,10 @@ test('a bad config fails the run at once, naming the key, before any step runs',
   const calls: string[] = [];
   // The real validation activity, as the worker wires it: bad input fails once, without retries.
   const activities = { ...recordingActivities(calls), validateConfig: createActivities().validateConfig };
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: 'wf-bad',
-    workflowBundle: bundle,
-    activities,
-  });
+  const worker = await server.worker('wf-bad', activities);
   await assert.rejects(
     worker.runUntil(
-      env.client.workflow.execute('evolveRun', {
+      server.env.client.workflow.execute('evolveRun', {
         taskQueue: 'wf-bad',
         workflowId: 'wf-bad',
         args: [{ ...demoConfig(), sampling: { samples: -1 } }],
@@ -112,15 +88,10 @@ test('a bad config fails the run at once, naming the key, before any step runs',
 
 test('a long run continues as new after each iteration and keeps every history under budget', async () => {
   const calls: string[] = [];
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: 'wf-long',
-    workflowBundle: bundle,
-    activities: recordingActivities(calls),
-  });
+  const worker = await server.worker('wf-long', recordingActivities(calls));
   const config = demoConfig({ runId: 'long', iterations: 4, artifactRoot: '/a', shardSize: 7 });
   const { result, histories } = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('evolveRun', {
+    const handle = await server.env.client.workflow.start('evolveRun', {
       taskQueue: 'wf-long',
       workflowId: 'long',
       args: [config],
@@ -130,7 +101,7 @@ test('a long run continues as new after each iteration and keeps every history u
     const histories: temporal.api.history.v1.IHistory[] = [];
     let runId: string | undefined = handle.firstExecutionRunId;
     while (runId) {
-      const history: temporal.api.history.v1.IHistory = await env.client.workflow
+      const history: temporal.api.history.v1.IHistory = await server.env.client.workflow
         .getHandle('long', runId)
         .fetchHistory();
       histories.push(history);
