@@ -147,53 +147,57 @@ export async function evolveIteration({
 
   // 1-3. Sample, self-refine, judge.
   await enter('sample-refine-judge');
-  const prompts = await bookkeeping.loadPrompts({
-    scope: scope('train'),
-    sources: config.prompts,
-    seedOffset: iteration,
-  });
+  const prompts = await bookkeeping.loadPrompts.executeWithOptions({ summary: 'load training prompts' }, [
+    { scope: scope('train'), sources: config.prompts, seedOffset: iteration },
+  ]);
   report('train:prompts', prompts);
   const train = await generateAndJudge('train', prompts, policy, config.sampling, config.sampling.chainDepth);
 
   // 4. Pair.
   await enter('pair');
-  const pairs = await bookkeeping.buildPairs({
-    scope: scope('train/pairs'),
-    prompts,
-    ...train,
-    pairing: config.pairing,
-    refinement: config.refinement,
-  });
+  const pairs = await bookkeeping.buildPairs.executeWithOptions(
+    { summary: `build pairs (${config.pairing.rule})` },
+    [
+      {
+        scope: scope('train/pairs'),
+        prompts,
+        ...train,
+        pairing: config.pairing,
+        refinement: config.refinement,
+      },
+    ],
+  );
   report('pair', pairs);
 
   // 5. Train: the job key is the business identity, stable across retries, resets and worker crashes.
   await enter('train');
   const jobKey = `${config.runId}-iter${iteration}-dpo-${fnv1a64(`${configHash}/${policyModel}/${pairs.sha256}`)}`;
-  const job = await training.submitTraining({
-    scope: scope('train/checkpoint'),
-    pairs,
-    policyModel,
-    referenceModel: policyModel,
-    trainer: config.trainer,
-    jobKey,
-  });
+  const job = await training.submitTraining.executeWithOptions({ summary: `submit ${jobKey}` }, [
+    {
+      scope: scope('train/checkpoint'),
+      pairs,
+      policyModel,
+      referenceModel: policyModel,
+      trainer: config.trainer,
+      jobKey,
+    },
+  ]);
   const checkpoint = await training.awaitTraining.executeWithOptions({ summary: `train ${jobKey}` }, [job]);
   report('train', { rows: pairs.rows, wallMs: checkpoint.wallMs, uri: checkpoint.path });
 
   // 6. Serve the new checkpoint.
   await enter('serve');
-  const served = await bookkeeping.serveCheckpoint({
-    endpoint: config.policy.endpoint,
-    model: checkpoint.path,
-  });
+  const served = await bookkeeping.serveCheckpoint.executeWithOptions(
+    { summary: 'serve the new checkpoint' },
+    [{ endpoint: config.policy.endpoint, model: checkpoint.path }],
+  );
 
   // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
   await enter('evaluate');
-  const evalPrompts = await bookkeeping.loadPrompts({
-    scope: scope('eval'),
-    sources: [config.evaluation.prompts],
-    seedOffset: 0,
-  });
+  const evalPrompts = await bookkeeping.loadPrompts.executeWithOptions(
+    { summary: 'load evaluation prompts' },
+    [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
+  );
   const evalParams: GenerationParams = {
     samples: 1,
     temperature: config.evaluation.temperature,
@@ -208,12 +212,10 @@ export async function evolveIteration({
     evalParams,
     config.evaluation.refineRounds + 1,
   );
-  const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation({
-    scope: scope('eval'),
-    prompts: evalPrompts,
-    ...evalRun,
-    rounds: config.evaluation.refineRounds,
-  });
+  const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
+    { summary: `accuracy direct and refine@1..${config.evaluation.refineRounds}` },
+    [{ scope: scope('eval'), prompts: evalPrompts, ...evalRun, rounds: config.evaluation.refineRounds }],
+  );
   report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
   await enter('done');
   return { iteration, checkpoint: checkpoint.path, evaluation, steps: progress.steps };

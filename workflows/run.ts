@@ -64,7 +64,10 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   });
   setHandler(stopAfterIterationSignal, () => void (status.stopRequested = true));
 
-  const { config, configHash } = await bookkeeping.validateConfig(input);
+  const { config, configHash } = await bookkeeping.validateConfig.executeWithOptions(
+    { summary: 'validate config' },
+    [input],
+  );
   upsertSearchAttributes([
     { key: RunIdKey, value: config.runId },
     { key: BaseModelKey, value: config.policy.baseModel },
