@@ -60,13 +60,6 @@ export const PairRecordSchema = z.strictObject({
 });
 export type PairRecord = z.infer<typeof PairRecordSchema>;
 
-export const EvalRecordSchema = z.strictObject({
-  promptId: z.string(),
-  round: z.int().min(0).describe('0 = direct answer, r = after r refinements'),
-  correct: z.boolean().nullable(),
-  extracted: z.string().nullable(),
-});
-
 /** Schemas by name: a manifest records which one its rows follow. */
 export const RecordSchemas = {
   prompt: PromptRecordSchema,
