@@ -1,4 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/config.js';
 import {
@@ -30,6 +32,10 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve pause <run>             hold the run before its next step (running activities finish)
   evolve resume <run>            continue a paused run
   evolve stop <run>              finish the running iteration, then end the run
+  evolve report <run> [--out DIR] [--artifacts ROOT] [--ui-url URL]
+                                 write <run>/report/report.html (charts, metrics, links) from the run's
+                                 artifacts (<run> = a run directory or a run id under ROOT, default
+                                 $EVOLVE_HOME/artifacts) and print its metrics table
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
@@ -122,6 +128,34 @@ async function control(verb: 'show' | keyof typeof signals, workflowId: string |
   }
 }
 
+async function report(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, artifacts: { type: 'string' }, 'ui-url': { type: 'string' } },
+  });
+  const run = positionals[0];
+  if (!run)
+    throw new ConfigError(
+      'usage: evolve report <run id|run dir> [--out DIR] [--artifacts ROOT] [--ui-url URL]',
+    );
+  const settings = stackSettings();
+  // Loaded on demand: the charting library is only needed here.
+  const { writeReport } = await import('../report/index.js');
+  const runDir = existsSync(join(run, 'config.json'))
+    ? run
+    : join(values.artifacts ?? join(settings.home, 'artifacts'), run);
+  const written = await writeReport({
+    runDir,
+    outDir: values.out ?? join(runDir, 'report'),
+    workflowUrl: (runId) => workflowUrl(settings, runId, values['ui-url']),
+  });
+  say(written.table);
+  say('');
+  say(`report: ${written.html} (${written.charts.length} charts)`);
+  return 0;
+}
+
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   const settings = stackSettings();
@@ -146,6 +180,8 @@ async function main(): Promise<number> {
     case 'resume':
     case 'stop':
       return control(command, rest[0]);
+    case 'report':
+      return report(rest);
     case 'config': {
       if (!rest[0]) throw new ConfigError('usage: evolve config <config.yaml|json>');
       say(JSON.stringify(loadConfigFile(rest[0]), null, 2));

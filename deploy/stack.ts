@@ -41,8 +41,8 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
 export const temporalAddress = (s: StackSettings) => `127.0.0.1:${s.temporalPort}`;
 export const uiUrl = (s: StackSettings) => `http://127.0.0.1:${s.uiPort}`;
 export const modelBaseUrl = (s: StackSettings) => `http://127.0.0.1:${s.modelPort}/v1`;
-export const workflowUrl = (s: StackSettings, workflowId: string) =>
-  `${uiUrl(s)}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}`;
+export const workflowUrl = (s: StackSettings, workflowId: string, ui = uiUrl(s)) =>
+  `${ui.replace(/\/+$/, '')}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}`;
 
 type Service = 'temporal' | 'model' | 'worker';
 const SERVICES: Service[] = ['temporal', 'model', 'worker'];

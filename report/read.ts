@@ -1,0 +1,168 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { formatIssues, parseRunConfig, type RunConfig } from '../core/config.js';
+import { ManifestSchema, ScoreRecordSchema, type Manifest, type ScoreRecord } from '../core/records.js';
+import { DataError, exists, manifestPath, readAll } from '../activities/artifacts.js';
+import { parseTrainerLog } from '../activities/train.js';
+
+/**
+ * Reads what a run left under <artifactRoot>/<runId>. Paths are taken relative to the run directory, not
+ * from manifest URIs, so a copied or moved run reads the same. A step counts as done when its manifest
+ * (written last) exists: a running iteration yields the steps it has finished and nothing half-written.
+ */
+
+/** evaluation.json as summarizeEvaluation writes it; `missing` counts unjudged prompts per round. */
+const EvaluationFileSchema = z.object({
+  prompts: z.int().min(0),
+  accuracy: z.array(z.number().min(0).max(1)).min(1),
+  missing: z.array(z.int().min(0)).optional(),
+  wallMs: z.number(),
+});
+export type Evaluation = z.infer<typeof EvaluationFileSchema>;
+
+const JobFileSchema = z.object({ jobKey: z.string(), startedAt: z.string(), attempt: z.int() });
+
+export interface Training {
+  jobKey: string;
+  dir: string;
+  state: 'running' | 'finished' | 'failed';
+  exitCode: number | null;
+  /** One entry per metrics dict in the trainer log, in order (the last one is the run summary). */
+  log: Record<string, number>[];
+}
+
+export interface IterationData {
+  iteration: number;
+  dir: string;
+  trainScores: ScoreRecord[];
+  evalScores: ScoreRecord[];
+  pairs: Manifest | null;
+  training: Training | null;
+  evaluation: Evaluation | null;
+}
+
+export interface RunData {
+  runId: string;
+  dir: string;
+  config: RunConfig;
+  iterations: IterationData[];
+}
+
+async function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new DataError(
+      err.code === 'ENOENT' ? `${path}: missing` : `${path}: cannot be read (${err.message})`,
+    );
+  });
+}
+
+export async function readJsonFile<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readText(path));
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw new DataError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new DataError(formatIssues(parsed.error, json, path));
+  return parsed.data;
+}
+
+/** A finished JSONL artifact: its manifest must exist and agree with the rows on disk. */
+async function readFinished<T>(
+  dataPath: string,
+  schema: z.ZodType<T>,
+): Promise<{ manifest: Manifest; rows: T[] }> {
+  const manifest = await readJsonFile(manifestPath(dataPath), ManifestSchema);
+  const rows = await readAll(dataPath, schema).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ENOENT' ? new DataError(`${dataPath}: missing (its manifest exists)`) : err;
+  });
+  if (rows.length !== manifest.rows)
+    throw new DataError(`${dataPath}: has ${rows.length} rows, its manifest says ${manifest.rows}`);
+  return { manifest, rows };
+}
+
+async function listDir(path: string): Promise<string[]> {
+  return (await exists(path)) ? (await readdir(path)).sort() : [];
+}
+
+/** Scores of every judged shard of one phase; shards still being judged have no manifest yet. */
+async function readScores(dir: string): Promise<ScoreRecord[]> {
+  const shards = (await listDir(dir)).filter((name) => /^shard-\d+\.jsonl$/.test(name));
+  const scores: ScoreRecord[] = [];
+  for (const name of shards) {
+    const path = join(dir, name);
+    if (await exists(manifestPath(path))) scores.push(...(await readFinished(path, ScoreRecordSchema)).rows);
+  }
+  return scores;
+}
+
+/** The iteration's training job (the latest started, if a changed input made a second one). */
+async function readTraining(dir: string): Promise<Training | null> {
+  const jobs: { dir: string; job: z.infer<typeof JobFileSchema> }[] = [];
+  for (const name of await listDir(dir)) {
+    const jobPath = join(dir, name, 'job.json');
+    if (await exists(jobPath))
+      jobs.push({ dir: join(dir, name), job: await readJsonFile(jobPath, JobFileSchema) });
+  }
+  const latest = jobs.sort((a, b) => a.job.startedAt.localeCompare(b.job.startedAt)).at(-1);
+  if (!latest) return null;
+  const logPath = join(latest.dir, 'train.log');
+  const log = (await exists(logPath)) ? parseTrainerLog(await readText(logPath)) : [];
+  const exitPath = join(latest.dir, 'exit_code');
+  let exitCode: number | null = null;
+  if (await exists(exitPath)) {
+    const text = (await readText(exitPath)).trim();
+    if (!/^\d+$/.test(text)) throw new DataError(`${exitPath}: expected an exit status, found "${text}"`);
+    exitCode = Number(text);
+  }
+  return {
+    jobKey: latest.job.jobKey,
+    dir: latest.dir,
+    state: exitCode === null ? 'running' : exitCode === 0 ? 'finished' : 'failed',
+    exitCode,
+    log,
+  };
+}
+
+async function readIteration(runDir: string, iteration: number): Promise<IterationData> {
+  const dir = join(runDir, `iter-${iteration}`);
+  const pairsPath = join(dir, 'train', 'pairs', 'pairs.jsonl');
+  const evaluationPath = join(dir, 'eval', 'evaluation.json');
+  return {
+    iteration,
+    dir,
+    trainScores: await readScores(join(dir, 'train', 'judge')),
+    evalScores: await readScores(join(dir, 'eval', 'judge')),
+    pairs: (await exists(manifestPath(pairsPath)))
+      ? await readJsonFile(manifestPath(pairsPath), ManifestSchema)
+      : null,
+    training: await readTraining(join(dir, 'train', 'checkpoint')),
+    evaluation: (await exists(evaluationPath))
+      ? await readJsonFile(evaluationPath, EvaluationFileSchema)
+      : null,
+  };
+}
+
+export async function readRun(runDir: string): Promise<RunData> {
+  const configPath = join(runDir, 'config.json');
+  if (!(await exists(configPath)))
+    throw new DataError(`no evolve run at ${runDir}: ${configPath} is missing`);
+  const json = await readJsonFile(configPath, z.unknown());
+  let config: RunConfig;
+  try {
+    config = parseRunConfig(json, configPath);
+  } catch (err) {
+    throw new DataError((err as Error).message);
+  }
+  const numbers = (await listDir(runDir))
+    .map((name) => /^iter-(\d+)$/.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+  const iterations: IterationData[] = [];
+  for (const n of numbers) iterations.push(await readIteration(runDir, n));
+  return { runId: config.runId, dir: runDir, config, iterations };
+}
