@@ -88,14 +88,13 @@ async function listDir(path: string): Promise<string[]> {
   return (await exists(path)) ? (await readdir(path)).sort() : [];
 }
 
-/** Scores of every judged shard of one phase; shards still being judged have no manifest yet. */
+/** Scores of every judged shard of one phase; a shard still being judged has no manifest yet. */
 async function readScores(dir: string): Promise<ScoreRecord[]> {
-  const shards = (await listDir(dir)).filter((name) => /^shard-\d+\.jsonl$/.test(name));
+  const shards = (await listDir(dir))
+    .map((name) => /^(shard-\d+\.jsonl)\.manifest\.json$/.exec(name)?.[1])
+    .filter((name): name is string => name !== undefined);
   const scores: ScoreRecord[] = [];
-  for (const name of shards) {
-    const path = join(dir, name);
-    if (await exists(manifestPath(path))) scores.push(...(await readFinished(path, ScoreRecordSchema)).rows);
-  }
+  for (const name of shards) scores.push(...(await readFinished(join(dir, name), ScoreRecordSchema)).rows);
   return scores;
 }
 
