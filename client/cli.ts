@@ -142,9 +142,7 @@ async function report(argv: string[]): Promise<number> {
   const settings = stackSettings();
   // Loaded on demand: the charting library is only needed here.
   const { writeReport } = await import('../report/index.js');
-  const runDir = existsSync(join(run, 'config.json'))
-    ? run
-    : join(values.artifacts ?? join(settings.home, 'artifacts'), run);
+  const runDir = existsSync(run) ? run : join(values.artifacts ?? join(settings.home, 'artifacts'), run);
   const written = await writeReport({
     runDir,
     outDir: values.out ?? join(runDir, 'report'),
