@@ -188,10 +188,9 @@ async function main(): Promise<number> {
     case 'demo': {
       await stackUp(settings, say);
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-      const code = await run(
-        ['deploy/demo/config.yaml', '--run-id', `demo-${stamp}`.toLowerCase(), ...rest],
-        { demo: true },
-      );
+      const runId = `demo-${stamp}`.toLowerCase();
+      const code = await run(['deploy/demo/config.yaml', '--run-id', runId, ...rest], { demo: true });
+      say(`HTML report with charts: npm run evolve -- report ${runId}`);
       say('The stack is still up: open the UI link above; `npm run evolve -- down` stops it.');
       return code;
     }
