@@ -19,7 +19,7 @@ const EvaluationFileSchema = z.object({
   missing: z.array(z.int().min(0)).optional(),
   wallMs: z.number(),
 });
-export type Evaluation = z.infer<typeof EvaluationFileSchema>;
+type Evaluation = z.infer<typeof EvaluationFileSchema>;
 
 const JobFileSchema = z.object({ jobKey: z.string(), startedAt: z.string(), attempt: z.int() });
 
@@ -57,7 +57,7 @@ async function readText(path: string): Promise<string> {
   });
 }
 
-export async function readJsonFile<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+async function readJsonFile<T>(path: string, schema: z.ZodType<T>): Promise<T> {
   let json: unknown;
   try {
     json = JSON.parse(await readText(path));
