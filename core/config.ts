@@ -26,7 +26,25 @@ const ArithmeticSource = z.strictObject({
 });
 export const PromptSourceSchema = z.discriminatedUnion('kind', [PromptFileSource, ArithmeticSource]);
 
+/**
+ * The inference strategies of method.md. Each one is a trajectory shape (N chains of depth K) and a
+ * rule that keeps one answer per prompt; every response of the trajectory is recorded, not only the kept one.
+ */
+export const StrategyNameSchema = z
+  .enum(['direct', 'parallel', 'chain', 'parallel-refine', 'tree'])
+  .describe(
+    'direct: 1 answer; parallel: N answers, best by the judge; chain: 1 answer refined to depth K; ' +
+      'parallel-refine: N answers each refined once; tree: N chains of depth K',
+  );
+
+export const KeepSchema = z
+  .enum(['last', 'best'])
+  .describe("last: the best chain's latest response; best: the best response of any step");
+
 export const SamplingSchema = z.strictObject({
+  strategy: StrategyNameSchema.default('tree').describe(
+    'the trajectory collected as training data; tree = N chains of depth K',
+  ),
   samples: z.int().min(1).max(64).describe('N answers per prompt'),
   chainDepth: z.int().min(1).max(16).describe('K responses per chain: the answer and K-1 refinements'),
   temperature: z.number().min(0).max(2),
@@ -80,12 +98,24 @@ export const TrainerSchema = z.strictObject({
   extraArgs: z.array(z.string()).default([]).describe('passed verbatim to `trl dpo`'),
 });
 
-export const EvaluationSchema = z.strictObject({
-  prompts: PromptSourceSchema,
-  refineRounds: z.int().min(0).max(8).default(1),
-  temperature: z.number().min(0).max(2).default(0),
-  maxTokens: z.int().min(1).optional(),
-});
+export const EvaluationSchema = z
+  .strictObject({
+    prompts: PromptSourceSchema,
+    strategy: StrategyNameSchema.default('chain'),
+    samples: z.int().min(1).max(64).default(4).describe('N, for parallel, parallel-refine and tree'),
+    refineRounds: z.int().min(0).max(8).default(1).describe('K-1, for chain and tree'),
+    keep: KeepSchema.optional().describe('default: best for tree, last for the others'),
+    temperature: z.number().min(0).max(2).default(0),
+    maxTokens: z.int().min(1).optional(),
+  })
+  .refine(
+    (e) =>
+      e.temperature > 0 || e.samples === 1 || !['parallel', 'parallel-refine', 'tree'].includes(e.strategy),
+    {
+      path: ['temperature'],
+      message: 'parallel samples at temperature 0 are all the same answer: set a temperature above 0',
+    },
+  );
 
 export const RunConfigSchema = z.strictObject({
   runId: z
@@ -117,6 +147,9 @@ export type Refinement = z.infer<typeof RefinementSchema>;
 export type Judge = z.infer<typeof JudgeSchema>;
 export type Pairing = z.infer<typeof PairingSchema>;
 export type Trainer = z.infer<typeof TrainerSchema>;
+export type Evaluation = z.infer<typeof EvaluationSchema>;
+export type StrategyName = z.infer<typeof StrategyNameSchema>;
+export type Keep = z.infer<typeof KeepSchema>;
 
 /** Thrown for input a user must fix; its message names the offending key paths. */
 export class ConfigError extends Error {

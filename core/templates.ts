@@ -33,9 +33,12 @@ export function fnv1a64(text: string): string {
   return hash.toString(16).padStart(16, '0');
 }
 
-/** Identifies a template version; recorded with every refinement so that results stay comparable. */
+/**
+ * Identifies a template version by its content: the context it renders around placeholders, so a change
+ * of wording, instruction or variant changes the hash. Recorded with every refinement and refinement pair.
+ */
 export function templateHash(refinement: Refinement): string {
-  return fnv1a64(`${refinement.template}\u0000${refinement.instruction}`);
+  return fnv1a64(JSON.stringify(refinementContext('{prompt}', '{answer}', refinement)));
 }
 
 /** Distinct, reproducible seeds per (base seed, prompt, chain, step). */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Pairing, Refinement } from '../../core/config.js';
-import { evolveRows, selectPair, type ScoredGeneration } from '../../core/pairing.js';
+import { evolveRows, selectPair } from '../../core/pairing.js';
+import type { ScoredGeneration } from '../../core/strategies.js';
 import type { GenerationRecord } from '../../core/records.js';
 
 const pairing: Pairing = { rule: 'max-min', margin: 0.5, refinementPairs: true };
