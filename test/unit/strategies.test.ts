@@ -10,7 +10,7 @@ import {
   trainingStrategy,
   type ScoredGeneration,
 } from '../../core/strategies.js';
-import { templateHash } from '../../core/templates.js';
+import { seedFor, templateHash } from '../../core/templates.js';
 
 function scored(chain: number, step: number, score: number | null): ScoredGeneration {
   const id = `p/${chain}/${step}`;
@@ -115,4 +115,13 @@ test('the template hash follows the rendered template: variant, instruction and 
   ]);
   assert.equal(hashes.size, 3);
   assert.equal(templateHash({ ...multi }), templateHash(multi), 'stable for the same content');
+});
+
+test('the chains of one prompt get independent seeds, down to the low bit', () => {
+  const prompts = Array.from({ length: 200 }, (_, i) => `p${i}`);
+  const seeds = prompts.map((p) => [0, 1, 2].map((chain) => seedFor(7, p, chain, 1)));
+  assert.equal(new Set(seeds.flat()).size, 600, 'distinct');
+  // With independent bits about a quarter of the prompts get three seeds of one parity.
+  const sameParity = seeds.filter((s) => new Set(s.map((x) => x % 2)).size === 1).length;
+  assert.ok(sameParity > 20 && sameParity < 80, `${sameParity} of 200 prompts`);
 });
