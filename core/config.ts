@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resolveStrategy } from './strategies.js';
 
 /** An OpenAI-compatible endpoint. Keys are never in config: `apiKeyEnv` names the variable that holds one. */
 export const EndpointSchema = z.strictObject({
@@ -117,26 +118,48 @@ export const EvaluationSchema = z
     },
   );
 
-export const RunConfigSchema = z.strictObject({
-  runId: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)'),
-  iterations: z.int().min(1).max(1000),
-  artifactRoot: z.string().min(1),
-  policy: z.strictObject({
-    endpoint: EndpointSchema,
-    baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
-  }),
-  prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
-  shardSize: z.int().min(1).max(100_000).default(64),
-  maxShardsInFlight: z.int().min(1).max(256).default(4),
-  sampling: SamplingSchema,
-  refinement: RefinementSchema,
-  judge: JudgeSchema,
-  pairing: PairingSchema,
-  trainer: TrainerSchema,
-  evaluation: EvaluationSchema,
-});
+export const RunConfigSchema = z
+  .strictObject({
+    runId: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)'),
+    iterations: z.int().min(1).max(1000),
+    artifactRoot: z.string().min(1),
+    policy: z.strictObject({
+      endpoint: EndpointSchema,
+      baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
+    }),
+    prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
+    shardSize: z.int().min(1).max(100_000).default(64),
+    maxShardsInFlight: z.int().min(1).max(256).default(4),
+    sampling: SamplingSchema,
+    refinement: RefinementSchema,
+    judge: JudgeSchema,
+    pairing: PairingSchema,
+    trainer: TrainerSchema,
+    evaluation: EvaluationSchema,
+  })
+  // Training data needs two responses per prompt, and last-vs-first a refinement, or nothing is paired.
+  .superRefine(({ sampling, pairing }, ctx) => {
+    const { name, samples, depth } = resolveStrategy(
+      sampling.strategy,
+      sampling.samples,
+      sampling.chainDepth,
+    );
+    if (samples * depth < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sampling', 'strategy'],
+        message: `${name} with samples ${sampling.samples} and chainDepth ${sampling.chainDepth} collects one response per prompt: nothing to pair`,
+      });
+    } else if (pairing.rule === 'last-vs-first' && depth < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pairing', 'rule'],
+        message: `last-vs-first pairs a refinement with its first answer, and sampling.strategy ${name} does not refine`,
+      });
+    }
+  });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 export type RunConfigInput = z.input<typeof RunConfigSchema>;

@@ -125,3 +125,24 @@ test('the chains of one prompt get independent seeds, down to the low bit', () =
   const sameParity = seeds.filter((s) => new Set(s.map((x) => x % 2)).size === 1).length;
   assert.ok(sameParity > 20 && sameParity < 80, `${sameParity} of 200 prompts`);
 });
+
+test('a data-collection strategy that leaves nothing to pair is refused, naming the key', () => {
+  const demo = loadConfigFile('deploy/demo/config.yaml');
+  assert.throws(
+    () => parseRunConfig({ ...demo, sampling: { ...demo.sampling, strategy: 'direct' } }),
+    /sampling\.strategy: direct with samples 2 and chainDepth 2 collects one response per prompt/,
+  );
+  assert.throws(
+    () =>
+      parseRunConfig({
+        ...demo,
+        sampling: { ...demo.sampling, strategy: 'parallel' },
+        pairing: { ...demo.pairing, rule: 'last-vs-first' },
+      }),
+    /pairing\.rule: last-vs-first pairs a refinement with its first answer, and sampling\.strategy parallel/,
+  );
+  assert.equal(
+    parseRunConfig({ ...demo, sampling: { ...demo.sampling, strategy: 'parallel' } }).sampling.strategy,
+    'parallel',
+  );
+});
