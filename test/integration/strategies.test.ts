@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -124,6 +124,17 @@ test('parallel: N answers per prompt, the best by the judge is scored (best-of-N
   assertTrajectory(rows, strategy, hash);
   assert.deepEqual(evaluation.accuracy, [shareRight(rows, 3)]);
   assert.ok(shareRight(rows, 3) > shareRight(rows, 1), 'the fixture makes best-of-3 beat one sample');
+  // evaluation.json names the kept response of every prompt: a right one wherever a chain got it right.
+  const { kept } = JSON.parse(readFileSync(evaluation.uri, 'utf8')) as {
+    kept: { promptId: string; round: number; generationId: string; score: number }[];
+  };
+  assert.equal(kept.length, PROMPTS);
+  const seedOf = new Map(rows.map((g) => [g.id, g.seed]));
+  for (const k of kept) {
+    const anyRight = rows.some((g) => g.promptId === k.promptId && g.seed % 2 === 0);
+    assert.equal(k.score, anyRight ? 1 : 0);
+    assert.equal(seedOf.get(k.generationId)! % 2 === 0, anyRight);
+  }
 });
 
 test('chain: one chain of depth K, its latest response is scored per round', async () => {
