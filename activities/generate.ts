@@ -91,6 +91,7 @@ function journalled(
         usage: reply.usage,
         model: input.policy.model,
         temperature: input.params.temperature,
+        topP: input.params.topP,
         maxTokens: input.params.maxTokens,
         seed,
         templateHash: g.templateHash,

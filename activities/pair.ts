@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { evolveRows, selectPair, type DropReason, type ScoredGeneration } from '../core/pairing.js';
-import type { Manifest, PairRecord, ScoreRecord } from '../core/records.js';
+import { evolveRows, selectPair, type DropReason } from '../core/pairing.js';
+import type { Manifest, PairRecord } from '../core/records.js';
 import type { BuildPairsInput } from '../core/steps.js';
 import { readManifest, readManifestRows, writeJsonlWithManifest } from './artifacts.js';
+import { readScoredByPrompt } from './scored.js';
 
 const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
@@ -13,19 +14,7 @@ export async function buildPairs(input: BuildPairsInput): Promise<Manifest> {
   if (existing) return existing;
   const started = Date.now();
   const prompts = await readManifestRows(input.prompts, 'prompt');
-  const generations = (
-    await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
-  ).flat();
-  const scores = new Map<string, ScoreRecord>();
-  for (const m of input.scores)
-    for (const s of await readManifestRows(m, 'score')) scores.set(s.generationId, s);
-
-  const byPrompt = new Map<string, ScoredGeneration[]>();
-  for (const generation of generations) {
-    const list = byPrompt.get(generation.promptId) ?? [];
-    list.push({ generation, score: scores.get(generation.id) });
-    byPrompt.set(generation.promptId, list);
-  }
+  const byPrompt = await readScoredByPrompt(input.generations, input.scores);
 
   const rows: PairRecord[] = [];
   const dropped: Record<DropReason, number> = { unjudged: 0, 'single-response': 0, 'below-margin': 0 };

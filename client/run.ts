@@ -80,8 +80,10 @@ export function summaryTable(result: RunResult): string {
     const acc = it.evaluation.accuracy.map(
       (a, r) => `${r === 0 ? 'direct' : `refine@${r}`} ${(a * 100).toFixed(1)}%`,
     );
+    const s = it.evaluation.strategy;
+    const how = s ? ` (${s.name}, N=${s.samples} K=${s.depth}, keep ${s.keep})` : '';
     lines.push(
-      `iteration ${it.iteration} evaluation on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
+      `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
     );
     lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
   }

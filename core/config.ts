@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resolveStrategy } from './strategies.js';
 
 /** An OpenAI-compatible endpoint. Keys are never in config: `apiKeyEnv` names the variable that holds one. */
 export const EndpointSchema = z.strictObject({
@@ -26,7 +27,25 @@ const ArithmeticSource = z.strictObject({
 });
 export const PromptSourceSchema = z.discriminatedUnion('kind', [PromptFileSource, ArithmeticSource]);
 
+/**
+ * The inference strategies of method.md. Each one is a trajectory shape (N chains of depth K) and a
+ * rule that keeps one answer per prompt; every response of the trajectory is recorded, not only the kept one.
+ */
+export const StrategyNameSchema = z
+  .enum(['direct', 'parallel', 'chain', 'parallel-refine', 'tree'])
+  .describe(
+    'direct: 1 answer; parallel: N answers, best by the judge; chain: 1 answer refined to depth K; ' +
+      'parallel-refine: N answers each refined once; tree: N chains of depth K',
+  );
+
+export const KeepSchema = z
+  .enum(['last', 'best'])
+  .describe("last: the best chain's latest response; best: the best response of any step");
+
 export const SamplingSchema = z.strictObject({
+  strategy: StrategyNameSchema.default('tree').describe(
+    'the trajectory collected as training data; tree = N chains of depth K',
+  ),
   samples: z.int().min(1).max(64).describe('N answers per prompt'),
   chainDepth: z.int().min(1).max(16).describe('K responses per chain: the answer and K-1 refinements'),
   temperature: z.number().min(0).max(2),
@@ -80,33 +99,67 @@ export const TrainerSchema = z.strictObject({
   extraArgs: z.array(z.string()).default([]).describe('passed verbatim to `trl dpo`'),
 });
 
-export const EvaluationSchema = z.strictObject({
-  prompts: PromptSourceSchema,
-  refineRounds: z.int().min(0).max(8).default(1),
-  temperature: z.number().min(0).max(2).default(0),
-  maxTokens: z.int().min(1).optional(),
-});
+export const EvaluationSchema = z
+  .strictObject({
+    prompts: PromptSourceSchema,
+    strategy: StrategyNameSchema.default('chain'),
+    samples: z.int().min(1).max(64).default(4).describe('N, for parallel, parallel-refine and tree'),
+    refineRounds: z.int().min(0).max(8).default(1).describe('K-1, for chain and tree'),
+    keep: KeepSchema.optional().describe('default: best for tree, last for the others'),
+    temperature: z.number().min(0).max(2).default(0),
+    maxTokens: z.int().min(1).optional(),
+  })
+  .refine(
+    (e) =>
+      e.temperature > 0 || e.samples === 1 || !['parallel', 'parallel-refine', 'tree'].includes(e.strategy),
+    {
+      path: ['temperature'],
+      message: 'parallel samples at temperature 0 are all the same answer: set a temperature above 0',
+    },
+  );
 
-export const RunConfigSchema = z.strictObject({
-  runId: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)'),
-  iterations: z.int().min(1).max(1000),
-  artifactRoot: z.string().min(1),
-  policy: z.strictObject({
-    endpoint: EndpointSchema,
-    baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
-  }),
-  prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
-  shardSize: z.int().min(1).max(100_000).default(64),
-  maxShardsInFlight: z.int().min(1).max(256).default(4),
-  sampling: SamplingSchema,
-  refinement: RefinementSchema,
-  judge: JudgeSchema,
-  pairing: PairingSchema,
-  trainer: TrainerSchema,
-  evaluation: EvaluationSchema,
-});
+export const RunConfigSchema = z
+  .strictObject({
+    runId: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)'),
+    iterations: z.int().min(1).max(1000),
+    artifactRoot: z.string().min(1),
+    policy: z.strictObject({
+      endpoint: EndpointSchema,
+      baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
+    }),
+    prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
+    shardSize: z.int().min(1).max(100_000).default(64),
+    maxShardsInFlight: z.int().min(1).max(256).default(4),
+    sampling: SamplingSchema,
+    refinement: RefinementSchema,
+    judge: JudgeSchema,
+    pairing: PairingSchema,
+    trainer: TrainerSchema,
+    evaluation: EvaluationSchema,
+  })
+  // Training data needs two responses per prompt, and last-vs-first a refinement, or nothing is paired.
+  .superRefine(({ sampling, pairing }, ctx) => {
+    const { name, samples, depth } = resolveStrategy(
+      sampling.strategy,
+      sampling.samples,
+      sampling.chainDepth,
+    );
+    if (samples * depth < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sampling', 'strategy'],
+        message: `${name} with samples ${sampling.samples} and chainDepth ${sampling.chainDepth} collects one response per prompt: nothing to pair`,
+      });
+    } else if (pairing.rule === 'last-vs-first' && depth < 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pairing', 'rule'],
+        message: `last-vs-first pairs a refinement with its first answer, and sampling.strategy ${name} does not refine`,
+      });
+    }
+  });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 export type RunConfigInput = z.input<typeof RunConfigSchema>;
@@ -117,6 +170,9 @@ export type Refinement = z.infer<typeof RefinementSchema>;
 export type Judge = z.infer<typeof JudgeSchema>;
 export type Pairing = z.infer<typeof PairingSchema>;
 export type Trainer = z.infer<typeof TrainerSchema>;
+export type Evaluation = z.infer<typeof EvaluationSchema>;
+export type StrategyName = z.infer<typeof StrategyNameSchema>;
+export type Keep = z.infer<typeof KeepSchema>;
 
 /** Thrown for input a user must fix; its message names the offending key paths. */
 export class ConfigError extends Error {

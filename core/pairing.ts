@@ -1,11 +1,7 @@
 import type { Pairing, Refinement } from './config.js';
-import type { GenerationRecord, PairRecord, ScoreRecord } from './records.js';
-import { directContext, refinementContext } from './templates.js';
-
-export interface ScoredGeneration {
-  generation: GenerationRecord;
-  score: ScoreRecord | undefined;
-}
+import type { GenerationRecord, PairRecord } from './records.js';
+import { bestFirst, isJudged, type ScoredGeneration } from './strategies.js';
+import { directContext, refinementContext, templateHash } from './templates.js';
 
 export type DropReason = 'unjudged' | 'single-response' | 'below-margin';
 
@@ -38,19 +34,10 @@ function lastVsFirst(responses: ScoredGeneration[]): PairDecision {
 }
 
 function maxMin(responses: ScoredGeneration[], pairing: Pairing): PairDecision {
-  const judged = responses.filter(
-    (r): r is ScoredGeneration & { score: ScoreRecord & { score: number } } =>
-      r.score?.status === 'ok' && typeof r.score.score === 'number',
-  );
+  const judged = responses.filter(isJudged);
   if (judged.length === 0) return { kind: 'drop', reason: 'unjudged' };
   if (judged.length === 1) return { kind: 'drop', reason: 'single-response' };
-  const byPreference = [...judged].sort(
-    (a, b) =>
-      b.score.score - a.score.score ||
-      b.generation.step - a.generation.step ||
-      a.generation.chain - b.generation.chain,
-  );
-  const best = byPreference[0]!;
+  const best = [...judged].sort(bestFirst)[0]!;
   const worst = [...judged].sort(
     (a, b) =>
       a.score.score - b.score.score ||
@@ -77,12 +64,13 @@ export function evolveRows(
     rejectedId: decision.rejected.id,
     margin: decision.margin,
   };
-  const rows: PairRecord[] = [{ ...base, kind: 'direct', prompt: directContext(prompt) }];
+  const rows: PairRecord[] = [{ ...base, kind: 'direct', prompt: directContext(prompt), templateHash: null }];
   if (pairing.refinementPairs) {
     rows.push({
       ...base,
       kind: 'refinement',
       prompt: refinementContext(prompt, decision.rejected.text, refinement),
+      templateHash: templateHash(refinement),
     });
   }
   return rows;

@@ -27,6 +27,7 @@ export const GenerationRecordSchema = z.strictObject({
   usage: z.strictObject({ promptTokens: z.int(), completionTokens: z.int() }).nullable(),
   model: z.string(),
   temperature: z.number(),
+  topP: z.number().optional().describe('absent in rows written before it was recorded'),
   maxTokens: z.int(),
   seed: z.int(),
   templateHash: z.string().nullable(),
@@ -57,6 +58,11 @@ export const PairRecordSchema = z.strictObject({
   chosenId: z.string(),
   rejectedId: z.string(),
   margin: z.number(),
+  templateHash: z
+    .string()
+    .nullable()
+    .optional()
+    .describe('the refinement template of a refinement row; absent in rows written before it was recorded'),
 });
 export type PairRecord = z.infer<typeof PairRecordSchema>;
 

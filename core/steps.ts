@@ -1,6 +1,7 @@
 /** The contracts between workflows and activities: small, serialisable, manifests instead of data. */
 import type { Endpoint, Judge, Pairing, PromptSource, Refinement, RunConfig, Trainer } from './config.js';
 import type { Manifest } from './records.js';
+import type { Strategy } from './strategies.js';
 
 export interface StepScope {
   runId: string;
@@ -95,14 +96,18 @@ export interface EvaluateInput {
   generations: Manifest[];
   scores: Manifest[];
   rounds: number;
+  /** Absent when scheduled by a workflow started before strategies: the first chain, its latest response. */
+  strategy?: Strategy;
 }
 
 export interface EvalSummary {
   uri: string;
   prompts: number;
-  /** accuracy[r] = share correct after r refinements (r = 0 is the direct answer). */
+  /** accuracy[r] = share of prompts whose kept answer after r refinements is correct (r = 0: first answers). */
   accuracy: number[];
   wallMs: number;
+  /** The strategy whose kept answer was scored; absent in summaries written before strategies. */
+  strategy?: Strategy;
 }
 
 export interface ValidatedConfig {

@@ -33,12 +33,24 @@ export function fnv1a64(text: string): string {
   return hash.toString(16).padStart(16, '0');
 }
 
-/** Identifies a template version; recorded with every refinement so that results stay comparable. */
+/**
+ * Identifies a template version by its content: the context it renders around placeholders, so a change
+ * of wording, instruction or variant changes the hash. Recorded with every refinement and refinement pair.
+ */
 export function templateHash(refinement: Refinement): string {
-  return fnv1a64(`${refinement.template}\u0000${refinement.instruction}`);
+  return fnv1a64(JSON.stringify(refinementContext('{prompt}', '{answer}', refinement)));
 }
 
-/** Distinct, reproducible seeds per (base seed, prompt, chain, step). */
+/**
+ * Distinct, reproducible seeds per (base seed, prompt, chain, step). FNV-1a barely mixes its last
+ * characters into the high bits, so chains of one prompt shared low seed bits; a murmur3 finaliser
+ * spreads every input bit over the seed.
+ */
 export function seedFor(base: number, promptId: string, chain: number, step: number): number {
-  return (base + parseInt(fnv1a64(`${promptId}/${chain}/${step}`).slice(0, 7), 16)) % 2_147_483_647;
+  let h = BigInt(`0x${fnv1a64(`${promptId}/${chain}/${step}`)}`);
+  const mask = 0xffffffffffffffffn;
+  h = ((h ^ (h >> 33n)) * 0xff51afd7ed558ccdn) & mask;
+  h = ((h ^ (h >> 33n)) * 0xc4ceb9fe1a85ec53n) & mask;
+  h ^= h >> 33n;
+  return (base + Number(h % 2_147_483_647n)) % 2_147_483_647;
 }

@@ -1,6 +1,7 @@
 import {
   condition,
   defineQuery,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -9,6 +10,7 @@ import { mapLimit } from '../core/concurrency.js';
 import type { RunConfig } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
 import { IterationKey, StepKey } from '../core/search-attributes.js';
+import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/strategies.js';
 import type {
   EvalSummary,
   GenerationParams,
@@ -91,51 +93,60 @@ export async function evolveIteration({
 
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
 
-  /** Sample, refine and judge every shard; a shard moves on as soon as its own previous step is done. */
+  /**
+   * Sample, refine and judge every shard in the strategy's shape (N chains of depth K); a shard moves on
+   * as soon as its own previous step is done.
+   */
   async function generateAndJudge(
     phase: 'train' | 'eval',
     prompts: Manifest,
     model: ModelRef,
-    params: GenerationParams,
-    depth: number,
+    params: Omit<GenerationParams, 'samples'>,
+    strategy: Strategy,
   ) {
     const shards = shardsOf(prompts, config.shardSize);
     progress.shards = shards.length;
     progress.shardsDone = 0;
     const results = await mapLimit(shards, config.maxShardsInFlight, async (shard) => {
       const label = `${phase} shard ${shard.index + 1}/${shard.count}`;
-      const base = { shard, policy: model, params };
+      const base = { shard, policy: model, params: { ...params, samples: strategy.samples } };
       await unpaused(`sample ${label}`);
       const answers = await shardWork.sampleShard.executeWithOptions({ summary: `sample ${label}` }, [
         { ...base, scope: scope(`${phase}/sample`) },
       ]);
-      await unpaused(`refine ${label}`);
-      const refined = await shardWork.refineChain.executeWithOptions(
-        { summary: `refine ${label} (depth ${depth})` },
-        [
-          {
-            ...base,
-            scope: scope(`${phase}/refine`),
-            answers,
-            chainDepth: depth,
-            refinement: config.refinement,
-          },
-        ],
-      );
+      // Depth 1 has nothing to refine; workflows started before strategies still ran the (empty) step.
+      const refine = strategy.depth > 1 || !patched('depth-1-skips-refine');
+      if (refine) await unpaused(`refine ${label}`);
+      const refined = refine
+        ? await shardWork.refineChain.executeWithOptions(
+            { summary: `refine ${label} (depth ${strategy.depth})` },
+            [
+              {
+                ...base,
+                scope: scope(`${phase}/refine`),
+                answers,
+                chainDepth: strategy.depth,
+                refinement: config.refinement,
+              },
+            ],
+          )
+        : null;
+      const generations = refined ? [answers, refined] : [answers];
       await unpaused(`judge ${label}`);
       const scores = await shardWork.judgeShard.executeWithOptions({ summary: `judge ${label}` }, [
-        { scope: scope(`${phase}/judge`), shard, generations: [answers, refined], judge: config.judge },
+        { scope: scope(`${phase}/judge`), shard, generations, judge: config.judge },
       ]);
       progress.shardsDone++;
-      return { answers, refined, scores };
+      return { answers, refined, generations, scores };
     });
-    const generations = results.flatMap((r) => [r.answers, r.refined]);
+    const generations = results.flatMap((r) => r.generations);
     const scores = results.map((r) => r.scores);
     for (const [step, ms] of [
       ['sample', results.map((r) => r.answers)],
-      ['refine', results.map((r) => r.refined)],
+      ['refine', results.flatMap((r) => (r.refined ? [r.refined] : []))],
       ['judge', scores],
     ] as const) {
+      if (ms.length === 0) continue;
       report(`${phase}:${step}`, {
         rows: ms.reduce((n, m) => n + m.rows, 0),
         wallMs: ms.reduce((n, m) => n + m.wallMs, 0),
@@ -151,7 +162,14 @@ export async function evolveIteration({
     { scope: scope('train'), sources: config.prompts, seedOffset: iteration },
   ]);
   report('train:prompts', prompts);
-  const train = await generateAndJudge('train', prompts, policy, config.sampling, config.sampling.chainDepth);
+  const { temperature, topP, maxTokens, seed } = config.sampling;
+  const train = await generateAndJudge(
+    'train',
+    prompts,
+    policy,
+    { temperature, topP, maxTokens, seed },
+    trainingStrategy(config.sampling),
+  );
 
   // 4. Pair.
   await enter('pair');
@@ -198,23 +216,18 @@ export async function evolveIteration({
     { summary: 'load evaluation prompts' },
     [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
   );
-  const evalParams: GenerationParams = {
-    samples: 1,
+  const evalStrategy = evaluationStrategy(config.evaluation);
+  const evalParams = {
     temperature: config.evaluation.temperature,
     topP: 1,
-    maxTokens: config.evaluation.maxTokens ?? config.sampling.maxTokens,
-    seed: config.sampling.seed,
+    maxTokens: config.evaluation.maxTokens ?? maxTokens,
+    seed,
   };
-  const evalRun = await generateAndJudge(
-    'eval',
-    evalPrompts,
-    served,
-    evalParams,
-    config.evaluation.refineRounds + 1,
-  );
+  const evalRun = await generateAndJudge('eval', evalPrompts, served, evalParams, evalStrategy);
+  const rounds = evalStrategy.depth - 1;
   const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
-    { summary: `accuracy direct and refine@1..${config.evaluation.refineRounds}` },
-    [{ scope: scope('eval'), prompts: evalPrompts, ...evalRun, rounds: config.evaluation.refineRounds }],
+    { summary: `${evalStrategy.name} (keep ${evalStrategy.keep}): accuracy direct and refine@1..${rounds}` },
+    [{ scope: scope('eval'), prompts: evalPrompts, ...evalRun, rounds, strategy: evalStrategy }],
   );
   report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
   await enter('done');

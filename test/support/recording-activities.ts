@@ -28,8 +28,9 @@ export function recordingActivities(
       scope: { dir: string };
       shard: { index: number };
       policy: { model: string };
+      params: { samples: number };
     }) => {
-      calls.push(`sample ${i.scope.dir} #${i.shard.index} ${i.policy.model}`);
+      calls.push(`sample ${i.scope.dir} #${i.shard.index} ${i.policy.model} x${i.params.samples}`);
       return manifest(`${i.scope.dir}/s${i.shard.index}`, 4);
     },
     refineChain: async (i: { scope: { dir: string }; shard: { index: number }; chainDepth: number }) => {
@@ -57,8 +58,12 @@ export function recordingActivities(
       calls.push(`serve ${target.model}`);
       return { ...target, probe: '5' };
     },
-    summarizeEvaluation: async (i: { scope: { dir: string }; rounds: number }) => {
-      calls.push(`evaluate ${i.rounds} round(s)`);
+    summarizeEvaluation: async (i: {
+      scope: { dir: string };
+      rounds: number;
+      strategy: { name: string; keep: string };
+    }) => {
+      calls.push(`evaluate ${i.rounds} round(s) of ${i.strategy.name}, keep ${i.strategy.keep}`);
       return { uri: `${i.scope.dir}/evaluation.json`, prompts: 10, accuracy: [0.3, 0.4], wallMs: 3 };
     },
   };

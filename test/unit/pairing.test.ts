@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Pairing, Refinement } from '../../core/config.js';
-import { evolveRows, selectPair, type ScoredGeneration } from '../../core/pairing.js';
+import { evolveRows, selectPair } from '../../core/pairing.js';
+import type { ScoredGeneration } from '../../core/strategies.js';
+import { templateHash } from '../../core/templates.js';
 import type { GenerationRecord } from '../../core/records.js';
 
 const pairing: Pairing = { rule: 'max-min', margin: 0.5, refinementPairs: true };
@@ -99,6 +101,11 @@ test('a selected triple becomes a direct pair and a refinement pair in TRL conve
     assert.deepEqual(row.chosen, [{ role: 'assistant', content: 'answer 0.2' }]);
     assert.deepEqual(row.rejected, [{ role: 'assistant', content: 'answer 0.1' }]);
   }
+  assert.deepEqual(
+    rows.map((r) => r.templateHash),
+    [null, templateHash(refinement)],
+    'a refinement row names its template',
+  );
   const plain = evolveRows('What is 2+2?', decision, { ...pairing, refinementPairs: false }, refinement);
   assert.deepEqual(
     plain.map((r) => r.kind),

@@ -49,16 +49,17 @@ test('evolveRun runs one child per iteration and threads each checkpoint into th
       `shard ${shard} order: ${order}`,
     );
   }
-  assert.ok(calls.includes('sample /a/wf/iter-1/train/sample #0 .evolve/models/smollm2-135m-instruct'));
+  assert.ok(calls.includes('sample /a/wf/iter-1/train/sample #0 .evolve/models/smollm2-135m-instruct x2'));
   assert.ok(
     calls.includes('submit /a/wf/iter-1/train/checkpoint/out'),
     'iteration 2 trains the iteration-1 checkpoint',
   );
   assert.ok(
-    calls.includes('sample /a/wf/iter-2/eval/sample #0 /a/wf/iter-2/train/checkpoint/out'),
+    calls.includes('sample /a/wf/iter-2/eval/sample #0 /a/wf/iter-2/train/checkpoint/out x1'),
     'evaluation uses the new checkpoint',
   );
   assert.ok(calls.includes('refine /a/wf/iter-1/eval/refine #0 depth 2'));
+  assert.ok(calls.includes('evaluate 1 round(s) of chain, keep last'), 'the default evaluation strategy');
   const child = await server.env.client.workflow.getHandle('wf/iter-2').describe();
   assert.equal(child.status.name, 'COMPLETED');
 });
