@@ -38,6 +38,8 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve metrics alpaca-eval <annotations.json>... [--difficulty csv] [--json]
   evolve metrics arena-hard <judgment files or dirs>... [--baseline gpt-4-0314] [--json]
                                  benchmark scores from the official harnesses' judged files
+  evolve metrics gsm8k|math <run> [--iteration t] [--round r] [--json]
+                                 a run's evaluation accuracy, per answer extractor
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
 EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve).`;

@@ -7,7 +7,7 @@ import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../activiti
 
 const USAGE = `usage: evolve export <run id or run directory> --format ${EXPORT_FORMATS.join('|')} --out <file> [--iteration t] [--round r] [--model name]`;
 
-function optionalInt(name: string, value: string | undefined): number | undefined {
+export function optionalInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)

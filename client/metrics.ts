@@ -1,6 +1,7 @@
 /**
  * `evolve metrics alpaca-eval|arena-hard`: benchmark scores from the official harnesses' own output
  * files (AlpacaEval annotations.json, Arena-Hard model_judgment/*.jsonl), no run or server needed.
+ * `evolve metrics gsm8k|math`: a run's evaluation answers graded per answer extractor.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/config.js';
@@ -13,11 +14,15 @@ import {
   type AlpacaAnnotation,
 } from '../activities/benchmarks/official-results.js';
 import { DataError } from '../activities/artifacts.js';
+import { evaluatedAnswers } from '../activities/benchmarks/exporters.js';
+import { accuracyByExtractor, type AccuracySuite } from '../core/metrics/accuracy.js';
+import { optionalInt, runDirectory } from './export.js';
 import { formatTable } from './table.js';
 
 const USAGE = `usage:
   evolve metrics alpaca-eval <annotations.json>... [--difficulty instruction_difficulty.csv] [--json]
-  evolve metrics arena-hard <judgment file or dir>... [--baseline gpt-4-0314] [--rounds 100] [--seed 42] [--json]`;
+  evolve metrics arena-hard <judgment file or dir>... [--baseline gpt-4-0314] [--rounds 100] [--seed 42] [--json]
+  evolve metrics gsm8k|math <run id or directory> [--iteration t] [--round r] [--json]`;
 
 const fixed = (x: number, digits: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : 'n/a');
 
@@ -63,6 +68,21 @@ async function alpacaEval(files: string[], difficultyPath: string | undefined) {
   });
 }
 
+async function graded(suite: AccuracySuite, run: string, iteration?: number, round?: number) {
+  const result = await evaluatedAnswers(runDirectory(run), iteration, round);
+  const items = result.answers.map(({ prompt, answer }) => {
+    if (prompt.answer === undefined)
+      throw new DataError(`prompt "${prompt.id}" has no gold answer to grade against`);
+    return { response: answer, gold: prompt.answer };
+  });
+  return {
+    iteration: result.iteration,
+    round: result.round,
+    prompts: items.length,
+    rows: accuracyByExtractor(suite, items),
+  };
+}
+
 export async function metricsCommand(argv: string[], say: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -73,10 +93,34 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
       baseline: { type: 'string', default: 'gpt-4-0314' },
       rounds: { type: 'string', default: '100' },
       seed: { type: 'string', default: '42' },
+      iteration: { type: 'string' },
+      round: { type: 'string' },
     },
   });
   const [suite, ...files] = positionals;
-  if (files.length === 0 || (suite !== 'alpaca-eval' && suite !== 'arena-hard')) throw new ConfigError(USAGE);
+  if (files.length === 0 || !['alpaca-eval', 'arena-hard', 'gsm8k', 'math'].includes(suite ?? ''))
+    throw new ConfigError(USAGE);
+  if (suite === 'gsm8k' || suite === 'math') {
+    const result = await graded(
+      suite,
+      files[0]!,
+      optionalInt('iteration', values.iteration),
+      optionalInt('round', values.round),
+    );
+    if (values.json) say(JSON.stringify(result, null, 2));
+    else {
+      say(
+        `${suite}: iteration ${result.iteration}, after ${result.round} refinement round(s), ${result.prompts} prompts`,
+      );
+      say(
+        formatTable(
+          ['extractor', 'accuracy', 'correct', 'extracted', 'total'],
+          result.rows.map((r) => [r.extractor, fixed(100 * r.accuracy, 1), r.correct, r.extracted, r.total]),
+        ),
+      );
+    }
+    return 0;
+  }
   if (suite === 'alpaca-eval') {
     const rows = (await alpacaEval(files, values.difficulty)).sort((a, b) => b.winRate - a.winRate);
     if (values.json) say(JSON.stringify(rows, null, 2));

@@ -183,8 +183,8 @@ test('evolve export writes AlpacaEval model outputs and Arena-Hard answers of a 
     join(evalDir, 'prompts.jsonl'),
     'prompt',
     [
-      { id: 'u1', prompt: 'Say hi' },
-      { id: 'u2', prompt: 'Add 1+1' },
+      { id: 'u1', prompt: 'Say hi', answer: '1' },
+      { id: 'u2', prompt: 'Add 1+1', answer: '2' },
     ],
     by,
   );
@@ -225,6 +225,19 @@ test('evolve export writes AlpacaEval model outputs and Arena-Hard answers of a 
     exportEvaluation({ runDir: run, format: 'arena-hard', out: arena, iteration: 1 }),
     /iteration 1 has no evaluation/,
   );
+  // The same answers graded GSM8K-style: "Hi!" has no number, "2" is right.
+  const lines: string[] = [];
+  await metricsCommand(['gsm8k', run, '--json'], (l) => lines.push(l));
+  const graded = JSON.parse(lines.join('\n')) as {
+    round: number;
+    rows: { extractor: string; correct: number; extracted: number }[];
+  };
+  assert.equal(graded.round, 1);
+  assert.deepEqual(
+    graded.rows.find((r) => r.extractor === 'flexible'),
+    { extractor: 'flexible', correct: 1, extracted: 1, total: 2, accuracy: 0.5 },
+  );
+
   // A prompt without an answer: refused, and nothing is written.
   await writeJsonlWithManifest(
     join(evalDir, 'refine', 'shard-0.jsonl'),
