@@ -155,11 +155,9 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
       );
     return 0;
   }
-  const rounds = Number(values.rounds);
-  const seed = Number(values.seed);
-  if (!Number.isInteger(rounds) || rounds < 1)
-    throw new ConfigError(`--rounds: expected a positive integer, got "${values.rounds}"`);
-  if (!Number.isInteger(seed)) throw new ConfigError(`--seed: expected an integer, got "${values.seed}"`);
+  const rounds = optionalInt('rounds', values.rounds)!;
+  const seed = optionalInt('seed', values.seed)!;
+  if (rounds < 1) throw new ConfigError('--rounds: at least 1 bootstrap round');
   const judgments = await readArenaHardJudgments(files);
   const rows = arenaHardScores(judgments, { baseline: values.baseline, rounds, seed }).sort(
     (a, b) => b.score - a.score,

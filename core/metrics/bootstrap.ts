@@ -1,16 +1,5 @@
 /** Resampling with a seeded generator, so an interval is the same on every run and machine. */
-
-/** mulberry32: a small 32-bit generator; uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../random.js';
 
 /** The statistic on `rounds` resamples (same size, with replacement) of `items`. */
 export function bootstrap<T, R>(
@@ -19,7 +8,7 @@ export function bootstrap<T, R>(
   seed: number,
   statistic: (sample: T[]) => R,
 ): R[] {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const results: R[] = [];
   for (let round = 0; round < rounds; round++) {
     const sample = items.map(() => items[Math.floor(random() * items.length)]!);

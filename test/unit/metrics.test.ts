@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { headToHead, lengthControlledWinRate, sampleStd } from '../../core/metrics/alpaca-eval.js';
 import { arenaHardScores, battlesOf, parseVerdict, type Judgment } from '../../core/metrics/arena-hard.js';
-import { bootstrap, percentile, seededRandom } from '../../core/metrics/bootstrap.js';
+import { bootstrap, percentile } from '../../core/metrics/bootstrap.js';
+import { mulberry32 as seededRandom } from '../../core/random.js';
 import { expectedWinRate, fitBradleyTerry, type Battle } from '../../core/metrics/bradley-terry.js';
 
 const close = (actual: number, expected: number, tolerance: number, what = '') =>
