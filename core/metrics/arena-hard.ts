@@ -78,7 +78,10 @@ export function arenaHardScores(judgments: readonly Judgment[], options: ArenaHa
     const mine = battles.filter((b) => b.modelB === model);
     const count = (winner: Battle['winner']) =>
       mine.filter((b) => b.winner === winner).reduce((s, b) => s + b.weight, 0);
-    const ratings = samples.map((r) => (r.get(model) ?? Number.NaN) - (r.get(baseline) ?? 1000) + 1000);
+    // A resample without any of the model's battles says nothing about it: left out.
+    const ratings = samples
+      .filter((r) => r.has(model))
+      .map((r) => r.get(model)! - (r.get(baseline) ?? 1000) + 1000);
     const bound = (q: number) => 100 * expectedWinRate(percentile(ratings, q), 1000);
     return {
       model,

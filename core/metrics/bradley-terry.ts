@@ -3,6 +3,7 @@
  * likelihood of a logistic model without intercept or penalty, where a tie counts as half a win for
  * each side, ratings are `scale * log_base(strength) + init`, and the baseline is anchored at `init`.
  */
+import { sigmoid, solve } from './logistic.js';
 
 export interface Battle {
   modelA: string;
@@ -41,28 +42,43 @@ export function fitBradleyTerry(
     wins[a]![c]! += aWins * b.weight;
     wins[c]![a]! += (1 - aWins) * b.weight;
   }
-  // Zermelo's MM iteration for the strengths; it converges to the same maximum as the logistic fit.
-  let strength = models.map(() => 1);
-  for (let iteration = 0; iteration < 10_000; iteration++) {
-    const next = strength.map((_, i) => {
-      let won = 0;
-      let denominator = 0;
-      for (let j = 0; j < models.length; j++) {
-        if (i === j) continue;
-        const games = wins[i]![j]! + wins[j]![i]!;
-        if (games === 0) continue;
-        won += wins[i]![j]!;
-        denominator += games / (strength[i]! + strength[j]!);
-      }
-      return denominator === 0 ? strength[i]! : Math.max(won, 1e-300) / denominator;
-    });
-    const norm = Math.exp(next.reduce((s, v) => s + Math.log(v), 0) / next.length);
-    const normalised = next.map((v) => v / norm);
-    const change = Math.max(...normalised.map((v, i) => Math.abs(Math.log(v / strength[i]!))));
-    strength = normalised;
-    if (change < 1e-12) break;
+  // The official fit is a logistic regression on rating differences (sklearn, no penalty). The same
+  // maximum by Newton's method over the pairs that met: the Hessian is their weighted graph
+  // Laplacian. Model 0 is held at 0 (ratings only differ by an offset, fixed below); a tiny ridge
+  // keeps models that never met it, directly or not, solvable.
+  const pairs: { i: number; j: number; games: number; iWins: number }[] = [];
+  models.forEach((_, i) =>
+    models.forEach((__, j) => {
+      const games = wins[i]![j]! + wins[j]![i]!;
+      if (i < j && games > 0) pairs.push({ i, j, games, iWins: wins[i]![j]! });
+    }),
+  );
+  const totalGames = pairs.reduce((s, p) => s + p.games, 0);
+  const ridge = 1e-12 * Math.max(1, totalGames);
+  const logStrength = models.map(() => 0);
+  for (let iteration = 0; iteration < 200; iteration++) {
+    const gradient = logStrength.map((s) => ridge * s);
+    const hessian = models.map((_, i) => models.map((__, j) => (i === j ? ridge : 0)));
+    for (const { i, j, games, iWins } of pairs) {
+      const p = sigmoid(logStrength[i]! - logStrength[j]!);
+      const g = games * p - iWins;
+      const v = games * p * (1 - p);
+      gradient[i]! += g;
+      gradient[j]! -= g;
+      hessian[i]![i]! += v;
+      hessian[j]![j]! += v;
+      hessian[i]![j]! -= v;
+      hessian[j]![i]! -= v;
+    }
+    // A model that never won (or never lost) has no finite maximum: stop once the gradient is flat.
+    gradient[0] = 0;
+    hessian[0] = models.map((_, j) => (j === 0 ? 1 : 0));
+    hessian.forEach((row, i) => i > 0 && (row[0] = 0));
+    if (Math.max(...gradient.map(Math.abs)) < 1e-12 * Math.max(1, totalGames)) break;
+    const step = solve(hessian, gradient);
+    logStrength.forEach((_, m) => (logStrength[m]! -= step[m]!));
   }
-  const ratings = strength.map((s) => (elo.scale * Math.log(s)) / Math.log(elo.base) + elo.init);
+  const ratings = logStrength.map((s) => (elo.scale * s) / Math.log(elo.base) + elo.init);
   const anchor = index.has(baseline) ? ratings[index.get(baseline)!]! - elo.init : 0;
   return new Map(models.map((m, i) => [m, ratings[i]! - anchor]));
 }
