@@ -11,7 +11,10 @@ import { readJsonArray } from './json-array.js';
 
 const AlpacaAnnotationSchema = z.object({
   instruction: z.string(),
-  preference: z.number().nullable().describe('1 = output_1 (the reference) better, 2 = output_2 better'),
+  preference: z
+    .number()
+    .nullish()
+    .describe('1 = output_1 (the reference) better, 2 = output_2 better; missing = no verdict'),
   output_1: z.string().optional(),
   output_2: z.string().optional(),
   generator_1: z.string().optional(),
@@ -35,7 +38,7 @@ export async function readAlpacaAnnotations(path: string): Promise<AlpacaAnnotat
   return rows.map((r, position) => ({
     position,
     instruction: r.instruction,
-    preference: r.preference,
+    preference: r.preference ?? null,
     model: r.generator_2 ?? 'model',
     reference: r.generator_1 ?? 'reference',
     referenceLength: r.output_1?.length ?? null,

@@ -157,6 +157,39 @@ test('evolve metrics prints AlpacaEval and Arena-Hard tables from official files
   await assert.rejects(metricsCommand(['bleu', 'x'], say), ConfigError);
 });
 
+test('evolve metrics alpaca-eval --difficulty adds the length-controlled win rate', async () => {
+  const d = tmp();
+  // A model that wins exactly when it is longer: the raw win rate rewards length, LC much less.
+  const rows = Array.from({ length: 60 }, (_, i) => {
+    const longer = i % 3 !== 0;
+    return {
+      instruction: `q${i}`,
+      output_1: 'r'.repeat(100),
+      output_2: 'm'.repeat(longer ? 150 + i : 60),
+      generator_1: 'ref',
+      generator_2: 'long-model',
+      preference: longer ? 1.9 : 1.1,
+    };
+  });
+  writeFileSync(join(d, 'annotations.json'), JSON.stringify(rows));
+  writeFileSync(
+    join(d, 'difficulty.csv'),
+    'index,instruction_difficulty\n' + rows.map((_, i) => `${i},${(i % 5) / 10}`).join('\n') + '\n',
+  );
+  const lines: string[] = [];
+  const args = [
+    'alpaca-eval',
+    join(d, 'annotations.json'),
+    '--difficulty',
+    join(d, 'difficulty.csv'),
+    '--json',
+  ];
+  assert.equal(await metricsCommand(args, (l) => lines.push(l)), 0);
+  const [row] = JSON.parse(lines.join('\n')) as { winRate: number; lengthControlledWinRate: number }[];
+  assert.ok(Math.abs(row!.winRate - 63.33) < 0.01);
+  assert.ok(row!.lengthControlledWinRate < row!.winRate - 10, `LC ${row!.lengthControlledWinRate}`);
+});
+
 const generation = (promptId: string, step: number, text: string): GenerationRecord => ({
   id: `r/1/${promptId}/0/${step}`,
   promptId,
