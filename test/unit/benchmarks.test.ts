@@ -11,6 +11,7 @@ import {
   readArenaHardJudgments,
   readInstructionDifficulty,
 } from '../../activities/benchmarks/official-results.js';
+import { loadPrompts } from '../../activities/prompts.js';
 import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError, parseRunConfig, type PromptFileFormat } from '../../core/config.js';
 import type { GenerationRecord } from '../../core/records.js';
@@ -85,6 +86,37 @@ test('a bad row names its file, line and field', async () => {
     /outputs\.json:5 \(item 1\) is invalid:\n {2}instruction: /,
   );
   await assert.rejects(file(join(d, 'none.jsonl'), 'math'), /prompt file not found/);
+});
+
+test('loadPrompts writes official-format sources as prompt artifacts with their ids', async () => {
+  const d = tmp();
+  writeFileSync(
+    join(d, 'q.jsonl'),
+    JSON.stringify({ uid: 'u1', category: 'arena-hard-v0.1', prompt: 'Hi?' }) + '\n',
+  );
+  writeFileSync(
+    join(d, 'math.jsonl'),
+    JSON.stringify({ problem: '1+1?', answer: '2', unique_id: 'test/a/1.json' }) + '\n',
+  );
+  const manifest = await loadPrompts({
+    scope: { runId: 'r', iteration: 1, dir: join(d, 'iter-1') },
+    sources: [
+      { kind: 'file', path: join(d, 'q.jsonl'), format: 'arena-hard' },
+      { kind: 'file', path: join(d, 'math.jsonl'), format: 'math' },
+    ],
+    seedOffset: 0,
+  });
+  assert.equal(manifest.rows, 2);
+  assert.deepEqual(
+    readFileSync(manifest.uri, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown),
+    [
+      { id: 'u1', prompt: 'Hi?' },
+      { id: 'test/a/1.json', prompt: '1+1?', answer: '2' },
+    ],
+  );
 });
 
 test('config: a file source may name a format; old configs keep their exact shape', () => {
