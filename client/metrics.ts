@@ -30,8 +30,10 @@ async function alpacaEval(files: string[], difficultyPath: string | undefined) {
   const difficulty = difficultyPath ? await readInstructionDifficulty(difficultyPath) : undefined;
   const byModel = new Map<string, AlpacaAnnotation[]>();
   for (const file of files) {
-    for (const row of await readAlpacaAnnotations(file))
-      byModel.set(row.model, [...(byModel.get(row.model) ?? []), row]);
+    for (const row of await readAlpacaAnnotations(file)) {
+      if (!byModel.has(row.model)) byModel.set(row.model, []);
+      byModel.get(row.model)!.push(row);
+    }
   }
   return [...byModel].map(([model, rows]) => {
     const lengths = rows.map((r) => r.modelLength).filter((l): l is number => l !== null);
