@@ -3,16 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { arithmeticProblems } from '../core/arithmetic.js';
 import { ConfigError, parseRunConfig } from '../core/config.js';
-import { PromptRecordSchema, type Manifest, type PromptRecord } from '../core/records.js';
+import type { Manifest, PromptRecord } from '../core/records.js';
 import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
-import {
-  DataError,
-  exists,
-  readAll,
-  readManifest,
-  writeAtomic,
-  writeJsonlWithManifest,
-} from './artifacts.js';
+import { DataError, exists, readManifest, writeAtomic, writeJsonlWithManifest } from './artifacts.js';
+import { readPromptFile } from './benchmarks/loaders.js';
 
 /** Key order must not change the hash of a config. */
 function canonicalJson(value: unknown): string {
@@ -62,12 +56,7 @@ export async function loadPrompts(input: LoadPromptsInput & { seedOffset: number
     if (source.kind === 'arithmetic') {
       prompts.push(...arithmeticProblems(source.count, source.seed + input.seedOffset, source.maxOperand));
     } else {
-      const rows = await readAll(source.path, PromptRecordSchema).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-          throw new DataError(`prompt file not found: ${source.path}`);
-        throw err;
-      });
-      prompts.push(...rows.slice(0, source.limit ?? rows.length));
+      prompts.push(...(await readPromptFile(source)));
     }
   }
   const seen = new Set<string>();

@@ -16,6 +16,8 @@ import {
 import { pauseSignal, resumeSignal, runStatusQuery, stopAfterIterationSignal } from '../workflows/control.js';
 import { iterationProgressQuery } from '../workflows/iteration.js';
 import { loadConfigFile } from './config-file.js';
+import { exportCommand } from './export.js';
+import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
 import { connectClient, startRun, summaryTable, watchRun } from './run.js';
 
@@ -37,6 +39,13 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  artifacts (<run> = a run directory or a run id under ROOT, default
                                  $EVOLVE_HOME/artifacts) and print its metrics table
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
+  evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
+                                 the run's evaluation answers as an official harness's model outputs
+  evolve metrics alpaca-eval <annotations.json>... [--difficulty csv] [--json]
+  evolve metrics arena-hard <judgment files or dirs>... [--baseline gpt-4-0314] [--json]
+                                 benchmark scores from the official harnesses' judged files
+  evolve metrics gsm8k|math <run> [--iteration t] [--round r] [--json]
+                                 a run's evaluation accuracy, per answer extractor
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
 EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve).`;
@@ -185,6 +194,10 @@ async function main(): Promise<number> {
       say(JSON.stringify(loadConfigFile(rest[0]), null, 2));
       return 0;
     }
+    case 'export':
+      return exportCommand(rest, say);
+    case 'metrics':
+      return metricsCommand(rest, say);
     case 'demo': {
       await stackUp(settings, say);
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');

@@ -1,16 +1,5 @@
+import { mulberry32 } from './random.js';
 import type { PromptRecord } from './records.js';
-
-/** A small deterministic PRNG (mulberry32): demo data must be reproducible from its seed alone. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['Ada', 'Ben', 'Chloe', 'Dev', 'Emma', 'Farid', 'Grace', 'Hugo', 'Ines', 'Jun'];
 const ITEMS = ['apples', 'marbles', 'books', 'stickers', 'pencils', 'shells', 'coins', 'cards'];
@@ -22,6 +11,7 @@ export function arithmeticProblems(
   maxOperand: number,
   idPrefix = 'arith',
 ): PromptRecord[] {
+  // Demo data must be reproducible from its seed alone.
   const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));

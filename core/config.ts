@@ -14,9 +14,16 @@ export const EndpointSchema = z.strictObject({
   requestTimeoutMs: z.int().min(1000).default(300_000),
 });
 
+export const PromptFileFormat = z.enum(['evolve', 'gsm8k', 'math', 'arena-hard', 'alpaca-eval']);
+export type PromptFileFormat = z.infer<typeof PromptFileFormat>;
+
 const PromptFileSource = z.strictObject({
   kind: z.literal('file'),
-  path: z.string().min(1).describe('JSONL of {"id", "prompt", "answer"?}'),
+  path: z.string().min(1).describe('the prompt file, in `format`'),
+  // No default: a filled-in default would change the hash of every existing run's config.
+  format: PromptFileFormat.optional().describe(
+    'evolve (JSONL of {"id", "prompt", "answer"?}, the default), gsm8k or math (official JSONL), arena-hard (question.jsonl), alpaca-eval (JSON array)',
+  ),
   limit: z.int().min(1).optional(),
 });
 const ArithmeticSource = z.strictObject({

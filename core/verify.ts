@@ -1,4 +1,5 @@
 /** Numeric answer checking for prompts with a gold answer (GSM8K-style: last number wins). */
+import { lastBoxed } from './math-answer.js';
 
 const NUMBER = /-?\d[\d,]*(?:\.\d+)?/g;
 
@@ -8,19 +9,36 @@ export function normaliseNumber(text: string): number | null {
   return Number(cleaned);
 }
 
+export type NumberExtractor = 'strict' | 'boxed' | 'flexible';
+
+/** Each way of reading the final number, on its own (GSM8K results name the one they used). */
+export const numberExtractors: Record<NumberExtractor, (text: string) => string | null> = {
+  strict: (text) => /####\s*(-?[\d,]*\.?\d+)/.exec(text)?.[1] ?? null,
+  boxed: (text) => {
+    const boxed = lastBoxed(text);
+    return boxed !== null && normaliseNumber(boxed) !== null ? boxed : null;
+  },
+  flexible: (text) => text.match(NUMBER)?.at(-1) ?? null,
+};
+
 export interface Extraction {
-  extractor: 'strict' | 'boxed' | 'flexible';
+  extractor: NumberExtractor;
   value: string;
 }
 
 /** Prefers an explicit `#### n`, then the last `\boxed{n}`, then the last number in the text. */
 export function extractNumber(text: string): Extraction | null {
-  const strict = /####\s*(-?[\d,]*\.?\d+)/.exec(text);
-  if (strict?.[1]) return { extractor: 'strict', value: strict[1] };
-  const boxed = [...text.matchAll(/\\boxed\{([^{}]*)\}/g)].at(-1)?.[1];
-  if (boxed !== undefined && normaliseNumber(boxed) !== null) return { extractor: 'boxed', value: boxed };
-  const last = text.match(NUMBER)?.at(-1);
-  return last ? { extractor: 'flexible', value: last } : null;
+  for (const extractor of ['strict', 'boxed', 'flexible'] as const) {
+    const value = numberExtractors[extractor](text);
+    if (value !== null) return { extractor, value };
+  }
+  return null;
+}
+
+/** Equal as numbers once `,`, `$` and spaces are gone; false when either is not a number. */
+export function numbersMatch(value: string, gold: string): boolean {
+  const [x, y] = [normaliseNumber(value), normaliseNumber(gold)];
+  return x !== null && y !== null && Math.abs(x - y) < 1e-9 * Math.max(1, Math.abs(y));
 }
 
 export interface Verdict {
@@ -31,14 +49,10 @@ export interface Verdict {
 
 export function verifyNumeric(response: string, gold: string): Verdict {
   const extraction = extractNumber(response);
-  const goldValue = normaliseNumber(gold);
-  if (!extraction || goldValue === null)
-    return { correct: false, extracted: extraction?.value ?? null, extractor: extraction?.extractor ?? null };
-  const value = normaliseNumber(extraction.value);
   return {
-    correct: value !== null && Math.abs(value - goldValue) < 1e-9 * Math.max(1, Math.abs(goldValue)),
-    extracted: extraction.value,
-    extractor: extraction.extractor,
+    correct: extraction !== null && numbersMatch(extraction.value, gold),
+    extracted: extraction?.value ?? null,
+    extractor: extraction?.extractor ?? null,
   };
 }
 

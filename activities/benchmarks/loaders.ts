@@ -1,0 +1,93 @@
+/**
+ * Official benchmark files as prompt records, so a run config can name them directly:
+ * GSM8K and MATH JSONL, Arena-Hard question.jsonl (uid/prompt and the older question_id/turns) and
+ * AlpacaEval's JSON array. Ids are the benchmark's own where it has them, so exports map back.
+ */
+import { z } from 'zod';
+import type { PromptFileFormat, PromptSource } from '../../core/config.js';
+import { PromptRecordSchema, type PromptRecord } from '../../core/records.js';
+import { fnv1a64 } from '../../core/templates.js';
+import { DataError, readAll } from '../artifacts.js';
+import { readJsonArray } from './json-array.js';
+
+const text = z.string().min(1);
+
+const Gsm8kRow = z
+  .object({
+    question: text,
+    answer: text.refine((a) => a.includes('####'), 'a GSM8K solution ending in "#### <answer>"'),
+  })
+  .transform((r): PromptRecord => ({
+    id: `gsm8k-${fnv1a64(r.question)}`,
+    prompt: r.question,
+    answer: r.answer.split('####').at(-1)!.trim(),
+  }));
+
+const MathRow = z
+  .object({ problem: text, answer: text, unique_id: text })
+  .transform((r): PromptRecord => ({ id: r.unique_id, prompt: r.problem, answer: r.answer }));
+
+const ArenaHardQuestion = z.union([
+  z.object({ uid: text, prompt: text }).transform((r): PromptRecord => ({ id: r.uid, prompt: r.prompt })),
+  z
+    .object({ question_id: text, turns: z.array(z.object({ content: text })).min(1) })
+    .transform((r): PromptRecord => ({ id: r.question_id, prompt: r.turns[0]!.content })),
+]);
+
+const AlpacaEvalInstruction = z.object({ instruction: text, dataset: z.string().optional() });
+
+const jsonlSchemas: Record<Exclude<PromptFileFormat, 'alpaca-eval'>, z.ZodType<PromptRecord>> = {
+  evolve: PromptRecordSchema,
+  gsm8k: Gsm8kRow,
+  math: MathRow,
+  'arena-hard': ArenaHardQuestion,
+};
+
+async function readRecords(path: string, format: PromptFileFormat): Promise<PromptRecord[]> {
+  if (format !== 'alpaca-eval') return readAll(path, jsonlSchemas[format]);
+  // AlpacaEval has no ids: the position in its fixed 805-instruction list is the id.
+  const rows = await readJsonArray(path, AlpacaEvalInstruction);
+  return rows.map((r, i) => ({ id: `alpaca-eval-${i}`, prompt: r.instruction }));
+}
+
+/** The prompts of a `file` source, in its format, cut to `limit`. */
+export async function readPromptFile(
+  source: Extract<PromptSource, { kind: 'file' }>,
+): Promise<PromptRecord[]> {
+  const rows = await readRecords(source.path, source.format ?? 'evolve').catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new DataError(`prompt file not found: ${source.path}`);
+    throw err;
+  });
+  return rows.slice(0, source.limit ?? rows.length);
+}
+
+const ArenaHardAnswer = z.union([
+  z
+    .object({
+      uid: text,
+      model: text,
+      messages: z
+        .array(
+          z.object({ role: z.string(), content: z.union([z.string(), z.object({ answer: z.string() })]) }),
+        )
+        .refine((m) => m.at(-1)?.role === 'assistant', 'the last message is the assistant answer'),
+    })
+    .transform((r) => {
+      const content = r.messages.at(-1)!.content;
+      return { id: r.uid, model: r.model, answer: typeof content === 'string' ? content : content.answer };
+    }),
+  z
+    .object({
+      question_id: text,
+      model_id: text,
+      choices: z.array(z.object({ turns: z.array(z.object({ content: z.string() })).min(1) })).min(1),
+    })
+    .transform((r) => ({ id: r.question_id, model: r.model_id, answer: r.choices[0]!.turns[0]!.content })),
+]);
+export type ModelAnswer = z.infer<typeof ArenaHardAnswer>;
+
+/** An Arena-Hard model_answer/<model>.jsonl, in the uid/messages or the older question_id/choices format. */
+export function readArenaHardAnswers(path: string): Promise<ModelAnswer[]> {
+  return readAll(path, ArenaHardAnswer);
+}

@@ -1,0 +1,48 @@
+/** `evolve export <run>`: a run's evaluation answers in an official harness's input format. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../core/config.js';
+import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../activities/benchmarks/exporters.js';
+
+const USAGE = `usage: evolve export <run id or run directory> --format ${EXPORT_FORMATS.join('|')} --out <file> [--iteration t] [--round r] [--model name]`;
+
+export function optionalInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ConfigError(`--${name}: expected a non-negative integer, got "${value}"`);
+  return n;
+}
+
+/** A run id is looked up under $EVOLVE_HOME/artifacts (the demo's artifactRoot) unless it is a directory. */
+export function runDirectory(run: string, env: NodeJS.ProcessEnv = process.env): string {
+  return existsSync(run) ? run : join(env.EVOLVE_HOME ?? '.evolve', 'artifacts', run);
+}
+
+export async function exportCommand(argv: string[], say: (line: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string' },
+      out: { type: 'string' },
+      iteration: { type: 'string' },
+      round: { type: 'string' },
+      model: { type: 'string' },
+    },
+  });
+  const run = positionals[0];
+  if (!run || !values.out || !(EXPORT_FORMATS as readonly string[]).includes(values.format ?? ''))
+    throw new ConfigError(USAGE);
+  const { rows, model } = await exportEvaluation({
+    runDir: runDirectory(run),
+    format: values.format as ExportFormat,
+    out: values.out,
+    iteration: optionalInt('iteration', values.iteration),
+    round: optionalInt('round', values.round),
+    model: values.model,
+  });
+  say(`wrote ${rows} ${values.format} answers of "${model}" to ${values.out}`);
+  return 0;
+}
