@@ -78,7 +78,7 @@ export async function writeAtomic(path: string, content: string | Buffer): Promi
 
 /**
  * Writes rows and then their manifest, both atomically. The manifest is written last, so its presence
- * means the data is complete: that is what makes re-running a finished step free.
+ * means the data is complete.
  */
 export async function writeJsonlWithManifest(
   dataPath: string,
@@ -165,6 +165,8 @@ function safeJson(line: string): unknown {
 
 export interface JournalledStep<T> {
   out: string;
+  /** The step's output key (see reuse.ts): a journal only ever holds rows made for that key. */
+  key: string;
   schema: RecordSchemaName;
   rowSchema: z.ZodType<T>;
   keyOf: (row: T) => string;
@@ -174,17 +176,20 @@ export interface JournalledStep<T> {
 }
 
 /**
- * The shape of every resumable step: return the finished output if it exists; otherwise let `work`
- * fill a journal (skipping journalled keys), then publish the rows in a stable order with a manifest.
+ * The shape of every resumable step: `work` fills a journal (skipping journalled rows, so a retried
+ * attempt resumes where the last one stopped), then the rows are published in a stable order with a
+ * manifest. Finding a finished output is the caller's part (reusableOutput).
  */
 export async function journalledStep<T>(
   step: JournalledStep<T>,
   work: (journal: Journal<T>) => Promise<unknown>,
 ): Promise<Manifest> {
-  const existing = await readManifest(step.out);
-  if (existing) return existing;
   const started = Date.now();
-  const journal = await Journal.open(`${step.out}.journal`, step.rowSchema, step.keyOf);
+  const journal = await Journal.open(
+    `${step.out}.${step.key.slice(0, 16)}.journal`,
+    step.rowSchema,
+    step.keyOf,
+  );
   try {
     await work(journal);
     const rows = [...journal.rows.values()].sort(step.order);

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import type { Sampling } from '../core/config.js';
 import { join } from 'node:path';
 import {
   GenerationRecordSchema,
@@ -11,6 +12,7 @@ import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
 import { Journal, journalledStep, readManifestRows } from './artifacts.js';
 import { withHeartbeat } from './heartbeat.js';
+import { reusableOutput, stepKey, without } from './reuse.js';
 import { mapLimit } from '../core/concurrency.js';
 import type { ChatFn } from './inference.js';
 
@@ -43,17 +45,28 @@ function countFlags(rows: GenerationRecord[]): Record<string, number> {
   return stats;
 }
 
-/** One generation step of a shard, journalled so that a retried attempt resumes where it stopped. */
+/** What a generation step's output depends on besides its input files (the server's address is not). */
+function generationSlice({ shard, policy, params }: SampleShardInput) {
+  // The train phase passes all of `sampling`: the chain depth is the refine step's business.
+  const sampling = without(params as Partial<Sampling>, 'chainDepth');
+  return { shard: [shard.start, shard.end], model: policy.model, sampling };
+}
+
+/**
+ * One generation step of a shard: reused when its key is indexed, otherwise journalled so that a
+ * retried attempt resumes where it stopped.
+ */
 function journalled(
-  out: string,
   input: SampleShardInput,
-  step: string,
+  step: 'sample' | 'refine',
+  key: string,
   chat: ChatFn,
   work: (journal: Journal<GenerationRecord>, generate: Generate) => Promise<void>,
 ): Promise<Manifest> {
   const ctx = Context.current();
   const spec = {
-    out,
+    out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+    key,
     schema: 'generation' as const,
     rowSchema: GenerationRecordSchema,
     keyOf: generationKey,
@@ -67,45 +80,47 @@ function journalled(
       shard: input.shard.index,
     },
   };
-  return journalledStep(spec, async (journal) => {
-    const resumedFrom = journal.rows.size;
-    const generate: Generate = async (g) => {
-      const seed = seedFor(input.params.seed, g.promptId, g.chain, g.step);
-      const reply = await chat({
-        model: input.policy.model,
-        messages: g.messages,
-        temperature: input.params.temperature,
-        topP: input.params.topP,
-        maxTokens: input.params.maxTokens,
-        seed,
-        signal: ctx.cancellationSignal,
-      });
-      const record: GenerationRecord = {
-        id: `${input.scope.runId}/${input.scope.iteration}/${generationKey(g)}`,
-        promptId: g.promptId,
-        chain: g.chain,
-        step: g.step,
-        parentId: g.parent?.id ?? null,
-        text: reply.text,
-        finishReason: reply.finishReason,
-        usage: reply.usage,
-        model: input.policy.model,
-        temperature: input.params.temperature,
-        topP: input.params.topP,
-        maxTokens: input.params.maxTokens,
-        seed,
-        templateHash: g.templateHash,
-        latencyMs: Math.round(reply.latencyMs),
-        flags: flagsFor(reply.text, reply.finishReason, g.parent?.text ?? null),
+  return reusableOutput(input.scope, key, () =>
+    journalledStep(spec, async (journal) => {
+      const resumedFrom = journal.rows.size;
+      const generate: Generate = async (g) => {
+        const seed = seedFor(input.params.seed, g.promptId, g.chain, g.step);
+        const reply = await chat({
+          model: input.policy.model,
+          messages: g.messages,
+          temperature: input.params.temperature,
+          topP: input.params.topP,
+          maxTokens: input.params.maxTokens,
+          seed,
+          signal: ctx.cancellationSignal,
+        });
+        const record: GenerationRecord = {
+          id: `${input.scope.runId}/${input.scope.iteration}/${generationKey(g)}`,
+          promptId: g.promptId,
+          chain: g.chain,
+          step: g.step,
+          parentId: g.parent?.id ?? null,
+          text: reply.text,
+          finishReason: reply.finishReason,
+          usage: reply.usage,
+          model: input.policy.model,
+          temperature: input.params.temperature,
+          topP: input.params.topP,
+          maxTokens: input.params.maxTokens,
+          seed,
+          templateHash: g.templateHash,
+          latencyMs: Math.round(reply.latencyMs),
+          flags: flagsFor(reply.text, reply.finishReason, g.parent?.text ?? null),
+        };
+        await journal.append(record);
+        return record;
       };
-      await journal.append(record);
-      return record;
-    };
-    await withHeartbeat(
-      () => ({ done: journal.rows.size, resumedFrom }),
-      () => work(journal, generate),
-    );
-  });
+      await withHeartbeat(
+        () => ({ done: journal.rows.size, resumedFrom }),
+        () => work(journal, generate),
+      );
+    }),
+  );
 }
 
 interface GenerationSpec {
@@ -122,8 +137,8 @@ export function createGenerationActivities({ chatFor }: GenerationDeps) {
   return {
     /** Step 1 of every chain: N independent answers per prompt. */
     async sampleShard(input: SampleShardInput): Promise<Manifest> {
-      const out = join(input.scope.dir, `shard-${input.shard.index}.jsonl`);
-      return journalled(out, input, 'sample', chatFor(input.policy), async (journal, generate) => {
+      const key = stepKey('sample', [input.shard.prompts.sha256], generationSlice(input));
+      return journalled(input, 'sample', key, chatFor(input.policy), async (journal, generate) => {
         const prompts = await shardPrompts(input.shard);
         const tasks = prompts.flatMap((p) =>
           Array.from({ length: input.params.samples }, (_, chain) => ({ p, chain })),
@@ -144,9 +159,13 @@ export function createGenerationActivities({ chatFor }: GenerationDeps) {
 
     /** Steps 2..K: each chain revises its own previous response with the refinement template. */
     async refineChain(input: RefineChainInput): Promise<Manifest> {
-      const out = join(input.scope.dir, `shard-${input.shard.index}.jsonl`);
+      const key = stepKey('refine', [input.shard.prompts.sha256, input.answers.sha256], {
+        ...generationSlice(input),
+        chainDepth: input.chainDepth,
+        refinement: input.refinement,
+      });
       const hash = templateHash(input.refinement);
-      return journalled(out, input, 'refine', chatFor(input.policy), async (journal, generate) => {
+      return journalled(input, 'refine', key, chatFor(input.policy), async (journal, generate) => {
         const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
         const answers = await readManifestRows(input.answers, 'generation');
         await mapLimit(answers, input.policy.endpoint.maxConcurrency, async (answer) => {

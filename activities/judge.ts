@@ -13,6 +13,7 @@ import { parseJudgeScore, verifyNumeric } from '../core/verify.js';
 import { seedFor } from '../core/templates.js';
 import { journalledStep, readManifestRows } from './artifacts.js';
 import { withHeartbeat } from './heartbeat.js';
+import { reusableOutput, stepKey, without } from './reuse.js';
 import { mapLimit } from '../core/concurrency.js';
 import { shardPrompts } from './generate.js';
 import type { ChatFn } from './inference.js';
@@ -55,12 +56,13 @@ export function createJudgeActivities({ chatFor }: JudgeDeps) {
     /** Scores every response of a shard: the verifier where a gold answer exists, the LLM judge otherwise. */
     async judgeShard(input: JudgeShardInput): Promise<Manifest> {
       const ctx = Context.current();
-      const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
-      const generations = (
-        await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
-      ).flat();
+      const key = stepKey('judge', [input.shard.prompts.sha256, ...input.generations.map((m) => m.sha256)], {
+        shard: [input.shard.start, input.shard.end],
+        judge: { ...input.judge, llm: without(input.judge.llm, 'endpoint') },
+      });
       const step = {
         out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+        key,
         schema: 'score' as const,
         rowSchema: ScoreRecordSchema,
         keyOf: (s: ScoreRecord) => s.generationId,
@@ -77,34 +79,42 @@ export function createJudgeActivities({ chatFor }: JudgeDeps) {
           shard: input.shard.index,
         },
       };
-      return journalledStep(step, (journal) =>
-        withHeartbeat(
-          () => ({ done: journal.rows.size }),
-          () =>
-            mapLimit(generations, input.judge.llm.endpoint.maxConcurrency, async (g) => {
-              if (journal.has(g.id)) return;
-              const prompt = prompts.get(g.promptId);
-              if (!prompt)
-                throw new Error(`${input.generations[0]?.uri}: generation for unknown prompt ${g.promptId}`);
-              const base = { generationId: g.id, promptId: g.promptId, chain: g.chain, step: g.step };
-              let score: ScoreRecord;
-              if (prompt.answer !== undefined) {
-                const verdict = verifyNumeric(g.text, prompt.answer);
-                score = {
-                  ...base,
-                  judge: `verifier:${input.judge.verifier}:${verdict.extractor ?? 'none'}`,
-                  status: 'ok',
-                  score: verdict.correct ? 1 : 0,
-                  extracted: verdict.extracted,
-                  raw: null,
-                };
-              } else {
-                const judged = await llmScore(input.judge.llm, prompt, g, ctx.cancellationSignal);
-                score = { ...base, judge: `llm:pointwise:${input.judge.llm.model}`, ...judged };
-              }
-              await journal.append(score);
-            }),
-        ),
+      return reusableOutput(input.scope, key, () =>
+        journalledStep(step, async (journal) => {
+          const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
+          const generations = (
+            await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
+          ).flat();
+          await withHeartbeat(
+            () => ({ done: journal.rows.size }),
+            () =>
+              mapLimit(generations, input.judge.llm.endpoint.maxConcurrency, async (g) => {
+                if (journal.has(g.id)) return;
+                const prompt = prompts.get(g.promptId);
+                if (!prompt)
+                  throw new Error(
+                    `${input.generations[0]?.uri}: generation for unknown prompt ${g.promptId}`,
+                  );
+                const base = { generationId: g.id, promptId: g.promptId, chain: g.chain, step: g.step };
+                let score: ScoreRecord;
+                if (prompt.answer !== undefined) {
+                  const verdict = verifyNumeric(g.text, prompt.answer);
+                  score = {
+                    ...base,
+                    judge: `verifier:${input.judge.verifier}:${verdict.extractor ?? 'none'}`,
+                    status: 'ok',
+                    score: verdict.correct ? 1 : 0,
+                    extracted: verdict.extracted,
+                    raw: null,
+                  };
+                } else {
+                  const judged = await llmScore(input.judge.llm, prompt, g, ctx.cancellationSignal);
+                  score = { ...base, judge: `llm:pointwise:${input.judge.llm.model}`, ...judged };
+                }
+                await journal.append(score);
+              }),
+          );
+        }),
       );
     },
   };

@@ -2,16 +2,21 @@ import { join } from 'node:path';
 import { evolveRows, selectPair, type DropReason } from '../core/pairing.js';
 import type { Manifest, PairRecord } from '../core/records.js';
 import type { BuildPairsInput } from '../core/steps.js';
-import { readManifest, readManifestRows, writeJsonlWithManifest } from './artifacts.js';
+import { readManifestRows, writeJsonlWithManifest } from './artifacts.js';
+import { reusableOutput, stepKey } from './reuse.js';
 import { readScoredByPrompt } from './scored.js';
 
 const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /** EVOLVE preference rows (direct + refinement pair per selected prompt) and a dataset card in the manifest. */
-export async function buildPairs(input: BuildPairsInput): Promise<Manifest> {
+export function buildPairs(input: BuildPairsInput): Promise<Manifest> {
+  const inputs = [input.prompts, ...input.generations, ...input.scores].map((m) => m.sha256);
+  const key = stepKey('pair', inputs, { pairing: input.pairing, refinement: input.refinement });
+  return reusableOutput(input.scope, key, () => pair(input));
+}
+
+async function pair(input: BuildPairsInput): Promise<Manifest> {
   const out = join(input.scope.dir, 'pairs.jsonl');
-  const existing = await readManifest(out);
-  if (existing) return existing;
   const started = Date.now();
   const prompts = await readManifestRows(input.prompts, 'prompt');
   const byPrompt = await readScoredByPrompt(input.generations, input.scores);

@@ -2,21 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { arithmeticProblems } from '../core/arithmetic.js';
+import { canonicalJson } from '../core/canonical-json.js';
 import { ConfigError, parseRunConfig } from '../core/config.js';
 import type { Manifest, PromptRecord } from '../core/records.js';
 import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
 import { DataError, exists, readManifest, writeAtomic, writeJsonlWithManifest } from './artifacts.js';
 import { readPromptFile } from './benchmarks/loaders.js';
-
-/** Key order must not change the hash of a config. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export function configHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
@@ -25,12 +16,18 @@ export function configHash(value: unknown): string {
 /**
  * The workflow's first step: the same zod schema the CLI uses, so a Temporal CLI start is checked too.
  * It then claims `<artifactRoot>/<runId>/config.json`: a restarted or reset run with the same config
- * reuses its finished artifacts, while a different config under the same run id is refused, because
- * reusing outputs made with other parameters would silently corrupt the run.
+ * reuses its finished artifacts, while a different config under the same run id is refused: a new run
+ * with `reuseFrom` (evolve run --resume-from) keeps the steps whose inputs did not change.
  */
 export async function validateConfig(input: unknown): Promise<ValidatedConfig> {
   const config = parseRunConfig(input, 'workflow input');
   const hash = configHash(config);
+  for (const [i, run] of (config.reuseFrom ?? []).entries()) {
+    if (run === config.runId || !(await exists(join(config.artifactRoot, run, 'config.json'))))
+      throw new ConfigError(
+        `reuseFrom.${i}: "${run}" is not an earlier run under ${config.artifactRoot} (no ${run}/config.json)`,
+      );
+  }
   const claim = join(config.artifactRoot, config.runId, 'config.json');
   if (await exists(claim)) {
     const previous = configHash(JSON.parse(await readFile(claim, 'utf8')));

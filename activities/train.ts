@@ -5,7 +5,9 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Trainer } from '../core/config.js';
 import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../core/steps.js';
+import { z } from 'zod';
 import { exists, readManifestRows, writeAtomic } from './artifacts.js';
+import { lookup, record, stepKey, without } from './reuse.js';
 
 /**
  * The local training backend: `trl dpo` as a child process of the worker's machine. The job directory,
@@ -59,6 +61,14 @@ export function dpoArgs(trainer: Trainer, model: string, dataDir: string, output
     ...trainer.extraArgs,
   ];
 }
+
+/** What a reuse index records for a training step: the job whose output is the checkpoint. */
+const IndexedJobSchema = z.strictObject({
+  jobKey: z.string(),
+  jobDir: z.string(),
+  outputDir: z.string(),
+  backend: z.literal('local'),
+});
 
 const jobFile = (jobDir: string) => join(jobDir, 'job.json');
 const exitFile = (jobDir: string) => join(jobDir, 'exit_code');
@@ -146,6 +156,12 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** A job is reusable only once its trainer exited 0 and left a model behind. */
+async function succeeded(job: TrainingJob): Promise<boolean> {
+  const code = await readFile(exitFile(job.jobDir), 'utf8').catch(() => '');
+  return code.trim() === '0' && (await exists(join(job.outputDir, 'config.json')));
+}
+
 async function logTail(jobDir: string, lines = 15): Promise<string> {
   const text = await readFile(logFile(jobDir), 'utf8').catch(() => '');
   return text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -153,11 +169,27 @@ async function logTail(jobDir: string, lines = 15): Promise<string> {
 
 export function createTrainingActivities() {
   return {
-    /** Short and idempotent: looks the job key up first, starts the trainer only if no job exists. */
+    /**
+     * Short and idempotent: a finished job with the same pairs, policy and recipe is reused (from this
+     * run's index or reuseFrom's); else the job key is looked up, and the trainer starts only if no job
+     * exists.
+     */
     async submitTraining(input: SubmitTrainingInput): Promise<TrainingJob> {
+      const key = stepKey('train', [input.pairs.sha256], {
+        policyModel: input.policyModel,
+        referenceModel: input.referenceModel,
+        recipe: without(input.trainer, 'python'),
+      });
+      const finished = await lookup(input.scope.indexes, key, IndexedJobSchema, succeeded);
+      if (finished) {
+        await record(input.scope.indexes, key, finished);
+        return { ...finished, reused: true };
+      }
       const jobDir = resolve(input.scope.dir, input.jobKey);
       const outputDir = join(jobDir, 'output');
       const job: TrainingJob = { jobKey: input.jobKey, jobDir, outputDir, backend: input.trainer.backend };
+      // Indexed at submission: a lookup only accepts the job once it has succeeded.
+      await record(input.scope.indexes, key, job);
       if (await readJob(jobDir)) return job;
       if (input.pairs.rows === 0) {
         throw ApplicationFailure.nonRetryable(
@@ -213,7 +245,8 @@ export function createTrainingActivities() {
             command: string[];
           };
           const parent = recipe.command[recipe.command.indexOf('--model_name_or_path') + 1] ?? '';
-          return { path: job.outputDir, parent, metrics, wallMs: Date.now() - started, jobKey: job.jobKey };
+          const wallMs = Date.now() - started;
+          return { path: job.outputDir, parent, metrics, wallMs, jobKey: job.jobKey, reused: job.reused };
         }
         if (!alive(current.pid)) {
           // The trainer died without an exit code (machine or wrapper killed): restart, resuming if it saved.

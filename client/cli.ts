@@ -26,8 +26,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve up                      start the embedded stack (Temporal dev server + UI, model server, worker)
   evolve down                    stop it
   evolve status                  health of each service
-  evolve run <config> [--wait] [--json] [--run-id ID]
-                                 validate a YAML/JSON config and start a run (workflow id = run id)
+  evolve run <config> [--wait] [--json] [--run-id ID] [--resume-from RUN]...
+                                 validate a YAML/JSON config and start a run (workflow id = run id);
+                                 --resume-from reuses RUN's finished steps whose inputs are unchanged
   evolve config <config>         validate a config and print it as the workflow input JSON (defaults filled),
                                  e.g. for \`temporal workflow start --input-file\`
   evolve show <run>              the run's iteration, step, shard progress and pause/stop state
@@ -56,13 +57,25 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { wait: { type: 'boolean' }, json: { type: 'boolean' }, 'run-id': { type: 'string' } },
+    options: {
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+      'run-id': { type: 'string' },
+      'resume-from': { type: 'string', multiple: true },
+    },
   });
   const path = positionals[0];
   if (!path) throw new ConfigError('usage: evolve run <config.yaml|json> [--wait] [--json] [--run-id ID]');
   const settings = stackSettings();
   const loaded = loadConfigFile(path);
-  const config = { ...loaded, runId: values['run-id'] ?? loaded.runId };
+  const resumeFrom = values['resume-from'] ?? [];
+  const config = {
+    ...loaded,
+    runId: values['run-id'] ?? loaded.runId,
+    ...(resumeFrom.length > 0 && { reuseFrom: [...(loaded.reuseFrom ?? []), ...resumeFrom] }),
+  };
+  if (config.reuseFrom?.includes(config.runId))
+    throw new ConfigError(`--resume-from ${config.runId}: the new run needs its own id: pass --run-id`);
   if (options.demo) {
     // The demo talks to the embedded model server wherever EVOLVE_MODEL_PORT put it.
     config.policy = {
@@ -128,7 +141,7 @@ async function control(verb: 'show' | keyof typeof signals, workflowId: string |
         .getHandle(`${workflowId}/iter-${status.iteration}`)
         .query(iterationProgressQuery);
       say(`  step ${p.step}${p.paused ? ' (paused)' : ''}, shards ${p.shardsDone}/${p.shards}`);
-      for (const s of p.steps) say(`  done ${s.step}: ${s.rows} rows -> ${s.uri}`);
+      for (const s of p.steps) say(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows -> ${s.uri}`);
     }
     say(`  ${workflowUrl(settings, workflowId)}`);
     return 0;

@@ -73,7 +73,10 @@ export function summaryTable(result: RunResult): string {
   // Time is each step's activity time, summed over its shards (shards of different steps overlap).
   lines.push(['iter', 'step', 'rows', 'time', 'artifact'].join('\t'));
   for (const it of result.iterations) {
-    for (const s of it.steps) lines.push([it.iteration, s.step, s.rows, seconds(s.wallMs), s.uri].join('\t'));
+    for (const s of it.steps) {
+      const time = s.reused ? 'reused' : seconds(s.wallMs);
+      lines.push([it.iteration, s.step, s.rows, time, s.uri].join('\t'));
+    }
   }
   lines.push('');
   for (const it of result.iterations) {

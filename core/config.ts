@@ -125,13 +125,19 @@ export const EvaluationSchema = z
     },
   );
 
+const RunIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)');
+
 export const RunConfigSchema = z
   .strictObject({
-    runId: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)'),
+    runId: RunIdSchema,
     iterations: z.int().min(1).max(1000),
     artifactRoot: z.string().min(1),
+    reuseFrom: z
+      .array(RunIdSchema)
+      .optional()
+      .describe('earlier runs (ids under the same artifactRoot) whose finished steps this run reuses'),
     policy: z.strictObject({
       endpoint: EndpointSchema,
       baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),

@@ -89,5 +89,9 @@ export const ManifestSchema = z.strictObject({
   }),
   stats: z.record(z.string(), z.number()).default({}),
   wallMs: z.number().default(0),
+  reused: z
+    .boolean()
+    .optional()
+    .describe('set on a step result found in a reuse index; never written to a manifest file'),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;

@@ -8,6 +8,8 @@ export interface StepScope {
   iteration: number;
   /** Directory (under the artifact root) this step writes into. */
   dir: string;
+  /** Reuse indexes a step looks its output key up in: this run's first (recorded into), then reuseFrom's. */
+  indexes: string[];
 }
 
 export interface ModelRef {
@@ -71,6 +73,8 @@ export interface TrainingJob {
   jobDir: string;
   outputDir: string;
   backend: Trainer['backend'];
+  /** A finished job found in a reuse index (possibly another run's). */
+  reused?: boolean;
 }
 
 export interface SubmitTrainingInput {
@@ -88,6 +92,7 @@ export interface Checkpoint {
   metrics: Record<string, number>;
   wallMs: number;
   jobKey: string;
+  reused?: boolean;
 }
 
 export interface EvaluateInput {
@@ -121,6 +126,8 @@ export interface StepReport {
   rows: number;
   wallMs: number;
   uri: string;
+  /** Every part of the step (all its shards) was found finished, none recomputed. */
+  reused: boolean;
 }
 
 export interface IterationResult {

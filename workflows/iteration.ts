@@ -64,7 +64,11 @@ export async function evolveIteration({
   paused = false,
 }: IterationInput): Promise<IterationResult> {
   const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
-  const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}` });
+  // Steps find finished outputs in this run's reuse index, then in those of the runs it reuses.
+  const indexes = [config.runId, ...(config.reuseFrom ?? [])].map(
+    (run) => `${config.artifactRoot}/${run}/cas`,
+  );
+  const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}`, indexes });
   const progress: IterationProgress = {
     iteration,
     step: 'prompts',
@@ -87,8 +91,15 @@ export async function evolveIteration({
     setCurrentDetails(`iteration ${iteration}: ${step}`);
     upsertSearchAttributes([{ key: StepKey, value: step }]);
   };
-  const report = (step: string, m: { rows: number; wallMs: number; uri: string }) =>
-    progress.steps.push({ iteration, step, rows: m.rows, wallMs: m.wallMs, uri: m.uri });
+  const report = (step: string, m: { rows: number; wallMs: number; uri: string; reused?: boolean }) =>
+    progress.steps.push({
+      iteration,
+      step,
+      rows: m.rows,
+      wallMs: m.wallMs,
+      uri: m.uri,
+      reused: m.reused ?? false,
+    });
   upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
 
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
@@ -151,6 +162,7 @@ export async function evolveIteration({
         rows: ms.reduce((n, m) => n + m.rows, 0),
         wallMs: ms.reduce((n, m) => n + m.wallMs, 0),
         uri: ms[0]!.uri.slice(0, ms[0]!.uri.lastIndexOf('/')),
+        reused: ms.every((m) => m.reused),
       });
     }
     return { generations, scores };
@@ -201,7 +213,12 @@ export async function evolveIteration({
     },
   ]);
   const checkpoint = await training.awaitTraining.executeWithOptions({ summary: `train ${jobKey}` }, [job]);
-  report('train', { rows: pairs.rows, wallMs: checkpoint.wallMs, uri: checkpoint.path });
+  report('train', {
+    rows: pairs.rows,
+    wallMs: checkpoint.wallMs,
+    uri: checkpoint.path,
+    reused: checkpoint.reused,
+  });
 
   // 6. Serve the new checkpoint.
   await enter('serve');

@@ -5,17 +5,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { defaultDeps, type ActivityDeps } from '../../activities/index.js';
 import type { RunConfig } from '../../core/config.js';
 import type { RunResult } from '../../core/steps.js';
-import { searchAttributeKeys } from '../../core/search-attributes.js';
 import { createEvolveWorker, workflowsPath } from '../../workers/worker.js';
-import { demoConfig } from '../support/config.js';
+import { tinyConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
-import { baseModel, pythonBin, requireInstalled, temporalCli } from '../support/paths.js';
-import { quietRuntime } from '../support/quiet.js';
+import { startDevServer } from '../support/dev-server.js';
 
 // A real dev server, a real worker with the real activities and a real `trl dpo` on CPU; only the
 // inference server is a double, to inject 5xx, 429s and a crash in the middle of a shard.
@@ -24,14 +22,7 @@ let bundle: WorkflowBundleWithSourceMap;
 let fake: FakeServer;
 
 before(async () => {
-  quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: requireInstalled(temporalCli) },
-      searchAttributes: searchAttributeKeys,
-      ui: false,
-    },
-  });
+  env = await startDevServer();
   bundle = await bundleWorkflowCode({ workflowsPath });
   fake = await startFakeOpenAI({ serverErrorEvery: 7, rateLimitEvery: 5 });
 });
@@ -40,19 +31,12 @@ after(async () => {
   await env?.teardown();
 });
 
-function tinyConfig(artifactRoot: string): RunConfig {
-  const base = demoConfig();
-  const endpoint = { ...base.policy.endpoint, baseUrl: fake.baseUrl };
+function itConfig(artifactRoot: string): RunConfig {
+  const base = tinyConfig(fake.baseUrl, artifactRoot, 'it');
   return {
     ...base,
-    runId: 'it',
-    artifactRoot,
-    policy: { endpoint, baseModel },
     prompts: [{ kind: 'arithmetic', count: 6, seed: 3, maxOperand: 9 }],
-    shardSize: 4,
     sampling: { ...base.sampling, samples: 2, chainDepth: 3 },
-    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
-    trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
     evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 4, seed: 99, maxOperand: 9 } },
   };
 }
@@ -65,7 +49,7 @@ const rowsOf = (path: string) =>
 
 test('one iteration completes through injected faults and a mid-shard crash, with exactly-once rows', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-it-'));
-  const config = tinyConfig(root);
+  const config = itConfig(root);
   // The first attempt of a refine shard dies after 3 replies, as a killed worker would.
   const real = defaultDeps();
   let repliesBeforeCrash = 3;
@@ -168,7 +152,7 @@ const alive = (pid: number) => {
 
 test('cancelling a run while it trains stops the trainer: no job is left behind', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
-  const config = { ...tinyConfig(root), runId: 'cancel' };
+  const config = { ...itConfig(root), runId: 'cancel' };
   const worker = await createEvolveWorker({
     connection: env.nativeConnection,
     taskQueue: 'cancel',

@@ -1,7 +1,23 @@
 import { loadConfigFile } from '../../client/config-file.js';
 import type { RunConfig } from '../../core/config.js';
+import { baseModel, pythonBin } from './paths.js';
 
 /** The demo config with overrides: tests start from what users start from. */
 export function demoConfig(overrides: Partial<RunConfig> = {}): RunConfig {
   return { ...loadConfigFile('deploy/demo/config.yaml'), ...overrides };
+}
+
+/** The demo config on a test inference server, with small shards and a small CPU trainer. */
+export function tinyConfig(baseUrl: string, artifactRoot: string, runId: string): RunConfig {
+  const base = demoConfig();
+  const endpoint = { ...base.policy.endpoint, baseUrl };
+  return {
+    ...base,
+    runId,
+    artifactRoot,
+    policy: { endpoint, baseModel },
+    shardSize: 4,
+    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
+    trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
+  };
 }

@@ -32,7 +32,8 @@ interface ChatBody {
 
 function answer(body: ChatBody): string {
   const last = body.messages.at(-1)?.content ?? '';
-  if (last.includes('Score (1-')) return String(1 + ((body.seed ?? 0) % 10));
+  // A judge's score depends on its prompt, rubric included (here through the prompt's length).
+  if (last.includes('Score (1-')) return String(1 + (((body.seed ?? 0) + last.length) % 10));
   const question = body.messages.find((m) => m.role === 'user')?.content ?? '';
   const [a, b] = (question.match(/\d+/g) ?? ['0', '0']).map(Number);
   const right = question.includes('more') ? a! + b! : a! - b!;
