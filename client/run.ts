@@ -26,12 +26,24 @@ export async function startRun(
     workflowId,
     args: [config],
     staticSummary: `EVOLVE run ${config.runId}: ${config.iterations} iteration(s) of ${config.policy.baseModel}`,
+    staticDetails: staticDetails(config),
     typedSearchAttributes: [
       { key: RunIdKey, value: config.runId },
       { key: BaseModelKey, value: config.policy.baseModel },
     ],
     memo: { artifactRoot: config.artifactRoot },
   });
+}
+
+/** The run's fixed facts for the UI's details panel (Temporal markdown). */
+function staticDetails(c: RunConfig): string {
+  return [
+    `**EVOLVE run** \`${c.runId}\`: ${c.iterations} iteration(s), artifacts under \`${c.artifactRoot}\``,
+    `- policy: \`${c.policy.baseModel}\` at ${c.policy.endpoint.baseUrl}`,
+    `- sampling: N=${c.sampling.samples}, K=${c.sampling.chainDepth}, temperature ${c.sampling.temperature}`,
+    `- judge: \`${c.judge.llm.model}\`, pairing ${c.pairing.rule} (margin ${c.pairing.margin})`,
+    `- trainer: ${c.trainer.backend} DPO, beta ${c.trainer.beta}, lr ${c.trainer.learningRate}, ${c.trainer.device}`,
+  ].join('\n');
 }
 
 /** Polls the running iteration's progress query until the run ends; prints a line when something changes. */
