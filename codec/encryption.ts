@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure, type Payload, type PayloadCodec } from '@temporalio/common';
 import { ConfigError } from '../core/config.js';
+import { fromJson, toJson, type JsonPayload } from './payload-json.js';
 
 const ENCODING = 'binary/encrypted';
 const KEY_ID = 'encryption-key-id';
@@ -8,21 +9,9 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 const text = (s: string) => new TextEncoder().encode(s);
-const b64 = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? []).toString('base64');
-
-/** The inner payload as JSON: metadata values and data as base64, as the codec server protocol writes them. */
-function serialize(p: Payload): Buffer {
-  const metadata = Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, b64(v)]));
-  return Buffer.from(JSON.stringify({ metadata, data: b64(p.data) }));
-}
-
-function deserialize(bytes: Buffer): Payload {
-  const json = JSON.parse(bytes.toString('utf8')) as { metadata: Record<string, string>; data: string };
-  const metadata = Object.fromEntries(
-    Object.entries(json.metadata).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]),
-  );
-  return { metadata, data: new Uint8Array(Buffer.from(json.data, 'base64')) };
-}
+/** The inner payload is kept in the codec protocol's JSON form: metadata values and data as base64. */
+const serialize = (p: Payload) => Buffer.from(JSON.stringify(toJson(p)));
+const deserialize = (bytes: Buffer) => fromJson(JSON.parse(bytes.toString('utf8')) as JsonPayload);
 
 /**
  * AES-256-GCM over every payload (workflow inputs, results, activity arguments, signals, updates,

@@ -1,25 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-
-/** A payload as the codec server protocol sends it: protobuf JSON, bytes as base64. */
-interface JsonPayload {
-  metadata?: Record<string, string> | null;
-  data?: string | null;
-}
-
-const fromJson = (p: JsonPayload): Payload => ({
-  metadata: Object.fromEntries(
-    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]),
-  ),
-  data: new Uint8Array(Buffer.from(p.data ?? '', 'base64')),
-});
-
-const toJson = (p: Payload): JsonPayload => ({
-  metadata: Object.fromEntries(
-    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? []).toString('base64')]),
-  ),
-  data: Buffer.from(p.data ?? []).toString('base64'),
-});
+import { fromJson, toJson, type JsonPayload } from './payload-json.js';
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
