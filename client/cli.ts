@@ -260,7 +260,7 @@ async function main(): Promise<number> {
     case 'ui':
       return ui(rest);
     case 'doctor':
-      return doctor(rest);
+      return doctor(rest[0]);
     case 'codec-server':
       return codecServer(rest);
     case 'config': {

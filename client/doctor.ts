@@ -102,8 +102,11 @@ async function checkTrainer(trainer: RunConfig['trainer']): Promise<Health> {
 }
 
 /** Checks what a run of this config needs, one line per part; exits non-zero when one is wrong. */
-export async function doctor(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const path = argv[0];
+export async function doctor(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  say: (line: string) => void = console.log,
+): Promise<number> {
   const config = path ? loadConfigFile(path) : undefined;
   const settings = stackSettings(env);
   const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
@@ -120,7 +123,7 @@ export async function doctor(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
   }
   for (const [name, health] of checks)
-    console.log(`${health.ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(17)} ${health.detail}`);
-  if (!config) console.log('(give a config to check its model servers, judge and trainer too)');
+    say(`${health.ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(17)} ${health.detail}`);
+  if (!config) say('(give a config to check its model servers, judge and trainer too)');
   return checks.every(([, h]) => h.ok) ? 0 : 1;
 }

@@ -127,6 +127,9 @@ export async function evolveIteration({
         { scope: scope(`${phase}/judge`), shard, generations: [answers, refined], judge: config.judge },
       ]);
       progress.shardsDone++;
+      setCurrentDetails(
+        `iteration ${iteration}: ${progress.step}, ${phase} shards ${progress.shardsDone}/${progress.shards} done`,
+      );
       return { answers, refined, scores };
     });
     const generations = results.flatMap((r) => [r.answers, r.refined]);

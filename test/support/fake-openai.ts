@@ -15,6 +15,8 @@ export interface FaultPlan {
   stallMs?: number;
   /** Fixed latency of every reply. */
   latencyMs?: number;
+  /** Answer 401 unless the request carries `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
 }
 
 export interface FakeServer {
@@ -62,6 +64,12 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.headers.authorization) requests.authorizations.add(req.headers.authorization);
+      if (plan.apiKey && req.headers.authorization !== `Bearer ${plan.apiKey}`) {
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'invalid api key', type: 'invalid_request_error' } }));
+        return;
+      }
       if (req.url?.endsWith('/models')) {
         res
           .writeHead(200, { 'content-type': 'application/json' })
