@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure, type Payload, type PayloadCodec } from '@temporalio/common';
 import { ConfigError } from '../core/config.js';
-import { fromJson, toJson, type JsonPayload } from './payload-json.js';
+import { fromJson, toJson } from './payload-json.js';
 
 const ENCODING = 'binary/encrypted';
 const KEY_ID = 'encryption-key-id';
@@ -9,9 +9,19 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 const text = (s: string) => new TextEncoder().encode(s);
-/** The inner payload is kept in the codec protocol's JSON form: metadata values and data as base64. */
-const serialize = (p: Payload) => Buffer.from(JSON.stringify(toJson(p)));
-const deserialize = (bytes: Buffer) => fromJson(JSON.parse(bytes.toString('utf8')) as JsonPayload);
+/** The inner payload: a 4-byte length, its metadata as JSON (values base64), then its data bytes as they are. */
+function serialize(p: Payload): Buffer {
+  const metadata = Buffer.from(JSON.stringify(toJson({ metadata: p.metadata }).metadata));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(metadata.length);
+  return Buffer.concat([length, metadata, p.data ?? new Uint8Array()]);
+}
+
+function deserialize(bytes: Buffer): Payload {
+  const end = 4 + bytes.readUInt32BE(0);
+  const metadata = JSON.parse(bytes.subarray(4, end).toString('utf8')) as Record<string, string>;
+  return { metadata: fromJson({ metadata }).metadata, data: new Uint8Array(bytes.subarray(end)) };
+}
 
 /**
  * AES-256-GCM over every payload (workflow inputs, results, activity arguments, signals, updates,
