@@ -66,9 +66,13 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   let audited: boolean | undefined;
   const audit = () => (audited ??= patched('evolve-status-attribute'));
   const publish = (next: EvolveStatus) => {
-    if (status.status === next || !audit()) return;
+    if (status.status === next) return;
     status.status = next;
-    upsertSearchAttributes([{ key: StatusKey, value: next }]);
+    if (audit()) upsertSearchAttributes([{ key: StatusKey, value: next }]);
+  };
+  const failed = (err: unknown): never => {
+    if (!(err instanceof ContinueAsNew)) publish(isCancellation(err) ? 'cancelled' : 'failed');
+    throw err;
   };
   const steering = (): EvolveStatus =>
     status.paused ? 'paused' : status.stopRequested ? 'stopping' : 'running';
@@ -117,10 +121,9 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   const validateArgs: [unknown, { amended: boolean }?] = carry?.amended
     ? [input, { amended: true }]
     : [input];
-  const validated = await bookkeeping.validateConfig.executeWithOptions(
-    { summary: 'validate config' },
-    validateArgs,
-  );
+  const validated = await bookkeeping.validateConfig
+    .executeWithOptions({ summary: 'validate config' }, validateArgs)
+    .catch(failed);
   config = validated.config;
   const { configHash } = validated;
   status.configHash = configHash;
@@ -176,8 +179,7 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
       }
     }
   } catch (err) {
-    if (!(err instanceof ContinueAsNew)) publish(isCancellation(err) ? 'cancelled' : 'failed');
-    throw err;
+    failed(err);
   }
   const stopped =
     iterations.length < config.iterations ? ` (stopped after iteration ${iterations.length})` : '';
