@@ -16,10 +16,15 @@ export function configHash(value: unknown): string {
 /**
  * The workflow's first step: the same zod schema the CLI uses, so a Temporal CLI start is checked too.
  * It then claims `<artifactRoot>/<runId>/config.json`: a restarted or reset run with the same config
- * reuses its finished artifacts, while a different config under the same run id is refused: a new run
- * with `reuseFrom` (evolve run --resume-from) keeps the steps whose inputs did not change.
+ * reuses its finished artifacts, while a different config under the same run id is refused, because
+ * reusing outputs made with other parameters would silently corrupt the run: a new run with
+ * `reuseFrom` (evolve run --resume-from) keeps the steps whose inputs did not change. A config
+ * changed by the run's own `updateConfig` (`amended`) replaces the claim instead.
  */
-export async function validateConfig(input: unknown): Promise<ValidatedConfig> {
+export async function validateConfig(
+  input: unknown,
+  { amended = false }: { amended?: boolean } = {},
+): Promise<ValidatedConfig> {
   const config = parseRunConfig(input, 'workflow input');
   const hash = configHash(config);
   for (const [i, run] of (config.reuseFrom ?? []).entries()) {
@@ -29,7 +34,7 @@ export async function validateConfig(input: unknown): Promise<ValidatedConfig> {
       );
   }
   const claim = join(config.artifactRoot, config.runId, 'config.json');
-  if (await exists(claim)) {
+  if (!amended && (await exists(claim))) {
     const previous = configHash(JSON.parse(await readFile(claim, 'utf8')));
     if (previous !== hash) {
       throw new ConfigError(

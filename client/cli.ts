@@ -1,7 +1,16 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { codecsFromEnv } from '../codec/encryption.js';
+import { createCodecServer } from '../codec/server.js';
 import { ConfigError } from '../core/config.js';
 import {
   modelBaseUrl,
@@ -9,14 +18,21 @@ import {
   stackSettings,
   stackStatus,
   stackUp,
+  type StackSettings,
   temporalAddress,
   uiUrl,
   workflowUrl,
 } from '../deploy/stack.js';
-import { pauseSignal, resumeSignal, runStatusQuery, stopAfterIterationSignal } from '../workflows/control.js';
-import { iterationProgressQuery } from '../workflows/iteration.js';
-import { loadConfigFile } from './config-file.js';
+import {
+  pauseSignal,
+  resumeSignal,
+  stopAfterIterationSignal,
+  updateConfigUpdate,
+} from '../workflows/control.js';
+import { loadConfigFile, loadPatchFile, setPath } from './config-file.js';
+import { doctor } from './doctor.js';
 import { exportCommand } from './export.js';
+import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
 import { connectClient, startRun, summaryTable, watchRun } from './run.js';
@@ -31,7 +47,8 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  --resume-from reuses RUN's finished steps whose inputs are unchanged
   evolve config <config>         validate a config and print it as the workflow input JSON (defaults filled),
                                  e.g. for \`temporal workflow start --input-file\`
-  evolve show <run>              the run's iteration, step, shard progress and pause/stop state
+  evolve list [--query Q]        runs (newest first) with Temporal status, EvolveStatus and iteration
+  evolve show <run>              iteration and shard progress bars, pause/stop state, last error
   evolve pause <run>             hold the run before its next step (running activities finish)
   evolve resume <run>            continue a paused run
   evolve stop <run>              finish the running iteration, then end the run
@@ -39,6 +56,13 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  write <run>/report/report.html (charts, metrics, links) from the run's
                                  artifacts (<run> = a run directory or a run id under ROOT, default
                                  $EVOLVE_HOME/artifacts) and print its metrics table
+  evolve cancel <run>            cancel the run and its running iteration now
+  evolve update <run> [changes.yaml] [--set key.path=value ...]
+                                 change the config of the iterations not yet started
+  evolve ui <run> [--open]       the run's UI page and the filter that lists its iterations
+  evolve doctor <config>         check Temporal, the worker, the model and judge servers and the trainer
+  evolve codec-server [--port 8081] [--ui-origin URL]
+                                 decode EVOLVE_CODEC_KEY-encrypted payloads for the UI and \`temporal --codec-endpoint\`
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
   evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
                                  the run's evaluation answers as an official harness's model outputs
@@ -49,7 +73,8 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  a run's evaluation accuracy, per answer extractor
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
-EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve).`;
+EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve). EVOLVE_CODEC_KEY (base64,
+32 bytes) encrypts payloads; EVOLVE_METRICS_PORT serves worker metrics; EVOLVE_LOG_FORMAT=json logs JSON lines.`;
 
 const say = (line: string) => console.log(line);
 
@@ -118,33 +143,11 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
 
 const signals = { pause: pauseSignal, resume: resumeSignal, stop: stopAfterIterationSignal } as const;
 
-/** `show` queries the run and its current iteration; the other verbs are signals to the run. */
-async function control(verb: 'show' | keyof typeof signals, workflowId: string | undefined): Promise<number> {
-  if (!workflowId) throw new ConfigError(`usage: evolve ${verb} <run id>`);
+async function withClient<T>(fn: (client: Client, settings: StackSettings) => Promise<T>): Promise<T> {
   const settings = stackSettings();
   const client = await connectClient(temporalAddress(settings), settings.namespace);
   try {
-    const handle = client.workflow.getHandle(workflowId);
-    if (verb !== 'show') {
-      await handle.signal(signals[verb]);
-      say(`${verb} sent to ${workflowId}`);
-    }
-    const status = await handle.query(runStatusQuery);
-    const flags = [status.paused && 'PAUSED', status.stopRequested && 'stopping after this iteration'].filter(
-      Boolean,
-    );
-    say(
-      `${workflowId}: iteration ${status.iteration}/${status.iterations}, policy ${status.policyModel}${flags.length ? ` [${flags.join(', ')}]` : ''}`,
-    );
-    if (status.iteration > 0) {
-      const p = await client.workflow
-        .getHandle(`${workflowId}/iter-${status.iteration}`)
-        .query(iterationProgressQuery);
-      say(`  step ${p.step}${p.paused ? ' (paused)' : ''}, shards ${p.shardsDone}/${p.shards}`);
-      for (const s of p.steps) say(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows -> ${s.uri}`);
-    }
-    say(`  ${workflowUrl(settings, workflowId)}`);
-    return 0;
+    return await fn(client, settings);
   } finally {
     await client.connection.close();
   }
@@ -176,6 +179,109 @@ async function report(argv: string[]): Promise<number> {
   return 0;
 }
 
+const requireRun = (verb: string, workflowId: string | undefined): string => {
+  if (!workflowId) throw new ConfigError(`usage: evolve ${verb} <run id>`);
+  return workflowId;
+};
+
+/** pause, resume and stop are signals to the run; cancel cancels it (and its running iteration). */
+async function control(verb: keyof typeof signals | 'cancel' | 'show', workflowId: string): Promise<number> {
+  return withClient(async (client, settings) => {
+    const handle = client.workflow.getHandle(workflowId);
+    if (verb === 'cancel') await handle.cancel();
+    else if (verb !== 'show') await handle.signal(signals[verb]);
+    if (verb !== 'show') say(`${verb} sent to ${workflowId}`);
+    for (const line of await showRun(client, workflowId)) say(line);
+    say(`  ${workflowUrl(settings, workflowId)}`);
+    return 0;
+  });
+}
+
+/** `evolve update <run> [patch.yaml] [--set key.path=value ...]`: the keys to change, merged in order. */
+async function update(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { set: { type: 'string', multiple: true } },
+  });
+  const [workflowId, file] = positionals;
+  if (!workflowId || (!file && !values.set?.length)) {
+    throw new ConfigError('usage: evolve update <run id> [changes.yaml] [--set key.path=value ...]');
+  }
+  const patch = file ? loadPatchFile(file) : {};
+  for (const assignment of values.set ?? []) setPath(patch, assignment);
+  return withClient(async (client) => {
+    try {
+      const result = await client.workflow.getHandle(workflowId).executeUpdate(updateConfigUpdate, {
+        args: [patch],
+      });
+      say(
+        result.changed.length
+          ? `${workflowId}: ${result.changed.join(', ')} changed from iteration ${result.appliesFromIteration} on`
+          : `${workflowId}: nothing changed`,
+      );
+      return 0;
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new ConfigError(rootCause(err).message);
+      throw err;
+    }
+  });
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { query: { type: 'string' } } });
+  return withClient(async (client) => {
+    const rows = await listRuns(client, values.query);
+    say(rows.length ? formatTable(rows as unknown as Record<string, string>[]) : 'no runs');
+    return 0;
+  });
+}
+
+/** Prints the run's UI page and the filter that lists its iterations; `--open` opens it in a browser. */
+function ui(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { open: { type: 'boolean' } },
+  });
+  const workflowId = requireRun('ui', positionals[0]);
+  const settings = stackSettings();
+  const page = workflowUrl(settings, workflowId);
+  say(page);
+  say(
+    `${uiUrl(settings)}/namespaces/${settings.namespace}/workflows?query=${encodeURIComponent(runQuery(workflowId))}`,
+  );
+  if (values.open) {
+    const opener =
+      process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'start' : 'xdg-open';
+    spawn(opener, [page], { detached: true, stdio: 'ignore' })
+      .on('error', () => say(`(could not run ${opener}: open the link by hand)`))
+      .unref();
+  }
+  return 0;
+}
+
+async function codecServer(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: 'string', default: '8081' }, 'ui-origin': { type: 'string', multiple: true } },
+  });
+  const codecs = codecsFromEnv();
+  if (codecs.length === 0) throw new ConfigError('EVOLVE_CODEC_KEY is not set: there is nothing to decode');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`--port ${values.port}: expected a port`);
+  const origins = values['ui-origin'] ?? [uiUrl(stackSettings())];
+  const server = createCodecServer(codecs, origins);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  say(
+    `codec server on http://127.0.0.1:${(server.address() as AddressInfo).port} (CORS for ${origins.join(', ')})`,
+  );
+  await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+  server.close();
+  return 0;
+}
+
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   const settings = stackSettings();
@@ -199,7 +305,18 @@ async function main(): Promise<number> {
     case 'pause':
     case 'resume':
     case 'stop':
-      return control(command, rest[0]);
+    case 'cancel':
+      return control(command, requireRun(command, rest[0]));
+    case 'update':
+      return update(rest);
+    case 'list':
+      return list(rest);
+    case 'ui':
+      return ui(rest);
+    case 'doctor':
+      return doctor(rest[0]);
+    case 'codec-server':
+      return codecServer(rest);
     case 'report':
       return report(rest);
     case 'config': {

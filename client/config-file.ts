@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import { LineCounter, parse, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import { ConfigError, describeIssues, keyPath, RunConfigSchema, type RunConfig } from '../core/config.js';
 
 /** Line of the node at `path`, or of its deepest existing parent. */
@@ -24,16 +24,13 @@ function lineOf(
   return line;
 }
 
-/**
- * Reads a YAML or JSON run config and validates it. Every problem is reported as
- * `key.path (file:line): expected ...`, and nothing is started or written when one exists.
- */
-export function loadConfigFile(path: string): RunConfig {
+/** Parses a YAML or JSON file; a syntax error is reported as `file:line`. */
+function parseFile(path: string, what: string) {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read ${what} ${path}: ${(err as Error).message}`);
   }
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true });
@@ -43,6 +40,41 @@ export function loadConfigFile(path: string): RunConfig {
       `${path}:${first.linePos?.[0].line ?? '?'}: not valid YAML/JSON: ${first.message.split('\n')[0]}`,
     );
   }
+  return { doc, counter };
+}
+
+/** The keys to change in a running run's config (checked by the run itself when it receives them). */
+export function loadPatchFile(path: string): Record<string, unknown> {
+  const value: unknown = parseFile(path, 'config changes').doc.toJS();
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`${path}: expected a mapping of config keys to change`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Applies `key.path=value` to a patch; the value is read as YAML, so numbers and booleans keep their type. */
+export function setPath(patch: Record<string, unknown>, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--set ${assignment}: expected key.path=value`);
+  const keys = assignment.slice(0, eq).split('.');
+  const value: unknown = parse(assignment.slice(eq + 1));
+  let node = patch;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    node = (node[key] = next && typeof next === 'object' && !Array.isArray(next) ? next : {}) as Record<
+      string,
+      unknown
+    >;
+  }
+  node[keys.at(-1)!] = value;
+}
+
+/**
+ * Reads a YAML or JSON run config and validates it. Every problem is reported as
+ * `key.path (file:line): expected ...`, and nothing is started or written when one exists.
+ */
+export function loadConfigFile(path: string): RunConfig {
+  const { doc, counter } = parseFile(path, 'config');
   const input: unknown = doc.toJS();
   const parsed = RunConfigSchema.safeParse(input);
   if (parsed.success) return parsed.data;

@@ -1,14 +1,17 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { codecsFromEnv } from '../codec/encryption.js';
 import type { RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
 
+/** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
 export async function connectClient(address: string, namespace: string): Promise<Client> {
+  const payloadCodecs = codecsFromEnv();
   const connection = await Connection.connect({ address, connectTimeout: 5000 });
-  return new Client({ connection, namespace });
+  return new Client({ connection, namespace, dataConverter: { payloadCodecs } });
 }
 
 /** Starts `evolveRun` with the config as its only argument: the same JSON the Temporal CLI would send. */
@@ -23,12 +26,24 @@ export async function startRun(
     workflowId,
     args: [config],
     staticSummary: `EVOLVE run ${config.runId}: ${config.iterations} iteration(s) of ${config.policy.baseModel}`,
+    staticDetails: staticDetails(config),
     typedSearchAttributes: [
       { key: RunIdKey, value: config.runId },
       { key: BaseModelKey, value: config.policy.baseModel },
     ],
     memo: { artifactRoot: config.artifactRoot },
   });
+}
+
+/** The run's fixed facts for the UI's details panel (Temporal markdown). */
+function staticDetails(c: RunConfig): string {
+  return [
+    `**EVOLVE run** \`${c.runId}\`: ${c.iterations} iteration(s), artifacts under \`${c.artifactRoot}\``,
+    `- policy: \`${c.policy.baseModel}\` at ${c.policy.endpoint.baseUrl}`,
+    `- sampling: N=${c.sampling.samples}, K=${c.sampling.chainDepth}, temperature ${c.sampling.temperature}`,
+    `- judge: \`${c.judge.llm.model}\`, pairing ${c.pairing.rule} (margin ${c.pairing.margin})`,
+    `- trainer: ${c.trainer.backend} DPO, beta ${c.trainer.beta}, lr ${c.trainer.learningRate}, ${c.trainer.device}`,
+  ].join('\n');
 }
 
 /** Polls the running iteration's progress query until the run ends; prints a line when something changes. */

@@ -227,3 +227,55 @@ export function parseRunConfig(input: unknown, source = 'config'): RunConfig {
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, input, source));
   return parsed.data;
 }
+
+/** Keys fixed for the life of a run: they name it, place its artifacts and start its policy chain. */
+export const FIXED_KEYS = ['runId', 'artifactRoot', 'policy.baseModel'] as const;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key; anything else (numbers, strings, lists) replaces the old value. */
+function merge(base: unknown, patch: unknown): unknown {
+  if (!isObject(base) || !isObject(patch)) return patch;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(patch)) out[key] = merge(base[key], value);
+  return out;
+}
+
+/** Key paths whose values differ between two configs (leaves only). */
+function changedPaths(before: unknown, after: unknown, prefix: string[] = []): string[] {
+  if (isObject(before) && isObject(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+    return keys.flatMap((k) => changedPaths(before[k], after[k], [...prefix, k]));
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? [] : [keyPath(prefix)];
+}
+
+export interface ConfigUpdate {
+  config: RunConfig;
+  /** Key paths the update changed, e.g. `sampling.temperature`. */
+  changed: string[];
+}
+
+/**
+ * A running run's config with `patch` merged in, validated by the same schema as a new run. Fixed
+ * keys may not change, and `iterations` may not drop below the iterations already started.
+ */
+export function applyConfigUpdate(current: RunConfig, patch: unknown, started: number): ConfigUpdate {
+  const source = 'config update';
+  if (!isObject(patch))
+    throw new ConfigError(`${source} is invalid:\n  (root): expected an object of keys to change`);
+  const merged = merge(current, patch);
+  const config = parseRunConfig(merged, source);
+  const changed = changedPaths(current, config);
+  const problems = [
+    ...changed
+      .filter((path) => FIXED_KEYS.some((fixed) => path === fixed || path.startsWith(`${fixed}.`)))
+      .map((path) => `  ${path}: fixed for the life of a run; start a new run to change it`),
+    ...(config.iterations < started
+      ? [`  iterations: must be at least ${started} (iterations already started)`]
+      : []),
+  ];
+  if (problems.length > 0) throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
+  return { config, changed };
+}

@@ -16,6 +16,8 @@ export interface StackSettings {
   modelPort: number;
   namespace: string;
   taskQueue: string;
+  /** A codec server the UI decodes payloads with (`evolve codec-server`), when payloads are encrypted. */
+  codecEndpoint?: string;
 }
 
 export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
@@ -35,6 +37,7 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
     modelPort: port('EVOLVE_MODEL_PORT', 8000),
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.EVOLVE_TASK_QUEUE ?? 'evolve',
+    ...(env.EVOLVE_CODEC_ENDPOINT ? { codecEndpoint: env.EVOLVE_CODEC_ENDPOINT } : {}),
   };
 }
 
@@ -75,6 +78,7 @@ function commandFor(
           '--log-level',
           'warn',
           ...searchAttributeFlags.flatMap((flag) => ['--search-attribute', flag]),
+          ...(s.codecEndpoint ? ['--ui-codec-endpoint', s.codecEndpoint] : []),
         ],
       };
     case 'model':

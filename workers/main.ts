@@ -1,4 +1,5 @@
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { installRuntime, runtimeSettings } from './runtime.js';
 import { createEvolveWorker } from './worker.js';
 
 /** The worker process: every evolve activity and workflow on one task queue. */
@@ -6,10 +7,19 @@ async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = process.env.EVOLVE_TASK_QUEUE ?? 'evolve';
+  const settings = runtimeSettings();
+  installRuntime(settings);
+  const log = Runtime.instance().logger;
   const connection = await NativeConnection.connect({ address });
   try {
     const worker = await createEvolveWorker({ connection, namespace, taskQueue });
-    console.log(`evolve worker: task queue "${taskQueue}" on ${address} (namespace ${namespace})`);
+    log.info(`evolve worker: task queue "${taskQueue}" on ${address} (namespace ${namespace})`, {
+      taskQueue,
+      address,
+      namespace,
+      ...(settings.metrics ? { metrics: `http://${settings.metrics}/metrics` } : {}),
+    });
+    // SIGINT/SIGTERM start a graceful shutdown: no new tasks, running activities get shutdownGraceTime.
     await worker.run();
   } finally {
     await connection.close();

@@ -1,6 +1,8 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
+import type { PayloadCodec } from '@temporalio/common';
 import { createActivities, type ActivityDeps, defaultDeps } from '../activities/index.js';
+import { codecsFromEnv } from '../codec/encryption.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -11,6 +13,8 @@ export interface EvolveWorkerOptions {
   deps?: ActivityDeps;
   /** Pre-bundled workflow code (tests bundle once); otherwise the worker bundles `workflows/`. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Payload encryption; by default from EVOLVE_CODEC_KEY (none when unset). */
+  payloadCodecs?: PayloadCodec[];
 }
 
 export function createEvolveWorker(options: EvolveWorkerOptions): Promise<Worker> {
@@ -19,6 +23,7 @@ export function createEvolveWorker(options: EvolveWorkerOptions): Promise<Worker
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps ?? defaultDeps()),
+    dataConverter: { payloadCodecs: options.payloadCodecs ?? codecsFromEnv() },
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     // In-flight shards get time to journal their last rows on SIGTERM instead of being cut at once.
     shutdownGraceTime: '10s',

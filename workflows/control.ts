@@ -1,4 +1,5 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { EvolveStatus } from '../core/search-attributes.js';
 
 /** Steering a long run; the Temporal CLI sends the same names (`temporal workflow signal --name pause`). */
 export const pauseSignal = defineSignal('pause');
@@ -6,10 +7,27 @@ export const resumeSignal = defineSignal('resume');
 export const stopAfterIterationSignal = defineSignal('stopAfterIteration');
 
 export interface RunStatus {
+  status: EvolveStatus;
   iteration: number;
   iterations: number;
   policyModel: string;
   paused: boolean;
   stopRequested: boolean;
+  configHash: string;
+  /** Config updates accepted during this execution; they apply from the next iteration. */
+  pendingChanges: string[];
 }
 export const runStatusQuery = defineQuery<RunStatus>('status');
+
+export interface ConfigUpdateResult {
+  /** Key paths that changed. */
+  changed: string[];
+  /** The first iteration that runs with the new config. */
+  appliesFromIteration: number;
+}
+
+/**
+ * Changes the config of the iterations not yet started: the argument holds only the keys to change
+ * (objects merge, lists replace). The validator rejects a bad one, naming the key, before it is recorded.
+ */
+export const updateConfigUpdate = defineUpdate<ConfigUpdateResult, [unknown]>('updateConfig');

@@ -148,6 +148,9 @@ export async function evolveIteration({
         { scope: scope(`${phase}/judge`), shard, generations, judge: config.judge },
       ]);
       progress.shardsDone++;
+      setCurrentDetails(
+        `iteration ${iteration}: ${progress.step}, ${phase} shards ${progress.shardsDone}/${progress.shards} done`,
+      );
       return { answers, refined, generations, scores };
     });
     const generations = results.flatMap((r) => r.generations);

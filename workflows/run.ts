@@ -2,16 +2,26 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  ContinueAsNew,
+  isCancellation,
   patched,
   executeChild,
   getExternalWorkflowHandle,
   type SignalDefinition,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
+import { applyConfigUpdate, ConfigError, type RunConfig } from '../core/config.js';
+import {
+  BaseModelKey,
+  type EvolveStatus,
+  IterationKey,
+  RunIdKey,
+  StatusKey,
+} from '../core/search-attributes.js';
 import type { IterationResult, RunResult } from '../core/steps.js';
 import { bookkeeping } from './activities.js';
 import {
@@ -19,6 +29,7 @@ import {
   resumeSignal,
   runStatusQuery,
   stopAfterIterationSignal,
+  updateConfigUpdate,
   type RunStatus,
 } from './control.js';
 import { evolveIteration } from './iteration.js';
@@ -29,22 +40,43 @@ export interface RunCarry {
   policyModel: string;
   paused: boolean;
   stopRequested: boolean;
+  /** The input is a config changed by `updateConfig`, which replaces the run's claimed config. */
+  amended?: boolean;
 }
 
 /**
  * The EVOLVE run: T iterations, each a child workflow `<runId>/iter-<t>`; the checkpoint trained in
  * iteration t is the policy of iteration t+1. The input is the raw config JSON, validated first, so a
  * start from the Temporal CLI gets the same checks as one from `evolve run`. Each iteration after the
- * first starts in a fresh execution (continue-as-new), so the run's history stays small for any T.
+ * first starts in a fresh execution (continue-as-new), so the run's history stays small for any T;
+ * that is also where a config changed by `updateConfig` takes over.
  */
 export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunResult> {
   const status: RunStatus = {
+    status: 'running',
     iteration: carry?.iterations.length ?? 0,
     iterations: 0,
     policyModel: carry?.policyModel ?? '',
     paused: carry?.paused ?? false,
     stopRequested: carry?.stopRequested ?? false,
+    configHash: '',
+    pendingChanges: [],
   };
+  // Status attribute and memo came after the recorded histories: those replay without them.
+  let audited: boolean | undefined;
+  const audit = () => (audited ??= patched('evolve-status-attribute'));
+  const publish = (next: EvolveStatus) => {
+    if (status.status === next) return;
+    status.status = next;
+    if (audit()) upsertSearchAttributes([{ key: StatusKey, value: next }]);
+  };
+  const failed = (err: unknown): never => {
+    if (!(err instanceof ContinueAsNew)) publish(isCancellation(err) ? 'cancelled' : 'failed');
+    throw err;
+  };
+  const steering = (): EvolveStatus =>
+    status.paused ? 'paused' : status.stopRequested ? 'stopping' : 'running';
+
   const childId = (t: number) => `${workflowInfo().workflowId}/iter-${t}`;
   // Pause and resume apply between steps, inside the running iteration, so they are passed on to it.
   const forward = async (signal: SignalDefinition) => {
@@ -56,59 +88,103 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   setHandler(runStatusQuery, () => status);
   setHandler(pauseSignal, async () => {
     status.paused = true;
+    publish(steering());
     await forward(pauseSignal);
   });
   setHandler(resumeSignal, async () => {
     status.paused = false;
+    publish(steering());
     await forward(resumeSignal);
   });
-  setHandler(stopAfterIterationSignal, () => void (status.stopRequested = true));
+  setHandler(stopAfterIterationSignal, () => {
+    status.stopRequested = true;
+    publish(steering());
+  });
 
-  const { config, configHash } = await bookkeeping.validateConfig.executeWithOptions(
-    { summary: 'validate config' },
-    [input],
+  let config: RunConfig | undefined;
+  const update = (patch: unknown) => {
+    if (!config) throw new ConfigError('the run is still validating its config: send the update again');
+    return applyConfigUpdate(config, patch, status.iteration);
+  };
+  setHandler(
+    updateConfigUpdate,
+    (patch) => {
+      const { config: next, changed } = update(patch);
+      config = next;
+      status.iterations = next.iterations;
+      status.pendingChanges = [...new Set([...status.pendingChanges, ...changed])];
+      return { changed, appliesFromIteration: status.iteration + 1 };
+    },
+    { validator: (patch) => void update(patch) },
   );
+
+  const validateArgs: [unknown, { amended: boolean }?] = carry?.amended
+    ? [input, { amended: true }]
+    : [input];
+  const validated = await bookkeeping.validateConfig
+    .executeWithOptions({ summary: 'validate config' }, validateArgs)
+    .catch(failed);
+  config = validated.config;
+  const { configHash } = validated;
+  status.configHash = configHash;
   upsertSearchAttributes([
     { key: RunIdKey, value: config.runId },
     { key: BaseModelKey, value: config.policy.baseModel },
   ]);
+  if (audit()) {
+    upsertSearchAttributes([{ key: StatusKey, value: steering() }]);
+    upsertMemo({ configHash, artifactRoot: config.artifactRoot });
+  }
+  status.status = steering();
   status.iterations = config.iterations;
   status.policyModel ||= config.policy.baseModel;
   const iterations: IterationResult[] = [...(carry?.iterations ?? [])];
-  for (
-    let iteration = iterations.length + 1;
-    iteration <= config.iterations && !status.stopRequested;
-    iteration++
-  ) {
-    if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
-    await condition(() => !status.paused);
-    setCurrentDetails(`iteration ${iteration}/${config.iterations}, policy ${status.policyModel}`);
-    status.iteration = iteration;
-    const result = await executeChild(evolveIteration, {
-      workflowId: childId(iteration),
-      args: [{ config, configHash, iteration, policyModel: status.policyModel, paused: status.paused }],
-      staticSummary: `EVOLVE iteration ${iteration}/${config.iterations} of ${config.runId}`,
-      typedSearchAttributes: [
-        { key: RunIdKey, value: config.runId },
-        { key: BaseModelKey, value: config.policy.baseModel },
-      ],
-    });
-    iterations.push(result);
-    status.policyModel = result.checkpoint;
-    if (iteration < config.iterations && !status.stopRequested && patched('continue-as-new-per-iteration')) {
-      await condition(allHandlersFinished);
-      const next: RunCarry = {
-        iterations,
-        policyModel: status.policyModel,
-        paused: status.paused,
-        stopRequested: false,
-      };
-      await continueAsNew<typeof evolveRun>(input, next);
+  try {
+    for (
+      let iteration = iterations.length + 1;
+      iteration <= config.iterations && !status.stopRequested;
+      iteration++
+    ) {
+      if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
+      await condition(() => !status.paused);
+      setCurrentDetails(`iteration ${iteration}/${config.iterations}, policy ${status.policyModel}`);
+      status.iteration = iteration;
+      if (audit()) upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
+      const result = await executeChild(evolveIteration, {
+        workflowId: childId(iteration),
+        args: [{ config, configHash, iteration, policyModel: status.policyModel, paused: status.paused }],
+        staticSummary: `EVOLVE iteration ${iteration}/${config.iterations} of ${config.runId}`,
+        typedSearchAttributes: [
+          { key: RunIdKey, value: config.runId },
+          { key: BaseModelKey, value: config.policy.baseModel },
+        ],
+      });
+      iterations.push(result);
+      status.policyModel = result.checkpoint;
+      if (
+        iteration < config.iterations &&
+        !status.stopRequested &&
+        patched('continue-as-new-per-iteration')
+      ) {
+        await condition(allHandlersFinished);
+        const next: RunCarry = {
+          iterations,
+          policyModel: status.policyModel,
+          paused: status.paused,
+          stopRequested: false,
+          ...(status.pendingChanges.length > 0 || carry?.amended ? { amended: true } : {}),
+        };
+        // An updated config travels as the next execution's input; otherwise the original input does.
+        await continueAsNew<typeof evolveRun>(status.pendingChanges.length > 0 ? config : input, next);
+      }
     }
+  } catch (err) {
+    failed(err);
   }
   const stopped =
     iterations.length < config.iterations ? ` (stopped after iteration ${iterations.length})` : '';
   setCurrentDetails(`done: ${iterations.length} iteration(s)${stopped}, final model ${status.policyModel}`);
+  publish('completed');
   await condition(allHandlersFinished);
   return { runId: config.runId, configHash, iterations, finalModel: status.policyModel };
 }

@@ -30,7 +30,12 @@ async function runStrategy(name: StrategyName) {
   const config = demoConfig();
   const strategy = resolveStrategy(name, 3, 3);
   const dir = mkdtempSync(join(tmpdir(), `evolve-${name}-`));
-  const scope = (step: string) => ({ runId: 'st', iteration: 1, dir: join(dir, step) });
+  const scope = (step: string) => ({
+    runId: 'st',
+    iteration: 1,
+    dir: join(dir, step),
+    indexes: [join(dir, 'cas')],
+  });
   const endpoint = { ...config.policy.endpoint, baseUrl: fake.baseUrl, maxConcurrency: 4 };
   const policy: ModelRef = { endpoint, model: 'policy' };
   const judge = { ...config.judge, llm: { ...config.judge.llm, endpoint } };

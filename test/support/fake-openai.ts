@@ -15,11 +15,20 @@ export interface FaultPlan {
   stallMs?: number;
   /** Fixed latency of every reply. */
   latencyMs?: number;
+  /** Answer 401 unless the request carries `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
 }
 
 export interface FakeServer {
   baseUrl: string;
-  requests: { total: number; served: number; failed: number; byModel: Map<string, number> };
+  requests: {
+    total: number;
+    served: number;
+    failed: number;
+    byModel: Map<string, number>;
+    /** Authorization headers seen, to prove API keys reached the server. */
+    authorizations: Set<string>;
+  };
   close(): Promise<void>;
 }
 
@@ -44,11 +53,24 @@ function answer(body: ChatBody): string {
 }
 
 export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer> {
-  const requests = { total: 0, served: 0, failed: 0, byModel: new Map<string, number>() };
+  const requests = {
+    total: 0,
+    served: 0,
+    failed: 0,
+    byModel: new Map<string, number>(),
+    authorizations: new Set<string>(),
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.headers.authorization) requests.authorizations.add(req.headers.authorization);
+      if (plan.apiKey && req.headers.authorization !== `Bearer ${plan.apiKey}`) {
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'invalid api key', type: 'invalid_request_error' } }));
+        return;
+      }
       if (req.url?.endsWith('/models')) {
         res
           .writeHead(200, { 'content-type': 'application/json' })

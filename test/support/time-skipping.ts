@@ -1,6 +1,11 @@
 import { after, before } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  Worker,
+  type WorkerOptions,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { registerSearchAttributes, requireInstalled, testServer } from './paths.js';
@@ -27,12 +32,13 @@ export function useTimeSkippingServer() {
     get env() {
       return state.env;
     },
-    worker: (taskQueue: string, activities: Activities) =>
+    worker: (taskQueue: string, activities: Activities, options: Partial<WorkerOptions> = {}) =>
       Worker.create({
         connection: state.env.nativeConnection,
         taskQueue,
         workflowBundle: state.bundle,
         activities,
+        ...options,
       }),
   };
 }

@@ -99,7 +99,7 @@ test('loadPrompts writes official-format sources as prompt artifacts with their 
     JSON.stringify({ problem: '1+1?', answer: '2', unique_id: 'test/a/1.json' }) + '\n',
   );
   const manifest = await loadPrompts({
-    scope: { runId: 'r', iteration: 1, dir: join(d, 'iter-1') },
+    scope: { runId: 'r', iteration: 1, dir: join(d, 'iter-1'), indexes: [join(d, 'cas')] },
     sources: [
       { kind: 'file', path: join(d, 'q.jsonl'), format: 'arena-hard' },
       { kind: 'file', path: join(d, 'math.jsonl'), format: 'math' },

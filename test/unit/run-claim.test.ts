@@ -29,3 +29,17 @@ test('an invalid config writes nothing', async () => {
   );
   assert.deepEqual(readdirSync(root), []);
 });
+
+test("a config changed by the run's own update replaces the claim", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-claim-'));
+  const config = demoConfig({ runId: 'amended', artifactRoot: root });
+  await validateConfig(config);
+  const updated = { ...config, sampling: { ...config.sampling, temperature: 0.1 } };
+  const amended = await validateConfig(updated, { amended: true });
+  assert.equal(
+    (await validateConfig(updated)).configHash,
+    amended.configHash,
+    'a restart with the new config',
+  );
+  await assert.rejects(validateConfig(config), /already has artifacts made with another config/);
+});

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { StatusKey } from '../../core/search-attributes.js';
 import {
   pauseSignal,
   resumeSignal,
   runStatusQuery,
   stopAfterIterationSignal,
+  updateConfigUpdate,
 } from '../../workflows/control.js';
 import { iterationProgressQuery } from '../../workflows/iteration.js';
 import { demoConfig } from '../support/config.js';
@@ -35,6 +38,8 @@ test('pause holds the run between steps; resume lets it finish', async () => {
     });
     await until('the run to report itself paused', async () => (await handle.query(runStatusQuery)).paused);
     assert.equal(calls.length, 0, 'nothing ran while paused');
+    const statusAttribute = async () => (await handle.describe()).typedSearchAttributes.get(StatusKey);
+    await until('EvolveStatus to say paused', async () => (await statusAttribute()) === 'paused');
     assert.equal((await handle.query(runStatusQuery)).iteration, 0);
 
     await handle.signal(resumeSignal);
@@ -52,6 +57,7 @@ test('pause holds the run between steps; resume lets it finish', async () => {
     const result = await handle.result();
     assert.equal(result.iterations.length, 2);
     assert.ok(calls.some((c) => c.startsWith('submit')));
+    assert.equal(await statusAttribute(), 'completed');
   });
 });
 
@@ -76,4 +82,80 @@ test('stopAfterIteration ends the run after the running iteration, keeping its r
   assert.equal(result.iterations.length, 1, 'iteration 1 finished, 2 and 3 never started');
   assert.equal(result.finalModel, result.iterations[0]!.checkpoint);
   assert.equal(calls.filter((c) => c.startsWith('submit')).length, 1);
+});
+
+test('updateConfig changes the iterations not yet started; the running one keeps its config', async () => {
+  const calls: string[] = [];
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const worker = await server.worker('ctl-update', recordingActivities(calls, gate));
+  const config = demoConfig({ runId: 'upd', iterations: 2, artifactRoot: '/a' });
+  const { accepted, during, result } = await worker.runUntil(async () => {
+    const handle = await server.env.client.workflow.start('evolveRun', {
+      taskQueue: 'ctl-update',
+      workflowId: 'upd',
+      args: [config],
+    });
+    await until('iteration 1 to be training', async () => calls.some((c) => c.startsWith('await')));
+    const accepted = await handle.executeUpdate(updateConfigUpdate, {
+      args: [{ sampling: { chainDepth: 3 }, iterations: 3 }],
+    });
+    const during = await handle.query(runStatusQuery);
+    release();
+    return { accepted, during, result: await handle.result() };
+  });
+  assert.deepEqual(accepted, { changed: ['iterations', 'sampling.chainDepth'], appliesFromIteration: 2 });
+  assert.deepEqual(during.pendingChanges, ['iterations', 'sampling.chainDepth']);
+  assert.equal(during.iterations, 3);
+  assert.equal(result.iterations.length, 3, 'the raised iteration count is honoured');
+  const depths = (t: number) =>
+    new Set(
+      calls.filter((c) => c.startsWith(`refine /a/upd/iter-${t}/train`)).map((c) => c.split(' ').at(-1)),
+    );
+  assert.deepEqual(depths(1), new Set(['2']), 'iteration 1 ran with the config it started with');
+  assert.deepEqual(depths(2), new Set(['3']), 'iteration 2 uses the update');
+  assert.deepEqual(depths(3), new Set(['3']), 'and so does every later one');
+});
+
+test('an invalid config update is rejected with its key path and changes nothing', async () => {
+  const calls: string[] = [];
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const worker = await server.worker('ctl-bad-update', recordingActivities(calls, gate));
+  const config = demoConfig({ runId: 'bad-upd', iterations: 2, artifactRoot: '/a' });
+  await worker.runUntil(async () => {
+    const handle = await server.env.client.workflow.start('evolveRun', {
+      taskQueue: 'ctl-bad-update',
+      workflowId: 'bad-upd',
+      args: [config],
+    });
+    await until('iteration 1 to be training', async () => calls.some((c) => c.startsWith('await')));
+    const rejection = async (patch: unknown, message: RegExp) =>
+      assert.rejects(handle.executeUpdate(updateConfigUpdate, { args: [patch] }), (err: unknown) => {
+        assert.ok(err instanceof WorkflowUpdateFailedError);
+        assert.match(err.cause?.message ?? '', message);
+        return true;
+      });
+    await rejection(
+      { sampling: { temperature: 5 } },
+      /config update is invalid:\n {2}sampling\.temperature: Too big/,
+    );
+    await rejection({ sampling: { temprature: 0.5 } }, /sampling\.temprature: unknown key/);
+    await rejection({ runId: 'other' }, /runId: fixed for the life of a run/);
+    await rejection({ artifactRoot: '/b' }, /artifactRoot: fixed for the life of a run/);
+    await rejection({ iterations: 0 }, /iterations: Too small/);
+    await rejection('hot', /expected an object of keys to change/);
+    const status = await handle.query(runStatusQuery);
+    assert.deepEqual(status.pendingChanges, []);
+    assert.equal(status.iterations, 2);
+    // Rejected updates leave no trace in the history (the validator runs before anything is recorded).
+    const history = await handle.fetchHistory();
+    assert.ok(!history.events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes));
+    release();
+    await handle.result();
+  });
+  const depths = new Set(
+    calls.filter((c) => c.startsWith('refine /a/bad-upd/iter-2/train')).map((c) => c.split(' ').at(-1)),
+  );
+  assert.deepEqual(depths, new Set(['2']));
 });

@@ -5,6 +5,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import { recordingActivities } from '../support/recording-activities.js';
 import { rootCause } from '../../client/errors.js';
+import { StatusKey } from '../../core/search-attributes.js';
 import { demoConfig } from '../support/config.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
 
@@ -85,6 +86,8 @@ test('a bad config fails the run at once, naming the key, before any step runs',
     },
   );
   assert.deepEqual(calls, [], 'no step ran');
+  const { typedSearchAttributes } = await server.env.client.workflow.getHandle('wf-bad').describe();
+  assert.equal(typedSearchAttributes.get(StatusKey), 'failed', 'EvolveStatus finds failed runs');
 });
 
 test('a long run continues as new after each iteration and keeps every history under budget', async () => {

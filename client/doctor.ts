@@ -1,0 +1,129 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import type { Endpoint, RunConfig } from '../core/config.js';
+import { searchAttributeKeys } from '../core/search-attributes.js';
+import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
+import { loadConfigFile } from './config-file.js';
+
+const run = promisify(execFile);
+const ok = (detail: string): Health => ({ ok: true, detail });
+const fail = (detail: string): Health => ({ ok: false, detail });
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+
+/** The server answers, the namespace exists, evolve's search attributes are registered, a worker polls. */
+async function checkTemporal(
+  address: string,
+  namespace: string,
+  taskQueue: string,
+): Promise<[string, Health][]> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 3000 });
+  } catch (err) {
+    return [['temporal', fail(`${address}: ${message(err)}`)]];
+  }
+  try {
+    const checks: [string, Health][] = [];
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      checks.push(['temporal', ok(`${address}, namespace ${namespace}`)]);
+    } catch (err) {
+      return [['temporal', fail(`${address}: namespace ${namespace}: ${message(err)}`)]];
+    }
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = searchAttributeKeys.map((k) => k.name).filter((n) => !(n in (customAttributes ?? {})));
+    checks.push([
+      'search attributes',
+      missing.length === 0
+        ? ok(searchAttributeKeys.map((k) => k.name).join(', '))
+        : fail(`not registered: ${missing.join(', ')} (temporal operator search-attribute create)`),
+    ]);
+    for (const [kind, type] of [
+      ['workflow', 1],
+      ['activity', 2],
+    ] as const) {
+      const { pollers } = await connection.workflowService.describeTaskQueue({
+        namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType: type,
+      });
+      checks.push([
+        `${kind} worker`,
+        pollers?.length
+          ? ok(`${pollers.length} poller(s) on task queue "${taskQueue}"`)
+          : fail(`no worker polls task queue "${taskQueue}" (start one: npm run worker)`),
+      ]);
+    }
+    return checks;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** GET /models with the endpoint's key: reachable, and the key (if any) is set and accepted. */
+async function checkEndpoint(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
+  const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+  if (endpoint.apiKeyEnv && !key) return fail(`${endpoint.baseUrl}: ${endpoint.apiKeyEnv} is not set`);
+  try {
+    const res = await fetch(`${endpoint.baseUrl.replace(/\/$/, '')}/models`, {
+      headers: key ? { Authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status === 401 || res.status === 403)
+      return fail(
+        `${endpoint.baseUrl}: HTTP ${res.status}, the key in ${endpoint.apiKeyEnv ?? '(none)'} was refused`,
+      );
+    return res.ok ? ok(endpoint.baseUrl) : fail(`${endpoint.baseUrl}: HTTP ${res.status}`);
+  } catch (err) {
+    return fail(`${endpoint.baseUrl}: ${message(err)}`);
+  }
+}
+
+/** The trainer's interpreter imports trl and torch, and sees a GPU when the config asks for one. */
+async function checkTrainer(trainer: RunConfig['trainer']): Promise<Health> {
+  if (!existsSync(trainer.python)) return fail(`${trainer.python} does not exist (trainer.python)`);
+  try {
+    const { stdout } = await run(
+      trainer.python,
+      ['-c', 'import trl, torch; print(trl.__version__, torch.cuda.is_available())'],
+      { timeout: 120_000 },
+    );
+    const [version, cuda] = stdout.trim().split(/\s+/);
+    if (trainer.device === 'cuda' && cuda !== 'True')
+      return fail(`trl ${version}, but torch sees no GPU and trainer.device is cuda (set it to cpu?)`);
+    return ok(`${trainer.backend}: trl ${version} on ${trainer.device}, ${trainer.python}`);
+  } catch (err) {
+    return fail(
+      `${trainer.python} cannot import trl/torch: ${message((err as { stderr?: string }).stderr || err)}`,
+    );
+  }
+}
+
+/** Checks what a run of this config needs, one line per part; exits non-zero when one is wrong. */
+export async function doctor(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  say: (line: string) => void = console.log,
+): Promise<number> {
+  const config = path ? loadConfigFile(path) : undefined;
+  const settings = stackSettings(env);
+  const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
+  if (config) {
+    checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
+    checks.push([`judge server`, await checkEndpoint(config.judge.llm.endpoint, env)]);
+    checks.push(['trainer', await checkTrainer(config.trainer)]);
+    for (const source of [...config.prompts, config.evaluation.prompts]) {
+      if (source.kind === 'file')
+        checks.push([
+          'prompts',
+          existsSync(source.path) ? ok(source.path) : fail(`${source.path} not found (seen from here)`),
+        ]);
+    }
+  }
+  for (const [name, health] of checks)
+    say(`${health.ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(17)} ${health.detail}`);
+  if (!config) say('(give a config to check its model servers, judge and trainer too)');
+  return checks.every(([, h]) => h.ok) ? 0 : 1;
+}

@@ -1,0 +1,111 @@
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { IterationKey, StatusKey } from '../core/search-attributes.js';
+import { runStatusQuery, type RunStatus } from '../workflows/control.js';
+import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
+import { rootCause } from './errors.js';
+
+/** `[#####.....] 3/6` */
+export function bar(done: number, total: number, width = 20): string {
+  const filled = total > 0 ? Math.round((Math.min(done, total) / total) * width) : 0;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+}
+
+/** The visibility query that finds a run and its iterations (the same text works in the UI's filter box). */
+export const runQuery = (runId: string) => `EvolveRunId = "${runId}"`;
+
+export interface RunRow {
+  workflowId: string;
+  temporalStatus: string;
+  evolveStatus: string;
+  iteration: string;
+  started: string;
+}
+
+/** Runs (not their iterations), newest first, found through visibility. */
+export async function listRuns(client: Client, extraQuery?: string, limit = 50): Promise<RunRow[]> {
+  const query = ['WorkflowType = "evolveRun"', extraQuery && `(${extraQuery})`].filter(Boolean).join(' AND ');
+  const rows: RunRow[] = [];
+  for await (const info of client.workflow.list({ query, pageSize: limit })) {
+    rows.push({
+      workflowId: info.workflowId,
+      temporalStatus: info.status.name,
+      evolveStatus: info.typedSearchAttributes.get(StatusKey) ?? '-',
+      iteration: String(info.typedSearchAttributes.get(IterationKey) ?? '-'),
+      started: info.startTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+    });
+    if (rows.length >= limit) break;
+  }
+  return rows;
+}
+
+export function formatTable(rows: Record<string, string>[]): string {
+  if (rows.length === 0) return '';
+  const keys = Object.keys(rows[0]!);
+  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => r[k]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(keys), ...rows.map((r) => line(keys.map((k) => r[k]!)))].join('\n');
+}
+
+/** The newest failure of a still-running activity: what a retrying step keeps hitting. */
+function pendingFailure(description: WorkflowExecutionDescription): string | null {
+  const failing = (description.raw.pendingActivities ?? []).filter((a) => a.lastFailure?.message);
+  if (failing.length === 0) return null;
+  const a = failing.at(-1)!;
+  return `${a.activityType?.name ?? 'activity'} attempt ${a.attempt}: ${a.lastFailure!.message}`;
+}
+
+/**
+ * What `evolve show` prints: the run's state from its queries, the running iteration's step and shard
+ * progress as bars, and the last error (a failed run's cause, or the failure a retrying step keeps hitting).
+ */
+export async function showRun(client: Client, workflowId: string): Promise<string[]> {
+  const handle = client.workflow.getHandle(workflowId);
+  const description = await handle.describe();
+  const lines: string[] = [];
+  const evolveStatus = description.typedSearchAttributes.get(StatusKey);
+  lines.push(
+    `${workflowId}: ${description.status.name}${evolveStatus ? ` (${evolveStatus})` : ''}, started ${description.startTime.toISOString()}`,
+  );
+  const summary = await description.staticSummary();
+  if (summary) lines.push(`  ${summary}`);
+  const hash = description.memo?.configHash;
+  if (hash) lines.push(`  config ${String(hash)}, artifacts under ${String(description.memo?.artifactRoot)}`);
+
+  // Queries need a worker; a closed run whose worker is gone still shows its Temporal status and error.
+  const status: RunStatus | null = await handle.query(runStatusQuery).catch(() => null);
+  if (status) {
+    const flags = [
+      status.paused && 'PAUSED',
+      status.stopRequested && 'stopping after this iteration',
+      status.pendingChanges.length > 0 && `config changes pending: ${status.pendingChanges.join(', ')}`,
+    ].filter(Boolean);
+    lines.push(`  iterations ${bar(status.iteration, status.iterations)}  policy ${status.policyModel}`);
+    if (flags.length) lines.push(`  ${flags.join('; ')}`);
+  }
+  let lastError = pendingFailure(description);
+  const iteration = status?.iteration ?? description.typedSearchAttributes.get(IterationKey) ?? 0;
+  if (iteration > 0) {
+    const child = client.workflow.getHandle(`${workflowId}/iter-${iteration}`);
+    const progress: IterationProgress | null = await child.query(iterationProgressQuery).catch(() => null);
+    if (progress) {
+      lines.push(`  iteration ${iteration}: step ${progress.step}${progress.paused ? ' (paused)' : ''}`);
+      if (progress.shards > 0) lines.push(`  shards     ${bar(progress.shardsDone, progress.shards)}`);
+      for (const s of progress.steps)
+        lines.push(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows -> ${s.uri}`);
+    }
+    const childDescription = await child.describe().catch(() => null);
+    lastError = (childDescription && pendingFailure(childDescription)) ?? lastError;
+  }
+  if (description.status.name === 'FAILED' || description.status.name === 'TIMED_OUT') {
+    lastError = await handle.result().then(
+      () => null,
+      (err: unknown) => rootCause(err).message,
+    );
+  }
+  if (lastError) lines.push(`  last error: ${lastError}`);
+  return lines;
+}

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Client } from '@temporalio/client';
+import { createActivities } from '../../activities/index.js';
+import { EncryptionCodec } from '../../codec/encryption.js';
+import type { RunConfig } from '../../core/config.js';
+import { demoConfig } from '../support/config.js';
+import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
+import { recordingActivities } from '../support/recording-activities.js';
+import { useTimeSkippingServer } from '../support/time-skipping.js';
+
+const server = useTimeSkippingServer();
+let fake: FakeServer;
+before(async () => (fake = await startFakeOpenAI()));
+after(async () => fake?.close());
+
+/** Every string in a history, payload bytes included, as UTF-8 and as base64. */
+function textsOf(value: unknown, out: string[] = []): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (value instanceof Uint8Array) {
+    out.push(Buffer.from(value).toString('utf8'), Buffer.from(value).toString('base64'));
+  } else if (value && typeof value === 'object') for (const v of Object.values(value)) textsOf(v, out);
+  return out;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+function tinyConfig(runId: string, artifactRoot: string): RunConfig {
+  const base = demoConfig();
+  // Open prompts have no gold answer, so the LLM judge (and its key) is used too.
+  const open = join(artifactRoot, 'open-prompts.jsonl');
+  writeFileSync(open, '{"id":"o1","prompt":"Name a prime."}\n{"id":"o2","prompt":"Say hi."}\n');
+  const endpoint = (apiKeyEnv: string) => ({ ...base.policy.endpoint, baseUrl: fake.baseUrl, apiKeyEnv });
+  return {
+    ...base,
+    runId,
+    artifactRoot,
+    policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_KEY') },
+    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint: endpoint('EVOLVE_TEST_JUDGE_KEY') } },
+    prompts: [
+      { kind: 'arithmetic', count: 2, seed: 3, maxOperand: 9 },
+      { kind: 'file', path: open },
+    ],
+    evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 2, seed: 9, maxOperand: 9 } },
+  };
+}
+
+test('API keys from apiKeyEnv reach the servers but never a run history or an artifact', async () => {
+  const keys = {
+    EVOLVE_TEST_POLICY_KEY: `sk-policy-${randomBytes(12).toString('hex')}`,
+    EVOLVE_TEST_JUDGE_KEY: `sk-judge-${randomBytes(12).toString('hex')}`,
+  };
+  Object.assign(process.env, keys);
+  const root = mkdtempSync(join(tmpdir(), 'evolve-secrets-'));
+  // The real activities against an OpenAI-compatible double; only training is a stand-in (a CPU
+  // `trl dpo` takes minutes and sees no endpoint), so every step that holds a key runs for real.
+  const stand = recordingActivities([]);
+  const activities = {
+    ...createActivities(),
+    submitTraining: stand.submitTraining,
+    awaitTraining: stand.awaitTraining,
+  };
+  const worker = await server.worker('secrets', activities);
+  const histories = await worker.runUntil(async () => {
+    const handle = await server.env.client.workflow.start('evolveRun', {
+      taskQueue: 'secrets',
+      workflowId: 'secrets',
+      args: [tinyConfig('secrets', root)],
+    });
+    await handle.result();
+    return Promise.all(
+      ['secrets', 'secrets/iter-1'].map((id) => server.env.client.workflow.getHandle(id).fetchHistory()),
+    );
+  });
+  try {
+    assert.deepEqual(
+      [...fake.requests.authorizations].sort(),
+      Object.values(keys)
+        .map((k) => `Bearer ${k}`)
+        .sort(),
+      'both keys were sent, so a leak would have had the chance to happen',
+    );
+    const historyText = histories.flatMap((h) => textsOf(h));
+    const files = filesUnder(root);
+    assert.ok(
+      files.some((f) => f.endsWith('.jsonl')),
+      'the run wrote artifacts',
+    );
+    for (const key of Object.values(keys)) {
+      assert.ok(!historyText.some((t) => t.includes(key)), `a key is in a run history`);
+      for (const file of files) assert.ok(!readFileSync(file, 'utf8').includes(key), `a key is in ${file}`);
+    }
+    assert.ok(
+      historyText.some((t) => t.includes('EVOLVE_TEST_POLICY_KEY')),
+      'only the variable name is',
+    );
+  } finally {
+    for (const name of Object.keys(keys)) delete process.env[name];
+  }
+});
+
+test('with a codec key the server stores only ciphertext, and a client with the key reads the result', async () => {
+  const codec = new EncryptionCodec(randomBytes(32));
+  const worker = await server.worker('sealed', recordingActivities([]), {
+    dataConverter: { payloadCodecs: [codec] },
+  });
+  const client = new Client({
+    connection: server.env.connection,
+    dataConverter: { payloadCodecs: [codec] },
+  });
+  const config = demoConfig({ runId: 'sealed-run', iterations: 1, artifactRoot: '/sealed-root' });
+  const { result, history } = await worker.runUntil(async () => {
+    const handle = await client.workflow.start('evolveRun', {
+      taskQueue: 'sealed',
+      workflowId: 'sealed',
+      args: [config],
+    });
+    return { result: await handle.result(), history: await handle.fetchHistory() };
+  });
+  assert.equal(result.runId, 'sealed-run');
+  const payloads = textsOf(history);
+  assert.ok(payloads.some((t) => t.includes('binary/encrypted')));
+  assert.ok(!payloads.some((t) => t.includes('/sealed-root')), 'no config or result in the clear');
+  await assert.rejects(
+    server.env.client.workflow.getHandle('sealed').result(),
+    'a client without the key cannot read the result',
+  );
+});

@@ -1,0 +1,63 @@
+import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
+
+/** One JSON object per line: `{"time", "level", "message", ...metadata}` (workflow/activity ids, attempt...). */
+export function jsonLogLine(entry: LogEntry): string {
+  const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  return JSON.stringify(
+    { time, level: entry.level, message: entry.message, ...entry.meta },
+    (_key, value: unknown) =>
+      typeof value === 'bigint'
+        ? value.toString()
+        : value instanceof Error
+          ? { name: value.name, message: value.message }
+          : value,
+  );
+}
+
+export interface RuntimeSettings {
+  /** `host:port` the Prometheus exporter serves `/metrics` on, if any. */
+  metrics?: string;
+  format: 'json' | 'text';
+  level: LogLevel;
+}
+
+/**
+ * Reads EVOLVE_METRICS_PORT (Prometheus `/metrics` on that port, off when unset; EVOLVE_METRICS_HOST,
+ * default 127.0.0.1), EVOLVE_LOG_FORMAT (`json`, the default, or `text`) and EVOLVE_LOG_LEVEL (INFO).
+ */
+export function runtimeSettings(env: NodeJS.ProcessEnv = process.env): RuntimeSettings {
+  const port = env.EVOLVE_METRICS_PORT;
+  if (port !== undefined && !/^\d+$/.test(port))
+    throw new Error(`EVOLVE_METRICS_PORT=${port}: expected a port`);
+  const format = env.EVOLVE_LOG_FORMAT ?? 'json';
+  if (format !== 'json' && format !== 'text')
+    throw new Error(`EVOLVE_LOG_FORMAT=${format}: expected json or text`);
+  const level = (env.EVOLVE_LOG_LEVEL ?? 'INFO').toUpperCase();
+  if (!['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'].includes(level))
+    throw new Error(`EVOLVE_LOG_LEVEL=${level}: expected TRACE, DEBUG, INFO, WARN or ERROR`);
+  return {
+    ...(port ? { metrics: `${env.EVOLVE_METRICS_HOST ?? '127.0.0.1'}:${port}` } : {}),
+    format,
+    level: level as LogLevel,
+  };
+}
+
+/**
+ * Installs the worker process's runtime: the SDK logger (core's own logs forwarded to it, so everything
+ * comes out in one format) and, when asked, the Prometheus exporter of the SDK's worker metrics.
+ */
+export function installRuntime(
+  settings: RuntimeSettings,
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): void {
+  Runtime.install({
+    logger:
+      settings.format === 'json'
+        ? new DefaultLogger(settings.level, (entry) => write(jsonLogLine(entry)))
+        : new DefaultLogger(settings.level),
+    telemetryOptions: {
+      logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
+      ...(settings.metrics ? { metrics: { prometheus: { bindAddress: settings.metrics } } } : {}),
+    },
+  });
+}
