@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { replicaUrls, type Endpoint } from '../core/config.js';
@@ -172,6 +173,8 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
 
   async function call(request: ChatRequest, seeds: number[]): Promise<ChatReply[]> {
     const n = seeds.length;
+    // Every request of an activity listens on its one cancellation signal.
+    if (request.signal) setMaxListeners(0, request.signal);
     const body = {
       ...endpoint.extraBody,
       model: request.model,

@@ -47,10 +47,11 @@ export interface FakeStats {
   early: number;
   /** Replies the client no longer waited for (it timed out). */
   abandoned: number;
-  /** GPU mode: ms with at least one sequence decoding, and slot-ms decoding, since the first request. */
+  /** GPU mode: ms with at least one sequence decoding, and slot-ms decoding. */
   busyMs: number;
   slotMs: number;
-  sinceFirstMs: number;
+  /** From the first request's arrival to the last reply. */
+  spanMs: number;
 }
 
 export interface FakeServer {
@@ -134,7 +135,7 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
     abandoned: 0,
     busyMs: 0,
     slotMs: 0,
-    sinceFirstMs: 0,
+    spanMs: 0,
     byModel: new Map<string, number>(),
     lastBody: null,
   };
@@ -151,9 +152,8 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
       if (req.method === 'GET') {
         if (req.url?.endsWith('/stats')) {
           gpu?.settle();
-          const sinceFirstMs = firstAt ? performance.now() - firstAt : 0;
           const byModel = Object.fromEntries(requests.byModel);
-          return json(200, { ...requests, byModel, lastBody: undefined, sinceFirstMs });
+          return json(200, { ...requests, byModel, lastBody: undefined });
         }
         return json(200, { object: 'list', data: [] });
       }
@@ -183,6 +183,7 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         requests.inFlight--;
         if (res.destroyed) return void requests.abandoned++; // the client gave up (timeout)
         requests.served++;
+        requests.spanMs = performance.now() - firstAt;
         requests.byModel.set(body.model, (requests.byModel.get(body.model) ?? 0) + 1);
         const count = plan.honoursN ? (body.n ?? 1) : 1;
         const fixed = body.messages.length > 1 ? plan.refinementReply : undefined;
