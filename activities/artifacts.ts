@@ -197,14 +197,35 @@ export class Journal<T> {
     return this.rows.has(key);
   }
 
+  /** Resolves once the row is in the file. Rows appended while a write is in flight share the next one. */
   async append(row: T): Promise<void> {
     const key = this.keyOf(row);
     if (this.rows.has(key)) return;
     this.rows.set(key, row);
-    await this.handle.appendFile(JSON.stringify(row) + '\n');
+    this.unwritten.push(JSON.stringify(row) + '\n');
+    this.writing ??= this.drain();
+    await this.writing;
+  }
+
+  private unwritten: string[] = [];
+  private writing: Promise<void> | null = null;
+
+  private async drain(): Promise<void> {
+    try {
+      // Yield first, so that `writing` is set before this can finish.
+      await Promise.resolve();
+      while (this.unwritten.length > 0) {
+        const batch = this.unwritten.join('');
+        this.unwritten = [];
+        await this.handle.appendFile(batch);
+      }
+    } finally {
+      this.writing = null;
+    }
   }
 
   async close(): Promise<void> {
+    await this.writing?.catch(() => undefined);
     await this.handle.close();
   }
 

@@ -1,13 +1,15 @@
 /**
- * `npm run bench:generation [-- --prompts 10000 --large 100000 --depth 4 --quick]`: how well generation
- * keeps an inference server busy. Prints one table:
- *  (a) requests/s of the activity code path (sampleShard + refineChain: client, journal, manifests)
- *      against a bare `openai` client loop at the same concurrency, on an instant-reply server;
+ * `npm run bench:generation [-- --prompts 10000 --large 100000 --depth 4 --shard-size 500 --quick]`:
+ * how well generation keeps an inference server busy. Prints one table:
+ *  (a) requests/s and client CPU per request of the activity code path (sampleShard + refineChain:
+ *      client, journal, manifests) against a bare `openai` client loop at the same concurrency, on an
+ *      instant-reply server (`--throughput-prompts`);
  *  (b) the share of wall time a simulated GPU-bound server is busy during sample + refine of
  *      `--prompts` prompts x K=`--depth`, through a Temporal dev server and a real worker;
- *  (c) the worker's peak resident memory at `--prompts` and `--large` prompts;
- *  (d) Temporal history events per workflow run at `--large` prompts.
- * Every server runs in its own process, so client and server do not share an event loop.
+ *  (c) the worker's resident memory in (b) and in the same pipeline at `--large` prompts;
+ *  (d) Temporal history events per workflow run for `--events-prompts` prompts, shard steps stubbed.
+ * `--sections abcd` picks sections. Every server runs in its own process, so client and server do
+ * not share an event loop.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     'throughput-prompts': { type: 'string', default: '2000' },
     'events-prompts': { type: 'string', default: '100000' },
     'time-scale': { type: 'string', default: '64' },
+    sections: { type: 'string', default: 'abcd' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -48,6 +51,7 @@ const concurrency = int('concurrency');
 const shardSize = int('shard-size');
 const throughputPrompts = quick ? 500 : int('throughput-prompts');
 const shardsInFlight = 4;
+const run = (section: string) => String(values.sections).includes(section);
 
 /**
  * A simulated GPU: 64 sequences at once, 2,560 tokens/s in all, 256-token replies (6.4 s each), its
@@ -201,30 +205,34 @@ const rss = (r: PipelineResult) => `${r.startRssMb.toFixed(0)} / ${r.peakRssMb.t
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
 async function main() {
-  log(`(a) instant server, ${throughputPrompts} prompts x K=${depth}`);
-  await throughput();
+  if (run('a')) {
+    log(`(a) instant server, ${throughputPrompts} prompts x K=${depth}`);
+    await throughput();
+  }
 
   const label = (n: number) => `${n} prompts x K=${depth}, shards of ${shardSize}`;
-  log(`(b) simulated GPU server, ${label(prompts)}`);
-  const { result: run, stats } = await pipeline(prompts, { gpu });
-  rows.push([
-    `(b) wall s, generations written (${label(prompts)})`,
-    `${seconds(run.wallMs)}, ${run.trainRows}`,
-    `${prompts * depth} rows`,
-  ]);
-  rows.push([
-    '(b) GPU-sim server busy share of sample+refine wall',
-    (stats.busyMs / stats.spanMs).toFixed(3),
-    '>= 0.97',
-  ]);
-  rows.push([
-    `(b) GPU-sim slot utilisation (${gpu.slots} slots)`,
-    (stats.slotMs / (gpu.slots * stats.spanMs)).toFixed(3),
-    '',
-  ]);
-  rows.push([`(c) worker RSS MB at start / peak, ${prompts} prompts`, rss(run), '<= 512, flat']);
+  if (run('b')) {
+    log(`(b) simulated GPU server, ${label(prompts)}`);
+    const { result: run, stats } = await pipeline(prompts, { gpu });
+    rows.push([
+      `(b) wall s, generations written (${label(prompts)})`,
+      `${seconds(run.wallMs)}, ${run.trainRows}`,
+      `${prompts * depth} rows`,
+    ]);
+    rows.push([
+      '(b) GPU-sim server busy share of sample+refine wall',
+      (stats.busyMs / stats.spanMs).toFixed(3),
+      '>= 0.97',
+    ]);
+    rows.push([
+      `(b) GPU-sim slot utilisation (${gpu.slots} slots)`,
+      (stats.slotMs / (gpu.slots * stats.spanMs)).toFixed(3),
+      '',
+    ]);
+    rows.push([`(c) worker RSS MB at start / peak, ${prompts} prompts`, rss(run), '<= 512, flat']);
+  }
 
-  if (large > 0) {
+  if (run('c') && large > 0) {
     log(`(c) instant server, ${label(large)}`);
     const { result } = await pipeline(large, {});
     rows.push([
@@ -235,15 +243,17 @@ async function main() {
     rows.push(['(c) worker lifetime max RSS MB, incl. bundling workflows', result.maxRssMb.toFixed(0), '']);
   }
 
-  log(`(d) shard steps stubbed, ${label(eventsPrompts)}`);
-  const { result: history } = await pipeline(eventsPrompts, {}, true);
-  const per100k = (n: number) => Math.round((n * 100_000) / eventsPrompts);
-  rows.push([
-    `(d) history events per 100k prompts, iteration run (${label(eventsPrompts)})`,
-    String(per100k(history.events.iteration)),
-    '<= 2000',
-  ]);
-  rows.push(['(d) history events, parent run', String(history.events.run), '<= 2000']);
+  if (run('d')) {
+    log(`(d) shard steps stubbed, ${label(eventsPrompts)}`);
+    const { result: history } = await pipeline(eventsPrompts, {}, true);
+    const per100k = (n: number) => Math.round((n * 100_000) / eventsPrompts);
+    rows.push([
+      `(d) history events per 100k prompts, iteration run (${label(eventsPrompts)})`,
+      String(per100k(history.events.iteration)),
+      '<= 2000',
+    ]);
+    rows.push(['(d) history events, parent run', String(history.events.run), '<= 2000']);
+  }
 
   const heads = ['measure', 'value', 'target'];
   const width = heads.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -101,11 +101,11 @@ test('replicas: a dead and a broken replica are ejected, traffic moves, every re
 test('an ejected replica gets traffic again once a probe after its cooldown succeeds', async () => {
   const flaky = await server({ down: true });
   const steady = await server();
-  const chat = openAIChat(endpoint({ baseUrls: [flaky.baseUrl, steady.baseUrl], ejectCooldownMs: 200 }));
+  const chat = openAIChat(endpoint({ baseUrls: [flaky.baseUrl, steady.baseUrl], ejectCooldownMs: 1500 }));
   for (let i = 0; i < 10; i++) await chat(request(i));
   assert.equal(flaky.requests.total, 3, 'ejected after three failures');
   flaky.plan.down = false;
-  await new Promise((r) => setTimeout(r, 250));
+  await new Promise((r) => setTimeout(r, 1600));
   for (let i = 0; i < 20; i++) await chat(request(i));
   assert.ok(flaky.requests.served >= 8, `revived replica served ${flaky.requests.served} of 20`);
 });
