@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Sampling } from '../core/config.js';
 import { join } from 'node:path';
 import {
+  GenerationFlag,
   GenerationRecordSchema,
   type GenerationRecord,
   type Manifest,
@@ -10,11 +11,11 @@ import {
 } from '../core/records.js';
 import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../core/steps.js';
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
-import { Journal, journalledStep, readManifestRows } from './artifacts.js';
+import { Journal, journalledStep, readManifestRows, readManifestSlice } from './artifacts.js';
 import { withHeartbeat } from './heartbeat.js';
 import { reusableOutput, stepKey, without } from './reuse.js';
 import { mapLimit } from '../core/concurrency.js';
-import type { ChatFn } from './inference.js';
+import { chatMany, type ChatFn, type ChatReply } from './inference.js';
 
 export interface GenerationDeps {
   chatFor: (model: ModelRef) => ChatFn;
@@ -24,7 +25,7 @@ const generationKey = (g: Pick<GenerationRecord, 'promptId' | 'chain' | 'step'>)
   `${g.promptId}/${g.chain}/${g.step}`;
 
 export async function shardPrompts(shard: ShardRef): Promise<PromptRecord[]> {
-  return (await readManifestRows(shard.prompts, 'prompt')).slice(shard.start, shard.end);
+  return readManifestSlice(shard.prompts, 'prompt', shard.start, shard.end);
 }
 
 function flagsFor(
@@ -36,11 +37,15 @@ function flagsFor(
   if (text.trim() === '') flags.push('empty');
   if (finishReason === 'length') flags.push('truncated');
   if (parentText !== null && text.trim() === parentText.trim()) flags.push('unchanged');
+  if (parentText !== null && REFUSAL.test(text.slice(0, 200))) flags.push('refused');
   return flags;
 }
 
+/** A refinement that declines to revise rather than answering. */
+const REFUSAL = /\b(I (cannot|can't|can not|am unable to|won't)|I'm (sorry|unable)|as an AI)\b/i;
+
 function countFlags(rows: GenerationRecord[]): Record<string, number> {
-  const stats: Record<string, number> = { empty: 0, truncated: 0, unchanged: 0 };
+  const stats: Record<string, number> = Object.fromEntries(GenerationFlag.options.map((f) => [f, 0]));
   for (const row of rows) for (const flag of row.flags) stats[flag] = (stats[flag] ?? 0) + 1;
   return stats;
 }
@@ -49,7 +54,9 @@ function countFlags(rows: GenerationRecord[]): Record<string, number> {
 function generationSlice({ shard, policy, params }: SampleShardInput) {
   // The train phase passes all of `sampling`: the chain depth is the refine step's business.
   const sampling = without(params as Partial<Sampling>, 'chainDepth');
-  return { shard: [shard.start, shard.end], model: policy.model, sampling };
+  // Server-specific sampling fields (top_k, stop ids) change the output; the address does not.
+  const { extraBody } = policy.endpoint;
+  return { shard: [shard.start, shard.end], model: policy.model, sampling, extraBody };
 }
 
 /**
@@ -61,7 +68,11 @@ function journalled(
   step: 'sample' | 'refine',
   key: string,
   chat: ChatFn,
-  work: (journal: Journal<GenerationRecord>, generate: Generate) => Promise<void>,
+  work: (
+    journal: Journal<GenerationRecord>,
+    generate: Generate,
+    generateChains: GenerateChains,
+  ) => Promise<void>,
 ): Promise<Manifest> {
   const ctx = Context.current();
   const spec = {
@@ -83,17 +94,24 @@ function journalled(
   return reusableOutput(input.scope, key, () =>
     journalledStep(spec, async (journal) => {
       const resumedFrom = journal.rows.size;
-      const generate: Generate = async (g) => {
-        const seed = seedFor(input.params.seed, g.promptId, g.chain, g.step);
-        const reply = await chat({
+      const generateChains: GenerateChains = async (g, chains) => {
+        const seeds = chains.map((chain) => seedFor(input.params.seed, g.promptId, chain, g.step));
+        const request = {
           model: input.policy.model,
           messages: g.messages,
           temperature: input.params.temperature,
           topP: input.params.topP,
           maxTokens: input.params.maxTokens,
-          seed,
+          seed: seeds[0]!,
           signal: ctx.cancellationSignal,
-        });
+        };
+        const replies = await chatMany(chat, request, seeds);
+        return Promise.all(
+          replies.map((reply, i) => keep({ ...g, chain: chains[i]! }, reply, reply.seed ?? seeds[i]!)),
+        );
+      };
+      const generate: Generate = async (g) => (await generateChains(g, [g.chain]))[0]!;
+      const keep = async (g: GenerationSpec, reply: ChatReply, seed: number) => {
         const record: GenerationRecord = {
           id: `${input.scope.runId}/${input.scope.iteration}/${generationKey(g)}`,
           promptId: g.promptId,
@@ -117,7 +135,7 @@ function journalled(
       };
       await withHeartbeat(
         () => ({ done: journal.rows.size, resumedFrom }),
-        () => work(journal, generate),
+        () => work(journal, generate, generateChains),
       );
     }),
   );
@@ -132,27 +150,25 @@ interface GenerationSpec {
   templateHash: string | null;
 }
 type Generate = (spec: GenerationSpec) => Promise<GenerationRecord>;
+/** The same request for several chains: one `n` request where the endpoint supports it. */
+type GenerateChains = (spec: Omit<GenerationSpec, 'chain'>, chains: number[]) => Promise<GenerationRecord[]>;
 
 export function createGenerationActivities({ chatFor }: GenerationDeps) {
   return {
     /** Step 1 of every chain: N independent answers per prompt. */
     async sampleShard(input: SampleShardInput): Promise<Manifest> {
       const key = stepKey('sample', [input.shard.prompts.sha256], generationSlice(input));
-      return journalled(input, 'sample', key, chatFor(input.policy), async (journal, generate) => {
+      return journalled(input, 'sample', key, chatFor(input.policy), async (journal, _, generateChains) => {
         const prompts = await shardPrompts(input.shard);
-        const tasks = prompts.flatMap((p) =>
-          Array.from({ length: input.params.samples }, (_, chain) => ({ p, chain })),
-        );
-        await mapLimit(tasks, input.policy.endpoint.maxConcurrency, async ({ p, chain }) => {
-          if (journal.has(generationKey({ promptId: p.id, chain, step: 1 }))) return;
-          await generate({
-            promptId: p.id,
-            chain,
-            step: 1,
-            messages: directContext(p),
-            parent: null,
-            templateHash: null,
-          });
+        await mapLimit(prompts, input.policy.endpoint.maxConcurrency, async (p) => {
+          const chains = Array.from({ length: input.params.samples }, (_, chain) => chain).filter(
+            (chain) => !journal.has(generationKey({ promptId: p.id, chain, step: 1 })),
+          );
+          if (chains.length === 0) return;
+          await generateChains(
+            { promptId: p.id, step: 1, messages: directContext(p), parent: null, templateHash: null },
+            chains,
+          );
         });
       });
     },

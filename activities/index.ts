@@ -5,7 +5,7 @@ import type { ModelRef } from '../core/steps.js';
 import { DataError } from './artifacts.js';
 import { summarizeEvaluation } from './evaluate.js';
 import { createGenerationActivities } from './generate.js';
-import { limitConcurrency, openAIChat, type ChatFn } from './inference.js';
+import { openAIChat, type ChatFn } from './inference.js';
 import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
@@ -23,7 +23,7 @@ export function defaultDeps(): ActivityDeps {
   const chatFor = ({ endpoint }: { endpoint: Endpoint }) => {
     const key = JSON.stringify(endpoint);
     let chat = clients.get(key);
-    if (!chat) clients.set(key, (chat = limitConcurrency(openAIChat(endpoint), endpoint.maxConcurrency)));
+    if (!chat) clients.set(key, (chat = openAIChat(endpoint)));
     return chat;
   };
   return { chatFor };

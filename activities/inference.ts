@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
-import type { Endpoint } from '../core/config.js';
+import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { replicaUrls, type Endpoint } from '../core/config.js';
 import type { Message } from '../core/records.js';
 
 export interface ChatRequest {
@@ -19,86 +21,233 @@ export interface ChatReply {
   usage: { promptTokens: number; completionTokens: number } | null;
   model: string;
   latencyMs: number;
+  /** The seed the server was sent, where it differs from the request's (one `n` request, one seed). */
+  seed?: number;
 }
 
-export type ChatFn = (request: ChatRequest) => Promise<ChatReply>;
+/** One completion; `many`, where present, asks for several completions of one request in one call. */
+export type ChatFn = ((request: ChatRequest) => Promise<ChatReply>) & {
+  many?: (request: ChatRequest, seeds: number[]) => Promise<ChatReply[]>;
+};
 
-/** The OpenAI-compatible client of one endpoint. Keys come from the environment, never from config. */
-export function openAIChat(endpoint: Endpoint): ChatFn {
-  const client = new OpenAI({
-    baseURL: endpoint.baseUrl,
-    apiKey: (endpoint.apiKeyEnv && process.env[endpoint.apiKeyEnv]) || 'not-needed',
-    // The SDK retries 408/409/429/5xx and connection errors with backoff and honours Retry-After;
-    // what it gives up on surfaces as a retryable activity failure.
-    maxRetries: 4,
-    timeout: endpoint.requestTimeoutMs,
+/** One completion per seed: a single `n` request where the client can, else one request per seed. */
+export function chatMany(chat: ChatFn, request: ChatRequest, seeds: number[]): Promise<ChatReply[]> {
+  if (chat.many && seeds.length > 1) return chat.many(request, seeds);
+  return Promise.all(seeds.map((seed) => chat({ ...request, seed })));
+}
+
+const DEFAULT_ATTEMPTS = 8;
+const DEFAULT_COOLDOWN_MS = 30_000;
+/** Consecutive failures that take a replica out of rotation. */
+const EJECT_AFTER = 3;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+
+/** A counting semaphore whose releasing holder hands its slot straight to the next waiter. */
+export function semaphore(limit: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async acquire(): Promise<void> {
+      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+    },
+    release(): void {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    },
+  };
+}
+
+class Replica {
+  inFlight = 0;
+  failures = 0;
+  ejectedUntil = 0;
+  /** Set by a 429's Retry-After: nothing is sent here before it. */
+  notBefore = 0;
+  constructor(
+    readonly url: string,
+    readonly client: OpenAI,
+  ) {}
+  get ejected(): boolean {
+    return this.failures >= EJECT_AFTER;
+  }
+}
+
+/** What one failed attempt means: give up now, or retry (after `waitMs`, if the server asked). */
+type Verdict =
+  | { kind: 'fatal'; error: unknown }
+  | { kind: 'rate-limited'; waitMs: number | null; message: string }
+  | { kind: 'unhealthy'; message: string };
+
+function judgeError(err: unknown, url: string): Verdict {
+  if (err instanceof OpenAI.APIUserAbortError) return { kind: 'fatal', error: err };
+  if (err instanceof OpenAI.APIError && err.status !== undefined) {
+    const message = `${url} answered ${err.status}: ${err.message}`;
+    if (err.status === 429) return { kind: 'rate-limited', waitMs: retryAfterMs(err.headers), message };
+    if (err.status === 408 || err.status === 409 || err.status >= 500) return { kind: 'unhealthy', message };
+    // Any other 4xx will not get better by retrying: fail the step with the server's own words.
+    return {
+      kind: 'fatal',
+      error: ApplicationFailure.nonRetryable(message, 'InferenceRequestRejected'),
+    };
+  }
+  if (err instanceof ApplicationFailure && err.nonRetryable) return { kind: 'fatal', error: err };
+  // Timeouts, refused or reset connections, malformed replies.
+  return { kind: 'unhealthy', message: `${url}: ${(err as Error).message}` };
+}
+
+/** `retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date. */
+export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | null {
+  const ms = Number(headers?.get('retry-after-ms') ?? NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers?.get('retry-after');
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, date - now);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
-  return async (request) => {
-    const started = performance.now();
-    try {
-      const completion = await client.chat.completions.create(
-        {
-          model: request.model,
-          messages: request.messages,
-          temperature: request.temperature,
-          top_p: request.topP,
-          max_tokens: request.maxTokens,
-          seed: request.seed,
-        },
-        { signal: request.signal },
-      );
-      const choice = completion.choices[0];
-      if (!choice)
-        throw ApplicationFailure.retryable(`${endpoint.baseUrl}: reply has no choices`, 'BadServerReply');
-      return {
-        text: choice.message.content ?? '',
-        finishReason: choice.finish_reason ?? null,
-        usage: completion.usage
+}
+
+const backoff = (attempt: number) =>
+  Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+
+/**
+ * The client of one endpoint, shared by every activity of a worker: at most `maxConcurrency`
+ * requests in flight over all replicas; each request goes to the healthy replica with the fewest in
+ * flight. A replica failing `EJECT_AFTER` times in a row gets no traffic for `ejectCooldownMs`, then
+ * one probe request at a time until one succeeds. Timeouts, connection errors, 408/409/5xx and 429 are
+ * retried with jittered exponential backoff, on another replica where there is one; a 429 keeps its
+ * replica idle for its Retry-After. Keys come from the environment, never from config.
+ */
+export function openAIChat(endpoint: Endpoint): ChatFn {
+  const apiKey = (endpoint.apiKeyEnv && process.env[endpoint.apiKeyEnv]) || 'not-needed';
+  const replicas = replicaUrls(endpoint).map(
+    (url) =>
+      new Replica(
+        url,
+        new OpenAI({ baseURL: url, apiKey, maxRetries: 0, timeout: endpoint.requestTimeoutMs }),
+      ),
+  );
+  const slots = semaphore(endpoint.maxConcurrency);
+  const maxAttempts = endpoint.maxAttempts ?? DEFAULT_ATTEMPTS;
+  const cooldownMs = endpoint.ejectCooldownMs ?? DEFAULT_COOLDOWN_MS;
+  let turn = 0;
+
+  /** The replica for the next attempt; waits while every replica is inside a Retry-After. */
+  async function pick(signal?: AbortSignal): Promise<Replica> {
+    for (;;) {
+      const now = Date.now();
+      const open = replicas.filter((r) => r.notBefore <= now);
+      if (open.length === 0) {
+        await sleep(Math.min(...replicas.map((r) => r.notBefore)) - now, signal);
+        continue;
+      }
+      const healthy = open.filter((r) => !r.ejected || (r.ejectedUntil <= now && r.inFlight === 0));
+      // With every replica ejected, the one back soonest is tried anyway: requests fail after their
+      // attempts rather than wait forever for a dead endpoint.
+      const pool =
+        healthy.length > 0 ? healthy : [open.reduce((a, b) => (b.ejectedUntil < a.ejectedUntil ? b : a))];
+      turn = (turn + 1) % pool.length;
+      let best = pool[turn]!;
+      for (const r of pool) if (r.inFlight < best.inFlight) best = r;
+      return best;
+    }
+  }
+
+  async function call(request: ChatRequest, seeds: number[]): Promise<ChatReply[]> {
+    const n = seeds.length;
+    // Every request of an activity listens on its one cancellation signal.
+    if (request.signal) setMaxListeners(0, request.signal);
+    const body = {
+      ...endpoint.extraBody,
+      model: request.model,
+      messages: request.messages,
+      temperature: request.temperature,
+      top_p: request.topP,
+      max_tokens: request.maxTokens,
+      seed: seeds[0],
+      ...(n > 1 ? { n } : {}),
+    } as ChatCompletionCreateParamsNonStreaming;
+    let last = '';
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      await slots.acquire();
+      let replica: Replica | undefined;
+      let wait = 0;
+      try {
+        replica = await pick(request.signal);
+        replica.inFlight++;
+        const started = performance.now();
+        const completion = await replica.client.chat.completions.create(body, { signal: request.signal });
+        const latencyMs = performance.now() - started;
+        const choices = [...completion.choices].sort((a, b) => a.index - b.index);
+        if (choices.length !== n) {
+          throw ApplicationFailure.nonRetryable(
+            `${replica.url} answered ${choices.length} choice(s) for n=${n}` +
+              (n > 1 ? ': the server ignores `n`, set supportsN: false for this endpoint' : ''),
+            'BadServerReply',
+          );
+        }
+        replica.failures = 0;
+        // The request's usage goes on its first completion, so that sums over records stay right.
+        const usage = completion.usage
           ? {
               promptTokens: completion.usage.prompt_tokens,
               completionTokens: completion.usage.completion_tokens,
             }
-          : null,
-        model: completion.model || request.model,
-        latencyMs: performance.now() - started,
-      };
-    } catch (err) {
-      throw classify(err, endpoint.baseUrl);
+          : null;
+        return choices.map((choice, i) => ({
+          text: choice.message.content ?? '',
+          finishReason: choice.finish_reason ?? null,
+          usage: i === 0 ? usage : null,
+          model: completion.model || request.model,
+          latencyMs,
+          seed: seeds[0],
+        }));
+      } catch (err) {
+        if (!replica) throw err;
+        const verdict = judgeError(err, replica.url);
+        if (verdict.kind === 'fatal') throw verdict.error;
+        last = verdict.message;
+        if (verdict.kind === 'rate-limited') {
+          replica.notBefore = Date.now() + (verdict.waitMs ?? backoff(attempt));
+        } else {
+          if (++replica.failures >= EJECT_AFTER) replica.ejectedUntil = Date.now() + cooldownMs;
+          // Another healthy replica takes the retry at once; with none, back off.
+          const now = Date.now();
+          const failed = replica;
+          const elsewhere = replicas.some((r) => r !== failed && r.notBefore <= now && !r.ejected);
+          wait = elsewhere ? 0 : backoff(attempt);
+        }
+      } finally {
+        if (replica) replica.inFlight--;
+        slots.release();
+      }
+      if (wait > 0 && attempt < maxAttempts) await sleep(wait, request.signal);
     }
-  };
-}
-
-/** 4xx other than 408/409/429 will not get better by retrying: fail the step with the server's own words. */
-function classify(err: unknown, baseUrl: string): unknown {
-  if (err instanceof OpenAI.APIError && err.status !== undefined) {
-    const retryable = err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
-    if (!retryable) {
-      return ApplicationFailure.nonRetryable(
-        `${baseUrl} answered ${err.status}: ${err.message}`,
-        'InferenceRequestRejected',
-      );
-    }
+    throw ApplicationFailure.retryable(
+      `${replicaUrls(endpoint).join(', ')}: no reply after ${maxAttempts} attempts; last: ${last}`,
+      'InferenceUnavailable',
+    );
   }
-  return err;
-}
 
-/**
- * Caps the requests in flight to one endpoint across every activity of this worker: shards run
- * concurrently, but the server sees at most `limit` requests at once.
- */
-export function limitConcurrency(chat: ChatFn, limit: number): ChatFn {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (request) => {
-    // A finishing request hands its slot straight to the next waiter, so the cap holds exactly.
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await chat(request);
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
+  const chat: ChatFn = async (request) => (await call(request, [request.seed]))[0]!;
+  if (endpoint.supportsN) chat.many = (request, seeds) => call(request, seeds);
+  return chat;
 }

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ModelRef } from '../core/steps.js';
+import { replicaUrls } from '../core/config.js';
 import type { ChatFn } from './inference.js';
 
 export interface ServeDeps {
@@ -23,7 +24,7 @@ export function createServeActivities({ chatFor }: ServeDeps) {
       });
       if (reply.text.trim() === '') {
         throw ApplicationFailure.retryable(
-          `${target.endpoint.baseUrl} served ${target.model} but answered nothing`,
+          `${replicaUrls(target.endpoint).join(', ')} served ${target.model} but answered nothing`,
           'ServeProbeFailed',
         );
       }

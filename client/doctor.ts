@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import type { Endpoint, RunConfig } from '../core/config.js';
+import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
 import { loadConfigFile } from './config-file.js';
@@ -62,26 +62,28 @@ async function checkTemporal(
   }
 }
 
-/** GET /models with the endpoint's key: reachable, and the key (if any) is set and accepted. */
+/** GET /models on every replica with the endpoint's key: reachable, and the key (if any) is set and accepted. */
 async function checkEndpoint(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
+  const results = await Promise.all(replicaUrls(endpoint).map((url) => checkReplica(url, endpoint, env)));
+  return results.find((r) => !r.ok) ?? ok(results.map((r) => r.detail).join(', '));
+}
+
+async function checkReplica(baseUrl: string, endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
   const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
-  if (endpoint.apiKeyEnv && !key) return fail(`${endpoint.baseUrl}: ${endpoint.apiKeyEnv} is not set`);
+  if (endpoint.apiKeyEnv && !key) return fail(`${baseUrl}: ${endpoint.apiKeyEnv} is not set`);
   try {
-    const res = await fetch(`${endpoint.baseUrl.replace(/\/$/, '')}/models`, {
+    const res = await fetch(`${baseUrl.replace(/\/$/, '')}/models`, {
       headers: key ? { Authorization: `Bearer ${key}` } : {},
       signal: AbortSignal.timeout(5000),
     });
     if (res.status === 401 || res.status === 403)
-      return fail(
-        `${endpoint.baseUrl}: HTTP ${res.status}, the key in ${endpoint.apiKeyEnv ?? '(none)'} was refused`,
-      );
-    return res.ok ? ok(endpoint.baseUrl) : fail(`${endpoint.baseUrl}: HTTP ${res.status}`);
+      return fail(`${baseUrl}: HTTP ${res.status}, the key in ${endpoint.apiKeyEnv ?? '(none)'} was refused`);
+    return res.ok ? ok(baseUrl) : fail(`${baseUrl}: HTTP ${res.status}`);
   } catch (err) {
-    return fail(`${endpoint.baseUrl}: ${message(err)}`);
+    return fail(`${baseUrl}: ${message(err)}`);
   }
 }
 
-/** The trainer's interpreter imports trl and torch, and sees a GPU when the config asks for one. */
 async function checkTrainer(trainer: RunConfig['trainer']): Promise<Health> {
   if (!existsSync(trainer.python)) return fail(`${trainer.python} does not exist (trainer.python)`);
   try {

@@ -1,18 +1,45 @@
 import { z } from 'zod';
 import { resolveStrategy } from './strategies.js';
 
-/** An OpenAI-compatible endpoint. Keys are never in config: `apiKeyEnv` names the variable that holds one. */
-export const EndpointSchema = z.strictObject({
-  baseUrl: z
-    .url({ protocol: /^https?$/ })
-    .describe('OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1'),
-  apiKeyEnv: z
-    .string()
-    .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as OPENAI_API_KEY')
-    .optional(),
-  maxConcurrency: z.int().min(1).max(1024).default(4),
-  requestTimeoutMs: z.int().min(1000).default(300_000),
-});
+const BaseUrl = z.url({ protocol: /^https?$/ });
+
+/**
+ * An OpenAI-compatible endpoint: one server (`baseUrl`) or replicas of one (`baseUrls`), balanced by
+ * least requests in flight. Keys are never in config: `apiKeyEnv` names the variable that holds one.
+ * The tuning fields are optional so that configs (and their hashes) written before them stay valid.
+ */
+export const EndpointSchema = z
+  .strictObject({
+    baseUrl: BaseUrl.optional().describe('OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1'),
+    baseUrls: z.array(BaseUrl).min(1).optional().describe('replicas serving the same models'),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as OPENAI_API_KEY')
+      .optional(),
+    maxConcurrency: z.int().min(1).max(1024).default(4).describe('requests in flight, all replicas together'),
+    requestTimeoutMs: z.int().min(1000).default(300_000),
+    supportsN: z
+      .boolean()
+      .optional()
+      .describe('the server honours `n` (vLLM does; transformers serve ignores it). Default false'),
+    extraBody: z
+      .record(z.string(), z.json())
+      .optional()
+      .describe('server-specific request fields sent as-is, e.g. {top_k: 20, stop_token_ids: [2]}'),
+    maxAttempts: z.int().min(1).max(50).optional().describe('tries per request. Default 8'),
+    ejectCooldownMs: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('how long a failing replica gets no traffic before it is probed. Default 30000'),
+  })
+  .refine((e) => (e.baseUrl === undefined) !== (e.baseUrls === undefined), {
+    message: 'set exactly one of baseUrl and baseUrls',
+    path: ['baseUrl'],
+  });
+
+/** The base URLs requests go to. */
+export const replicaUrls = (endpoint: Endpoint): string[] => endpoint.baseUrls ?? [endpoint.baseUrl!];
 
 export const PromptFileFormat = z.enum(['evolve', 'gsm8k', 'math', 'arena-hard', 'alpaca-eval']);
 export type PromptFileFormat = z.infer<typeof PromptFileFormat>;

@@ -14,7 +14,7 @@ export const PromptRecordSchema = z.strictObject({
 export type PromptRecord = z.infer<typeof PromptRecordSchema>;
 
 /** Why a generation looks wrong; flagged and counted, never dropped. */
-export const GenerationFlag = z.enum(['empty', 'truncated', 'unchanged']);
+export const GenerationFlag = z.enum(['empty', 'truncated', 'unchanged', 'refused']);
 
 export const GenerationRecordSchema = z.strictObject({
   id: z.string(),

@@ -2,8 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * An OpenAI-compatible chat server for fault injection: it answers arithmetic questions (right for even
- * seeds, off by one for odd ones), scores judge prompts, and fails requests on a schedule.
+ * An OpenAI-compatible chat server for fault injection and load simulation: it answers arithmetic
+ * questions (right for even seeds, off by one for odd ones), scores judge prompts, fails requests on a
+ * schedule or at random, and can model a GPU-bound server. `GET /stats` returns its counters as JSON.
  */
 export interface FaultPlan {
   /** Every n-th request answers HTTP 500. */
@@ -13,19 +14,54 @@ export interface FaultPlan {
   /** Every n-th request is held this long before answering (for client timeouts). */
   stallEvery?: number;
   stallMs?: number;
+  /** Shares of requests that answer 500 / stall for `stallMs`, drawn from a generator seeded by `seed`. */
+  serverErrorRate?: number;
+  stallRate?: number;
+  seed?: number;
+  /** Requests whose number modulo `period` is below `length` answer 429 with Retry-After `retryAfterS`. */
+  rateLimitBurst?: { period: number; length: number; retryAfterS: number };
+  /** Up but broken: every chat request answers 503. Can be flipped while the server runs. */
+  down?: boolean;
+  /** Every chat request answers 400 with this message, as a server rejecting a bad request does. */
+  badRequest?: string;
+  /** A fixed reply to refinement requests (several messages), e.g. a refusal cut at max tokens. */
+  refinementReply?: { text: string; finishReason: string };
+  /** Answer `n` choices when asked, as vLLM does (`transformers serve` answers one). */
+  honoursN?: boolean;
   /** Fixed latency of every reply. */
   latencyMs?: number;
   /** Answer 401 unless the request carries `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /**
+   * A GPU-bound server: `slots` sequences decode at once, each at tokensPerSecond/slots, for
+   * `completionTokens` tokens (more waits in a queue). `timeScale` > 1 runs the clock faster.
+   */
+  gpu?: { slots: number; tokensPerSecond: number; completionTokens: number; timeScale?: number };
+}
+
+export interface FakeStats {
+  total: number;
+  served: number;
+  failed: number;
+  inFlight: number;
+  peakInFlight: number;
+  /** Requests that arrived while a Retry-After this server gave was still running. */
+  early: number;
+  /** Replies the client no longer waited for (it timed out). */
+  abandoned: number;
+  /** GPU mode: ms with at least one sequence decoding, and slot-ms decoding. */
+  busyMs: number;
+  slotMs: number;
+  /** From the first request's arrival to the last reply. */
+  spanMs: number;
 }
 
 export interface FakeServer {
   baseUrl: string;
-  requests: {
-    total: number;
-    served: number;
-    failed: number;
+  plan: FaultPlan;
+  requests: FakeStats & {
     byModel: Map<string, number>;
+    lastBody: Record<string, unknown> | null;
     /** Authorization headers seen, to prove API keys reached the server. */
     authorizations: Set<string>;
   };
@@ -37,29 +73,85 @@ interface ChatBody {
   messages: { role: string; content: string }[];
   seed?: number;
   max_tokens?: number;
+  n?: number;
 }
 
-function answer(body: ChatBody): string {
+function answer(body: ChatBody, seed: number): string {
   const last = body.messages.at(-1)?.content ?? '';
   // A judge's score depends on its prompt, rubric included (here through the prompt's length).
-  if (last.includes('Score (1-')) return String(1 + (((body.seed ?? 0) + last.length) % 10));
+  if (last.includes('Score (1-')) return String(1 + ((seed + last.length) % 10));
   const question = body.messages.find((m) => m.role === 'user')?.content ?? '';
   const [a, b] = (question.match(/\d+/g) ?? ['0', '0']).map(Number);
   const right = question.includes('more') ? a! + b! : a! - b!;
   const isRefinement = body.messages.length > 1;
   // Refinements always fix the answer: the data then holds refinement pairs, as EVOLVE expects.
-  const value = isRefinement || (body.seed ?? 0) % 2 === 0 ? right : right + 1;
+  const value = isRefinement || seed % 2 === 0 ? right : right + 1;
   return `Let me think. The answer is ${value}.`;
 }
 
+/** A small deterministic generator (mulberry32), so a fault plan replays the same faults. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Decode slots of a simulated GPU; accounts busy time as sequences start and finish. */
+function gpuModel(gpu: NonNullable<FaultPlan['gpu']>, stats: FakeStats) {
+  const perSequenceMs = (gpu.completionTokens / (gpu.tokensPerSecond / gpu.slots)) * 1000;
+  const durationMs = perSequenceMs / (gpu.timeScale ?? 1);
+  let active = 0;
+  let since = 0;
+  const queue: (() => void)[] = [];
+  const account = () => {
+    const now = performance.now();
+    if (active > 0) {
+      stats.busyMs += now - since;
+      stats.slotMs += (now - since) * active;
+    }
+    since = now;
+  };
+  const start = (done: () => void) => {
+    account();
+    active++;
+    setTimeout(() => {
+      account();
+      active--;
+      done();
+      const next = queue.shift();
+      if (next) start(next);
+    }, durationMs);
+  };
+  return {
+    decode: (done: () => void) => (active < gpu.slots ? start(done) : queue.push(done)),
+    settle: account,
+  };
+}
+
 export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer> {
-  const requests = {
+  const requests: FakeServer['requests'] = {
     total: 0,
     served: 0,
     failed: 0,
+    inFlight: 0,
+    peakInFlight: 0,
+    early: 0,
+    abandoned: 0,
+    busyMs: 0,
+    slotMs: 0,
+    spanMs: 0,
     byModel: new Map<string, number>(),
+    lastBody: null,
     authorizations: new Set<string>(),
   };
+  const draw = random(plan.seed ?? 1);
+  const gpu = plan.gpu && gpuModel(plan.gpu, requests);
+  let firstAt = 0;
+  let retryAfterUntil = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -71,45 +163,74 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
           .end(JSON.stringify({ error: { message: 'invalid api key', type: 'invalid_request_error' } }));
         return;
       }
-      if (req.url?.endsWith('/models')) {
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ object: 'list', data: [] }));
-        return;
-      }
-      const n = ++requests.total;
       const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
         res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-      if (plan.serverErrorEvery && n % plan.serverErrorEvery === 0) {
-        requests.failed++;
-        return json(500, { error: { message: 'injected 500', type: 'server_error' } });
+      if (req.method === 'GET') {
+        if (req.url?.endsWith('/stats')) {
+          gpu?.settle();
+          const byModel = Object.fromEntries(requests.byModel);
+          return json(200, { ...requests, byModel, lastBody: undefined });
+        }
+        return json(200, { object: 'list', data: [] });
       }
-      if (plan.rateLimitEvery && n % plan.rateLimitEvery === 0) {
+      const n = ++requests.total;
+      const now = performance.now();
+      firstAt ||= now;
+      if (now < retryAfterUntil) requests.early++;
+      const fail = (status: number, message: string, headers: Record<string, string> = {}) => {
         requests.failed++;
-        return json(429, { error: { message: 'injected 429', type: 'rate_limit' } }, { 'retry-after': '0' });
+        json(status, { error: { message, type: 'injected' } }, headers);
+      };
+      if (plan.down) return fail(503, 'injected 503: replica down');
+      if (plan.badRequest) return fail(400, plan.badRequest);
+      if (plan.serverErrorEvery && n % plan.serverErrorEvery === 0) return fail(500, 'injected 500');
+      if (plan.serverErrorRate && draw() < plan.serverErrorRate) return fail(500, 'injected 500');
+      if (plan.rateLimitEvery && n % plan.rateLimitEvery === 0)
+        return fail(429, 'injected 429', { 'retry-after': '0' });
+      const burst = plan.rateLimitBurst;
+      if (burst && n % burst.period < burst.length) {
+        retryAfterUntil = Math.max(retryAfterUntil, now + burst.retryAfterS * 1000);
+        return fail(429, 'injected 429 burst', { 'retry-after': String(burst.retryAfterS) });
       }
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatBody;
+      requests.lastBody = body as unknown as Record<string, unknown>;
+      requests.peakInFlight = Math.max(requests.peakInFlight, ++requests.inFlight);
       const reply = () => {
+        requests.inFlight--;
+        if (res.destroyed) return void requests.abandoned++; // the client gave up (timeout)
         requests.served++;
+        requests.spanMs = performance.now() - firstAt;
         requests.byModel.set(body.model, (requests.byModel.get(body.model) ?? 0) + 1);
-        const text = answer(body);
+        const count = plan.honoursN ? (body.n ?? 1) : 1;
+        const fixed = body.messages.length > 1 ? plan.refinementReply : undefined;
+        const choices = Array.from({ length: count }, (_, index) => ({
+          index,
+          message: { role: 'assistant', content: fixed?.text ?? answer(body, (body.seed ?? 0) + index) },
+          finish_reason: fixed?.finishReason ?? 'stop',
+        }));
+        const tokens = plan.gpu?.completionTokens ?? choices[0]!.message.content.length;
         json(200, {
           id: `chatcmpl-${n}`,
           object: 'chat.completion',
           created: 0,
           model: body.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 10, completion_tokens: text.length, total_tokens: 10 + text.length },
+          choices,
+          usage: { prompt_tokens: 10, completion_tokens: tokens * count, total_tokens: 10 + tokens * count },
         });
       };
-      const stall = plan.stallEvery && n % plan.stallEvery === 0 ? (plan.stallMs ?? 0) : 0;
-      setTimeout(reply, stall + (plan.latencyMs ?? 0));
+      const stalled =
+        (plan.stallEvery && n % plan.stallEvery === 0) || (plan.stallRate && draw() < plan.stallRate);
+      const delay = (stalled ? (plan.stallMs ?? 0) : 0) + (plan.latencyMs ?? 0);
+      const respond = gpu ? () => gpu.decode(reply) : reply;
+      if (delay > 0) setTimeout(respond, delay);
+      else respond();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
+    plan,
     requests,
     close: () =>
       new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   DataError,
   Journal,
+  readManifestSlice,
   readAll,
   readManifest,
   writeJsonlWithManifest,
@@ -68,5 +69,41 @@ test('a journal reopened after a crash keeps complete rows, drops a torn tail an
   assert.deepEqual(
     lines.map((l) => l.k),
     ['a', 'b', 'c'],
+  );
+});
+
+test('concurrent journal appends share writes, and each resolves only once its row is in the file', async () => {
+  const path = join(dir(), 'j.journal');
+  const schema = z.object({ k: z.string(), v: z.number() });
+  const journal = await Journal.open(path, schema, (r) => r.k);
+  const keys = Array.from({ length: 200 }, (_, i) => `r${i}`);
+  await Promise.all(
+    keys.map(async (k, v) => {
+      await journal.append({ k, v });
+      assert.ok(readFileSync(path, 'utf8').includes(`"k":"${k}"`), `${k} is written when append resolves`);
+    }),
+  );
+  await journal.close();
+  const written = readFileSync(path, 'utf8').trim().split('\n');
+  assert.deepEqual(written.map((l) => (JSON.parse(l) as { k: string }).k).sort(), [...keys].sort());
+});
+
+test('a shard reads only its slice of a manifest, with file and line in errors', async () => {
+  const rows = Array.from({ length: 10 }, (_, i) => ({ id: `p${i}`, prompt: `q${i}` }));
+  const manifest = await writeJsonlWithManifest(join(dir(), 'p.jsonl'), 'prompt', rows, {
+    step: 'prompts',
+    runId: 'r',
+    iteration: 1,
+  });
+  assert.deepEqual(await readManifestSlice(manifest, 'prompt', 3, 6), rows.slice(3, 6));
+  assert.deepEqual(await readManifestSlice(manifest, 'prompt', 8, 20), rows.slice(8));
+  const broken = { ...manifest, sha256: 'f'.repeat(64), uri: join(dir(), 'q.jsonl') };
+  writeFileSync(
+    broken.uri,
+    rows.map((r, i) => (i === 4 ? '{"id":"p4"}' : JSON.stringify(r))).join('\n') + '\n',
+  );
+  await assert.rejects(
+    readManifestSlice(broken, 'prompt', 4, 5),
+    /q\.jsonl:5 is invalid:\n {2}prompt: required/,
   );
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { limitConcurrency } from '../../activities/inference.js';
 import { mapLimit } from '../../core/concurrency.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,19 +28,4 @@ test('after a failure, starts nothing new but lets in-flight calls finish', asyn
     /boom/,
   );
   assert.deepEqual(finished.sort(), [2, 3], 'the two calls in flight completed; 4-6 never started');
-});
-
-test('an endpoint sees at most its cap of requests, across callers', async () => {
-  let inFlight = 0;
-  let peak = 0;
-  const chat = limitConcurrency(async () => {
-    peak = Math.max(peak, ++inFlight);
-    await tick(5);
-    inFlight--;
-    return { text: 'ok', finishReason: 'stop', usage: null, model: 'm', latencyMs: 5 };
-  }, 2);
-  const request = { model: 'm', messages: [], temperature: 0, maxTokens: 1, seed: 0 };
-  // Two "activities" of three requests each, started together.
-  await Promise.all([0, 1].map(() => mapLimit([1, 2, 3], 3, () => chat(request))));
-  assert.equal(peak, 2);
 });

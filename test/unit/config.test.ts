@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfigFile } from '../../client/config-file.js';
-import { ConfigError, parseRunConfig } from '../../core/config.js';
+import { ConfigError, parseRunConfig, replicaUrls } from '../../core/config.js';
 
 test('the shipped demo config is valid and fills defaults', () => {
   const config = loadConfigFile('deploy/demo/config.yaml');
@@ -53,4 +53,28 @@ test('a config file that is not YAML names the line', () => {
   const path = join(mkdtempSync(join(tmpdir(), 'evolve-config-')), 'broken.yaml');
   writeFileSync(path, 'runId: demo\niterations: [1,\n');
   assert.throws(() => loadConfigFile(path), /broken\.yaml:\d+: not valid YAML/);
+});
+
+test('an endpoint has one baseUrl or a list of replicas, never both or neither', () => {
+  const good = loadConfigFile('deploy/demo/config.yaml');
+  const withEndpoint = (endpoint: Record<string, unknown>) => ({
+    ...good,
+    policy: { ...good.policy, endpoint },
+  });
+  const replicas = ['http://10.0.0.1:8000/v1', 'http://10.0.0.2:8000/v1'];
+  const parsed = parseRunConfig(
+    withEndpoint({ baseUrls: replicas, supportsN: true, extraBody: { top_k: 20 } }),
+  );
+  assert.deepEqual(replicaUrls(parsed.policy.endpoint), replicas);
+  assert.equal(parsed.policy.endpoint.supportsN, true);
+  for (const endpoint of [{ baseUrl: replicas[0], baseUrls: replicas }, {}]) {
+    assert.throws(
+      () => parseRunConfig(withEndpoint(endpoint)),
+      /policy\.endpoint\.baseUrl: set exactly one of baseUrl and baseUrls/,
+    );
+  }
+  assert.throws(
+    () => parseRunConfig(withEndpoint({ baseUrls: ['ftp://x'] })),
+    /policy\.endpoint\.baseUrls\.0: /,
+  );
 });

@@ -1,0 +1,171 @@
+/**
+ * One EVOLVE iteration through the real sharded pipeline: a Temporal dev server, a real worker, the
+ * real prompt, sample, refine, judge and evaluate activities against an inference server given by URL.
+ * Pairing, training and serving are stand-ins that return at once: they are not what is measured.
+ * Prints one JSON line: wall time, history events per workflow run and the worker's memory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities, defaultDeps } from '../activities/index.js';
+import { loadConfigFile } from '../client/config-file.js';
+import type { Endpoint, RunConfig } from '../core/config.js';
+import type { Manifest } from '../core/records.js';
+import { searchAttributeKeys } from '../core/search-attributes.js';
+import type { Checkpoint, EvalSummary, ModelRef, ShardRef, TrainingJob } from '../core/steps.js';
+import { workflowsPath } from '../workers/worker.js';
+import { requireInstalled, temporalCli } from '../test/support/paths.js';
+import { quietRuntime } from '../test/support/quiet.js';
+
+export interface PipelineArgs {
+  policyUrl: string;
+  evalUrl: string;
+  prompts: number;
+  samples: number;
+  depth: number;
+  shardSize: number;
+  maxShardsInFlight: number;
+  maxConcurrency: number;
+  /** Shard steps answer at once with manifests of the right size: for history sizes only. */
+  stubShards: boolean;
+}
+
+export interface PipelineResult {
+  wallMs: number;
+  trainRows: number;
+  events: { run: number; iteration: number };
+  /** Resident memory of this worker process: when the run started, sampled peak while it ran, lifetime peak. */
+  startRssMb: number;
+  peakRssMb: number;
+  maxRssMb: number;
+}
+
+const args = JSON.parse(process.argv[2]!) as PipelineArgs;
+quietRuntime();
+const root = mkdtempSync(join(tmpdir(), 'evolve-bench-'));
+const demo = loadConfigFile('deploy/demo/config.yaml');
+const endpoint = (baseUrl: string): Endpoint => ({
+  baseUrl,
+  maxConcurrency: args.maxConcurrency,
+  requestTimeoutMs: 300_000,
+});
+const config: RunConfig = {
+  ...demo,
+  runId: 'bench',
+  artifactRoot: root,
+  policy: { ...demo.policy, endpoint: endpoint(args.policyUrl) },
+  prompts: [{ kind: 'arithmetic', count: args.prompts, seed: 1, maxOperand: 99 }],
+  shardSize: args.shardSize,
+  maxShardsInFlight: args.maxShardsInFlight,
+  sampling: { ...demo.sampling, samples: args.samples, chainDepth: args.depth },
+  judge: { ...demo.judge, llm: { ...demo.judge.llm, endpoint: endpoint(args.evalUrl) } },
+  evaluation: { ...demo.evaluation, prompts: { kind: 'arithmetic', count: 16, seed: 5, maxOperand: 99 } },
+};
+
+const stub = (uri: string, rows = 0): Manifest => ({
+  uri,
+  sha256: '0'.repeat(64),
+  rows,
+  bytes: 0,
+  schema: 'pair',
+  producedBy: { step: 'bench', runId: 'bench', iteration: 1 },
+  stats: {},
+  wallMs: 0,
+});
+const activities = {
+  ...createActivities(defaultDeps()),
+  buildPairs: async ({ scope }: { scope: { dir: string } }) => stub(`${scope.dir}/pairs.jsonl`),
+  submitTraining: async ({
+    jobKey,
+    scope,
+  }: {
+    jobKey: string;
+    scope: { dir: string };
+  }): Promise<TrainingJob> => ({
+    jobKey,
+    jobDir: scope.dir,
+    outputDir: `${scope.dir}/out`,
+    backend: 'local',
+  }),
+  awaitTraining: async (job: TrainingJob): Promise<Checkpoint> => ({
+    path: job.outputDir,
+    parent: '',
+    metrics: {},
+    wallMs: 0,
+    jobKey: job.jobKey,
+  }),
+  // Evaluation goes to its own server, so the policy server's busy time is that of training generation.
+  serveCheckpoint: async ({ model }: ModelRef): Promise<ModelRef> => ({
+    endpoint: endpoint(args.evalUrl),
+    model,
+  }),
+  ...(args.stubShards ? stubShardSteps() : {}),
+};
+
+function stubShardSteps() {
+  type ShardInput = { scope: { dir: string }; shard: ShardRef; params: { samples: number } };
+  const rows = (i: ShardInput, perChain: number) =>
+    (i.shard.end - i.shard.start) * i.params.samples * perChain;
+  const at = (i: { scope: { dir: string }; shard: ShardRef }) =>
+    `${i.scope.dir}/shard-${i.shard.index}.jsonl`;
+  return {
+    sampleShard: async (i: ShardInput) => stub(at(i), rows(i, 1)),
+    refineChain: async (i: ShardInput & { chainDepth: number }) => stub(at(i), rows(i, i.chainDepth - 1)),
+    judgeShard: async (i: { scope: { dir: string }; shard: ShardRef }) =>
+      stub(at(i), i.shard.end - i.shard.start),
+    summarizeEvaluation: async ({ scope }: { scope: { dir: string } }): Promise<EvalSummary> => ({
+      uri: `${scope.dir}/evaluation.json`,
+      prompts: 0,
+      accuracy: [],
+      wallMs: 0,
+    }),
+  };
+}
+
+const env = await TestWorkflowEnvironment.createLocal({
+  server: {
+    executable: { type: 'existing-path', path: requireInstalled(temporalCli) },
+    searchAttributes: searchAttributeKeys,
+    ui: false,
+  },
+});
+try {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: 'bench',
+    workflowsPath,
+    activities,
+    maxConcurrentActivityTaskExecutions: 16,
+  });
+  const startRss = process.memoryUsage().rss;
+  let peakRss = startRss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  const started = performance.now();
+  const result = await worker.runUntil(
+    env.client.workflow.execute('evolveRun', { taskQueue: 'bench', workflowId: 'bench', args: [config] }),
+  );
+  const wallMs = performance.now() - started;
+  clearInterval(sampler);
+  const eventsOf = async (workflowId: string) =>
+    (await env.client.workflow.getHandle(workflowId).fetchHistory()).events?.length ?? 0;
+  const trainRows = (
+    result as { iterations: { steps: { step: string; rows: number }[] }[] }
+  ).iterations[0]!.steps.filter((s) => s.step === 'train:sample' || s.step === 'train:refine').reduce(
+    (n, s) => n + s.rows,
+    0,
+  );
+  const out: PipelineResult = {
+    wallMs,
+    trainRows,
+    events: { run: await eventsOf('bench'), iteration: await eventsOf('bench/iter-1') },
+    startRssMb: startRss / 2 ** 20,
+    peakRssMb: peakRss / 2 ** 20,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+} finally {
+  await env.teardown();
+  rmSync(root, { recursive: true, force: true });
+}
