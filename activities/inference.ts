@@ -11,6 +11,10 @@ export interface ChatRequest {
   maxTokens: number;
   seed: number;
   signal?: AbortSignal;
+  /** Ask for the top-n alternatives of each output token (pairwise judges read the first one). */
+  topLogprobs?: number;
+  /** Constrain the reply to this JSON schema (response_format json_schema; vLLM and OpenAI honour it). */
+  jsonSchema?: { name: string; schema: Record<string, unknown> };
 }
 
 export interface ChatReply {
@@ -19,6 +23,8 @@ export interface ChatReply {
   usage: { promptTokens: number; completionTokens: number } | null;
   model: string;
   latencyMs: number;
+  /** Alternatives for the first output token, when asked for and returned. */
+  firstTokenLogprobs?: { token: string; logprob: number }[];
 }
 
 export type ChatFn = (request: ChatRequest) => Promise<ChatReply>;
@@ -44,6 +50,15 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
           top_p: request.topP,
           max_tokens: request.maxTokens,
           seed: request.seed,
+          ...(request.topLogprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
+          ...(request.jsonSchema
+            ? {
+                response_format: {
+                  type: 'json_schema' as const,
+                  json_schema: { ...request.jsonSchema, strict: true },
+                },
+              }
+            : {}),
         },
         { signal: request.signal },
       );
@@ -61,6 +76,9 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
           : null,
         model: completion.model || request.model,
         latencyMs: performance.now() - started,
+        ...(request.topLogprobs
+          ? { firstTokenLogprobs: choice.logprobs?.content?.[0]?.top_logprobs ?? [] }
+          : {}),
       };
     } catch (err) {
       throw classify(err, endpoint.baseUrl);

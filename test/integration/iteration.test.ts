@@ -51,7 +51,7 @@ function tinyConfig(artifactRoot: string): RunConfig {
     prompts: [{ kind: 'arithmetic', count: 6, seed: 3, maxOperand: 9 }],
     shardSize: 4,
     sampling: { ...base.sampling, samples: 2, chainDepth: 3 },
-    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
+    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint } },
     trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
     evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 4, seed: 99, maxOperand: 9 } },
   };
