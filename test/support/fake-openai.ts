@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * An OpenAI-compatible chat server for fault injection: it answers arithmetic questions (right for even
- * seeds, off by one for odd ones), scores judge prompts, and fails requests on a schedule.
+ * seeds, off by one for odd ones), scores judge prompts (pointwise, and pairwise preferring the longer
+ * answer), and fails requests on a schedule.
  */
 export interface FaultPlan {
   /** Every n-th request answers HTTP 500. */
@@ -28,6 +29,42 @@ interface ChatBody {
   messages: { role: string; content: string }[];
   seed?: number;
   max_tokens?: number;
+  logprobs?: boolean;
+}
+
+const between = (text: string, start: string, end: string) =>
+  text.slice(text.indexOf(start) + start.length, text.indexOf(end, text.indexOf(start)));
+
+/** Pairwise judge prompts: which answer is longer, as an Arena-Hard verdict or an AlpacaEval label. */
+function pairwise(last: string): { text: string; top?: { token: string; logprob: number }[] } | null {
+  if (last.includes('[[A>>B]]')) {
+    const a = between(
+      last,
+      "<|The Start of Assistant A's Answer|>\n",
+      "\n<|The End of Assistant A's Answer|>",
+    );
+    const b = between(
+      last,
+      "<|The Start of Assistant B's Answer|>\n",
+      "\n<|The End of Assistant B's Answer|>",
+    );
+    const label = a.length === b.length ? 'A=B' : a.length > b.length ? 'A>B' : 'B>A';
+    return { text: `Both answers address the question. My final verdict is [[${label}]]` };
+  }
+  if (last.includes('Answer with its identifier only')) {
+    const m = between(last, '[Output (m)]\n', '\n\n[Output (M)]');
+    const M = between(last, '[Output (M)]\n', '\n\nWhich output');
+    const [win, lose] = M.length >= m.length ? ['M', 'm'] : ['m', 'M'];
+    return {
+      text: win,
+      top: [
+        { token: win, logprob: Math.log(0.8) },
+        { token: lose, logprob: Math.log(0.15) },
+        { token: 'Output', logprob: Math.log(0.05) },
+      ],
+    };
+  }
+  return null;
 }
 
 function answer(body: ChatBody): string {
@@ -69,13 +106,24 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
       const reply = () => {
         requests.served++;
         requests.byModel.set(body.model, (requests.byModel.get(body.model) ?? 0) + 1);
-        const text = answer(body);
+        const judged = pairwise(body.messages.at(-1)?.content ?? '');
+        const text = judged?.text ?? answer(body);
+        const logprobs =
+          body.logprobs && judged?.top
+            ? {
+                content: [
+                  { token: text, logprob: judged.top[0]!.logprob, bytes: [], top_logprobs: judged.top },
+                ],
+              }
+            : null;
         json(200, {
           id: `chatcmpl-${n}`,
           object: 'chat.completion',
           created: 0,
           model: body.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+          choices: [
+            { index: 0, message: { role: 'assistant', content: text }, logprobs, finish_reason: 'stop' },
+          ],
           usage: { prompt_tokens: 10, completion_tokens: text.length, total_tokens: 10 + text.length },
         });
       };
