@@ -3,44 +3,30 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { parseRunConfig, type RunConfig, type RunConfigInput } from '../../core/config.js';
 import type { Manifest, ScoreRecord } from '../../core/records.js';
 import type { RunResult } from '../../core/steps.js';
-import { searchAttributeKeys } from '../../core/search-attributes.js';
-import { createEvolveWorker, workflowsPath } from '../../workers/worker.js';
+import { createEvolveWorker } from '../../workers/worker.js';
 import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { startFakeRewardModel, type FakeRewardModel } from '../support/fake-reward-model.js';
-import { baseModel, pythonBin, requireInstalled, temporalCli } from '../support/paths.js';
-import { quietRuntime } from '../support/quiet.js';
+import { baseModel, pythonBin } from '../support/paths.js';
+import { useDevServer } from '../support/dev-server.js';
 
 // Every judge kind in a real iteration, chosen by config alone: a real dev server, the real worker and
 // activities, a real `trl dpo` on CPU. The policy and LLM judge are the chat double, the reward model
 // the vLLM /classify double (no GPU here).
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+const server = useDevServer();
 let chat: FakeServer;
 let rm: FakeRewardModel;
 
 before(async () => {
-  quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: requireInstalled(temporalCli) },
-      searchAttributes: searchAttributeKeys,
-      ui: false,
-    },
-  });
-  bundle = await bundleWorkflowCode({ workflowsPath });
   chat = await startFakeOpenAI();
   rm = await startFakeRewardModel();
 });
 after(async () => {
   await rm?.close();
   await chat?.close();
-  await env?.teardown();
 });
 
 function configFor(
@@ -80,12 +66,12 @@ const rowsIn = (dir: string) =>
 
 async function runIteration(config: RunConfig) {
   const worker = await createEvolveWorker({
-    connection: env.nativeConnection,
+    connection: server.env.nativeConnection,
     taskQueue: config.runId,
-    workflowBundle: bundle,
+    workflowBundle: server.bundle,
   });
   const result: RunResult = await worker.runUntil(
-    env.client.workflow.execute('evolveRun', {
+    server.env.client.workflow.execute('evolveRun', {
       taskQueue: config.runId,
       workflowId: config.runId,
       args: [config],
