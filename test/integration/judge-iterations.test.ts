@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,6 +19,8 @@ import { useDevServer } from '../support/dev-server.js';
 const server = useDevServer();
 let chat: FakeServer;
 let rm: FakeRewardModel;
+/** Each run leaves a checkpoint with optimizer state (about 2 GB): removed when the file is done. */
+const roots: string[] = [];
 
 before(async () => {
   chat = await startFakeOpenAI();
@@ -27,6 +29,7 @@ before(async () => {
 after(async () => {
   await rm?.close();
   await chat?.close();
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
 });
 
 function configFor(
@@ -39,7 +42,7 @@ function configFor(
   return parseRunConfig({
     ...base,
     runId,
-    artifactRoot: mkdtempSync(join(tmpdir(), `evolve-${runId}-`)),
+    artifactRoot: roots[roots.push(mkdtempSync(join(tmpdir(), `evolve-${runId}-`))) - 1],
     policy: { endpoint, baseModel },
     prompts: [
       { kind: 'arithmetic', count: 3, seed: 3, maxOperand: 9 },
