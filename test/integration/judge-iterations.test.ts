@@ -39,10 +39,12 @@ function configFor(
 ) {
   const base = demoConfig();
   const endpoint = { ...base.policy.endpoint, baseUrl: chat.baseUrl };
+  const artifactRoot = mkdtempSync(join(tmpdir(), `evolve-${runId}-`));
+  roots.push(artifactRoot);
   return parseRunConfig({
     ...base,
     runId,
-    artifactRoot: roots[roots.push(mkdtempSync(join(tmpdir(), `evolve-${runId}-`))) - 1],
+    artifactRoot,
     policy: { endpoint, baseModel },
     prompts: [
       { kind: 'arithmetic', count: 3, seed: 3, maxOperand: 9 },
