@@ -15,6 +15,8 @@ import { createTrainingActivities } from './train.js';
 export interface ActivityDeps {
   /** Inference client of an endpoint; tests inject fault-injecting ones. */
   chatFor: (model: ModelRef) => ChatFn;
+  /** HTTP client of reward-model servers (default: the global fetch). */
+  fetch?: typeof fetch;
 }
 
 /** One client per endpoint, shared by all activities: one connection pool and one concurrency cap. */

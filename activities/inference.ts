@@ -13,6 +13,10 @@ export interface ChatRequest {
   maxTokens: number;
   seed: number;
   signal?: AbortSignal;
+  /** Ask for the top-n alternatives of each output token (pairwise judges read the first one). */
+  topLogprobs?: number;
+  /** Constrain the reply to this JSON schema (response_format json_schema; vLLM and OpenAI honour it). */
+  jsonSchema?: { name: string; schema: Record<string, unknown> };
 }
 
 export interface ChatReply {
@@ -23,6 +27,8 @@ export interface ChatReply {
   latencyMs: number;
   /** The seed the server was sent, where it differs from the request's (one `n` request, one seed). */
   seed?: number;
+  /** Alternatives for the first output token, when asked for and returned. */
+  firstTokenLogprobs?: { token: string; logprob: number }[];
 }
 
 /** One completion; `many`, where present, asks for several completions of one request in one call. */
@@ -184,6 +190,10 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
       max_tokens: request.maxTokens,
       seed: seeds[0],
       ...(n > 1 ? { n } : {}),
+      ...(request.topLogprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
+      ...(request.jsonSchema
+        ? { response_format: { type: 'json_schema', json_schema: { ...request.jsonSchema, strict: true } } }
+        : {}),
     } as ChatCompletionCreateParamsNonStreaming;
     let last = '';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -219,6 +229,9 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
           model: completion.model || request.model,
           latencyMs,
           seed: seeds[0],
+          ...(request.topLogprobs
+            ? { firstTokenLogprobs: choice.logprobs?.content?.[0]?.top_logprobs ?? [] }
+            : {}),
         }));
       } catch (err) {
         if (!replica) throw err;

@@ -1,94 +1,109 @@
 import { Context } from '@temporalio/activity';
 import { join } from 'node:path';
 import type { Judge } from '../core/config.js';
+import { mapLimit } from '../core/concurrency.js';
 import {
   ScoreRecordSchema,
   type GenerationRecord,
   type Manifest,
-  type PromptRecord,
   type ScoreRecord,
 } from '../core/records.js';
 import type { JudgeShardInput, ModelRef } from '../core/steps.js';
-import { parseJudgeScore, verifyNumeric } from '../core/verify.js';
-import { seedFor } from '../core/templates.js';
+import { verifiers } from '../core/verify.js';
 import { journalledStep, readManifestRows } from './artifacts.js';
+import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
 import { reusableOutput, stepKey, without } from './reuse.js';
-import { mapLimit } from '../core/concurrency.js';
-import { shardPrompts } from './generate.js';
 import type { ChatFn } from './inference.js';
+import type { JudgeAdapter } from './judge-adapter.js';
+import { JudgeCache } from './judge-cache.js';
+import { llmJudge } from './judge-llm.js';
+import { rewardModelJudge } from './judge-reward-model.js';
 
 export interface JudgeDeps {
   chatFor: (model: ModelRef) => ChatFn;
+  /** HTTP client of reward-model servers; tests inject faults through it. */
+  fetch?: typeof fetch;
 }
 
-function judgePrompt(judge: Judge['llm'], prompt: string, response: string): string {
-  return `${judge.rubric}\n\n[Question]\n${prompt}\n\n[Response]\n${response}\n\nScore (1-${judge.maxScore}):`;
+/** The judge of prompts without a gold answer, as configured; null when there is none (rule-based pairing). */
+export function judgeAdapter(judge: Judge, deps: JudgeDeps): JudgeAdapter | null {
+  if (judge.kind === 'llm' && judge.llm)
+    return llmJudge(judge.llm, deps.chatFor({ endpoint: judge.llm.endpoint, model: judge.llm.model }));
+  if (judge.kind === 'reward-model' && judge.rewardModel)
+    return rewardModelJudge(judge.rewardModel, deps.fetch);
+  return null;
 }
 
-export function createJudgeActivities({ chatFor }: JudgeDeps) {
-  /** Pointwise LLM judge: a reply without a parseable score is asked again, then recorded as such. */
-  async function llmScore(
-    judge: Judge['llm'],
-    prompt: PromptRecord,
-    g: GenerationRecord,
-    signal: AbortSignal,
-  ) {
-    const chat = chatFor({ endpoint: judge.endpoint, model: judge.model });
-    let raw = '';
-    for (let attempt = 0; attempt < judge.attempts; attempt++) {
-      const reply = await chat({
-        model: judge.model,
-        messages: [{ role: 'user', content: judgePrompt(judge, prompt.prompt, g.text) }],
-        temperature: attempt === 0 ? 0 : 0.7,
-        maxTokens: judge.maxTokens,
-        seed: seedFor(attempt, g.id, 0, 0),
-        signal,
-      });
-      raw = reply.text;
-      const score = parseJudgeScore(raw, judge.maxScore);
-      if (score !== null) return { status: 'ok' as const, score, extracted: String(score), raw };
-    }
-    return { status: 'unparseable' as const, score: null, extracted: null, raw };
+/** The first answer of a prompt's first chain: what pairwise judges compare every other response with. */
+function anchorsOf(generations: GenerationRecord[]): Map<string, GenerationRecord> {
+  const anchors = new Map<string, GenerationRecord>();
+  for (const g of generations) {
+    const current = anchors.get(g.promptId);
+    if (!current || g.chain < current.chain || (g.chain === current.chain && g.step < current.step))
+      anchors.set(g.promptId, g);
   }
+  return anchors;
+}
 
+export function createJudgeActivities(deps: JudgeDeps) {
   return {
-    /** Scores every response of a shard: the verifier where a gold answer exists, the LLM judge otherwise. */
+    /** Scores every response of a shard: the verifier where a gold answer exists, the configured judge otherwise. */
     async judgeShard(input: JudgeShardInput): Promise<Manifest> {
-      const ctx = Context.current();
+      // The verdicts depend on the judge's model and instructions, not on the server's address.
+      const { llm, rewardModel } = input.judge;
       const key = stepKey('judge', [input.shard.prompts.sha256, ...input.generations.map((m) => m.sha256)], {
         shard: [input.shard.start, input.shard.end],
-        judge: { ...input.judge, llm: without(input.judge.llm, 'endpoint') },
-      });
-      const step = {
-        out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
-        key,
-        schema: 'score' as const,
-        rowSchema: ScoreRecordSchema,
-        keyOf: (s: ScoreRecord) => s.generationId,
-        order: (a: ScoreRecord, b: ScoreRecord) => a.generationId.localeCompare(b.generationId),
-        stats: (rows: ScoreRecord[]) => ({
-          ok: rows.filter((r) => r.status === 'ok').length,
-          unparseable: rows.filter((r) => r.status === 'unparseable').length,
-          verifier: rows.filter((r) => r.judge.startsWith('verifier')).length,
-        }),
-        producedBy: {
-          step: 'judge',
-          runId: input.scope.runId,
-          iteration: input.scope.iteration,
-          shard: input.shard.index,
+        judge: {
+          ...without(input.judge, 'cacheDir'),
+          llm: llm && without(llm, 'endpoint'),
+          rewardModel: rewardModel && without(rewardModel, 'endpoint'),
         },
-      };
-      return reusableOutput(input.scope, key, () =>
-        journalledStep(step, async (journal) => {
-          const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
-          const generations = (
-            await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
-          ).flat();
-          await withHeartbeat(
+      });
+      return reusableOutput(input.scope, key, async () => {
+        const ctx = Context.current();
+        const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
+        const generations = (
+          await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
+        ).flat();
+        const judge = judgeAdapter(input.judge, deps);
+        // scope.dir is <artifactRoot>/<runId>/iter-<t>/<phase>/judge: the default cache is shared by all runs.
+        const cache =
+          judge &&
+          new JudgeCache(
+            input.judge.cacheDir ?? join(input.scope.dir, '..', '..', '..', '..', 'judge-cache'),
+            judge.identity,
+          );
+        const anchors = anchorsOf(generations);
+        const verify = verifiers[input.judge.verifier];
+        const count = (rows: ScoreRecord[], pred: (r: ScoreRecord) => boolean) => rows.filter(pred).length;
+        const step = {
+          out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+          key,
+          schema: 'score' as const,
+          rowSchema: ScoreRecordSchema,
+          keyOf: (s: ScoreRecord) => s.generationId,
+          order: (a: ScoreRecord, b: ScoreRecord) => a.generationId.localeCompare(b.generationId),
+          stats: (rows: ScoreRecord[]) => ({
+            ok: count(rows, (r) => r.status === 'ok'),
+            unparseable: count(rows, (r) => r.status === 'unparseable'),
+            error: count(rows, (r) => r.status === 'error'),
+            skipped: count(rows, (r) => r.status === 'skipped'),
+            verifier: count(rows, (r) => r.judge.startsWith('verifier')),
+            cacheHits: cache?.hits ?? 0,
+          }),
+          producedBy: {
+            step: 'judge',
+            runId: input.scope.runId,
+            iteration: input.scope.iteration,
+            shard: input.shard.index,
+          },
+        };
+        return journalledStep(step, (journal) =>
+          withHeartbeat(
             () => ({ done: journal.rows.size }),
             () =>
-              mapLimit(generations, input.judge.llm.endpoint.maxConcurrency, async (g) => {
+              mapLimit(generations, judge?.concurrency ?? 1, async (g) => {
                 if (journal.has(g.id)) return;
                 const prompt = prompts.get(g.promptId);
                 if (!prompt)
@@ -96,26 +111,57 @@ export function createJudgeActivities({ chatFor }: JudgeDeps) {
                     `${input.generations[0]?.uri}: generation for unknown prompt ${g.promptId}`,
                   );
                 const base = { generationId: g.id, promptId: g.promptId, chain: g.chain, step: g.step };
-                let score: ScoreRecord;
                 if (prompt.answer !== undefined) {
-                  const verdict = verifyNumeric(g.text, prompt.answer);
-                  score = {
+                  const verdict = verify(g.text, prompt.answer);
+                  return journal.append({
                     ...base,
                     judge: `verifier:${input.judge.verifier}:${verdict.extractor ?? 'none'}`,
                     status: 'ok',
                     score: verdict.correct ? 1 : 0,
                     extracted: verdict.extracted,
-                    raw: null,
-                  };
-                } else {
-                  const judged = await llmScore(input.judge.llm, prompt, g, ctx.cancellationSignal);
-                  score = { ...base, judge: `llm:pointwise:${input.judge.llm.model}`, ...judged };
+                    raw: verdict.equivalence ? `equivalence: ${verdict.equivalence}` : null,
+                  });
                 }
-                await journal.append(score);
+                if (!judge || !cache) {
+                  return journal.append({
+                    ...base,
+                    judge: 'none',
+                    status: 'skipped',
+                    score: null,
+                    extracted: null,
+                    raw: null,
+                  });
+                }
+                const anchor = anchors.get(g.promptId)!;
+                if (judge.pairwise && anchor.id === g.id) {
+                  // The anchor against itself: an even game, not worth a request.
+                  return journal.append({
+                    ...base,
+                    judge: judge.name,
+                    status: 'ok',
+                    score: 0.5,
+                    extracted: 'anchor',
+                    raw: null,
+                  });
+                }
+                const responses = judge.pairwise ? [g.text, anchor.text] : [g.text];
+                const key = cache.keyOf(prompt.prompt, ...responses);
+                const outcome = await cache.through(key, () =>
+                  judge.judge(
+                    {
+                      prompt: prompt.prompt,
+                      response: g.text,
+                      anchor: judge.pairwise ? anchor.text : undefined,
+                      key,
+                    },
+                    ctx.cancellationSignal,
+                  ),
+                );
+                await journal.append({ ...base, judge: judge.name, ...outcome });
               }),
-          );
-        }),
-      );
+          ),
+        );
+      });
     },
   };
 }

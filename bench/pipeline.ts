@@ -60,7 +60,7 @@ const config: RunConfig = {
   shardSize: args.shardSize,
   maxShardsInFlight: args.maxShardsInFlight,
   sampling: { ...demo.sampling, samples: args.samples, chainDepth: args.depth },
-  judge: { ...demo.judge, llm: { ...demo.judge.llm, endpoint: endpoint(args.evalUrl) } },
+  judge: { ...demo.judge, llm: { ...demo.judge.llm!, endpoint: endpoint(args.evalUrl) } },
   evaluation: { ...demo.evaluation, prompts: { kind: 'arithmetic', count: 16, seed: 5, maxOperand: 99 } },
 };
 

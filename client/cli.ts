@@ -107,13 +107,13 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
       ...config.policy,
       endpoint: { ...config.policy.endpoint, baseUrl: modelBaseUrl(settings) },
     };
-    config.judge = {
-      ...config.judge,
-      llm: {
-        ...config.judge.llm,
-        endpoint: { ...config.judge.llm.endpoint, baseUrl: modelBaseUrl(settings) },
-      },
-    };
+    const llm = config.judge.llm;
+    if (llm) {
+      config.judge = {
+        ...config.judge,
+        llm: { ...llm, endpoint: { ...llm.endpoint, baseUrl: modelBaseUrl(settings) } },
+      };
+    }
   }
   const client = await connectClient(temporalAddress(settings), settings.namespace);
   try {

@@ -84,6 +84,24 @@ async function checkReplica(baseUrl: string, endpoint: Endpoint, env: NodeJS.Pro
   }
 }
 
+/** A reward-model server answers at its root (vLLM: /health); any reply but a refused key or a 5xx counts. */
+async function checkRoot(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
+  const url = replicaUrls(endpoint)[0]!.replace(/\/$/, '');
+  const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+  if (endpoint.apiKeyEnv && !key) return fail(`${url}: ${endpoint.apiKeyEnv} is not set`);
+  try {
+    const res = await fetch(`${url}/health`, {
+      headers: key ? { Authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status === 401 || res.status === 403 || res.status >= 500)
+      return fail(`${url}: HTTP ${res.status}`);
+    return ok(url);
+  } catch (err) {
+    return fail(`${url}: ${message(err)}`);
+  }
+}
+
 async function checkTrainer(trainer: RunConfig['trainer']): Promise<Health> {
   if (!existsSync(trainer.python)) return fail(`${trainer.python} does not exist (trainer.python)`);
   try {
@@ -114,7 +132,9 @@ export async function doctor(
   const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
-    checks.push([`judge server`, await checkEndpoint(config.judge.llm.endpoint, env)]);
+    const { llm, rewardModel } = config.judge;
+    if (llm) checks.push(['judge server', await checkEndpoint(llm.endpoint, env)]);
+    if (rewardModel) checks.push(['reward model server', await checkRoot(rewardModel.endpoint, env)]);
     checks.push(['trainer', await checkTrainer(config.trainer)]);
     for (const source of [...config.prompts, config.evaluation.prompts]) {
       if (source.kind === 'file')

@@ -1,7 +1,7 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecsFromEnv } from '../codec/encryption.js';
-import type { RunConfig } from '../core/config.js';
+import { replicaUrls, type RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
@@ -36,12 +36,18 @@ export async function startRun(
 }
 
 /** The run's fixed facts for the UI's details panel (Temporal markdown). */
+function judgeName(judge: RunConfig['judge']): string {
+  if (judge.kind === 'llm') return `\`${judge.llm?.model}\` (${judge.llm?.mode})`;
+  if (judge.kind === 'reward-model') return `reward model (${judge.rewardModel?.api})`;
+  return `none (verifier ${judge.verifier} only)`;
+}
+
 function staticDetails(c: RunConfig): string {
   return [
     `**EVOLVE run** \`${c.runId}\`: ${c.iterations} iteration(s), artifacts under \`${c.artifactRoot}\``,
-    `- policy: \`${c.policy.baseModel}\` at ${c.policy.endpoint.baseUrl}`,
+    `- policy: \`${c.policy.baseModel}\` at ${replicaUrls(c.policy.endpoint).join(', ')}`,
     `- sampling: N=${c.sampling.samples}, K=${c.sampling.chainDepth}, temperature ${c.sampling.temperature}`,
-    `- judge: \`${c.judge.llm.model}\`, pairing ${c.pairing.rule} (margin ${c.pairing.margin})`,
+    `- judge: ${judgeName(c.judge)}, pairing ${c.pairing.rule} (margin ${c.pairing.margin})`,
     `- trainer: ${c.trainer.backend} DPO, beta ${c.trainer.beta}, lr ${c.trainer.learningRate}, ${c.trainer.device}`,
   ].join('\n');
 }

@@ -41,8 +41,12 @@ export const ScoreRecordSchema = z.strictObject({
   promptId: z.string(),
   chain: z.int(),
   step: z.int(),
-  judge: z.string().describe('e.g. verifier:numeric or llm:pointwise:<model>'),
-  status: z.enum(['ok', 'unparseable']),
+  judge: z.string().describe('e.g. verifier:math:boxed, llm:pointwise:<model>, rm:vllm-classify:<model>'),
+  status: z
+    .enum(['ok', 'unparseable', 'error', 'skipped'])
+    .describe(
+      'unparseable: no readable verdict after every attempt; error: the judge timed out; skipped: no judge',
+    ),
   score: z.number().nullable().describe('null when status is not ok: never a silent 0'),
   extracted: z.string().nullable(),
   raw: z.string().nullable().describe('the judge reply, for audit'),
@@ -63,8 +67,19 @@ export const PairRecordSchema = z.strictObject({
     .nullable()
     .optional()
     .describe('the refinement template of a refinement row; absent in rows written before it was recorded'),
+  weight: z.number().min(0).default(1).describe('the weight of this term of L_PT (pairing.weights)'),
 });
 export type PairRecord = z.infer<typeof PairRecordSchema>;
+
+/** Self-refinement-aware SFT (stage 0): TRL's conversational prompt-completion format. */
+export const SftRecordSchema = z.strictObject({
+  promptId: z.string(),
+  kind: z.enum(['direct', 'refinement']),
+  prompt: z.array(MessageSchema),
+  completion: z.array(MessageSchema),
+  sourceId: z.string().describe('the generation that is the completion'),
+});
+export type SftRecord = z.infer<typeof SftRecordSchema>;
 
 /** Schemas by name: a manifest records which one its rows follow. */
 export const RecordSchemas = {
@@ -72,6 +87,7 @@ export const RecordSchemas = {
   generation: GenerationRecordSchema,
   score: ScoreRecordSchema,
   pair: PairRecordSchema,
+  sft: SftRecordSchema,
 } as const;
 export type RecordSchemaName = keyof typeof RecordSchemas;
 

@@ -1,5 +1,11 @@
-/** Numeric answer checking for prompts with a gold answer (GSM8K-style: last number wins). */
-import { lastBoxed } from './math-answer.js';
+/** Answer checking for prompts with a gold answer: numeric (GSM8K-style) and MATH-style. */
+import {
+  extractMathAnswer,
+  lastBoxed,
+  mathEquivalence,
+  normaliseMathAnswer,
+  type Equivalence,
+} from './math-answer.js';
 
 const NUMBER = /-?\d[\d,]*(?:\.\d+)?/g;
 
@@ -44,7 +50,10 @@ export function numbersMatch(value: string, gold: string): boolean {
 export interface Verdict {
   correct: boolean;
   extracted: string | null;
-  extractor: Extraction['extractor'] | null;
+  /** Which extractor found the answer: scores from different extractors are not comparable. */
+  extractor: string | null;
+  /** How the answer matched the gold one (MATH only). */
+  equivalence?: Equivalence | null;
 }
 
 export function verifyNumeric(response: string, gold: string): Verdict {
@@ -55,6 +64,21 @@ export function verifyNumeric(response: string, gold: string): Verdict {
     extractor: extraction?.extractor ?? null,
   };
 }
+
+/** MATH-style: the last `\boxed{}` (else "the answer is X"), normalised, compared as MATH/PRM800K do. */
+export function verifyMath(response: string, gold: string): Verdict {
+  const extraction = extractMathAnswer(response);
+  if (!extraction) return { correct: false, extracted: null, extractor: null, equivalence: null };
+  const equivalence = normaliseMathAnswer(gold) ? mathEquivalence(extraction.value, gold) : null;
+  return {
+    correct: equivalence !== null,
+    extracted: extraction.value,
+    extractor: extraction.extractor,
+    equivalence,
+  };
+}
+
+export const verifiers = { numeric: verifyNumeric, math: verifyMath } as const;
 
 /**
  * Pulls a pointwise score out of a judge reply: a bare number ("7", "7/10", "7 out of 10") on the first

@@ -2,7 +2,7 @@
  * GSM8K and MATH-500 accuracy, one figure per answer extractor: scores read with different extractors
  * are not comparable, so each is applied on its own to every response and reported by name.
  */
-import { lastBoxed, mathAnswersMatch } from '../math-answer.js';
+import { lastBoxed, mathEquivalence } from '../math-answer.js';
 import { numberExtractors, numbersMatch } from '../verify.js';
 
 export interface Graded {
@@ -26,7 +26,7 @@ interface Suite {
 
 export const SUITES = {
   gsm8k: { extractors: numberExtractors, match: numbersMatch },
-  math: { extractors: { boxed: lastBoxed }, match: mathAnswersMatch },
+  math: { extractors: { boxed: lastBoxed }, match: (answer, gold) => mathEquivalence(answer, gold) !== null },
 } satisfies Record<string, Suite>;
 export type AccuracySuite = keyof typeof SUITES;
 

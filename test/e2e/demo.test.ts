@@ -56,7 +56,7 @@ function tinyConfig(artifactRoot: string): RunConfig {
     ],
     shardSize: 3,
     sampling: { ...base.sampling, samples: 2, chainDepth: 2, maxTokens: 32 },
-    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
+    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint } },
     // A 135M model is rarely right on arithmetic, so max-min may find no pair in 5 prompts; the
     // rule-based selection always yields data, which is what the trainer step needs here.
     pairing: { ...base.pairing, rule: 'last-vs-first' },

@@ -5,30 +5,24 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { defaultDeps, type ActivityDeps } from '../../activities/index.js';
 import type { RunConfig } from '../../core/config.js';
 import type { RunResult } from '../../core/steps.js';
-import { createEvolveWorker, workflowsPath } from '../../workers/worker.js';
+import { createEvolveWorker } from '../../workers/worker.js';
 import { tinyConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
-import { startDevServer } from '../support/dev-server.js';
+import { useDevServer } from '../support/dev-server.js';
 
 // A real dev server, a real worker with the real activities and a real `trl dpo` on CPU; only the
 // inference server is a double, to inject 5xx, 429s and a crash in the middle of a shard.
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+const server = useDevServer();
 let fake: FakeServer;
 
 before(async () => {
-  env = await startDevServer();
-  bundle = await bundleWorkflowCode({ workflowsPath });
   fake = await startFakeOpenAI({ serverErrorEvery: 7, rateLimitEvery: 5 });
 });
 after(async () => {
   await fake?.close();
-  await env?.teardown();
 });
 
 function itConfig(artifactRoot: string): RunConfig {
@@ -68,13 +62,13 @@ test('one iteration completes through injected faults and a mid-shard crash, wit
     },
   };
   const worker = await createEvolveWorker({
-    connection: env.nativeConnection,
+    connection: server.env.nativeConnection,
     taskQueue: 'it',
     deps,
-    workflowBundle: bundle,
+    workflowBundle: server.bundle,
   });
   const result: RunResult = await worker.runUntil(
-    env.client.workflow.execute('evolveRun', { taskQueue: 'it', workflowId: 'it', args: [config] }),
+    server.env.client.workflow.execute('evolveRun', { taskQueue: 'it', workflowId: 'it', args: [config] }),
   );
 
   const dir = join(root, 'it', 'iter-1');
@@ -154,12 +148,12 @@ test('cancelling a run while it trains stops the trainer: no job is left behind'
   const root = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
   const config = { ...itConfig(root), runId: 'cancel' };
   const worker = await createEvolveWorker({
-    connection: env.nativeConnection,
+    connection: server.env.nativeConnection,
     taskQueue: 'cancel',
-    workflowBundle: bundle,
+    workflowBundle: server.bundle,
   });
   await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('evolveRun', {
+    const handle = await server.env.client.workflow.start('evolveRun', {
       taskQueue: 'cancel',
       workflowId: 'cancel',
       args: [config],

@@ -147,7 +147,7 @@ test('a new run resuming from another recomputes only the steps whose inputs cha
   assert.ok(first, 'needs the run of the test above');
   const changed = config('b');
   changed.reuseFrom = ['a'];
-  changed.judge.llm.rubric = 'Rate only the correctness of the response, from 1 to 10. Number only.';
+  changed.judge.llm!.rubric = 'Rate only the correctness of the response, from 1 to 10. Number only.';
   const mark = requests.length;
   const result: RunResult = await env.client.workflow.execute('evolveRun', {
     taskQueue: 'reuse',

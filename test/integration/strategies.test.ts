@@ -38,7 +38,7 @@ async function runStrategy(name: StrategyName) {
   });
   const endpoint = { ...config.policy.endpoint, baseUrl: fake.baseUrl, maxConcurrency: 4 };
   const policy: ModelRef = { endpoint, model: 'policy' };
-  const judge = { ...config.judge, llm: { ...config.judge.llm, endpoint } };
+  const judge = { ...config.judge, llm: { ...config.judge.llm!, endpoint } };
   const params: GenerationParams = {
     samples: strategy.samples,
     temperature: 0.7,

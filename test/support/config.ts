@@ -17,7 +17,7 @@ export function tinyConfig(baseUrl: string, artifactRoot: string, runId: string)
     artifactRoot,
     policy: { endpoint, baseModel },
     shardSize: 4,
-    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
+    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint } },
     trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
   };
 }

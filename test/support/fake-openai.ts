@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * An OpenAI-compatible chat server for fault injection and load simulation: it answers arithmetic
- * questions (right for even seeds, off by one for odd ones), scores judge prompts, fails requests on a
- * schedule or at random, and can model a GPU-bound server. `GET /stats` returns its counters as JSON.
+ * questions (right for even seeds, off by one for odd ones), scores judge prompts (pointwise, and
+ * pairwise preferring the longer answer), fails requests on a schedule or at random, and can model a
+ * GPU-bound server. `GET /stats` returns its counters as JSON.
  */
 export interface FaultPlan {
   /** Every n-th request answers HTTP 500. */
@@ -74,6 +75,42 @@ interface ChatBody {
   seed?: number;
   max_tokens?: number;
   n?: number;
+  logprobs?: boolean;
+}
+
+const between = (text: string, start: string, end: string) =>
+  text.slice(text.indexOf(start) + start.length, text.indexOf(end, text.indexOf(start)));
+
+/** Pairwise judge prompts: which answer is longer, as an Arena-Hard verdict or an AlpacaEval label. */
+function pairwise(last: string): { text: string; top?: { token: string; logprob: number }[] } | null {
+  if (last.includes('[[A>>B]]')) {
+    const a = between(
+      last,
+      "<|The Start of Assistant A's Answer|>\n",
+      "\n<|The End of Assistant A's Answer|>",
+    );
+    const b = between(
+      last,
+      "<|The Start of Assistant B's Answer|>\n",
+      "\n<|The End of Assistant B's Answer|>",
+    );
+    const label = a.length === b.length ? 'A=B' : a.length > b.length ? 'A>B' : 'B>A';
+    return { text: `Both answers address the question. My final verdict is [[${label}]]` };
+  }
+  if (last.includes('Answer with its identifier only')) {
+    const m = between(last, '[Output (m)]\n', '\n\n[Output (M)]');
+    const M = between(last, '[Output (M)]\n', '\n\nWhich output');
+    const [win, lose] = M.length >= m.length ? ['M', 'm'] : ['m', 'M'];
+    return {
+      text: win,
+      top: [
+        { token: win, logprob: Math.log(0.8) },
+        { token: lose, logprob: Math.log(0.15) },
+        { token: 'Output', logprob: Math.log(0.05) },
+      ],
+    };
+  }
+  return null;
 }
 
 function answer(body: ChatBody, seed: number): string {
@@ -203,11 +240,24 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         requests.byModel.set(body.model, (requests.byModel.get(body.model) ?? 0) + 1);
         const count = plan.honoursN ? (body.n ?? 1) : 1;
         const fixed = body.messages.length > 1 ? plan.refinementReply : undefined;
-        const choices = Array.from({ length: count }, (_, index) => ({
-          index,
-          message: { role: 'assistant', content: fixed?.text ?? answer(body, (body.seed ?? 0) + index) },
-          finish_reason: fixed?.finishReason ?? 'stop',
-        }));
+        const judged = pairwise(body.messages.at(-1)?.content ?? '');
+        const choices = Array.from({ length: count }, (_, index) => {
+          const text = fixed?.text ?? judged?.text ?? answer(body, (body.seed ?? 0) + index);
+          const logprobs =
+            body.logprobs && judged?.top
+              ? {
+                  content: [
+                    { token: text, logprob: judged.top[0]!.logprob, bytes: [], top_logprobs: judged.top },
+                  ],
+                }
+              : null;
+          return {
+            index,
+            message: { role: 'assistant', content: text },
+            logprobs,
+            finish_reason: fixed?.finishReason ?? 'stop',
+          };
+        });
         const tokens = plan.gpu?.completionTokens ?? choices[0]!.message.content.length;
         json(200, {
           id: `chatcmpl-${n}`,

@@ -78,3 +78,29 @@ test('an endpoint has one baseUrl or a list of replicas, never both or neither',
     /policy\.endpoint\.baseUrls\.0: /,
   );
 });
+
+test('a judge kind without its settings, or text input without a template, names the key', () => {
+  const good = loadConfigFile('deploy/demo/config.yaml');
+  assert.throws(
+    () => parseRunConfig({ ...good, judge: { kind: 'reward-model' } }),
+    /judge\.rewardModel: required when kind is "reward-model"/,
+  );
+  assert.throws(
+    () =>
+      parseRunConfig({
+        ...good,
+        judge: {
+          kind: 'reward-model',
+          rewardModel: { api: 'openrlhf', endpoint: { baseUrl: 'http://h:5000' } },
+        },
+      }),
+    /judge\.rewardModel\.chatTemplate: required for text input/,
+  );
+  assert.throws(
+    () => parseRunConfig({ ...good, pairing: { ...good.pairing, rule: 'best-of' } }),
+    /pairing\.rule: Invalid option/,
+  );
+  const none = parseRunConfig({ ...good, judge: { kind: 'none', verifier: 'math' } });
+  assert.equal(none.judge.llm, undefined);
+  assert.deepEqual(none.pairing.weights, { direct: 1, refinement: 1 });
+});

@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Pairing, Refinement } from '../../core/config.js';
-import { evolveRows, selectPair } from '../../core/pairing.js';
+import { PairingSchema, type Pairing, type Refinement } from '../../core/config.js';
+import { evolveRows, selectPair, sftRows } from '../../core/pairing.js';
 import type { ScoredGeneration } from '../../core/strategies.js';
 import { templateHash } from '../../core/templates.js';
 import type { GenerationRecord } from '../../core/records.js';
 
-const pairing: Pairing = { rule: 'max-min', margin: 0.5, refinementPairs: true };
+const pairing: Pairing = PairingSchema.parse({ rule: 'max-min', margin: 0.5 });
 const refinement: Refinement = { template: 'multi-turn', instruction: 'Improve it.' };
 
-function response(chain: number, step: number, score: number | null): ScoredGeneration {
+function response(chain: number, step: number, score: number | null, text?: string): ScoredGeneration {
   const id = `p/${chain}/${step}`;
-  const generation = { id, promptId: 'p', chain, step, text: `answer ${chain}.${step}` } as GenerationRecord;
+  const generation = {
+    id,
+    promptId: 'p',
+    chain,
+    step,
+    text: text ?? `answer ${chain}.${step}`,
+  } as GenerationRecord;
   return {
     generation,
     score:
@@ -128,4 +134,85 @@ test('last-vs-first pairs the last refinement against the first answer, whatever
     generation: { ...r.generation, text: 'same' },
   }));
   assert.deepEqual(selectPair(same, rule), { kind: 'drop', reason: 'below-margin' });
+});
+
+const pick = (decision: ReturnType<typeof selectPair>) =>
+  decision.kind === 'pair' ? [decision.chosen.id, decision.rejected.id, decision.margin] : decision.reason;
+
+test('max-random pairs the best with a reproducible draw among those at least the margin below it', () => {
+  const rule: Pairing = { ...pairing, rule: 'max-random', margin: 2 };
+  const responses = [response(0, 1, 1), response(0, 2, 9), response(1, 1, 5), response(1, 2, 8)];
+  const drawn = new Set<string>();
+  for (let seed = 0; seed < 20; seed++) {
+    const decision = selectPair(responses, { ...rule, seed });
+    assert.ok(decision.kind === 'pair');
+    assert.equal(decision.chosen.id, 'p/0/2');
+    assert.ok(['p/0/1', 'p/1/1'].includes(decision.rejected.id), 'p/1/2 is within the margin of the best');
+    assert.deepEqual(pick(selectPair(responses, { ...rule, seed })), pick(decision), 'same seed, same draw');
+    drawn.add(decision.rejected.id);
+  }
+  assert.equal(drawn.size, 2, 'the draw varies with the seed');
+  assert.equal(pick(selectPair([response(0, 1, 8), response(0, 2, 9)], rule)), 'below-margin');
+});
+
+test('length-penalised max-min prefers the shorter of two equally good answers', () => {
+  const rule: Pairing = { ...pairing, rule: 'length-penalised-max-min', lengthPenalty: 0.01, margin: 0.1 };
+  const long = 'x'.repeat(400);
+  const responses = [response(0, 1, 8, long), response(0, 2, 8, 'short'), response(1, 1, 7.5, 'mid answer')];
+  // Plain max-min: the later refinement of the two 8s wins, and the 7.5 loses.
+  assert.deepEqual(pick(selectPair(responses, pairing)), ['p/0/2', 'p/1/1', 0.5]);
+  // Penalised: 8 - 4 = 4 for the long answer, which becomes the rejected one.
+  const decision = selectPair(responses, rule);
+  assert.ok(decision.kind === 'pair');
+  assert.equal(decision.chosen.id, 'p/0/2');
+  assert.equal(decision.rejected.id, 'p/0/1');
+  assert.ok(Math.abs(decision.margin - (7.95 - 4)) < 1e-9);
+});
+
+test('ties: prefer the refinement, prefer the shorter, or drop the prompt', () => {
+  const responses = [
+    response(0, 1, 9, 'a long first answer'),
+    response(0, 2, 9, 'short'),
+    response(1, 1, 2, 'bad'),
+    response(1, 2, 2, 'a much longer bad answer'),
+  ];
+  assert.deepEqual(pick(selectPair(responses, pairing)), ['p/0/2', 'p/1/1', 7]);
+  assert.deepEqual(pick(selectPair(responses, { ...pairing, ties: 'prefer-shorter' })), [
+    'p/0/2',
+    'p/1/2',
+    7,
+  ]);
+  assert.equal(pick(selectPair(responses, { ...pairing, ties: 'drop' })), 'tie');
+  // Not a tie when best and worst are unique.
+  assert.deepEqual(pick(selectPair(responses.slice(1, 3), { ...pairing, ties: 'drop' })), [
+    'p/0/2',
+    'p/1/1',
+    7,
+  ]);
+});
+
+test('pair rows carry the term weights; SFT rows are x -> y_w and c(x, y_l, z) -> y_w', () => {
+  const decision = selectPair([response(0, 1, 2), response(0, 2, 9)], pairing);
+  assert.ok(decision.kind === 'pair');
+  const weighted = { ...pairing, weights: { direct: 1, refinement: 0.5 } };
+  assert.deepEqual(
+    evolveRows('Q', decision, weighted, refinement).map((r) => [r.kind, r.weight]),
+    [
+      ['direct', 1],
+      ['refinement', 0.5],
+    ],
+  );
+  const sft = sftRows('Q', decision, refinement);
+  assert.deepEqual(
+    sft.map((r) => [r.kind, r.prompt.length, r.completion]),
+    [
+      ['direct', 1, [{ role: 'assistant', content: 'answer 0.2' }]],
+      ['refinement', 3, [{ role: 'assistant', content: 'answer 0.2' }]],
+    ],
+  );
+  assert.equal(sft[1]!.prompt[1]!.content, 'answer 0.1', 'the refinement context holds the rejected answer');
+});
+
+test('NaN scores count as unjudged, never as a score', () => {
+  assert.equal(pick(selectPair([response(0, 1, NaN), response(0, 2, 3)], pairing)), 'single-response');
 });

@@ -25,7 +25,7 @@ const gsm8k = '../shared/data/gsm8k/test.jsonl';
 test(
   'GSM8K gold answers verify in model-like phrasings',
   { skip: !existsSync(gsm8k) && 'no ../shared/data' },
-  () => {
+  (t) => {
     const rows = readFileSync(gsm8k, 'utf8')
       .trim()
       .split('\n')
@@ -40,6 +40,9 @@ test(
       if (ok) verified++;
       if (!verifyNumeric(`The answer is ${Number(gold.replace(/,/g, '')) + 1}.`, gold).correct) rejected++;
     }
+    t.diagnostic(
+      `GSM8K: ${verified}/${rows.length} gold verified, ${rejected}/${rows.length} wrong rejected`,
+    );
     assert.equal(verified, rows.length);
     assert.equal(rejected, rows.length);
   },

@@ -45,7 +45,7 @@ function tinyConfig(runId: string, artifactRoot: string): RunConfig {
     runId,
     artifactRoot,
     policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_KEY') },
-    judge: { ...base.judge, llm: { ...base.judge.llm, endpoint: endpoint('EVOLVE_TEST_JUDGE_KEY') } },
+    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint: endpoint('EVOLVE_TEST_JUDGE_KEY') } },
     prompts: [
       { kind: 'arithmetic', count: 2, seed: 3, maxOperand: 9 },
       { kind: 'file', path: open },
