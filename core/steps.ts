@@ -70,6 +70,8 @@ export interface TrainingJob {
   jobDir: string;
   outputDir: string;
   backend: Trainer['backend'];
+  /** Where the backend runs it; absent in jobs submitted before the Ray and Kubernetes backends (local). */
+  trainer?: Trainer;
 }
 
 export interface SubmitTrainingInput {
@@ -83,6 +85,8 @@ export interface SubmitTrainingInput {
 
 export interface Checkpoint {
   path: string;
+  /** The checkpoint's registry entry (checkpoint.json next to it). */
+  manifest?: string;
   parent: string;
   metrics: Record<string, number>;
   wallMs: number;

@@ -52,7 +52,7 @@ function tinyConfig(artifactRoot: string): RunConfig {
     shardSize: 4,
     sampling: { ...base.sampling, samples: 2, chainDepth: 3 },
     judge: { ...base.judge, llm: { ...base.judge.llm, endpoint } },
-    trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
+    trainer: { ...base.trainer, backend: 'local', python: pythonBin, maxLength: 128, batchSize: 2 },
     evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 4, seed: 99, maxOperand: 9 } },
   };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dpoArgs, parseTrainerMetrics } from '../../activities/train.js';
+import { parseTrainerMetrics } from '../../activities/training/metrics.js';
+import { dpoArgs } from '../../activities/training/recipe.js';
 import { demoConfig } from '../support/config.js';
 
 // Real `trl dpo` output: metric dicts with quoted values, interleaved with tqdm carriage returns.
