@@ -20,7 +20,15 @@ export function send(
   return new Promise((resolve, reject) => {
     const req = request(
       target,
-      { method: init.method ?? 'GET', headers: init.headers, timeout: init.timeoutMs ?? 30_000 },
+      {
+        method: init.method ?? 'GET',
+        // A length, not chunked encoding: servers may refuse a chunked DELETE body.
+        headers: {
+          ...init.headers,
+          ...(init.body ? { 'content-length': Buffer.byteLength(init.body) } : {}),
+        },
+        timeout: init.timeoutMs ?? 30_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
