@@ -107,7 +107,7 @@ const LocalTrainer = z.strictObject({
 const RayTrainer = z.strictObject({
   backend: z.literal('ray'),
   address: z.url({ protocol: /^https?$/ }).describe('Ray dashboard (Jobs API), e.g. http://127.0.0.1:8265'),
-  trl: z.string().min(1).default('trl').describe('the trl command on the Ray nodes'),
+  python: z.string().min(1).default('python').describe('interpreter with trl on the Ray nodes'),
   runtimeEnv: z.record(z.string(), z.unknown()).default({}).describe('Ray runtime_env of the job'),
   numGpus: z.number().min(0).default(0).describe('entrypoint_num_gpus'),
   numCpus: z.number().min(0).default(1).describe('entrypoint_num_cpus'),
@@ -134,7 +134,7 @@ const KubernetesTrainer = z.strictObject({
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS-1123 label')
     .default('default'),
   image: z.string().min(1).describe('container image with trl installed'),
-  trl: z.string().min(1).default('trl').describe('the trl command in the image'),
+  python: z.string().min(1).default('python').describe('interpreter with trl in the image'),
   gpus: z.int().min(0).default(1).describe('nvidia.com/gpu limit'),
   cpu: z.string().optional().describe('cpu request, e.g. "8"'),
   memory: z.string().optional().describe('memory request, e.g. "64Gi"'),

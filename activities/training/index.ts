@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { readdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Trainer } from '../../core/config.js';
 import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../../core/steps.js';
 import { exists, readManifestRows, writeAtomic } from '../artifacts.js';
@@ -26,9 +26,9 @@ export function backendFor(trainer: Trainer): TrainingBackend {
 /** Jobs submitted before the trainer travelled with the job are local ones. */
 const backendOf = (job: TrainingJob) => (job.trainer ? backendFor(job.trainer) : localBackend(2));
 
-function trlCommand(trainer: Trainer): string {
-  return trainer.backend === 'local' ? join(dirname(resolve(trainer.python)), 'trl') : trainer.trl;
-}
+/** The worker resolves a local interpreter path; a remote one is the cluster's. */
+const pythonOf = (trainer: Trainer) =>
+  trainer.backend === 'local' ? resolve(trainer.python) : trainer.python;
 
 function trainerEnv(trainer: Trainer): Record<string, string> {
   const offline = { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', HF_DATASETS_OFFLINE: '1' };
@@ -70,7 +70,7 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
       await writeAtomic(trainFile, data);
       // The trainer runs in the job directory: a local model path must not depend on the worker's cwd.
       const model = (await exists(input.policyModel)) ? resolve(input.policyModel) : input.policyModel;
-      const command = resumable(trlCommand(trainer), dpoArgs(trainer, model, dataDir, outputDir), outputDir);
+      const command = resumable(pythonOf(trainer), dpoArgs(trainer, model, dataDir, outputDir), outputDir);
       await writeRecipe(jobDir, {
         jobKey: input.jobKey,
         policyModel: model,

@@ -87,6 +87,7 @@ export function localBackend(maxRestarts: number): TrainingBackend {
         detail: `${why} after ${job.attempt} attempts; last lines:\n${await logTail(jobDir)}`,
       };
     }
+    killGroup(job.pid, 'SIGKILL'); // what is left of the old attempt must not train beside the new one
     await remove(exitFile(jobDir), { force: true });
     await launch({ jobKey: job.jobKey, jobDir, command: job.command, env: job.env }, job.attempt + 1);
     return { state: 'running', detail: `${why}: restarted (attempt ${job.attempt + 1})` };

@@ -18,11 +18,9 @@ export function parseTrainerMetrics(log: string): Record<string, number> {
   return metrics;
 }
 
-/** Library versions from the `- TRL version: 1.16.0` lines `trl env` prints before training. */
+/** Library versions from the `evolve-version trl 1.16.0` lines the trainer command prints first. */
 export function parseLibraryVersions(log: string): Record<string, string> {
-  const versions: Record<string, string> = {};
-  for (const [, name, version] of log.matchAll(/^- ([\w. -]+?) version: (\S+)\s*$/gm)) {
-    versions[name!.toLowerCase().replaceAll(' ', '-')] = version!;
-  }
-  return versions;
+  return Object.fromEntries(
+    [...log.matchAll(/^evolve-version (\S+) (\S+)$/gm)].map(([, name, v]) => [name, v]),
+  );
 }

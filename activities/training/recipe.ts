@@ -7,7 +7,6 @@ import type { Trainer } from '../../core/config.js';
 export function dpoArgs(trainer: Trainer, model: string, dataDir: string, outputDir: string): string[] {
   const lora = trainer.lora;
   return [
-    'dpo',
     '--model_name_or_path',
     model,
     '--dataset_name',
@@ -60,12 +59,16 @@ export function dpoArgs(trainer: Trainer, model: string, dataDir: string, output
 }
 
 /**
- * `sh -c` that logs the library versions (`trl env`), then runs the trainer, adding
- * `--resume_from_checkpoint` with the newest checkpoint-N in the output directory: a restarted trainer
- * (local relaunch, Kubernetes pod retry) continues where the killed one last saved.
+ * `sh -c` that logs the library versions, then runs TRL's DPO script, adding `--resume_from_checkpoint`
+ * with the newest checkpoint-N in the output directory: a restarted trainer (local relaunch, Kubernetes
+ * pod retry) continues where the killed one last saved. The script runs as this shell's own process
+ * (not under the `trl` CLI's launcher), so a trainer killed by a signal is seen as killed.
  */
-const RESUMABLE = `trl="$1"; out="$2"; shift 2
-"$trl" env 2>/dev/null | grep -i ' version: '
+const RESUMABLE = `py="$1"; out="$2"; shift 2
+"$py" -c 'import importlib.metadata as m
+for p in ("trl", "transformers", "torch", "accelerate", "datasets", "peft", "deepspeed"):
+    try: print("evolve-version", p, m.version(p))
+    except m.PackageNotFoundError: pass'
 last=""; n=-1
 for d in "$out"/checkpoint-*; do
   [ -d "$d" ] || continue
@@ -76,10 +79,10 @@ if [ -n "$last" ]; then
   echo "evolve: resuming from $last" >&2
   set -- "$@" --resume_from_checkpoint "$last"
 fi
-exec "$trl" "$@"`;
+exec "$py" -m trl.scripts.dpo "$@"`;
 
-export function resumable(trl: string, args: string[], outputDir: string): string[] {
-  return ['sh', '-c', RESUMABLE, 'evolve-train', trl, outputDir, ...args];
+export function resumable(python: string, args: string[], outputDir: string): string[] {
+  return ['sh', '-c', RESUMABLE, 'evolve-train', python, outputDir, ...args];
 }
 
 /**

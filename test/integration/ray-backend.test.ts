@@ -10,7 +10,7 @@ import { send } from '../../activities/training/http.js';
 import { rayBackend } from '../../activities/training/ray.js';
 import type { CheckpointManifest } from '../../activities/training/registry.js';
 import type { RayTrainer } from '../../core/config.js';
-import { pythonBin, rayBin, trlBin } from '../support/paths.js';
+import { pythonBin, rayBin } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
 import { startRayHead, type RayHead } from '../support/ray-head.js';
 import { runIn, submitInput, trainer, writePairs } from '../support/training.js';
@@ -24,7 +24,7 @@ before(async () => {
 after(async () => head?.stop());
 
 const rayTrainer = (extra: Record<string, unknown> = {}) =>
-  trainer({ backend: 'ray', address: head.address, trl: trlBin, ...extra }) as RayTrainer;
+  trainer({ backend: 'ray', address: head.address, python: pythonBin, ...extra }) as RayTrainer;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, ms = 120_000) {
   const deadline = Date.now() + ms;

@@ -8,7 +8,6 @@ export const temporalCli = bin('temporal');
 export const testServer = bin('temporal-test-server');
 export const pythonBin = bin('python');
 export const rayBin = bin('ray');
-export const trlBin = bin('trl');
 export const baseModel = resolve(process.env.EVOLVE_HOME ?? '.evolve', 'models', 'smollm2-135m-instruct');
 
 export function requireInstalled(path: string): string {

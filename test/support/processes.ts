@@ -8,8 +8,8 @@ const cmdline = (pid: string) => {
   }
 };
 
-/** Pids of this machine's processes whose command line holds `marker` (Linux /proc). */
-export const processesWith = (marker: string): number[] =>
+/** Pids of this machine's processes whose command line holds every marker (Linux /proc). */
+export const processesWith = (...markers: string[]): number[] =>
   readdirSync('/proc')
-    .filter((pid) => /^\d+$/.test(pid) && cmdline(pid).includes(marker))
+    .filter((pid) => /^\d+$/.test(pid) && markers.every((m) => cmdline(pid).includes(m)))
     .map(Number);
