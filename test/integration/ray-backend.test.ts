@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTrainingActivities } from '../../activities/training/index.js';
@@ -12,6 +11,7 @@ import type { CheckpointManifest } from '../../activities/training/registry.js';
 import type { RayTrainer } from '../../core/config.js';
 import { pythonBin, rayBin } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
+import { until } from '../support/until.js';
 import { startRayHead, type RayHead } from '../support/ray-head.js';
 import { runIn, submitInput, trainer, writePairs } from '../support/training.js';
 
@@ -25,16 +25,6 @@ after(async () => head?.stop());
 
 const rayTrainer = (extra: Record<string, unknown> = {}) =>
   trainer({ backend: 'ray', address: head.address, python: pythonBin, ...extra }) as RayTrainer;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, ms = 120_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 test(
   'a Ray job is found by its key, a second submit adds none, and cancel stops its process',
@@ -62,8 +52,9 @@ test(
   },
 );
 
-test('real trl dpo runs as a Ray job and registers its checkpoint', { skip }, async () => {
+test('real trl dpo runs as a Ray job and registers its checkpoint', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'evolve-ray-train-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
   const pairs = await writePairs(dir, 2);
   const config = rayTrainer({ runtimeEnv: { env_vars: { HF_HUB_OFFLINE: '1', OMP_NUM_THREADS: '1' } } });
   const activities = createTrainingActivities({ pollMs: 500 });

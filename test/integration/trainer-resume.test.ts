@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,25 +10,19 @@ import { backendFor, createTrainingActivities } from '../../activities/training/
 import type { CheckpointManifest } from '../../activities/training/registry.js';
 import { baseModel, pythonBin, requireInstalled } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
+import { until } from '../support/until.js';
 import { runIn, submitInput, trainer, writePairs } from '../support/training.js';
 
 // Real `trl dpo` on the CPU with the tiny model, as the local backend runs it.
 const local = (extra: Record<string, unknown> = {}) =>
   trainer({ backend: 'local', python: requireInstalled(pythonBin), ...extra });
 
-async function until(what: string, probe: () => boolean, ms = 300_000) {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
 /** The trainer's own python process (not the shells around it, nor `trl env`). */
 const trainerProcesses = (outputDir: string) => processesWith(outputDir, 'trl.scripts.dpo');
 
-test('a trainer killed mid-training is restarted and resumes from its last checkpoint', async () => {
+test('a trainer killed mid-training is restarted and resumes from its last checkpoint', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'evolve-resume-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
   const pairs = await writePairs(dir, 3);
   const config = local({ saveSteps: 1 });
   const activities = createTrainingActivities({ pollMs: 500 });
@@ -36,7 +30,7 @@ test('a trainer killed mid-training is restarted and resumes from its last check
   const job = await runIn(env, activities.submitTraining, submitInput(dir, pairs, config, 'resume'));
   const training = runIn(env, activities.awaitTraining, job);
   const saved = join(job.outputDir, 'checkpoint-1', 'trainer_state.json');
-  await until('checkpoint-1', () => existsSync(saved));
+  await until('checkpoint-1', () => existsSync(saved), 600_000);
   const [pid] = trainerProcesses(job.outputDir);
   assert.ok(pid, 'the trainer runs');
   process.kill(pid, 'SIGKILL');
@@ -70,8 +64,9 @@ test('a trainer killed mid-training is restarted and resumes from its last check
   assert.ok(recipe.openrlhf.includes('openrlhf.cli.train_dpo'));
 });
 
-test('cancelling training kills the trainer and leaves the job stopped, not restarted', async () => {
+test('cancelling training kills the trainer and leaves the job stopped, not restarted', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
   const pairs = await writePairs(dir, 4);
   const config = local({ epochs: 50 });
   const activities = createTrainingActivities({ pollMs: 200 });

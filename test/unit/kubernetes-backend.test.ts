@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { jobManifest, jobName, kubernetesBackend } from '../../activities/training/kubernetes.js';
 import type { KubernetesTrainer } from '../../core/config.js';
 import { ConfigError } from '../../core/config.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../support/fake-kubernetes.js';
 import { processesWith } from '../support/processes.js';
+import { until } from '../support/until.js';
 import { trainer } from '../support/training.js';
 
 let api: FakeKubernetes;
@@ -27,14 +27,6 @@ const kube = (extra: Record<string, unknown> = {}) =>
     image: 'ghcr.io/example/trl:1.16.0',
     ...extra,
   }) as KubernetesTrainer;
-
-async function until(what: string, probe: () => Promise<boolean> | boolean, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
