@@ -10,7 +10,7 @@ import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
 import { createServeActivities } from './serve.js';
-import { createTrainingActivities } from './train.js';
+import { createTrainingActivities } from './training/index.js';
 
 export interface ActivityDeps {
   /** Inference client of an endpoint; tests inject fault-injecting ones. */

@@ -213,9 +213,15 @@ export const PairingSchema = z.strictObject({
     .describe('weights of the direct and refinement terms of L_PT, written on each row'),
 });
 
-export const TrainerSchema = z.strictObject({
-  backend: z.literal('local'),
-  python: z.string().min(1).default('.evolve/venv/bin/python').describe('interpreter with trl installed'),
+const LoraSchema = z.strictObject({
+  r: z.int().min(1).default(16),
+  alpha: z.int().min(1).default(32),
+  dropout: z.number().min(0).max(1).default(0.05),
+  targetModules: z.array(z.string().min(1)).default(['all-linear']),
+});
+
+/** What is trained and how: the same recipe whichever backend runs it. */
+const recipe = {
   device: z.enum(['cuda', 'cpu']).default('cuda').describe('cpu trains in fp32 (--use_cpu); cuda in bf16'),
   beta: z.number().gt(0).default(0.1),
   learningRate: z.number().gt(0).default(5e-7),
@@ -227,8 +233,72 @@ export const TrainerSchema = z.strictObject({
     .enum(['previous'])
     .default('previous')
     .describe('the DPO reference policy: the iterate being trained'),
+  lora: LoraSchema.optional().describe('train a LoRA adapter (peft) instead of all weights'),
+  saveSteps: z
+    .int()
+    .min(1)
+    .optional()
+    .describe('save a resumable checkpoint every N steps (default: once per epoch)'),
+  maxRestarts: z
+    .int()
+    .min(0)
+    .max(10)
+    .default(2)
+    .describe('restarts of a killed trainer (local) or failed pod (backoffLimit); each resumes'),
   extraArgs: z.array(z.string()).default([]).describe('passed verbatim to `trl dpo`'),
+};
+
+const LocalTrainer = z.strictObject({
+  backend: z.literal('local'),
+  python: z.string().min(1).default('.evolve/venv/bin/python').describe('interpreter with trl installed'),
+  ...recipe,
 });
+
+const RayTrainer = z.strictObject({
+  backend: z.literal('ray'),
+  address: z.url({ protocol: /^https?$/ }).describe('Ray dashboard (Jobs API), e.g. http://127.0.0.1:8265'),
+  python: z.string().min(1).default('python').describe('interpreter with trl on the Ray nodes'),
+  runtimeEnv: z.record(z.string(), z.unknown()).default({}).describe('Ray runtime_env of the job'),
+  numGpus: z.number().min(0).default(0).describe('entrypoint_num_gpus'),
+  numCpus: z.number().min(0).default(1).describe('entrypoint_num_cpus'),
+  ...recipe,
+});
+
+const TolerationSchema = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Equal', 'Exists']).optional(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+});
+
+const KubernetesTrainer = z.strictObject({
+  backend: z.literal('kubernetes'),
+  apiServer: z.url({ protocol: /^https?$/ }).describe('Kubernetes API server, e.g. https://10.0.0.1:6443'),
+  tokenEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as KUBE_TOKEN')
+    .optional()
+    .describe('variable holding the bearer token (default: the pod service account token)'),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS-1123 label')
+    .default('default'),
+  image: z.string().min(1).describe('container image with trl installed'),
+  python: z.string().min(1).default('python').describe('interpreter with trl in the image'),
+  gpus: z.int().min(0).default(1).describe('nvidia.com/gpu limit'),
+  cpu: z.string().optional().describe('cpu request, e.g. "8"'),
+  memory: z.string().optional().describe('memory request, e.g. "64Gi"'),
+  nodeSelector: z.record(z.string(), z.string()).default({}),
+  tolerations: z.array(TolerationSchema).default([]),
+  volume: z
+    .strictObject({ claimName: z.string().min(1), mountPath: z.string().startsWith('/') })
+    .optional()
+    .describe('the PVC holding artifactRoot, mounted at the same path'),
+  serviceAccountName: z.string().optional(),
+  ...recipe,
+});
+
+export const TrainerSchema = z.discriminatedUnion('backend', [LocalTrainer, RayTrainer, KubernetesTrainer]);
 
 export const EvaluationSchema = z
   .strictObject({
@@ -312,6 +382,10 @@ export type Trainer = z.infer<typeof TrainerSchema>;
 export type Evaluation = z.infer<typeof EvaluationSchema>;
 export type StrategyName = z.infer<typeof StrategyNameSchema>;
 export type Keep = z.infer<typeof KeepSchema>;
+export type Lora = z.infer<typeof LoraSchema>;
+export type KubernetesTrainer = z.infer<typeof KubernetesTrainer>;
+export type RayTrainer = z.infer<typeof RayTrainer>;
+export type LocalTrainer = z.infer<typeof LocalTrainer>;
 
 /** Thrown for input a user must fix; its message names the offending key paths. */
 export class ConfigError extends Error {

@@ -75,6 +75,8 @@ export interface TrainingJob {
   backend: Trainer['backend'];
   /** A finished job found in a reuse index (possibly another run's). */
   reused?: boolean;
+  /** Where the backend runs it; absent in jobs submitted before the Ray and Kubernetes backends (local). */
+  trainer?: Trainer;
 }
 
 export interface SubmitTrainingInput {
@@ -88,6 +90,8 @@ export interface SubmitTrainingInput {
 
 export interface Checkpoint {
   path: string;
+  /** The checkpoint's registry entry (checkpoint.json next to it). */
+  manifest?: string;
   parent: string;
   metrics: Record<string, number>;
   wallMs: number;

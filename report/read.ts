@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { formatIssues, parseRunConfig, type RunConfig } from '../core/config.js';
 import { ManifestSchema, ScoreRecordSchema, type Manifest, type ScoreRecord } from '../core/records.js';
 import { DataError, exists, manifestPath, readAll } from '../activities/artifacts.js';
-import { parseTrainerLog } from '../activities/train.js';
+import { parseTrainerLog } from '../activities/training/metrics.js';
 
 /**
  * Reads what a run left under <artifactRoot>/<runId>. Paths are taken relative to the run directory, not

@@ -7,6 +7,7 @@ const bin = (name: string) => resolve(process.env.EVOLVE_HOME ?? '.evolve', 'ven
 export const temporalCli = bin('temporal');
 export const testServer = bin('temporal-test-server');
 export const pythonBin = bin('python');
+export const rayBin = bin('ray');
 export const baseModel = resolve(process.env.EVOLVE_HOME ?? '.evolve', 'models', 'smollm2-135m-instruct');
 
 export function requireInstalled(path: string): string {

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { DataError } from '../../activities/artifacts.js';
-import { parseTrainerMetrics } from '../../activities/train.js';
+import { parseTrainerMetrics } from '../../activities/training/metrics.js';
 import { renderCharts } from '../../report/charts.js';
 import { writeReport } from '../../report/index.js';
 import { formatValue, metricRows, type MetricRow } from '../../report/metrics.js';

@@ -1,0 +1,50 @@
+/** Where a training job runs. Every backend is keyed by the job key: a second submit finds the first job. */
+export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'stopped';
+
+export interface JobStatus {
+  state: JobState;
+  /** Why it failed or stopped, as the backend tells it. */
+  detail?: string;
+}
+
+export interface JobRef {
+  jobKey: string;
+  /** The job's directory on the artifact filesystem, which the trainer shares. */
+  jobDir: string;
+}
+
+export interface JobSpec extends JobRef {
+  /** argv of the trainer. */
+  command: string[];
+  env: Record<string, string>;
+}
+
+export interface TrainingBackend {
+  /** Starts the job unless one with this key exists (then leaves it as it is). */
+  submit(spec: JobSpec): Promise<void>;
+  /** The job with this key, or null when there is none. */
+  find(job: JobRef): Promise<JobStatus | null>;
+  logs(job: JobRef): Promise<string>;
+  /** Stops the job; returns once it no longer runs. */
+  cancel(job: JobRef): Promise<void>;
+}
+
+export const isFinished = (s: JobStatus) =>
+  s.state === 'succeeded' || s.state === 'failed' || s.state === 'stopped';
+
+/** Polls `find` until the job is gone or finished, for backends whose stop request returns at once. */
+export async function untilStopped(
+  backend: Pick<TrainingBackend, 'find'>,
+  job: JobRef,
+  timeoutMs: number,
+  pollMs = 500,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await backend.find(job);
+    if (!status || isFinished(status)) return;
+    if (Date.now() > deadline)
+      throw new Error(`training job ${job.jobKey} still ${status.state} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -1,0 +1,33 @@
+/** Every metrics dict the trainer logged, in order: lines such as {'loss': '0.69', ..., 'epoch': '1.0'}. */
+export function parseTrainerLog(log: string): Record<string, number>[] {
+  const entries: Record<string, number>[] = [];
+  // Metric dicts are interleaved with tqdm's carriage returns; their values are quoted strings.
+  for (const line of log.split(/[\r\n]+/)) {
+    const dict = /^\{'.*\}$/.exec(line.trim())?.[0];
+    if (!dict) continue;
+    const entry: Record<string, number> = {};
+    for (const [, key, value] of dict.matchAll(/'([\w/]+)': '?(-?[\d.]+(?:e-?\d+)?)'?/g)) {
+      const n = Number(value);
+      if (Number.isFinite(n)) entry[key!] = n;
+    }
+    entries.push(entry);
+  }
+  return entries;
+}
+
+/** Training metrics from the trainer's log: the last value of each, the first loss and the line count. */
+export function parseTrainerMetrics(log: string): Record<string, number> {
+  const entries = parseTrainerLog(log);
+  const metrics: Record<string, number> = Object.assign({}, ...entries);
+  const firstLoss = entries.find((e) => e.loss !== undefined)?.loss;
+  if (firstLoss !== undefined) metrics.firstLoss = firstLoss;
+  metrics.logLines = entries.length;
+  return metrics;
+}
+
+/** Library versions from the `evolve-version trl 1.16.0` lines the trainer command prints first. */
+export function parseLibraryVersions(log: string): Record<string, string> {
+  return Object.fromEntries(
+    [...log.matchAll(/^evolve-version (\S+) (\S+)$/gm)].map(([, name, v]) => [name, v]),
+  );
+}

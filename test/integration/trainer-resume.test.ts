@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { backendFor, createTrainingActivities } from '../../activities/training/index.js';
+import type { CheckpointManifest } from '../../activities/training/registry.js';
+import { baseModel, pythonBin, requireInstalled } from '../support/paths.js';
+import { processesWith } from '../support/processes.js';
+import { until } from '../support/until.js';
+import { runIn, submitInput, trainer, writePairs } from '../support/training.js';
+
+// Real `trl dpo` on the CPU with the tiny model, as the local backend runs it.
+const local = (extra: Record<string, unknown> = {}) =>
+  trainer({ backend: 'local', python: requireInstalled(pythonBin), ...extra });
+
+/** The trainer's own python process (not the shells around it, nor `trl env`). */
+const trainerProcesses = (outputDir: string) => processesWith(outputDir, 'trl.scripts.dpo');
+
+test('a trainer killed mid-training is restarted and resumes from its last checkpoint', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'evolve-resume-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
+  const pairs = await writePairs(dir, 3);
+  const config = local({ saveSteps: 1 });
+  const activities = createTrainingActivities({ pollMs: 500 });
+  const env = new MockActivityEnvironment();
+  const job = await runIn(env, activities.submitTraining, submitInput(dir, pairs, config, 'resume'));
+  const training = runIn(env, activities.awaitTraining, job);
+  const saved = join(job.outputDir, 'checkpoint-1', 'trainer_state.json');
+  await until('checkpoint-1', () => existsSync(saved), 600_000);
+  const [pid] = trainerProcesses(job.outputDir);
+  assert.ok(pid, 'the trainer runs');
+  process.kill(pid, 'SIGKILL');
+  const checkpoint = await training;
+
+  const log = readFileSync(join(job.jobDir, 'train.log'), 'utf8');
+  assert.match(log, new RegExp(`evolve: resuming from ${job.outputDir}/checkpoint-\\d+`));
+  const jobFile = JSON.parse(readFileSync(join(job.jobDir, 'job.json'), 'utf8')) as { attempt: number };
+  assert.equal(jobFile.attempt, 2);
+  // The resumed run finished the remaining steps: 3 pairs, one per step.
+  const state = JSON.parse(
+    readFileSync(join(job.outputDir, 'checkpoint-3', 'trainer_state.json'), 'utf8'),
+  ) as {
+    global_step: number;
+  };
+  assert.equal(state.global_step, 3);
+  assert.ok(existsSync(join(checkpoint.path, 'config.json')));
+
+  const manifest = JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')) as CheckpointManifest;
+  assert.equal(manifest.baseModel, baseModel);
+  assert.equal(manifest.parent, baseModel);
+  assert.equal(manifest.adapter, false);
+  assert.equal(manifest.data.sha256, pairs.sha256);
+  assert.equal(manifest.data.rows, 3);
+  assert.match(manifest.recipe.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(manifest.trainer.backend, 'local');
+  assert.equal(manifest.versions.trl, '1.16.0');
+  assert.ok(manifest.versions.transformers && manifest.versions.torch, JSON.stringify(manifest.versions));
+  assert.ok(Number.isFinite(manifest.metrics.train_loss));
+  const recipe = JSON.parse(readFileSync(manifest.recipe.uri, 'utf8')) as { openrlhf: string[] };
+  assert.ok(recipe.openrlhf.includes('openrlhf.cli.train_dpo'));
+});
+
+test('cancelling training kills the trainer and leaves the job stopped, not restarted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
+  const pairs = await writePairs(dir, 4);
+  const config = local({ epochs: 50 });
+  const activities = createTrainingActivities({ pollMs: 200 });
+  const env = new MockActivityEnvironment();
+  const job = await runIn(env, activities.submitTraining, submitInput(dir, pairs, config, 'cancel'));
+  const training = runIn(env, activities.awaitTraining, job);
+  await until('the trainer to start', () => trainerProcesses(job.outputDir).length > 0);
+  env.cancel();
+  await assert.rejects(training, (err) => err instanceof CancelledFailure);
+  assert.deepEqual(trainerProcesses(job.outputDir), []);
+  assert.equal((await backendFor(config).find(job))?.state, 'stopped');
+  await sleep(1000);
+  assert.deepEqual(trainerProcesses(job.outputDir), [], 'nothing restarted it');
+});

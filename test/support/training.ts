@@ -1,0 +1,56 @@
+import type { MockActivityEnvironment } from '@temporalio/testing';
+import { join } from 'node:path';
+import { writeJsonlWithManifest } from '../../activities/artifacts.js';
+import { TrainerSchema, type Trainer } from '../../core/config.js';
+import type { Manifest, PairRecord } from '../../core/records.js';
+import type { SubmitTrainingInput } from '../../core/steps.js';
+import { baseModel } from './paths.js';
+
+/** Small CPU recipes: the tiny model, short sequences, one pair per step. */
+export const cpuRecipe = { device: 'cpu', maxLength: 64, batchSize: 1, learningRate: 5e-6 } as const;
+
+export const trainer = (input: Record<string, unknown>): Trainer =>
+  TrainerSchema.parse({ ...cpuRecipe, ...input });
+
+/** `count` arithmetic preference pairs, written with their manifest as the pair step writes them. */
+export function writePairs(dir: string, count: number): Promise<Manifest> {
+  const rows: PairRecord[] = Array.from({ length: count }, (_, i) => ({
+    promptId: `p${i}`,
+    kind: 'direct',
+    prompt: [{ role: 'user', content: `What is ${i} plus ${i + 1}?` }],
+    chosen: [{ role: 'assistant', content: `${2 * i + 1}` }],
+    rejected: [{ role: 'assistant', content: `${2 * i + 7}` }],
+    chosenId: `c${i}`,
+    rejectedId: `r${i}`,
+    margin: 1,
+    weight: 1,
+  }));
+  return writeJsonlWithManifest(join(dir, 'pairs.jsonl'), 'pair', rows, {
+    step: 'pair',
+    runId: 't',
+    iteration: 1,
+  });
+}
+
+export function submitInput(
+  dir: string,
+  pairs: Manifest,
+  config: Trainer,
+  jobKey: string,
+): SubmitTrainingInput {
+  return {
+    scope: { runId: 't', iteration: 1, dir, indexes: [join(dir, 'cas')] },
+    pairs,
+    policyModel: baseModel,
+    referenceModel: baseModel,
+    trainer: config,
+    jobKey,
+  };
+}
+
+/** Runs an activity in the mock activity context, keeping its argument and result types. */
+export const runIn = <A extends unknown[], R>(
+  env: MockActivityEnvironment,
+  fn: (...args: A) => Promise<R>,
+  ...args: A
+): Promise<R> => env.run<A, R, (...args: A) => Promise<R>>(fn, ...args);

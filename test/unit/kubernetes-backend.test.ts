@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { jobManifest, jobName, kubernetesBackend } from '../../activities/training/kubernetes.js';
+import type { KubernetesTrainer } from '../../core/config.js';
+import { ConfigError } from '../../core/config.js';
+import { startFakeKubernetes, type FakeKubernetes } from '../support/fake-kubernetes.js';
+import { processesWith } from '../support/processes.js';
+import { until } from '../support/until.js';
+import { trainer } from '../support/training.js';
+
+let api: FakeKubernetes;
+before(async () => {
+  api = await startFakeKubernetes();
+  process.env.EVOLVE_TEST_KUBE_TOKEN = api.token;
+});
+after(async () => api?.close());
+
+const kube = (extra: Record<string, unknown> = {}) =>
+  trainer({
+    backend: 'kubernetes',
+    apiServer: api?.apiServer ?? 'http://127.0.0.1:1',
+    tokenEnv: 'EVOLVE_TEST_KUBE_TOKEN',
+    namespace: 'training',
+    image: 'ghcr.io/example/trl:1.16.0',
+    ...extra,
+  }) as KubernetesTrainer;
+
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+test('job names are DNS-1123 labels: a fitting key as it is, a long or odd key hashed', () => {
+  assert.equal(jobName('demo-iter1-dpo-0123456789abcdef'), 'demo-iter1-dpo-0123456789abcdef');
+  const long = `${'a'.repeat(40)}.run_1-iter12-dpo-0123456789abcdef`;
+  const other = `${'a'.repeat(40)}.run_1-iter13-dpo-0123456789abcdef`;
+  for (const key of [long, 'Run.With_Odd-Chars', '-x-']) {
+    const name = jobName(key);
+    assert.match(name, DNS_1123_LABEL);
+    assert.ok(name.length <= 63, name);
+  }
+  assert.notEqual(jobName(long), jobName(other));
+  assert.notEqual(jobName('a.b'), jobName('a_b'), 'keys that clean to the same text stay apart');
+});
+
+test('the Job manifest carries the image, GPUs, node selector, tolerations, the PVC and the retry limit', () => {
+  const config = kube({
+    gpus: 2,
+    memory: '64Gi',
+    nodeSelector: { 'nvidia.com/gpu.product': 'H100' },
+    tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+    volume: { claimName: 'evolve-artifacts', mountPath: '/artifacts' },
+    serviceAccountName: 'evolve-trainer',
+    maxRestarts: 3,
+  });
+  const m = jobManifest(config, {
+    jobKey: 'k1',
+    jobDir: '/artifacts/run/k1',
+    command: ['trl', 'dpo'],
+    env: { PYTHONUNBUFFERED: '1' },
+  });
+  assert.equal(m.apiVersion, 'batch/v1');
+  assert.equal(m.kind, 'Job');
+  assert.equal(m.metadata.namespace, 'training');
+  assert.equal(m.metadata.annotations['evolve.dev/job-key'], 'k1');
+  assert.equal(m.spec.backoffLimit, 3);
+  const pod = m.spec.template.spec;
+  assert.equal(pod.restartPolicy, 'Never');
+  assert.equal(pod.serviceAccountName, 'evolve-trainer');
+  assert.deepEqual(pod.nodeSelector, { 'nvidia.com/gpu.product': 'H100' });
+  assert.deepEqual(pod.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+  assert.deepEqual(pod.volumes, [
+    { name: 'artifacts', persistentVolumeClaim: { claimName: 'evolve-artifacts' } },
+  ]);
+  const [c] = pod.containers;
+  assert.equal(c!.image, 'ghcr.io/example/trl:1.16.0');
+  assert.deepEqual(c!.command, ['trl', 'dpo']);
+  assert.equal(c!.workingDir, '/artifacts/run/k1');
+  assert.deepEqual(c!.resources.limits, { 'nvidia.com/gpu': '2' });
+  assert.deepEqual(c!.resources.requests, { memory: '64Gi' });
+  assert.deepEqual(c!.volumeMounts, [{ name: 'artifacts', mountPath: '/artifacts' }]);
+  assert.deepEqual(c!.env, [{ name: 'PYTHONUNBUFFERED', value: '1' }]);
+});
+
+test('a Job is created once per key, followed to completion, and its pod logs read', async () => {
+  const backend = kubernetesBackend(kube());
+  const job = { jobKey: `k8s-ok-${process.pid}`, jobDir: mkdtempSync(join(tmpdir(), 'evolve-k8s-')) };
+  assert.equal(await backend.find(job), null);
+  const command = ['sh', '-c', 'echo "pod says hi from $PWD"; sleep 1'];
+  // Two submits race: both look the key up, both create, one is answered 409 AlreadyExists.
+  await Promise.all([
+    backend.submit({ ...job, command, env: {} }),
+    kubernetesBackend(kube()).submit({ ...job, command, env: {} }),
+  ]);
+  const creates = () => api.requests.filter((r) => r.method === 'POST').length;
+  assert.equal(creates(), 2);
+  assert.equal(api.jobs.size, 1);
+  // A later submit finds the Job and creates nothing.
+  await backend.submit({ ...job, command: ['false'], env: {} });
+  assert.equal(creates(), 2);
+  assert.equal((await backend.find(job))?.state, 'running');
+  await until('the Job to complete', async () => (await backend.find(job))?.state === 'succeeded');
+  assert.match(await backend.logs(job), new RegExp(`pod says hi from ${job.jobDir}`));
+});
+
+test('a failed pod is retried up to backoffLimit, then the Job fails with the reason', async () => {
+  const backend = kubernetesBackend(kube({ maxRestarts: 1 }));
+  const job = { jobKey: `k8s-fail-${process.pid}`, jobDir: tmpdir() };
+  await backend.submit({ ...job, command: ['sh', '-c', 'echo attempt; exit 3'], env: {} });
+  await until('the Job to fail', async () => (await backend.find(job))?.state === 'failed');
+  const status = await backend.find(job);
+  assert.match(status!.detail!, /BackoffLimitExceeded/);
+  assert.equal((await backend.logs(job)).match(/attempt/g)?.length, 2, 'one pod and one retry');
+});
+
+test('cancel deletes the Job in the background and its pod process is gone', async () => {
+  const backend = kubernetesBackend(kube());
+  const marker = `evolve-k8s-cancel-${process.pid}`;
+  const job = { jobKey: marker, jobDir: tmpdir() };
+  await backend.submit({ ...job, command: ['sh', '-c', `sleep 300 # ${marker}`], env: {} });
+  await until('the pod to run', () => processesWith(marker).length > 0);
+  await backend.cancel(job);
+  const del = api.requests.find((r) => r.method === 'DELETE' && r.path.endsWith(`/jobs/${jobName(marker)}`));
+  assert.deepEqual(del?.body, { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' });
+  assert.equal(await backend.find(job), null);
+  await until('the pod process to exit', () => processesWith(marker).length === 0);
+  await backend.cancel(job); // a second cancel of a gone Job is fine
+});
+
+test('a wrong token fails at once with the API server message, not as a retryable error', async () => {
+  process.env.EVOLVE_TEST_WRONG_TOKEN = 'nope';
+  const backend = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_WRONG_TOKEN' }));
+  await assert.rejects(
+    backend.find({ jobKey: 'x', jobDir: tmpdir() }),
+    (err: Error) => err instanceof ConfigError && /answered 401: Unauthorized/.test(err.message),
+  );
+  const unset = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_UNSET_TOKEN' }));
+  await assert.rejects(unset.find({ jobKey: 'x', jobDir: tmpdir() }), /EVOLVE_TEST_UNSET_TOKEN is not set/);
+});
