@@ -69,8 +69,13 @@ function tinyConfig(artifactRoot: string): RunConfig {
   };
 }
 
-function rows<N extends RecordSchemaName>(dir: string, name: N): z.infer<(typeof RecordSchemas)[N]>[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+/** The rows of every JSONL output in `dir` (or of `only`), parsed with the record schema `name`. */
+function rows<N extends RecordSchemaName>(
+  dir: string,
+  name: N,
+  only?: string,
+): z.infer<(typeof RecordSchemas)[N]>[] {
+  const files = readdirSync(dir).filter((f) => (only ? f === only : f.endsWith('.jsonl')));
   assert.ok(files.length > 0, `${dir} has outputs`);
   assert.deepEqual(
     readdirSync(dir).filter((f) => f.endsWith('.journal')),
@@ -145,7 +150,7 @@ test('a demo iteration survives kill -9 of its worker (mid-shard and mid-trainin
     assert.ok(
       judge.some((s) => s.judge.startsWith('verifier')) && judge.some((s) => s.judge.startsWith('llm')),
     );
-    const pairs = rows(join(dir, 'train', 'pairs'), 'pair');
+    const pairs = rows(join(dir, 'train', 'pairs'), 'pair', 'pairs.jsonl');
     assert.equal(pairs.length, result.iterations[0]!.steps.find((s) => s.step === 'pair')!.rows);
 
     assert.equal(jobDirs(root).length, 1, 'one training job directory');
