@@ -61,6 +61,9 @@ export async function registerCheckpoint(
   outputDir: string,
   found: { adapter: boolean; versions: Record<string, string>; metrics: Record<string, number> },
 ): Promise<CheckpointManifest> {
+  // Registered once: a retried, reset or reused wait reads the first registration back unchanged.
+  const registered = checkpointManifestPath(outputDir);
+  if (await exists(registered)) return JSON.parse(await readFile(registered, 'utf8')) as CheckpointManifest;
   const text = await readFile(recipePath(jobDir), 'utf8');
   const recipe = JSON.parse(text) as Recipe;
   const manifest: CheckpointManifest = {
@@ -77,6 +80,6 @@ export async function registerCheckpoint(
     metrics: found.metrics,
     createdAt: new Date().toISOString(),
   };
-  await writeAtomic(checkpointManifestPath(outputDir), JSON.stringify(manifest, null, 2));
+  await writeAtomic(registered, JSON.stringify(manifest, null, 2));
   return manifest;
 }
