@@ -6,7 +6,6 @@ import {
 } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { codecsFromEnv } from '../codec/encryption.js';
@@ -31,7 +30,7 @@ import {
 } from '../workflows/control.js';
 import { loadConfigFile, loadPatchFile, setPath } from './config-file.js';
 import { doctor } from './doctor.js';
-import { exportCommand } from './export.js';
+import { exportCommand, runDirectory } from './export.js';
 import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
@@ -167,7 +166,7 @@ async function report(argv: string[]): Promise<number> {
   const settings = stackSettings();
   // Loaded on demand: the charting library is only needed here.
   const { writeReport } = await import('../report/index.js');
-  const runDir = existsSync(run) ? run : join(values.artifacts ?? join(settings.home, 'artifacts'), run);
+  const runDir = runDirectory(run, values.artifacts);
   const written = await writeReport({
     runDir,
     outDir: values.out ?? join(runDir, 'report'),

@@ -15,9 +15,12 @@ export function optionalInt(name: string, value: string | undefined): number | u
   return n;
 }
 
-/** A run id is looked up under $EVOLVE_HOME/artifacts (the demo's artifactRoot) unless it is a directory. */
-export function runDirectory(run: string, env: NodeJS.ProcessEnv = process.env): string {
-  return existsSync(run) ? run : join(env.EVOLVE_HOME ?? '.evolve', 'artifacts', run);
+/** A run id is looked up under `artifacts` ($EVOLVE_HOME/artifacts, the demo's artifactRoot) unless it is a directory. */
+export function runDirectory(
+  run: string,
+  artifacts = join(process.env.EVOLVE_HOME ?? '.evolve', 'artifacts'),
+): string {
+  return existsSync(run) ? run : join(artifacts, run);
 }
 
 export async function exportCommand(argv: string[], say: (line: string) => void): Promise<number> {
