@@ -337,7 +337,13 @@ export const RunConfigSchema = z
       baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
     }),
     prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
-    shardSize: z.int().min(1).max(100_000).default(64),
+    shardSize: z.int().min(1).max(100_000).default(64).describe('prompts per shard, at least'),
+    maxShards: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(50)
+      .describe('most shards per phase: past it shards grow, so the iteration history stays bounded'),
     maxShardsInFlight: z.int().min(1).max(256).default(4),
     sampling: SamplingSchema,
     refinement: RefinementSchema,

@@ -10,15 +10,9 @@ import { mapLimit } from '../core/concurrency.js';
 import type { RunConfig } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
 import { IterationKey, StepKey } from '../core/search-attributes.js';
+import { shardsOf } from '../core/shards.js';
 import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/strategies.js';
-import type {
-  EvalSummary,
-  GenerationParams,
-  IterationResult,
-  ModelRef,
-  ShardRef,
-  StepReport,
-} from '../core/steps.js';
+import type { EvalSummary, GenerationParams, IterationResult, ModelRef, StepReport } from '../core/steps.js';
 import { fnv1a64 } from '../core/templates.js';
 import { bookkeeping, shardWork, training } from './activities.js';
 import { pauseSignal, resumeSignal } from './control.js';
@@ -43,17 +37,6 @@ export interface IterationProgress {
 }
 
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
-
-function shardsOf(prompts: Manifest, size: number): ShardRef[] {
-  const count = Math.max(1, Math.ceil(prompts.rows / size));
-  return Array.from({ length: count }, (_, index) => ({
-    index,
-    count,
-    prompts,
-    start: index * size,
-    end: Math.min(prompts.rows, (index + 1) * size),
-  }));
-}
 
 /** One EVOLVE iteration: sample -> self-refine -> judge -> pair -> train -> serve -> evaluate. */
 export async function evolveIteration({
@@ -115,7 +98,9 @@ export async function evolveIteration({
     params: Omit<GenerationParams, 'samples'>,
     strategy: Strategy,
   ) {
-    const shards = shardsOf(prompts, config.shardSize);
+    // Histories recorded before the shard cap replay with shards of shardSize.
+    const cap = patched('max-shards') ? config.maxShards : undefined;
+    const shards = shardsOf(prompts, config.shardSize, cap);
     progress.shards = shards.length;
     progress.shardsDone = 0;
     const results = await mapLimit(shards, config.maxShardsInFlight, async (shard) => {

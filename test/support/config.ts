@@ -1,5 +1,5 @@
 import { loadConfigFile } from '../../client/config-file.js';
-import type { RunConfig } from '../../core/config.js';
+import { RunConfigSchema, type RunConfig } from '../../core/config.js';
 import { baseModel, pythonBin } from './paths.js';
 
 /** The demo config with overrides: tests start from what users start from. */
@@ -19,5 +19,15 @@ export function tinyConfig(baseUrl: string, artifactRoot: string, runId: string)
     shardSize: 4,
     judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint } },
     trainer: { ...base.trainer, python: pythonBin, maxLength: 128, batchSize: 2 },
+  };
+}
+
+/** The schema's shard settings, as a config that does not set them gets them. */
+export function defaultSharding(): Pick<RunConfig, 'shardSize' | 'maxShards' | 'maxShardsInFlight'> {
+  const { shardSize, maxShards, maxShardsInFlight } = RunConfigSchema.shape;
+  return {
+    shardSize: shardSize.parse(undefined),
+    maxShards: maxShards.parse(undefined),
+    maxShardsInFlight: maxShardsInFlight.parse(undefined),
   };
 }
