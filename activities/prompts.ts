@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { arithmeticProblems } from '../core/arithmetic.js';
 import { canonicalJson } from '../core/canonical-json.js';
-import { ConfigError, parseRunConfig } from '../core/config.js';
+import { ConfigError, parseRunConfig, RunConfigSchema } from '../core/config.js';
 import type { Manifest, PromptRecord } from '../core/records.js';
 import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
 import { DataError, exists, readManifest, writeAtomic, writeJsonlWithManifest } from './artifacts.js';
@@ -35,7 +35,10 @@ export async function validateConfig(
   }
   const claim = join(config.artifactRoot, config.runId, 'config.json');
   if (!amended && (await exists(claim))) {
-    const previous = configHash(JSON.parse(await readFile(claim, 'utf8')));
+    // Parsed again: keys the schema gained since (with their defaults) do not make the same config differ.
+    const claimed: unknown = JSON.parse(await readFile(claim, 'utf8'));
+    const reparsed = RunConfigSchema.safeParse(claimed);
+    const previous = configHash(reparsed.success ? reparsed.data : claimed);
     if (previous !== hash) {
       throw new ConfigError(
         `run id "${config.runId}" already has artifacts made with another config (${claim}, hash ${previous}, now ${hash}): choose a new runId`,

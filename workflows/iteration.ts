@@ -98,7 +98,7 @@ export async function evolveIteration({
     params: Omit<GenerationParams, 'samples'>,
     strategy: Strategy,
   ) {
-    // Histories recorded before the shard cap replay with shards of shardSize.
+    // Histories recorded before the shard cap replay with shards of shardSize (so do configs without it).
     const cap = patched('max-shards') ? config.maxShards : undefined;
     const shards = shardsOf(prompts, config.shardSize, cap);
     progress.shards = shards.length;

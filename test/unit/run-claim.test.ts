@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -42,4 +42,15 @@ test("a config changed by the run's own update replaces the claim", async () => 
     'a restart with the new config',
   );
   await assert.rejects(validateConfig(config), /already has artifacts made with another config/);
+});
+
+test('a claim written before a key with a default existed still matches the same config', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-claim-'));
+  const config = demoConfig({ runId: 'older', artifactRoot: root });
+  const first = await validateConfig(config);
+  const claim = join(root, 'older', 'config.json');
+  const older = JSON.parse(readFileSync(claim, 'utf8')) as Partial<typeof config>;
+  delete older.maxShards;
+  writeFileSync(claim, JSON.stringify(older));
+  assert.equal((await validateConfig(config)).configHash, first.configHash, 'a restart after an upgrade');
 });
