@@ -7,7 +7,9 @@
  *  (b) the share of wall time a simulated GPU-bound server is busy during sample + refine of
  *      `--prompts` prompts x K=`--depth`, through a Temporal dev server and a real worker;
  *  (c) the worker's resident memory in (b) and in the same pipeline at `--large` prompts;
- *  (d) Temporal history events per workflow run for `--events-prompts` prompts, shard steps stubbed.
+ *  (d) Temporal history events and the largest event (payload included) per workflow run for
+ *      `--events-prompts` prompts with the default shard settings, shard steps stubbed.
+ * `--shard-size` is the least shard size of (b) and (c); `maxShards` (the default) may grow it.
  * `--sections abcd` picks sections. Every server runs in its own process, so client and server do
  * not share an event loop.
  */
@@ -24,6 +26,7 @@ import { arithmeticProblems } from '../core/arithmetic.js';
 import { mapLimit } from '../core/concurrency.js';
 import type { Endpoint } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
+import { shardsOf } from '../core/shards.js';
 import type { PipelineArgs, PipelineResult } from './pipeline.js';
 import { runChild, startFakeProcess } from './processes.js';
 
@@ -123,14 +126,7 @@ async function throughput(): Promise<void> {
     const ep: Endpoint = { baseUrl: server.baseUrl, maxConcurrency: concurrency, requestTimeoutMs: 60_000 };
     const chat = openAIChat(ep);
     const activities = createGenerationActivities({ chatFor: () => chat });
-    const count = Math.ceil(manifest.rows / 64);
-    const shards = Array.from({ length: count }, (_, index) => ({
-      index,
-      count,
-      prompts: manifest,
-      start: index * 64,
-      end: Math.min(manifest.rows, (index + 1) * 64),
-    }));
+    const shards = shardsOf(manifest, 64);
     const params = { samples: 1, temperature: 1, topP: 1, maxTokens: 32, seed: 1 };
     const scope = (step: string) => ({
       runId: 'bench',
@@ -182,7 +178,12 @@ async function throughput(): Promise<void> {
   }
 }
 
-async function pipeline(count: number, policyPlan: object, stubShards = false) {
+async function pipeline(
+  count: number,
+  policyPlan: object,
+  sharding: PipelineArgs['sharding'],
+  stubShards = false,
+) {
   const policy = await startFakeProcess(policyPlan);
   const evaluation = await startFakeProcess({});
   try {
@@ -192,8 +193,7 @@ async function pipeline(count: number, policyPlan: object, stubShards = false) {
       prompts: count,
       samples: 1,
       depth,
-      shardSize,
-      maxShardsInFlight: shardsInFlight,
+      sharding,
       // Twice the server's slots: its queue never runs dry while a shard changes step.
       maxConcurrency: 2 * gpu.slots,
       stubShards,
@@ -206,6 +206,7 @@ async function pipeline(count: number, policyPlan: object, stubShards = false) {
   }
 }
 
+const cut = (r: PipelineResult) => `${r.shards.count} shards of ${r.shards.size}`;
 const rss = (r: PipelineResult) => `${r.startRssMb.toFixed(0)} / ${r.peakRssMb.toFixed(0)}`;
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
@@ -215,12 +216,13 @@ async function main() {
     await throughput();
   }
 
-  const label = (n: number) => `${n} prompts x K=${depth}, shards of ${shardSize}`;
+  const label = (n: number) => `${n} prompts x K=${depth}`;
+  const sharding = { shardSize, maxShardsInFlight: shardsInFlight };
   if (run('b')) {
-    log(`(b) simulated GPU server, ${label(prompts)}`);
-    const { result: run, stats } = await pipeline(prompts, { gpu });
+    log(`(b) simulated GPU server, ${label(prompts)}, shards of at least ${shardSize}`);
+    const { result: run, stats } = await pipeline(prompts, { gpu }, sharding);
     rows.push([
-      `(b) wall s, generations written (${label(prompts)})`,
+      `(b) wall s, generations written (${label(prompts)}, ${cut(run)})`,
       `${seconds(run.wallMs)}, ${run.trainRows}`,
       `${prompts * depth} rows`,
     ]);
@@ -238,10 +240,10 @@ async function main() {
   }
 
   if (run('c') && large > 0) {
-    log(`(c) instant server, ${label(large)}`);
-    const { result } = await pipeline(large, {});
+    log(`(c) instant server, ${label(large)}, shards of at least ${shardSize}`);
+    const { result } = await pipeline(large, {}, sharding);
     rows.push([
-      `(c) worker RSS MB at start / peak, ${large} prompts (wall ${seconds(result.wallMs)} s)`,
+      `(c) worker RSS MB at start / peak, ${large} prompts, ${cut(result)} (wall ${seconds(result.wallMs)} s)`,
       rss(result),
       '<= 512, flat',
     ]);
@@ -249,15 +251,20 @@ async function main() {
   }
 
   if (run('d')) {
-    log(`(d) shard steps stubbed, ${label(eventsPrompts)}`);
-    const { result: history } = await pipeline(eventsPrompts, {}, true);
-    const per100k = (n: number) => Math.round((n * 100_000) / eventsPrompts);
+    log(`(d) shard steps stubbed, ${label(eventsPrompts)}, default shard settings`);
+    const { result } = await pipeline(eventsPrompts, {}, {}, true);
+    const { run, iteration } = result.history;
     rows.push([
-      `(d) history events per 100k prompts, iteration run (${label(eventsPrompts)})`,
-      String(per100k(history.events.iteration)),
+      `(d) history events, iteration run (${label(eventsPrompts)}, default: ${cut(result)})`,
+      String(iteration.events),
       '<= 2000',
     ]);
-    rows.push(['(d) history events, parent run', String(history.events.run), '<= 2000']);
+    rows.push(['(d) history events, parent run', String(run.events), '<= 2000']);
+    rows.push([
+      '(d) largest history event (its payload included), KiB',
+      (Math.max(run.largestEventBytes, iteration.largestEventBytes) / 1024).toFixed(1),
+      '<< 2048 (payload limit)',
+    ]);
   }
 
   const heads = ['measure', 'value', 'target'];

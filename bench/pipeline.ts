@@ -2,7 +2,7 @@
  * One EVOLVE iteration through the real sharded pipeline: a Temporal dev server, a real worker, the
  * real prompt, sample, refine, judge and evaluate activities against an inference server given by URL.
  * Pairing, training and serving are stand-ins that return at once: they are not what is measured.
- * Prints one JSON line: wall time, history events per workflow run and the worker's memory.
+ * Prints one JSON line: wall time, the shards, each workflow run's history size and the worker's memory.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,8 +14,11 @@ import { loadConfigFile } from '../client/config-file.js';
 import type { Endpoint, RunConfig } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
+import { shardsOf } from '../core/shards.js';
 import type { Checkpoint, EvalSummary, ModelRef, ShardRef, TrainingJob } from '../core/steps.js';
 import { workflowsPath } from '../workers/worker.js';
+import { defaultSharding } from '../test/support/config.js';
+import { historySize, type HistorySize } from '../test/support/history.js';
 import { requireInstalled, temporalCli } from '../test/support/paths.js';
 import { quietRuntime } from '../test/support/quiet.js';
 
@@ -25,8 +28,8 @@ export interface PipelineArgs {
   prompts: number;
   samples: number;
   depth: number;
-  shardSize: number;
-  maxShardsInFlight: number;
+  /** Shard settings over the schema's defaults (shardSize, maxShards, maxShardsInFlight). */
+  sharding: Partial<Pick<RunConfig, 'shardSize' | 'maxShards' | 'maxShardsInFlight'>>;
   maxConcurrency: number;
   /** Shard steps answer at once with manifests of the right size: for history sizes only. */
   stubShards: boolean;
@@ -35,7 +38,10 @@ export interface PipelineArgs {
 export interface PipelineResult {
   wallMs: number;
   trainRows: number;
-  events: { run: number; iteration: number };
+  /** How the training prompts were cut. */
+  shards: { count: number; size: number };
+  /** Per workflow run: its history's events and largest event (which carries the largest payload). */
+  history: { run: HistorySize; iteration: HistorySize };
   /** Resident memory of this worker process: when the run started, sampled peak while it ran, lifetime peak. */
   startRssMb: number;
   peakRssMb: number;
@@ -57,8 +63,8 @@ const config: RunConfig = {
   artifactRoot: root,
   policy: { ...demo.policy, endpoint: endpoint(args.policyUrl) },
   prompts: [{ kind: 'arithmetic', count: args.prompts, seed: 1, maxOperand: 99 }],
-  shardSize: args.shardSize,
-  maxShardsInFlight: args.maxShardsInFlight,
+  ...defaultSharding(),
+  ...args.sharding,
   sampling: { ...demo.sampling, samples: args.samples, chainDepth: args.depth },
   judge: { ...demo.judge, llm: { ...demo.judge.llm!, endpoint: endpoint(args.evalUrl) } },
   evaluation: { ...demo.evaluation, prompts: { kind: 'arithmetic', count: 16, seed: 5, maxOperand: 99 } },
@@ -148,8 +154,8 @@ try {
   );
   const wallMs = performance.now() - started;
   clearInterval(sampler);
-  const eventsOf = async (workflowId: string) =>
-    (await env.client.workflow.getHandle(workflowId).fetchHistory()).events?.length ?? 0;
+  const historyOf = (workflowId: string) => historySize(env.client.workflow.getHandle(workflowId));
+  const shards = shardsOf({ rows: args.prompts } as Manifest, config.shardSize, config.maxShards);
   const trainRows = (
     result as { iterations: { steps: { step: string; rows: number }[] }[] }
   ).iterations[0]!.steps.filter((s) => s.step === 'train:sample' || s.step === 'train:refine').reduce(
@@ -159,7 +165,8 @@ try {
   const out: PipelineResult = {
     wallMs,
     trainRows,
-    events: { run: await eventsOf('bench'), iteration: await eventsOf('bench/iter-1') },
+    shards: { count: shards.length, size: shards[0]!.end - shards[0]!.start },
+    history: { run: await historyOf('bench'), iteration: await historyOf('bench/iter-1') },
     startRssMb: startRss / 2 ** 20,
     peakRssMb: peakRss / 2 ** 20,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
