@@ -18,6 +18,9 @@ export interface StackSettings {
   taskQueue: string;
   /** A codec server the UI decodes payloads with (`evolve codec-server`), when payloads are encrypted. */
   codecEndpoint?: string;
+  /** EVOLVE_CODEC_KEY is set and no EVOLVE_CODEC_ENDPOINT given: the stack runs the codec server itself. */
+  runsCodec: boolean;
+  codecPort: number;
 }
 
 export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
@@ -29,6 +32,10 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
       throw new Error(`${name}=${value}: expected a port number 1-65535`);
     return n;
   };
+  const codecPort = port('EVOLVE_CODEC_PORT', 8081);
+  const runsCodec = Boolean(env.EVOLVE_CODEC_KEY) && !env.EVOLVE_CODEC_ENDPOINT;
+  const codecEndpoint =
+    env.EVOLVE_CODEC_ENDPOINT ?? (runsCodec ? `http://127.0.0.1:${codecPort}` : undefined);
   return {
     home: resolve(env.EVOLVE_HOME ?? '.evolve'),
     stateDir: resolve(env.EVOLVE_STATE_DIR ?? env.EVOLVE_HOME ?? '.evolve'),
@@ -37,7 +44,9 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
     modelPort: port('EVOLVE_MODEL_PORT', 8000),
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.EVOLVE_TASK_QUEUE ?? 'evolve',
-    ...(env.EVOLVE_CODEC_ENDPOINT ? { codecEndpoint: env.EVOLVE_CODEC_ENDPOINT } : {}),
+    ...(codecEndpoint ? { codecEndpoint } : {}),
+    runsCodec,
+    codecPort,
   };
 }
 
@@ -47,8 +56,15 @@ export const modelBaseUrl = (s: StackSettings) => `http://127.0.0.1:${s.modelPor
 export const workflowUrl = (s: StackSettings, workflowId: string, ui = uiUrl(s)) =>
   `${ui.replace(/\/+$/, '')}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}`;
 
-type Service = 'temporal' | 'model' | 'worker';
-const SERVICES: Service[] = ['temporal', 'model', 'worker'];
+const ALL_SERVICES = ['codec', 'temporal', 'model', 'worker'] as const;
+type Service = (typeof ALL_SERVICES)[number];
+/** In start order; the codec server only with encrypted payloads, before the UI that decodes through it. */
+const servicesOf = (s: StackSettings): Service[] => [
+  ...(s.runsCodec ? (['codec'] as const) : []),
+  'temporal',
+  'model',
+  'worker',
+];
 
 const pidFile = (s: StackSettings, name: Service) => join(s.stateDir, 'run', `${name}.pid`);
 const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `${name}.log`);
@@ -59,6 +75,12 @@ function commandFor(
 ): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv } {
   const bin = (tool: string) => join(s.home, 'venv', 'bin', tool);
   switch (name) {
+    case 'codec':
+      // The key reaches it through the environment, never through its command line or pid file.
+      return {
+        cmd: process.execPath,
+        args: ['--import', 'tsx', 'client/cli.ts', 'codec-server', '--port', String(s.codecPort)],
+      };
     case 'temporal':
       return {
         cmd: bin('temporal'),
@@ -193,6 +215,23 @@ export async function checkModel(s: StackSettings): Promise<Health> {
   }
 }
 
+export async function checkCodec(s: StackSettings): Promise<Health> {
+  const url = `${s.codecEndpoint}/decode`;
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"payloads": []}',
+      signal: AbortSignal.timeout(5000),
+    });
+    return res.ok
+      ? { ok: true, detail: s.codecEndpoint! }
+      : { ok: false, detail: `${url}: HTTP ${res.status}` };
+  } catch (err) {
+    return { ok: false, detail: `${url}: ${(err as Error).message}` };
+  }
+}
+
 export async function checkWorker(s: StackSettings): Promise<Health> {
   const pid = readPid(s, 'worker');
   if (!alive(pid)) return { ok: false, detail: 'not running' };
@@ -203,14 +242,17 @@ export async function checkWorker(s: StackSettings): Promise<Health> {
 }
 
 const checks: Record<Service, (s: StackSettings) => Promise<Health>> = {
+  codec: checkCodec,
   temporal: checkTemporal,
   model: checkModel,
   worker: checkWorker,
 };
 
-export async function stackStatus(s: StackSettings): Promise<Record<Service, Health>> {
-  const entries = await Promise.all(SERVICES.map(async (name) => [name, await checks[name](s)] as const));
-  return Object.fromEntries(entries) as Record<Service, Health>;
+export async function stackStatus(s: StackSettings): Promise<Partial<Record<Service, Health>>> {
+  const entries = await Promise.all(
+    servicesOf(s).map(async (name) => [name, await checks[name](s)] as const),
+  );
+  return Object.fromEntries(entries);
 }
 
 /** Brings each service up in order and waits until it is healthy; names the one that failed, with its log. */
@@ -219,7 +261,7 @@ export async function stackUp(
   say: (line: string) => void,
   timeoutMs = 180_000,
 ): Promise<void> {
-  for (const name of SERVICES) {
+  for (const name of servicesOf(s)) {
     const before = await checks[name](s);
     if (before.ok) {
       say(`${name}: already up (${before.detail})`);
@@ -246,7 +288,10 @@ export async function stackUp(
 }
 
 export async function stackDown(s: StackSettings, say: (line: string) => void): Promise<void> {
-  for (const name of [...SERVICES].reverse()) {
-    say(`${name}: ${(await stopService(s, name)) ? 'stopped' : 'was not running'}`);
+  const configured = servicesOf(s);
+  // A codec server started under another environment is stopped too.
+  for (const name of [...ALL_SERVICES].reverse()) {
+    const stopped = await stopService(s, name);
+    if (stopped || configured.includes(name)) say(`${name}: ${stopped ? 'stopped' : 'was not running'}`);
   }
 }

@@ -7,8 +7,9 @@ import { Worker } from '@temporalio/worker';
 import { workflowsPath } from '../../workers/worker.js';
 import { quietRuntime } from '../support/quiet.js';
 
-// Histories recorded from real runs of the embedded demo (`temporal workflow show --output json`),
-// replayed against today's workflow code: a change that would break a running workflow fails here,
+// Histories recorded from real runs (`temporal workflow show --output json`): the embedded demo, and the
+// Temporal CLI test's run (an accepted config update, an iteration reset while paused), replayed against
+// today's workflow code: a change that would break a running workflow fails here,
 // and must go through patched().
 const dir = 'test/fixtures/histories';
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
