@@ -245,7 +245,7 @@ async function main() {
       rss(result),
       '<= 512, flat',
     ]);
-    rows.push(['(c) worker lifetime max RSS MB, incl. bundling workflows', result.maxRssMb.toFixed(0), '']);
+    rows.push(['(c) worker lifetime max RSS MB', result.maxRssMb.toFixed(0), '']);
   }
 
   if (run('d')) {

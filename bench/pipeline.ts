@@ -15,7 +15,7 @@ import type { Endpoint, RunConfig } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import type { Checkpoint, EvalSummary, ModelRef, ShardRef, TrainingJob } from '../core/steps.js';
-import { workflowsPath } from '../workers/worker.js';
+import { bundleWorkflowsApart } from '../workers/bundle.js';
 import { requireInstalled, temporalCli } from '../test/support/paths.js';
 import { quietRuntime } from '../test/support/quiet.js';
 
@@ -135,7 +135,8 @@ try {
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: 'bench',
-    workflowsPath,
+    // As the worker process does: bundled in a child process, so webpack's memory is not the worker's.
+    workflowBundle: await bundleWorkflowsApart(),
     activities,
     maxConcurrentActivityTaskExecutions: 16,
   });
