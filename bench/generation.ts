@@ -258,6 +258,12 @@ async function main() {
       '<= 2000',
     ]);
     rows.push(['(d) history events, parent run', String(history.events.run), '<= 2000']);
+    // What grows with the prompt count besides the per-shard work: prompt file, row offsets, workflow state.
+    rows.push([
+      `(c) worker RSS MB at start / peak, ${eventsPrompts} prompts, shard steps stubbed`,
+      rss(history),
+      '<= 512, flat',
+    ]);
   }
 
   const heads = ['measure', 'value', 'target'];

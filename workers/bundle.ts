@@ -16,8 +16,10 @@ export async function bundleWorkflowsApart(): Promise<{ code: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'evolve-bundle-'));
   const out = join(dir, 'workflows.js');
   try {
-    // The same node flags as this process: under tsx they carry its loader, so the child reads TypeScript.
-    const child = spawn(process.execPath, [...process.execArgv, script, out], {
+    // This process's node flags carry tsx's loader, so the child reads TypeScript; a debugger's are left
+    // out (the child would take its port, or wait for it).
+    const flags = process.execArgv.filter((flag) => !flag.startsWith('--inspect'));
+    const child = spawn(process.execPath, [...flags, script, out], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
