@@ -131,6 +131,21 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * A signal of one SDK call that aborts with `parent`. The openai SDK adds an abort listener to the
+ * signal it is given and never removes it: on an activity's one cancellation signal, every request of
+ * a shard (listener, abort controller, fetch state) would stay reachable until the activity ends.
+ * `release` unlinks the call's signal from `parent` once the call is done.
+ */
+function callSignal(parent: AbortSignal | undefined): { signal?: AbortSignal; release(): void } {
+  if (!parent) return { release: () => undefined };
+  const controller = new AbortController();
+  const abort = () => controller.abort(parent.reason);
+  if (parent.aborted) abort();
+  else parent.addEventListener('abort', abort, { once: true });
+  return { signal: controller.signal, release: () => parent.removeEventListener('abort', abort) };
+}
+
 const backoff = (attempt: number) =>
   Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
 
@@ -179,7 +194,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
 
   async function call(request: ChatRequest, seeds: number[]): Promise<ChatReply[]> {
     const n = seeds.length;
-    // Every request of an activity listens on its one cancellation signal.
+    // Every request in flight of an activity listens on its one cancellation signal.
     if (request.signal) setMaxListeners(0, request.signal);
     const body = {
       ...endpoint.extraBody,
@@ -200,11 +215,12 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
       await slots.acquire();
       let replica: Replica | undefined;
       let wait = 0;
+      const signal = callSignal(request.signal);
       try {
         replica = await pick(request.signal);
         replica.inFlight++;
         const started = performance.now();
-        const completion = await replica.client.chat.completions.create(body, { signal: request.signal });
+        const completion = await replica.client.chat.completions.create(body, { signal: signal.signal });
         const latencyMs = performance.now() - started;
         const choices = [...completion.choices].sort((a, b) => a.index - b.index);
         if (choices.length !== n) {
@@ -249,6 +265,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
           wait = elsewhere ? 0 : backoff(attempt);
         }
       } finally {
+        signal.release();
         if (replica) replica.inFlight--;
         slots.release();
       }

@@ -16,7 +16,7 @@ import type { Manifest } from '../core/records.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { shardsOf } from '../core/shards.js';
 import type { Checkpoint, EvalSummary, ModelRef, ShardRef, TrainingJob } from '../core/steps.js';
-import { workflowsPath } from '../workers/worker.js';
+import { bundleWorkflowsApart } from '../workers/bundle.js';
 import { defaultSharding } from '../test/support/config.js';
 import { historySize, type HistorySize } from '../test/support/history.js';
 import { requireInstalled, temporalCli } from '../test/support/paths.js';
@@ -141,7 +141,8 @@ try {
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: 'bench',
-    workflowsPath,
+    // As the worker process does: bundled in a child process, so webpack's memory is not the worker's.
+    workflowBundle: await bundleWorkflowsApart(),
     activities,
     maxConcurrentActivityTaskExecutions: 16,
   });

@@ -1,30 +1,30 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { fileURLToPath } from 'node:url';
 import type { PayloadCodec } from '@temporalio/common';
 import { createActivities, type ActivityDeps, defaultDeps } from '../activities/index.js';
 import { codecsFromEnv } from '../codec/encryption.js';
+import { bundleWorkflowsApart } from './bundle.js';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export { workflowsPath } from './bundle.js';
 
 export interface EvolveWorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue: string;
   deps?: ActivityDeps;
-  /** Pre-bundled workflow code (tests bundle once); otherwise the worker bundles `workflows/`. */
+  /** Pre-bundled workflow code (tests bundle once); otherwise `workflows/` is bundled in a child process. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Payload encryption; by default from EVOLVE_CODEC_KEY (none when unset). */
   payloadCodecs?: PayloadCodec[];
 }
 
-export function createEvolveWorker(options: EvolveWorkerOptions): Promise<Worker> {
+export async function createEvolveWorker(options: EvolveWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps ?? defaultDeps()),
     dataConverter: { payloadCodecs: options.payloadCodecs ?? codecsFromEnv() },
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    workflowBundle: options.workflowBundle ?? (await bundleWorkflowsApart()),
     // In-flight shards get time to journal their last rows on SIGTERM instead of being cut at once.
     shutdownGraceTime: '10s',
     maxConcurrentActivityTaskExecutions: 16,

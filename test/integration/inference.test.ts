@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import OpenAI from 'openai';
 import { writeJsonlWithManifest } from '../../activities/artifacts.js';
 import { createGenerationActivities } from '../../activities/generate.js';
 import { openAIChat, retryAfterMs, type ChatFn } from '../../activities/inference.js';
@@ -119,6 +121,19 @@ test('a 429 keeps its replica idle for the Retry-After it names', async () => {
   assert.equal(s.requests.failed, 2, 'requests 5 and 10 were rate limited');
   assert.equal(s.requests.early, 0, 'nothing was sent inside a Retry-After window');
   assert.ok(Date.now() - started >= 2000, 'two one-second waits');
+});
+
+test('requests leave no listener on the caller signal, and its abort still cancels a request in flight', async () => {
+  const s = await server({ latencyMs: 300 });
+  const chat = openAIChat(endpoint({ baseUrl: s.baseUrl, maxConcurrency: 8 }));
+  const activity = new AbortController();
+  await Promise.all(Array.from({ length: 20 }, (_, i) => chat({ ...request(i), signal: activity.signal })));
+  assert.equal(s.requests.served, 20);
+  assert.equal(getEventListeners(activity.signal, 'abort').length, 0);
+  const pending = chat({ ...request(21), signal: activity.signal });
+  setTimeout(() => activity.abort(), 50);
+  await assert.rejects(pending, OpenAI.APIUserAbortError);
+  assert.equal(s.requests.served, 20);
 });
 
 test('Retry-After is read in milliseconds, seconds or as an HTTP date', () => {
