@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkModel, modelBaseUrl, stackSettings, startService, stopService } from '../../deploy/stack.js';
 import { baseModel, requireInstalled } from './paths.js';
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now (a server restarted by a test comes back on it). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
