@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Activities } from '../../activities/index.js';
+import { summaryTable } from '../../client/run.js';
 import type { RunResult, ServeInput } from '../../core/steps.js';
 import { demoConfig } from '../support/config.js';
 import { recordingActivities } from '../support/recording-activities.js';
@@ -62,6 +63,10 @@ test('keepBest: after a regression the next iteration serves, samples from and t
     regressedTo: 0.4,
   });
   assert.equal(result.finalModel, first, 'the run ends on the best checkpoint, not the regressed last one');
+  assert.match(
+    summaryTable(result),
+    /iteration 2 regressed \(0\.3 < 0\.5\): the next policy is iteration 1's checkpoint/,
+  );
 
   // Iteration 3 puts iteration 1's checkpoint back on the server before it samples from it.
   const iteration3 = calls.slice(calls.indexOf('evaluate iteration 2') + 1);
