@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startFakeOpenAI, type FakeServer, type FaultPlan } from './fake-openai.js';
+import { startFakeOpenAI, type FakeServer } from './fake-openai.js';
 
 /**
  * A vLLM OpenAI server as evolve's serve step sees it: /health, /v1/models (the base model and every
@@ -23,8 +23,6 @@ export interface FakeVllmOptions {
   /** The engine loads this long after start: /health and chat answer 503 meanwhile. */
   loadingMs?: number;
   port?: number;
-  /** Faults of the chat server behind it. */
-  plan?: FaultPlan;
 }
 
 export interface FakeVllm {
@@ -49,7 +47,7 @@ const errorBody = (message: string, type: string, code: number) =>
   JSON.stringify({ error: { message, type, param: null, code } });
 
 export async function startFakeVllm(options: FakeVllmOptions): Promise<FakeVllm> {
-  const chat = await startFakeOpenAI(options.plan);
+  const chat = await startFakeOpenAI();
   const adapters = new Map<string, string>();
   const admin: string[] = [];
   const readyAt = Date.now() + (options.loadingMs ?? 0);
@@ -152,7 +150,7 @@ export async function startFakeVllm(options: FakeVllmOptions): Promise<FakeVllm>
   };
 }
 
-// As a process (the restart hook test starts it): serves --model on --port until SIGTERM.
+// As a process (the restart hook test starts it): a full-weights server of --model on --port until SIGTERM.
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const { values } = parseArgs({
     options: { model: { type: 'string' }, port: { type: 'string' }, 'loading-ms': { type: 'string' } },
