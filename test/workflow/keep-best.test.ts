@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Activities } from '../../activities/index.js';
 import { summaryTable } from '../../client/run.js';
+import { runStatusQuery, type RunStatus } from '../../workflows/control.js';
 import type { RunResult, ServeInput } from '../../core/steps.js';
 import { demoConfig } from '../support/config.js';
 import { recordingActivities } from '../support/recording-activities.js';
@@ -10,12 +11,13 @@ import { useTimeSkippingServer } from '../support/time-skipping.js';
 const server = useTimeSkippingServer();
 
 /** Recording activities whose evaluation of iteration t scores `scores[t - 1]` after refinement. */
-function scoring(calls: string[], scores: number[]): Activities {
+function scoring(calls: string[], scores: number[], onServe: () => Promise<void>): Activities {
   const base = recordingActivities(calls);
   return {
     ...base,
     serveCheckpoint: async (input: ServeInput) => {
       calls.push(`serve ${input.model} replacing ${input.replaces}`);
+      await onServe();
       return { endpoint: input.endpoint, model: input.model, probe: '5' };
     },
     summarizeEvaluation: async (input: { scope: { dir: string; iteration: number } }) => {
@@ -30,7 +32,11 @@ const checkpoint = (runId: string, t: number) => `/a/${runId}/iter-${t}/train/ch
 
 async function run(runId: string, scores: number[], keepBest: boolean) {
   const calls: string[] = [];
-  const worker = await server.worker(runId, scoring(calls, scores));
+  // What the run's status query answers while each serve step runs.
+  const statuses: RunStatus[] = [];
+  const status = async () =>
+    void statuses.push(await server.env.client.workflow.getHandle(runId).query(runStatusQuery));
+  const worker = await server.worker(runId, scoring(calls, scores, status));
   const base = demoConfig();
   const config = demoConfig({
     runId,
@@ -42,11 +48,11 @@ async function run(runId: string, scores: number[], keepBest: boolean) {
   const result: RunResult = await worker.runUntil(
     server.env.client.workflow.execute('evolveRun', { taskQueue: runId, workflowId: runId, args: [config] }),
   );
-  return { calls, result };
+  return { calls, result, statuses };
 }
 
 test('keepBest: after a regression the next iteration serves, samples from and trains the best checkpoint', async () => {
-  const { calls, result } = await run('kb', [0.5, 0.3, 0.4], true);
+  const { calls, result, statuses } = await run('kb', [0.5, 0.3, 0.4], true);
   const [first, second, third] = [1, 2, 3].map((t) => checkpoint('kb', t));
 
   assert.equal(result.iterations[0]!.keptBest, undefined, 'the first evaluation is the best so far');
@@ -66,6 +72,17 @@ test('keepBest: after a regression the next iteration serves, samples from and t
   assert.match(
     summaryTable(result),
     /iteration 2 regressed \(0\.3 < 0\.5\): the next policy is iteration 1's checkpoint/,
+  );
+
+  // The status query shows the decision while iteration 3 runs (its two serve steps), not before.
+  assert.deepEqual(
+    statuses.map((st) => [st.iteration, st.policyModel, st.keptBest?.iteration ?? null]),
+    [
+      [1, '.evolve/models/smollm2-135m-instruct', null],
+      [2, first, null],
+      [3, first, 1],
+      [3, first, 1],
+    ],
   );
 
   // Iteration 3 puts iteration 1's checkpoint back on the server before it samples from it.
