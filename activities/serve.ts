@@ -1,34 +1,96 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ModelRef } from '../core/steps.js';
-import { replicaUrls } from '../core/config.js';
+import { replicaUrls, type Endpoint, type Serve } from '../core/config.js';
+import type { ModelRef, ServeInput, Served } from '../core/steps.js';
+import { withHeartbeat } from './heartbeat.js';
 import type { ChatFn } from './inference.js';
+import { hookArgv, readiness, runHook } from './serve-restart.js';
+import { swapAdapter, vllmReplica } from './serve-vllm.js';
 
 export interface ServeDeps {
   chatFor: (model: ModelRef) => ChatFn;
 }
 
+const POLL_MS = 2_000;
+
+/** One replica as an endpoint of its own, so that a probe reaches that replica and no other. */
+const onlyReplica = (endpoint: Endpoint, baseUrl: string): Endpoint => ({
+  ...endpoint,
+  baseUrl,
+  baseUrls: undefined,
+});
+
 /**
- * Makes the inference server answer with a checkpoint. `transformers serve` loads a model by path on its
- * first request, so serving is proven by a real completion from that path; the reply must not be empty.
+ * Makes every replica of the policy endpoint answer with a checkpoint, then proves it with a real
+ * completion from each replica naming the checkpoint. How the server takes it is `serve.kind`:
+ * by-path (`transformers serve` loads it on that first request), vllm-lora (hot-swap the adapter) or
+ * restart (the hook restarts the server on the full weights; every replica is awaited). Heartbeats
+ * every 10 s throughout, with what is being waited for.
  */
 export function createServeActivities({ chatFor }: ServeDeps) {
   return {
-    async serveCheckpoint(target: ModelRef): Promise<ModelRef & { probe: string }> {
-      const reply = await chatFor(target)({
-        model: target.model,
-        messages: [{ role: 'user', content: 'What is 2 + 3? Answer with a number.' }],
-        temperature: 0,
-        maxTokens: 16,
-        seed: 0,
-        signal: Context.current().cancellationSignal,
-      });
-      if (reply.text.trim() === '') {
-        throw ApplicationFailure.retryable(
-          `${replicaUrls(target.endpoint).join(', ')} served ${target.model} but answered nothing`,
-          'ServeProbeFailed',
-        );
-      }
-      return { ...target, probe: reply.text };
+    async serveCheckpoint(input: ServeInput): Promise<Served> {
+      const ctx = Context.current();
+      const { endpoint, model } = input;
+      const serve: Serve = input.serve ?? { kind: 'by-path' };
+      const urls = replicaUrls(endpoint);
+      let waiting = `${serve.kind}: ${model}`;
+      return withHeartbeat(
+        () => waiting,
+        async () => {
+          if (serve.kind === 'vllm-lora') {
+            await Promise.all(
+              urls.map((url) => swapAdapter(vllmReplica(url, endpoint), model, input.replaces)),
+            );
+          } else if (serve.kind === 'restart') {
+            const replicas = urls.map((url) => vllmReplica(url, endpoint));
+            const pending = async () =>
+              (await Promise.all(replicas.map((r) => readiness(r, model)))).filter((x) => x !== null);
+            // A retry after a finished restart finds the checkpoint served and restarts nothing.
+            if ((await pending()).length > 0) {
+              waiting = `restart hook for ${model}`;
+              await runHook(hookArgv(serve.command, model), serve.healthTimeoutMs, ctx.cancellationSignal);
+              const deadline = Date.now() + serve.healthTimeoutMs;
+              for (let left = await pending(); left.length > 0; left = await pending()) {
+                waiting = `waiting for ${left.length}/${replicas.length} replica(s): ${left.join('; ')}`;
+                ctx.heartbeat(waiting);
+                if (Date.now() > deadline) {
+                  throw ApplicationFailure.retryable(
+                    `${model} not served after ${serve.healthTimeoutMs} ms: ${left.join('; ')}`,
+                    'ServeTimeout',
+                  );
+                }
+                await ctx.sleep(POLL_MS);
+              }
+            }
+          }
+          waiting = `probing ${urls.length} replica(s) with ${model}`;
+          const probes = await Promise.all(
+            urls.map((url) => probe(chatFor, onlyReplica(endpoint, url), model)),
+          );
+          return { endpoint, model, probe: probes[0]! };
+        },
+      );
     },
   };
+}
+
+/** A real completion from one replica; empty, or from another model than asked, is not serving it. */
+async function probe(chatFor: ServeDeps['chatFor'], endpoint: Endpoint, model: string): Promise<string> {
+  const reply = await chatFor({ endpoint, model })({
+    model,
+    messages: [{ role: 'user', content: 'What is 2 + 3? Answer with a number.' }],
+    temperature: 0,
+    maxTokens: 16,
+    seed: 0,
+    signal: Context.current().cancellationSignal,
+  });
+  const where = `${endpoint.baseUrl} (model ${model})`;
+  if (reply.text.trim() === '') {
+    throw ApplicationFailure.retryable(`${where} answered nothing`, 'ServeProbeFailed');
+  }
+  // transformers serve names the model with a revision (`path@main`), so only the prefix must match.
+  if (!reply.model.startsWith(model)) {
+    throw ApplicationFailure.retryable(`${where} answered as ${reply.model}`, 'ServeProbeFailed');
+  }
+  return reply.text;
 }

@@ -82,6 +82,8 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
       status.paused && 'PAUSED',
       status.stopRequested && 'stopping after this iteration',
       status.pendingChanges.length > 0 && `config changes pending: ${status.pendingChanges.join(', ')}`,
+      status.keptBest &&
+        `policy kept from iteration ${status.keptBest.iteration} (${status.keptBest.score}): the last iteration regressed to ${status.keptBest.regressedTo}`,
     ].filter(Boolean);
     lines.push(`  iterations ${bar(status.iteration, status.iterations)}  policy ${status.policyModel}`);
     if (flags.length) lines.push(`  ${flags.join('; ')}`);

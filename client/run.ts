@@ -110,6 +110,12 @@ export function summaryTable(result: RunResult): string {
       `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
     );
     lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
+    if (it.keptBest) {
+      const { iteration, score, regressedTo } = it.keptBest;
+      lines.push(
+        `iteration ${it.iteration} regressed (${regressedTo} < ${score}): the next policy is iteration ${iteration}'s checkpoint`,
+      );
+    }
   }
   return lines.join('\n');
 }

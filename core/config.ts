@@ -309,6 +309,10 @@ export const EvaluationSchema = z
     keep: KeepSchema.optional().describe('default: best for tree, last for the others'),
     temperature: z.number().min(0).max(2).default(0),
     maxTokens: z.int().min(1).optional(),
+    keepBest: z
+      .boolean()
+      .optional()
+      .describe('an iteration scoring below the best so far hands the best checkpoint to the next one'),
   })
   .refine(
     (e) =>
@@ -318,6 +322,37 @@ export const EvaluationSchema = z
       message: 'parallel samples at temperature 0 are all the same answer: set a temperature above 0',
     },
   );
+
+/**
+ * How the policy server takes a new checkpoint. Optional in the config (absent = by-path), so configs
+ * and their hashes written before it stay valid.
+ */
+export const ServeSchema = z.discriminatedUnion('kind', [
+  z
+    .strictObject({ kind: z.literal('by-path') })
+    .describe('transformers serve: loads a checkpoint by path on its first request'),
+  z
+    .strictObject({ kind: z.literal('vllm-lora') })
+    .describe(
+      'vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True: each checkpoint is a LoRA adapter named by its path, loaded on every replica after the previous one is unloaded',
+    ),
+  z
+    .strictObject({
+      kind: z.literal('restart'),
+      command: z
+        .array(z.string().min(1))
+        .min(1)
+        .describe('argv of the restart hook, run once per checkpoint; "{checkpoint}" becomes its path'),
+      healthTimeoutMs: z
+        .int()
+        .min(1000)
+        .default(900_000)
+        .describe('how long every replica may take to answer /health and list the checkpoint'),
+    })
+    .describe(
+      'full weights: the hook restarts the server with the checkpoint, then every replica is awaited',
+    ),
+]);
 
 const RunIdSchema = z
   .string()
@@ -335,6 +370,7 @@ export const RunConfigSchema = z
     policy: z.strictObject({
       endpoint: EndpointSchema,
       baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
+      serve: ServeSchema.optional().describe('how the server takes each new checkpoint (default by-path)'),
     }),
     prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
     shardSize: z.int().min(1).max(100_000).default(64).describe('prompts per shard, at least'),
@@ -386,6 +422,7 @@ export type RewardModel = z.infer<typeof RewardModelSchema>;
 export type Pairing = z.infer<typeof PairingSchema>;
 export type Trainer = z.infer<typeof TrainerSchema>;
 export type Evaluation = z.infer<typeof EvaluationSchema>;
+export type Serve = z.infer<typeof ServeSchema>;
 export type StrategyName = z.infer<typeof StrategyNameSchema>;
 export type Keep = z.infer<typeof KeepSchema>;
 export type Lora = z.infer<typeof LoraSchema>;

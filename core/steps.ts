@@ -1,5 +1,14 @@
 /** The contracts between workflows and activities: small, serialisable, manifests instead of data. */
-import type { Endpoint, Judge, Pairing, PromptSource, Refinement, RunConfig, Trainer } from './config.js';
+import type {
+  Endpoint,
+  Judge,
+  Pairing,
+  PromptSource,
+  Refinement,
+  RunConfig,
+  Serve,
+  Trainer,
+} from './config.js';
 import type { Manifest } from './records.js';
 import type { Strategy } from './strategies.js';
 
@@ -15,6 +24,18 @@ export interface StepScope {
 export interface ModelRef {
   endpoint: Endpoint;
   model: string;
+}
+
+export interface ServeInput extends ModelRef {
+  /** How the server takes the checkpoint; absent in workflows started before serve kinds: by path. */
+  serve?: Serve;
+  /** The model the server answered with until now: vLLM unloads that adapter first. */
+  replaces?: string;
+}
+
+export interface Served extends ModelRef {
+  /** The probe completion's text (of the first replica). */
+  probe: string;
 }
 
 export interface ShardRef {
@@ -134,11 +155,24 @@ export interface StepReport {
   reused: boolean;
 }
 
+/** The run's decision after an iteration that scored below the best so far (evaluation.keepBest). */
+export interface KeptBest {
+  /** The checkpoint the next iteration samples from and trains, instead of this iteration's. */
+  checkpoint: string;
+  /** The iteration that trained it, and its score. */
+  iteration: number;
+  score: number;
+  /** This iteration's score, below `score`. */
+  regressedTo: number;
+}
+
 export interface IterationResult {
   iteration: number;
   checkpoint: string;
   evaluation: EvalSummary;
   steps: StepReport[];
+  /** Set by the run when this iteration regressed and keepBest handed an earlier checkpoint on. */
+  keptBest?: KeptBest;
 }
 
 export interface RunResult {

@@ -1,4 +1,5 @@
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { Serve } from '../core/config.js';
 import type { Activities } from '../activities/index.js';
 
 /** Retry shape for steps that call servers: transient faults back off, bad input fails at once. */
@@ -20,4 +21,14 @@ export const training = proxyActivities<Activities>({
   heartbeatTimeout: '1m',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry,
+});
+
+/**
+ * Serving heartbeats while it waits (a restarted server may take long to load full weights); its
+ * deadline is the restart's health timeout plus time for the hook and the probes.
+ */
+export const serveOptions = (serve: Serve | undefined, summary: string): ActivityOptions => ({
+  summary,
+  startToCloseTimeout: serve?.kind === 'restart' ? serve.healthTimeoutMs * 2 + 600_000 : '10m',
+  heartbeatTimeout: '1m',
 });

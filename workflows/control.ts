@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { EvolveStatus } from '../core/search-attributes.js';
+import type { KeptBest } from '../core/steps.js';
 
 /** Steering a long run; the Temporal CLI sends the same names (`temporal workflow signal --name pause`). */
 export const pauseSignal = defineSignal('pause');
@@ -16,6 +17,8 @@ export interface RunStatus {
   configHash: string;
   /** Config updates accepted during this execution; they apply from the next iteration. */
   pendingChanges: string[];
+  /** Set while the running iteration started from a kept best checkpoint (evaluation.keepBest). */
+  keptBest?: KeptBest;
 }
 export const runStatusQuery = defineQuery<RunStatus>('status');
 

@@ -14,7 +14,7 @@ import { shardsOf } from '../core/shards.js';
 import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/strategies.js';
 import type { EvalSummary, GenerationParams, IterationResult, ModelRef, StepReport } from '../core/steps.js';
 import { fnv1a64 } from '../core/templates.js';
-import { bookkeeping, shardWork, training } from './activities.js';
+import { bookkeeping, serveOptions, shardWork, training } from './activities.js';
 import { pauseSignal, resumeSignal } from './control.js';
 
 export interface IterationInput {
@@ -25,6 +25,8 @@ export interface IterationInput {
   policyModel: string;
   /** Start paused (the run was paused when this iteration began). */
   paused?: boolean;
+  /** What the server answers with now, where that is not policyModel (keepBest went back): served first. */
+  serving?: string;
 }
 
 export interface IterationProgress {
@@ -45,6 +47,7 @@ export async function evolveIteration({
   iteration,
   policyModel,
   paused = false,
+  serving,
 }: IterationInput): Promise<IterationResult> {
   const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
   // Steps find finished outputs in this run's reuse index, then in those of the runs it reuses.
@@ -86,6 +89,10 @@ export async function evolveIteration({
   upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
 
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
+  const serveStep = (model: string, replaces: string, summary: string) =>
+    bookkeeping.serveCheckpoint.executeWithOptions(serveOptions(config.policy.serve, summary), [
+      { ...policy, model, serve: config.policy.serve, replaces },
+    ]);
 
   /**
    * Sample, refine and judge every shard in the strategy's shape (N chains of depth K); a shard moves on
@@ -156,6 +163,12 @@ export async function evolveIteration({
     return { generations, scores };
   }
 
+  // 0. Only after a regression (keepBest): the server answers with the regressed checkpoint, not pi_t.
+  if (serving !== undefined && serving !== policyModel) {
+    await enter('serve-policy');
+    await serveStep(policyModel, serving, 'serve the best checkpoint so far');
+  }
+
   // 1-3. Sample, self-refine, judge.
   await enter('sample-refine-judge');
   const prompts = await bookkeeping.loadPrompts.executeWithOptions({ summary: 'load training prompts' }, [
@@ -210,10 +223,7 @@ export async function evolveIteration({
 
   // 6. Serve the new checkpoint.
   await enter('serve');
-  const served = await bookkeeping.serveCheckpoint.executeWithOptions(
-    { summary: 'serve the new checkpoint' },
-    [{ endpoint: config.policy.endpoint, model: checkpoint.path }],
-  );
+  const served = await serveStep(checkpoint.path, policyModel, 'serve the new checkpoint');
 
   // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
   await enter('evaluate');

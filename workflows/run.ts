@@ -15,6 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { applyConfigUpdate, ConfigError, type RunConfig } from '../core/config.js';
+import { keepBestDecision } from '../core/keep-best.js';
 import {
   BaseModelKey,
   type EvolveStatus,
@@ -147,20 +148,40 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
     ) {
       if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
       await condition(() => !status.paused);
-      setCurrentDetails(`iteration ${iteration}/${config.iterations}, policy ${status.policyModel}`);
+      const previous = iterations.at(-1);
+      const kept = previous?.keptBest;
+      status.keptBest = kept;
+      setCurrentDetails(
+        `iteration ${iteration}/${config.iterations}, policy ${status.policyModel}` +
+          (kept
+            ? ` (kept from iteration ${kept.iteration}: iteration ${previous!.iteration} scored ${kept.regressedTo} < ${kept.score})`
+            : ''),
+      );
       status.iteration = iteration;
       if (audit()) upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
       const result = await executeChild(evolveIteration, {
         workflowId: childId(iteration),
-        args: [{ config, configHash, iteration, policyModel: status.policyModel, paused: status.paused }],
+        args: [
+          {
+            config,
+            configHash,
+            iteration,
+            policyModel: status.policyModel,
+            paused: status.paused,
+            // The server still answers with the regressed checkpoint: the iteration serves the kept one.
+            ...(kept ? { serving: previous!.checkpoint } : {}),
+          },
+        ],
         staticSummary: `EVOLVE iteration ${iteration}/${config.iterations} of ${config.runId}`,
         typedSearchAttributes: [
           { key: RunIdKey, value: config.runId },
           { key: BaseModelKey, value: config.policy.baseModel },
         ],
       });
-      iterations.push(result);
-      status.policyModel = result.checkpoint;
+      // keepBest: an iteration scoring below the best so far hands that best checkpoint on instead.
+      const keptBest = config.evaluation.keepBest ? keepBestDecision([...iterations, result]) : null;
+      iterations.push(keptBest ? { ...result, keptBest } : result);
+      status.policyModel = keptBest?.checkpoint ?? result.checkpoint;
       if (
         iteration < config.iterations &&
         !status.stopRequested &&

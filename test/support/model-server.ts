@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkModel, modelBaseUrl, stackSettings, startService, stopService } from '../../deploy/stack.js';
 import { baseModel, requireInstalled } from './paths.js';
 
+/** A port nothing listens on now (a server restarted by a test comes back on it). */
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -104,3 +104,21 @@ test('a judge kind without its settings, or text input without a template, names
   assert.equal(none.judge.llm, undefined);
   assert.deepEqual(none.pairing.weights, { direct: 1, refinement: 1 });
 });
+
+test('policy.serve: by-path when absent, restart needs a command, an unknown kind is named', () => {
+  const good = loadConfigFile('deploy/demo/config.yaml');
+  const withServe = (serve: unknown) => ({ ...good, policy: { ...good.policy, serve } });
+  assert.equal(parseRunConfig(good).policy.serve, undefined, 'absent: the config hash stays as it was');
+  const restart = parseRunConfig(withServe({ kind: 'restart', command: ['systemctl', 'restart', 'vllm'] }));
+  assert.deepEqual(restart.policy.serve, {
+    kind: 'restart',
+    command: ['systemctl', 'restart', 'vllm'],
+    healthTimeoutMs: 900_000,
+  });
+  assert.throws(() => parseRunConfig(withServe({ kind: 'restart' })), /policy\.serve\.command: required/);
+  assert.throws(
+    () => parseRunConfig(withServe({ kind: 'vllm-lora', command: ['x'] })),
+    /policy\.serve\.command: unknown key/,
+  );
+  assert.throws(() => parseRunConfig(withServe({ kind: 'sglang' })), /policy\.serve\.kind: /);
+});

@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
+import { loadAdapter, vllmReplica } from '../../activities/serve-vllm.js';
+import { EndpointSchema, type Serve } from '../../core/config.js';
+import type { ServeInput, Served } from '../../core/steps.js';
+import { startFakeVllm } from '../support/fake-vllm.js';
+import { freePort, startModelServer } from '../support/model-server.js';
+import { until } from '../support/until.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'evolve-serve-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A LoRA adapter directory as TRL writes one (vLLM checks adapter_config.json). */
+function adapter(name: string): string {
+  const path = join(dir, name);
+  mkdirSync(path, { recursive: true });
+  writeFileSync(join(path, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 16 }));
+  return path;
+}
+
+const endpointOf = (...baseUrls: string[]) => EndpointSchema.parse({ baseUrls, maxAttempts: 2 });
+
+/** Runs the serve activity as the worker wires it, recording its heartbeats. */
+async function serve(input: ServeInput, heartbeats: unknown[] = []): Promise<Served> {
+  // Failures are what several tests expect: the worker's "Activity failed" warnings would only be noise.
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  env.on('heartbeat', (details: unknown) => heartbeats.push(details));
+  return env.run(createActivities().serveCheckpoint, input) as Promise<Served>;
+}
+
+/** The failure a serve attempt ended with, for its message and whether Temporal retries it. */
+async function failureOf(attempt: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await attempt.then(
+    () => assert.fail('serving should have failed'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ApplicationFailure, String(err));
+  return err;
+}
+
+test('vllm-lora: every replica unloads the old adapter, loads the new one and answers with it', async () => {
+  const replicas = [await startFakeVllm({ model: 'base' }), await startFakeVllm({ model: 'base' })];
+  try {
+    const endpoint = endpointOf(...replicas.map((r) => r.baseUrl));
+    const lora: Serve = { kind: 'vllm-lora' };
+    const [first, second] = [adapter('iter-1'), adapter('iter-2')];
+
+    const served = await serve({ endpoint, model: first, serve: lora, replaces: 'base' });
+    assert.equal(served.model, first);
+    assert.match(served.probe, /answer is/);
+    for (const r of replicas) {
+      // Unloading the base model is "not found": nothing to unload, and no error.
+      assert.deepEqual(r.admin, ['unload base -> 404', `load ${first} -> 200`]);
+      assert.equal(r.chat.requests.byModel.get(first), 1, 'each replica answered the probe');
+    }
+
+    await serve({ endpoint, model: second, serve: lora, replaces: first });
+    for (const r of replicas) {
+      assert.deepEqual(r.admin.slice(2), [`unload ${first} -> 200`, `load ${second} -> 200`]);
+      assert.deepEqual([...r.adapters], [[second, second]], 'only the new adapter stays loaded');
+    }
+
+    // A retried activity: the old adapter is gone and the new one listed, so nothing changes.
+    await serve({ endpoint, model: second, serve: lora, replaces: first });
+    for (const r of replicas) assert.deepEqual(r.admin.slice(4), [`unload ${first} -> 404`]);
+    // Two loads racing: vLLM's "has already been loaded" counts as loaded.
+    await loadAdapter(vllmReplica(replicas[0]!.baseUrl, endpoint), second, second);
+    assert.equal(replicas[0]!.admin.at(-1), `load ${second} -> 400`);
+  } finally {
+    await Promise.all(replicas.map((r) => r.close()));
+  }
+});
+
+test('vllm-lora: a server without runtime LoRA updating or a bad adapter path fails at once, naming the replica', async () => {
+  const off = await startFakeVllm({ model: 'base', runtimeLora: false });
+  const on = await startFakeVllm({ model: 'base' });
+  try {
+    const model = adapter('iter-1');
+    const noRoutes = await failureOf(
+      serve({ endpoint: endpointOf(off.baseUrl), model, serve: { kind: 'vllm-lora' }, replaces: 'base' }),
+    );
+    assert.equal(noRoutes.nonRetryable, true);
+    assert.ok(noRoutes.message.startsWith(`POST ${off.baseUrl}/unload_lora_adapter answered 404`));
+    assert.match(noRoutes.message, /VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and --enable-lora/);
+
+    const missing = join(dir, 'not-an-adapter');
+    const badPath = await failureOf(
+      serve({ endpoint: endpointOf(on.baseUrl), model: missing, serve: { kind: 'vllm-lora' } }),
+    );
+    assert.equal(badPath.nonRetryable, true);
+    assert.equal(
+      badPath.message,
+      `POST ${on.baseUrl}/load_lora_adapter (lora_path ${missing}) answered 404: ` +
+        `Loading lora ${missing} failed: No adapter found for ${missing}`,
+    );
+    assert.deepEqual([...on.adapters], [], 'nothing loaded');
+  } finally {
+    await Promise.all([off.close(), on.close()]);
+  }
+});
+
+test('restart: the hook relaunches the server on the checkpoint; serving waits for health, the model list and a completion', async () => {
+  const port = await freePort();
+  const state = join(dir, 'restart');
+  mkdirSync(state);
+  // A deployment's restart script: stop the old server, start one on the checkpoint, return at once.
+  const hook = join(state, 'restart.sh');
+  writeFileSync(
+    hook,
+    `#!/bin/bash
+set -e
+if [ -f ${state}/pid ]; then
+  old=$(cat ${state}/pid); kill "$old"; while kill -0 "$old" 2>/dev/null; do sleep 0.1; done
+fi
+nohup node --import tsx test/support/fake-vllm.ts --model "$1" --port ${port} --loading-ms 1500 \\
+  > ${state}/server.log 2>&1 &
+echo $! > ${state}/pid
+`,
+  );
+  const pid = () => Number(readFileSync(join(state, 'pid'), 'utf8'));
+  execFileSync('bash', [hook, 'base']);
+  const endpoint = endpointOf(`http://127.0.0.1:${port}/v1`);
+  try {
+    await until('the first server', async () => {
+      const reply = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+      return reply?.status === 200;
+    });
+    const before = pid();
+    const model = join(dir, 'iter-1-full');
+    const restart: Serve = {
+      kind: 'restart',
+      command: ['bash', hook, '{checkpoint}'],
+      healthTimeoutMs: 60_000,
+    };
+    const heartbeats: unknown[] = [];
+    const served = await serve({ endpoint, model, serve: restart, replaces: 'base' }, heartbeats);
+    assert.equal(served.model, model);
+    assert.match(served.probe, /answer is/);
+    assert.notEqual(pid(), before, 'the hook started a new server');
+    const models = (await (await fetch(`${endpoint.baseUrls![0]}/models`)).json()) as {
+      data: { id: string }[];
+    };
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [model],
+    );
+    assert.ok(
+      heartbeats.some((h) => String(h).startsWith('waiting for 1/1 replica(s):')),
+      `heartbeats name what is awaited: ${JSON.stringify(heartbeats)}`,
+    );
+
+    // A retry after the restart finished finds the checkpoint served and restarts nothing.
+    const again = pid();
+    await serve({ endpoint, model, serve: restart, replaces: 'base' });
+    assert.equal(pid(), again);
+  } finally {
+    try {
+      process.kill(pid());
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+test('restart: a failing hook, a missing program and a server that never serves the checkpoint are clear errors', async () => {
+  const server = await startFakeVllm({ model: 'base' });
+  try {
+    const endpoint = endpointOf(server.baseUrl);
+    const model = '/ckpt/iter-1';
+    const hook = (command: string[], healthTimeoutMs = 60_000): Serve => ({
+      kind: 'restart',
+      command,
+      healthTimeoutMs,
+    });
+
+    const failed = await failureOf(
+      serve({
+        endpoint,
+        model,
+        serve: hook(['bash', '-c', 'echo "no GPU for $0" >&2; exit 3', '{checkpoint}']),
+      }),
+    );
+    assert.equal(failed.nonRetryable, false, 'a failed restart may pass: Temporal retries it');
+    assert.match(
+      failed.message,
+      /^restart hook `bash -c .* \/ckpt\/iter-1` exited 3; last output:\nno GPU for \/ckpt\/iter-1$/,
+    );
+
+    const missing = await failureOf(
+      serve({ endpoint, model, serve: hook(['/no/such/restart', '{checkpoint}']) }),
+    );
+    assert.equal(missing.nonRetryable, true);
+    assert.equal(
+      missing.message,
+      'policy.serve.command: /no/such/restart not found (/no/such/restart /ckpt/iter-1)',
+    );
+
+    // The hook "succeeds" but the server keeps serving the old model.
+    const stuck = await failureOf(serve({ endpoint, model, serve: hook(['true'], 3_000) }));
+    assert.equal(
+      stuck.message,
+      `/ckpt/iter-1 not served after 3000 ms: ${server.baseUrl}/models lists base, not /ckpt/iter-1`,
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+test('by-path: the real transformers serve answers the probe with the checkpoint it loaded by path', async () => {
+  const server = await startModelServer();
+  try {
+    const served = await serve({ endpoint: endpointOf(server.baseUrl), model: server.model });
+    assert.equal(served.model, server.model);
+    assert.ok(served.probe.trim().length > 0);
+  } finally {
+    await server.stop();
+  }
+});
