@@ -109,6 +109,15 @@ export function summaryTable(result: RunResult): string {
     lines.push(
       `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
     );
+    for (const suite of it.suites ?? []) {
+      const values = suite.rounds.map(
+        (r) =>
+          `${r.round === 0 ? 'direct' : `refine@${r.round}`} ${r.value === null ? '-' : r.value.toFixed(1)}`,
+      );
+      lines.push(
+        `iteration ${it.iteration} suite ${suite.name} (${suite.headline}, %): ${values.join(', ')}`,
+      );
+    }
     lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
   }
   return lines.join('\n');
