@@ -4,6 +4,7 @@ import { codecsFromEnv } from '../codec/encryption.js';
 import { replicaUrls, type RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
+import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
 
@@ -109,15 +110,7 @@ export function summaryTable(result: RunResult): string {
     lines.push(
       `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
     );
-    for (const suite of it.suites ?? []) {
-      const values = suite.rounds.map(
-        (r) =>
-          `${r.round === 0 ? 'direct' : `refine@${r.round}`} ${r.value === null ? '-' : r.value.toFixed(1)}`,
-      );
-      lines.push(
-        `iteration ${it.iteration} suite ${suite.name} (${suite.headline}, %): ${values.join(', ')}`,
-      );
-    }
+    for (const suite of it.suites ?? []) lines.push(`iteration ${it.iteration} suite ${suiteLine(suite)}`);
     lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
   }
   return lines.join('\n');

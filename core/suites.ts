@@ -151,3 +151,11 @@ export function headlineOf(suite: Suite): string {
       return 'score vs baseline';
   }
 }
+
+/** One line per suite for the terminal: `alpaca (LC win rate, %): direct 31.2, refine@1 35.0`. */
+export function suiteLine(suite: SuiteSummary): string {
+  const values = suite.rounds.map(
+    (r) => `${r.round === 0 ? 'direct' : `refine@${r.round}`} ${r.value === null ? '-' : r.value.toFixed(1)}`,
+  );
+  return `${suite.name} (${suite.headline}, %): ${values.join(', ')}`;
+}

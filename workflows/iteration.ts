@@ -41,6 +41,8 @@ export interface IterationProgress {
   shardsDone: number;
   shards: number;
   steps: StepReport[];
+  /** The benchmark suites scored so far in this iteration (absent in workflows started before suites). */
+  suites?: SuiteSummary[];
 }
 
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
@@ -83,6 +85,7 @@ export async function evolveIteration({
     shardsDone: 0,
     shards: 0,
     steps: [],
+    suites: [],
   };
   setHandler(iterationProgressQuery, () => progress);
   setHandler(pauseSignal, () => void (progress.paused = true));
@@ -267,7 +270,7 @@ export async function evolveIteration({
   report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
 
   // 8. Benchmark suites: generated like the evaluation, then judged and scored by each suite's rules.
-  const suites: SuiteSummary[] = [];
+  const suites = progress.suites!;
   for (const suite of config.evaluation.suites ?? []) {
     const phase = `suite-${suite.name}`;
     await enter(phase);

@@ -95,6 +95,7 @@ export function recordingActivities(
         uri: `${i.scope.dir}/summary.json`,
         name: i.suite.name,
         kind: i.suite.kind,
+        headline: 'score',
         prompts: 14,
         rounds,
         wallMs: 2,

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Activities } from '../../activities/index.js';
 import type { RunResult } from '../../core/steps.js';
+import { suiteLine } from '../../core/suites.js';
+import { iterationProgressQuery } from '../../workflows/iteration.js';
 import { recordingActivities } from '../support/recording-activities.js';
 import { demoConfig } from '../support/config.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
@@ -50,9 +52,15 @@ test('every iteration scores each benchmark suite after the evaluation, with the
       ],
     },
   });
-  const result: RunResult = await worker.runUntil(
-    server.env.client.workflow.execute('evolveRun', { taskQueue: id, workflowId: id, args: [config] }),
-  );
+  const [result, progress] = await worker.runUntil(async () => {
+    const client = server.env.client.workflow;
+    const done: RunResult = await client.execute('evolveRun', {
+      taskQueue: id,
+      workflowId: id,
+      args: [config],
+    });
+    return [done, await client.getHandle(`${id}/iter-1`).query(iterationProgressQuery)] as const;
+  });
   const dir = '/a/suites/iter-1';
   const afterEvaluation = calls.slice(calls.findIndex((c) => c.startsWith('evaluate')) + 1);
   assert.deepEqual(
@@ -95,5 +103,10 @@ test('every iteration scores each benchmark suite after the evaluation, with the
     'suite-arena:refine',
     'suite-arena:judge',
     'suite-arena',
+  ]);
+  // `evolve show` prints the scored suites from the iteration's progress query.
+  assert.deepEqual(progress.suites!.map(suiteLine), [
+    'math500 (score, %): direct 50.0, refine@1 50.0, refine@2 50.0',
+    'arena (score, %): direct 50.0, refine@1 50.0, refine@2 50.0',
   ]);
 });
