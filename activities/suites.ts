@@ -233,16 +233,13 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
           await Promise.all(input.verdicts.map((m) => readManifestRows(m, 'verdict')))
         ).flat();
         judge = `llm:${suite.kind}:${suite.judge.model}`;
-        const difficulty =
-          suite.kind === 'alpaca-eval' && suite.difficulty
-            ? await readInstructionDifficulty(suite.difficulty)
-            : undefined;
+        const difficultyFile = suite.kind === 'alpaca-eval' ? suite.difficulty : undefined;
+        const difficulty = difficultyFile ? await readInstructionDifficulty(difficultyFile) : undefined;
+        // The official difficulties are indexed by position in the 805 instructions, as the prompt ids are.
         const difficultyOf = (promptId: string) => {
           const gamma = difficulty?.[Number(promptId.replace('alpaca-eval-', ''))];
           if (gamma === undefined)
-            throw new DataError(
-              `${suite.kind === 'alpaca-eval' ? suite.difficulty : ''}: no difficulty for prompt "${promptId}"`,
-            );
+            throw new DataError(`${difficultyFile}: no difficulty for prompt "${promptId}"`);
           return gamma;
         };
         scored = rounds.map((round) => {

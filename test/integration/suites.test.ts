@@ -144,22 +144,25 @@ async function runSuite(suite: Suite, deps = defaultDeps()) {
     const scores = await run(activities.judgeShard, { scope: scope('judge'), shard, generations, judge });
     shards.push({ shard, generations, scores });
   }
-  const judgeShards = (s: Suite) =>
-    s.kind === 'accuracy'
-      ? Promise.resolve([])
-      : Promise.all(
-          shards.map(({ shard, generations, scores }) =>
-            run(activities.judgeSuiteShard, {
-              scope: scope('verdicts'),
-              suite: s,
-              shard,
-              generations,
-              scores: [scores],
-              rounds: ROUNDS,
-              strategy,
-            }),
-          ),
-        );
+  // One shard after the other (the workflow runs them concurrently), so a crash leaves nothing running.
+  const judgeShards = async (s: Suite) => {
+    const manifests: Manifest[] = [];
+    if (s.kind === 'accuracy') return manifests;
+    for (const { shard, generations, scores } of shards) {
+      manifests.push(
+        await run(activities.judgeSuiteShard, {
+          scope: scope('verdicts'),
+          suite: s,
+          shard,
+          generations,
+          scores: [scores],
+          rounds: ROUNDS,
+          strategy,
+        }),
+      );
+    }
+    return manifests;
+  };
   const verdicts = await judgeShards(suite);
   const summary = await run(activities.summarizeSuite, {
     scope: scope(''),
@@ -264,7 +267,10 @@ test('accuracy suite: the verifier headline and each extractor, direct vs refine
 });
 
 test('a pairwise suite shard resumes after a crash without asking the judge twice, and a rerun reuses it', async () => {
-  const suite = { ...suiteNamed('alpaca'), name: 'resume' };
+  const alpaca = suiteNamed('alpaca') as Extract<Suite, { kind: 'alpaca-eval' }>;
+  // One verdict at a time: no request is in flight when the crash hits.
+  const endpoint = { ...alpaca.judge.endpoint, maxConcurrency: 1 };
+  const suite: Suite = { ...alpaca, name: 'resume', judge: { ...alpaca.judge, endpoint } };
   const real = defaultDeps();
   let asked = 0;
   let crashAfter = 3;
