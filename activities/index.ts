@@ -10,6 +10,7 @@ import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
 import { createServeActivities } from './serve.js';
+import { createSuiteActivities } from './suites.js';
 import { createTrainingActivities } from './training/index.js';
 
 export interface ActivityDeps {
@@ -56,6 +57,7 @@ export function createActivities(deps: ActivityDeps = defaultDeps()) {
     ...createTrainingActivities(),
     ...createServeActivities(deps),
     summarizeEvaluation,
+    ...createSuiteActivities(deps),
   };
   const wrapped = Object.entries(activities).map(([name, fn]) => [name, failFastOnBadInput(fn)]);
   return Object.fromEntries(wrapped) as unknown as typeof activities;

@@ -13,7 +13,7 @@ import { askUntilReadable, type JudgeAdapter, type JudgeItem, type Reading } fro
 import type { ChatFn } from './inference.js';
 
 /** AlpacaEval's output identifiers: single tokens whose logprobs give the preference. */
-const LABELS = ['m', 'M'] as const;
+export const LABELS = ['m', 'M'] as const;
 
 function pointwisePrompt(judge: LlmJudge, item: JudgeItem): string {
   const reply = judge.structuredOutput
@@ -22,14 +22,21 @@ function pointwisePrompt(judge: LlmJudge, item: JudgeItem): string {
   return `${judge.rubric}\n\n[Question]\n${item.prompt}\n\n[Response]\n${item.response}\n\n${reply}`;
 }
 
-function labelPrompt(judge: LlmJudge, prompt: string, first: string, second: string): string {
+/** AlpacaEval's comparison: which of two outputs, shown as m and M, is better. */
+export function labelPrompt(
+  judge: Pick<LlmJudge, 'rubric'>,
+  prompt: string,
+  first: string,
+  second: string,
+): string {
   return (
     `${judge.rubric}\n\n[Instruction]\n${prompt}\n\n[Output (${LABELS[0]})]\n${first}\n\n` +
     `[Output (${LABELS[1]})]\n${second}\n\nWhich output is better? Answer with its identifier only: ${LABELS[0]} or ${LABELS[1]}.`
   );
 }
 
-function verdictPrompt(judge: LlmJudge, prompt: string, a: string, b: string): string {
+/** Arena-Hard's comparison of assistants A and B, ending in a [[verdict]] label. */
+export function verdictPrompt(judge: Pick<LlmJudge, 'rubric'>, prompt: string, a: string, b: string): string {
   return (
     `${judge.rubric}\n\n<|User Prompt|>\n${prompt}\n\n` +
     `<|The Start of Assistant A's Answer|>\n${a}\n<|The End of Assistant A's Answer|>\n\n` +

@@ -136,13 +136,22 @@ export async function doctor(
     if (llm) checks.push(['judge server', await checkEndpoint(llm.endpoint, env)]);
     if (rewardModel) checks.push(['reward model server', await checkRoot(rewardModel.endpoint, env)]);
     checks.push(['trainer', await checkTrainer(config.trainer)]);
-    for (const source of [...config.prompts, config.evaluation.prompts]) {
-      if (source.kind === 'file')
-        checks.push([
-          'prompts',
-          existsSync(source.path) ? ok(source.path) : fail(`${source.path} not found (seen from here)`),
-        ]);
+    const files: [string, string][] = [...config.prompts, config.evaluation.prompts].flatMap((source) =>
+      source.kind === 'file' ? [['prompts', source.path] as [string, string]] : [],
+    );
+    for (const suite of config.evaluation.suites ?? []) {
+      if (suite.kind === 'accuracy') {
+        if (suite.prompts.kind === 'file') files.push([`suite ${suite.name}`, suite.prompts.path]);
+        continue;
+      }
+      checks.push([`suite ${suite.name} judge`, await checkEndpoint(suite.judge.endpoint, env)]);
+      files.push([`suite ${suite.name}`, suite.prompts]);
+      if (suite.kind === 'arena-hard') files.push([`suite ${suite.name}`, suite.baseline]);
+      if (suite.kind === 'alpaca-eval' && suite.difficulty)
+        files.push([`suite ${suite.name}`, suite.difficulty]);
     }
+    for (const [name, file] of files)
+      checks.push([name, existsSync(file) ? ok(file) : fail(`${file} not found (seen from here)`)]);
   }
   for (const [name, health] of checks)
     say(`${health.ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(17)} ${health.detail}`);

@@ -1,6 +1,7 @@
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
+import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import { rootCause } from './errors.js';
 
@@ -98,6 +99,7 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
       if (progress.shards > 0) lines.push(`  shards     ${bar(progress.shardsDone, progress.shards)}`);
       for (const s of progress.steps)
         lines.push(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows -> ${s.uri}`);
+      for (const suite of progress.suites ?? []) lines.push(`  suite ${suiteLine(suite)}`);
     }
     const childDescription = await child.describe().catch(() => null);
     lastError = (childDescription && pendingFailure(childDescription)) ?? lastError;

@@ -4,6 +4,7 @@ import { codecsFromEnv } from '../codec/encryption.js';
 import { replicaUrls, type RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
+import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
 
@@ -109,6 +110,7 @@ export function summaryTable(result: RunResult): string {
     lines.push(
       `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
     );
+    for (const suite of it.suites ?? []) lines.push(`iteration ${it.iteration} suite ${suiteLine(suite)}`);
     lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
     if (it.keptBest) {
       const { iteration, score, regressedTo } = it.keptBest;

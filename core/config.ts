@@ -300,6 +300,58 @@ const KubernetesTrainer = z.strictObject({
 
 export const TrainerSchema = z.discriminatedUnion('backend', [LocalTrainer, RayTrainer, KubernetesTrainer]);
 
+const SuiteName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,39}$/,
+    'lower-case letters, digits, "_" and "-" (max 40): it names a directory',
+  );
+const BenchmarkPath = z.string().min(1);
+
+/** A pairwise benchmark judge: the LLM asked to compare an answer with the reference (or baseline) one. */
+const SuiteJudgeSchema = LlmJudgeSchema.pick({
+  endpoint: true,
+  model: true,
+  rubric: true,
+  attempts: true,
+}).extend({ maxTokens: z.int().min(1).optional().describe('default: 8 (alpaca-eval), 4096 (arena-hard)') });
+
+/** Benchmark suites evaluated every iteration, each generated with the evaluation strategy. */
+export const SuiteSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    name: SuiteName,
+    kind: z.literal('accuracy'),
+    prompts: PromptSourceSchema.describe(
+      'prompts with gold answers, e.g. GSM8K or MATH-500 (format gsm8k, math)',
+    ),
+    verifier: z
+      .enum(['numeric', 'math'])
+      .default('numeric')
+      .describe('numeric: GSM8K extractors (strict, boxed, flexible); math: boxed with MATH equivalence'),
+  }),
+  z.strictObject({
+    name: SuiteName,
+    kind: z.literal('alpaca-eval'),
+    prompts: BenchmarkPath.describe('AlpacaEval JSON array: each instruction with the reference output'),
+    limit: z.int().min(1).optional(),
+    judge: SuiteJudgeSchema,
+    difficulty: BenchmarkPath.optional().describe(
+      'instruction_difficulty.csv: adds the length-controlled win rate',
+    ),
+    seed: z.int().min(0).default(0).describe('the per-row draw of which output the judge sees first'),
+  }),
+  z.strictObject({
+    name: SuiteName,
+    kind: z.literal('arena-hard'),
+    prompts: BenchmarkPath.describe('Arena-Hard question.jsonl'),
+    limit: z.int().min(1).optional(),
+    baseline: BenchmarkPath.describe('the baseline model_answer/<model>.jsonl, e.g. gpt-4-0314.jsonl'),
+    judge: SuiteJudgeSchema,
+    bootstrapRounds: z.int().min(1).max(10_000).default(100),
+    seed: z.int().default(42).describe('bootstrap seed'),
+  }),
+]);
+
 export const EvaluationSchema = z
   .strictObject({
     prompts: PromptSourceSchema,
@@ -313,6 +365,14 @@ export const EvaluationSchema = z
       .boolean()
       .optional()
       .describe('an iteration scoring below the best so far hands the best checkpoint to the next one'),
+    suites: z
+      .array(SuiteSchema)
+      .optional()
+      .describe('benchmark suites scored every iteration besides `prompts`, with the same strategy'),
+  })
+  .refine((e) => new Set(e.suites?.map((s) => s.name)).size === (e.suites?.length ?? 0), {
+    path: ['suites'],
+    message: 'suite names must be unique',
   })
   .refine(
     (e) =>
@@ -423,6 +483,7 @@ export type Pairing = z.infer<typeof PairingSchema>;
 export type Trainer = z.infer<typeof TrainerSchema>;
 export type Evaluation = z.infer<typeof EvaluationSchema>;
 export type Serve = z.infer<typeof ServeSchema>;
+export type Suite = z.infer<typeof SuiteSchema>;
 export type StrategyName = z.infer<typeof StrategyNameSchema>;
 export type Keep = z.infer<typeof KeepSchema>;
 export type Lora = z.infer<typeof LoraSchema>;

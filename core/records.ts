@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { VERDICTS } from './judge-replies.js';
 
 export const MessageSchema = z.strictObject({
   role: z.enum(['system', 'user', 'assistant']),
@@ -53,6 +54,31 @@ export const ScoreRecordSchema = z.strictObject({
 });
 export type ScoreRecord = z.infer<typeof ScoreRecordSchema>;
 
+/** One benchmark verdict: the answer kept after `round` refinements against the reference or baseline. */
+export const VerdictRecordSchema = z.strictObject({
+  promptId: z.string(),
+  round: z.int().min(0),
+  generationId: z.string().nullable().describe('null: the strategy kept no answer at this round'),
+  judge: z.string(),
+  status: z.enum(['ok', 'unparseable', 'error', 'missing']),
+  modelLength: z.int().min(0).nullable().describe('characters of the kept answer'),
+  referenceLength: z.int().min(0),
+  swapped: z
+    .boolean()
+    .nullable()
+    .describe('alpaca-eval: the judge saw the model output first (drawn per row); null for arena-hard'),
+  draw: z.number().nullable().describe('the seeded uniform draw that set `swapped`'),
+  preference: z
+    .number()
+    .nullable()
+    .describe('alpaca-eval, in [1, 2]: 1 = the reference is better, 2 = the model; already un-swapped'),
+  games: z
+    .array(z.enum(VERDICTS).nullable())
+    .describe('arena-hard: game 1 with the baseline as A, game 2 with the model as A; [] for alpaca-eval'),
+  raw: z.string().nullable().describe('the judge replies, for audit'),
+});
+export type VerdictRecord = z.infer<typeof VerdictRecordSchema>;
+
 export const PairRecordSchema = z.strictObject({
   promptId: z.string(),
   kind: z.enum(['direct', 'refinement']),
@@ -88,6 +114,7 @@ export const RecordSchemas = {
   score: ScoreRecordSchema,
   pair: PairRecordSchema,
   sft: SftRecordSchema,
+  verdict: VerdictRecordSchema,
 } as const;
 export type RecordSchemaName = keyof typeof RecordSchemas;
 

@@ -7,10 +7,12 @@ import type {
   Refinement,
   RunConfig,
   Serve,
+  Suite,
   Trainer,
 } from './config.js';
 import type { Manifest } from './records.js';
 import type { Strategy } from './strategies.js';
+import type { SuiteSummary } from './suites.js';
 
 export interface StepScope {
   runId: string;
@@ -140,6 +142,29 @@ export interface EvalSummary {
   strategy?: Strategy;
 }
 
+/** One shard of a pairwise suite: each kept answer (direct and after each round) against the reference. */
+export interface JudgeSuiteShardInput {
+  scope: StepScope;
+  suite: Exclude<Suite, { kind: 'accuracy' }>;
+  shard: ShardRef;
+  generations: Manifest[];
+  scores: Manifest[];
+  rounds: number;
+  strategy: Strategy;
+}
+
+export interface SummarizeSuiteInput {
+  scope: StepScope;
+  suite: Suite;
+  prompts: Manifest;
+  generations: Manifest[];
+  scores: Manifest[];
+  /** The pairwise verdicts of every shard; [] for an accuracy suite. */
+  verdicts: Manifest[];
+  rounds: number;
+  strategy: Strategy;
+}
+
 export interface ValidatedConfig {
   config: RunConfig;
   configHash: string;
@@ -170,6 +195,8 @@ export interface IterationResult {
   iteration: number;
   checkpoint: string;
   evaluation: EvalSummary;
+  /** The benchmark suites of evaluation.suites; absent when none is configured. */
+  suites?: SuiteSummary[];
   steps: StepReport[];
   /** Set by the run when this iteration regressed and keepBest handed an earlier checkpoint on. */
   keptBest?: KeptBest;

@@ -180,17 +180,57 @@ function trainingSpec(run: RunData): [Row[], TopLevelSpec] {
   ];
 }
 
+/** Each benchmark suite's headline figure per iteration, one line per response (direct, refine@k). */
+function suitesSpec(run: RunData): [Row[], TopLevelSpec] {
+  const rows = run.iterations.flatMap((it) =>
+    it.suites.flatMap((suite) =>
+      suite.rounds
+        .filter((r) => r.value !== null)
+        .map((r) => ({
+          iteration: it.iteration,
+          suite: `${suite.name}: ${suite.headline}`,
+          round: roundLabel(r.round),
+          value: r.value!,
+        })),
+    ),
+  );
+  return [
+    rows,
+    {
+      data: { values: rows },
+      mark: { type: 'line', point: { size: 80 } },
+      encoding: {
+        x: { field: 'iteration', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
+        y: { field: 'value', type: 'quantitative', title: '%', scale: { domain: [0, 100] } },
+        color: { field: 'round', type: 'nominal', title: 'response' },
+        column: { field: 'suite', type: 'nominal', title: 'benchmark suite' },
+      },
+      width: 240,
+      height: 220,
+    },
+  ];
+}
+
 const CHARTS: {
   id: string;
   title: string;
   spec: (run: RunData) => [Row[], TopLevelSpec];
   missing: string;
+  /** Shown only for runs this applies to (default: every run). */
+  applies?: (run: RunData) => boolean;
 }[] = [
   {
     id: 'accuracy',
     title: 'Held-out accuracy per iteration: direct vs refined',
     spec: accuracySpec,
     missing: 'no iteration has finished its evaluation yet',
+  },
+  {
+    id: 'suites',
+    title: 'Benchmark suites per iteration: direct vs refined',
+    spec: suitesSpec,
+    missing: 'no iteration has scored its benchmark suites yet',
+    applies: (run) => (run.config.evaluation.suites?.length ?? 0) > 0,
   },
   {
     id: 'gain',
@@ -220,7 +260,8 @@ const CHARTS: {
 
 export async function renderCharts(run: RunData): Promise<Chart[]> {
   const charts: Chart[] = [];
-  for (const { id, title, spec, missing } of CHARTS) {
+  for (const { id, title, spec, missing, applies } of CHARTS) {
+    if (applies && !applies(run)) continue;
     const [rows, vl] = spec(run);
     charts.push({ id, title, missing, svg: rows.length ? await renderSvg(vl) : null });
   }

@@ -37,6 +37,7 @@ function artifactLinks(run: RunData, it: IterationData): string {
     'eval/refine',
     'eval/judge',
     'eval/evaluation.json',
+    ...it.suites.map((suite) => `suite-${suite.name}/summary.json`),
   ]
     .map((p) => join(it.dir, p))
     .filter((p) => existsSync(p));
@@ -51,6 +52,7 @@ function iterationStatus(run: RunData, it: IterationData): string {
     it.pairs && `${it.pairs.rows} pairs`,
     it.training && `training ${it.training.state}`,
     it.evaluation && `evaluated on ${it.evaluation.prompts} prompts`,
+    it.suites.length > 0 && `suites ${it.suites.map((suite) => suite.name).join(', ')} scored`,
   ].filter(Boolean);
   return `<li>iteration ${it.iteration}/${run.config.iterations}: ${escape(done.join(', ') || 'started')}</li>`;
 }

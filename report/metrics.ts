@@ -93,6 +93,31 @@ function evalRows(run: RunData, it: IterationData): MetricRow[] {
   ]);
 }
 
+/** Each suite's headline per round, and its interval (Arena-Hard) or standard error (AlpacaEval). */
+function suiteRows(run: RunData, it: IterationData): MetricRow[] {
+  return it.suites.flatMap((suite) =>
+    suite.rounds.map((r) => {
+      const spread =
+        r.metrics.lower !== undefined
+          ? ` [${r.metrics.lower.toFixed(1)}, ${r.metrics.upper!.toFixed(1)}]`
+          : r.metrics.standardError !== undefined
+            ? ` (SE ${r.metrics.standardError.toFixed(1)})`
+            : '';
+      return {
+        iteration: it.iteration,
+        set: `suite: ${suite.name} (${suite.kind})`,
+        metric: `${suite.headline} ${roundLabel(r.round)}${spread}`,
+        value: r.value === null ? null : r.value / 100,
+        unit: 'share' as const,
+        n: suite.prompts - r.missing,
+        judge: suite.judge,
+        extractor: '-',
+        source: relative(run.dir, join(it.dir, `suite-${suite.name}`, 'summary.json')),
+      };
+    }),
+  );
+}
+
 /** Mean judge score (reward) of the training responses at each chain step, per judge. */
 function rewardRows(run: RunData, it: IterationData): MetricRow[] {
   const groups = new Map<string, ScoreRecord[]>();
@@ -165,6 +190,7 @@ function trainerRows(run: RunData, it: IterationData): MetricRow[] {
 export function metricRows(run: RunData): MetricRow[] {
   return run.iterations.flatMap((it) => [
     ...evalRows(run, it),
+    ...suiteRows(run, it),
     ...rewardRows(run, it),
     ...pairRows(run, it),
     ...trainerRows(run, it),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { formatIssues, parseRunConfig, type RunConfig } from '../core/config.js';
 import { ManifestSchema, ScoreRecordSchema, type Manifest, type ScoreRecord } from '../core/records.js';
+import { SuiteSummarySchema, type SuiteSummary } from '../core/suites.js';
 import { DataError, exists, manifestPath, readAll } from '../activities/artifacts.js';
 import { parseTrainerLog } from '../activities/training/metrics.js';
 
@@ -40,6 +41,8 @@ export interface IterationData {
   pairs: Manifest | null;
   training: Training | null;
   evaluation: Evaluation | null;
+  /** The benchmark suites scored so far (iter-t/suite-<name>/summary.json). */
+  suites: SuiteSummary[];
 }
 
 export interface RunData {
@@ -126,6 +129,16 @@ async function readTraining(dir: string): Promise<Training | null> {
   };
 }
 
+async function readSuites(dir: string): Promise<SuiteSummary[]> {
+  const suites: SuiteSummary[] = [];
+  for (const name of await listDir(dir)) {
+    const path = join(dir, name, 'summary.json');
+    if (name.startsWith('suite-') && (await exists(path)))
+      suites.push(await readJsonFile(path, SuiteSummarySchema));
+  }
+  return suites;
+}
+
 async function readIteration(runDir: string, iteration: number): Promise<IterationData> {
   const dir = join(runDir, `iter-${iteration}`);
   const pairsPath = join(dir, 'train', 'pairs', 'pairs.jsonl');
@@ -142,6 +155,7 @@ async function readIteration(runDir: string, iteration: number): Promise<Iterati
     evaluation: (await exists(evaluationPath))
       ? await readJsonFile(evaluationPath, EvaluationFileSchema)
       : null,
+    suites: await readSuites(dir),
   };
 }
 

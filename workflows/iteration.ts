@@ -7,12 +7,13 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { mapLimit } from '../core/concurrency.js';
-import type { RunConfig } from '../core/config.js';
+import type { Judge, PromptSource, RunConfig, Suite } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
 import { IterationKey, StepKey } from '../core/search-attributes.js';
 import { shardsOf } from '../core/shards.js';
 import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/strategies.js';
 import type { EvalSummary, GenerationParams, IterationResult, ModelRef, StepReport } from '../core/steps.js';
+import type { SuiteSummary } from '../core/suites.js';
 import { fnv1a64 } from '../core/templates.js';
 import { bookkeeping, serveOptions, shardWork, training } from './activities.js';
 import { pauseSignal, resumeSignal } from './control.js';
@@ -36,9 +37,17 @@ export interface IterationProgress {
   shardsDone: number;
   shards: number;
   steps: StepReport[];
+  /** The benchmark suites scored so far in this iteration (absent in workflows started before suites). */
+  suites?: SuiteSummary[];
 }
 
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
+
+/** A suite's prompts: the accuracy suite's source, or the official AlpacaEval / Arena-Hard file. */
+const suiteSource = (suite: Suite): PromptSource =>
+  suite.kind === 'accuracy'
+    ? suite.prompts
+    : { kind: 'file', path: suite.prompts, format: suite.kind, limit: suite.limit };
 
 /** One EVOLVE iteration: sample -> self-refine -> judge -> pair -> train -> serve -> evaluate. */
 export async function evolveIteration({
@@ -62,6 +71,7 @@ export async function evolveIteration({
     shardsDone: 0,
     shards: 0,
     steps: [],
+    suites: [],
   };
   setHandler(iterationProgressQuery, () => progress);
   setHandler(pauseSignal, () => void (progress.paused = true));
@@ -99,11 +109,12 @@ export async function evolveIteration({
    * as soon as its own previous step is done.
    */
   async function generateAndJudge(
-    phase: 'train' | 'eval',
+    phase: string,
     prompts: Manifest,
     model: ModelRef,
     params: Omit<GenerationParams, 'samples'>,
     strategy: Strategy,
+    judge: Judge = config.judge,
   ) {
     // Histories recorded before the shard cap replay with shards of shardSize (so do configs without it).
     const cap = patched('max-shards') ? config.maxShards : undefined;
@@ -137,13 +148,13 @@ export async function evolveIteration({
       const generations = refined ? [answers, refined] : [answers];
       await unpaused(`judge ${label}`);
       const scores = await shardWork.judgeShard.executeWithOptions({ summary: `judge ${label}` }, [
-        { scope: scope(`${phase}/judge`), shard, generations, judge: config.judge },
+        { scope: scope(`${phase}/judge`), shard, generations, judge },
       ]);
       progress.shardsDone++;
       setCurrentDetails(
         `iteration ${iteration}: ${progress.step}, ${phase} shards ${progress.shardsDone}/${progress.shards} done`,
       );
-      return { answers, refined, generations, scores };
+      return { shard, answers, refined, generations, scores };
     });
     const generations = results.flatMap((r) => r.generations);
     const scores = results.map((r) => r.scores);
@@ -160,7 +171,8 @@ export async function evolveIteration({
         reused: ms.every((m) => m.reused),
       });
     }
-    return { generations, scores };
+    const shardOutputs = results.map(({ shard, generations, scores }) => ({ shard, generations, scores }));
+    return { generations, scores, shards: shardOutputs };
   }
 
   // 0. Only after a regression (keepBest): the server answers with the regressed checkpoint, not pi_t.
@@ -238,13 +250,78 @@ export async function evolveIteration({
     maxTokens: config.evaluation.maxTokens ?? maxTokens,
     seed,
   };
-  const evalRun = await generateAndJudge('eval', evalPrompts, served, evalParams, evalStrategy);
+  const { generations, scores } = await generateAndJudge(
+    'eval',
+    evalPrompts,
+    served,
+    evalParams,
+    evalStrategy,
+  );
   const rounds = evalStrategy.depth - 1;
   const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
     { summary: `${evalStrategy.name} (keep ${evalStrategy.keep}): accuracy direct and refine@1..${rounds}` },
-    [{ scope: scope('eval'), prompts: evalPrompts, ...evalRun, rounds, strategy: evalStrategy }],
+    [{ scope: scope('eval'), prompts: evalPrompts, generations, scores, rounds, strategy: evalStrategy }],
   );
   report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
+
+  // 8. Benchmark suites: generated like the evaluation, then judged and scored by each suite's rules.
+  const suites = progress.suites!;
+  for (const suite of config.evaluation.suites ?? []) {
+    const phase = `suite-${suite.name}`;
+    await enter(phase);
+    const suitePrompts = await bookkeeping.loadPrompts.executeWithOptions(
+      { summary: `load ${suite.kind} suite ${suite.name}` },
+      [{ scope: scope(phase), sources: [suiteSource(suite)], seedOffset: 0 }],
+    );
+    // The run's judge picks the kept answer where the strategy keeps the best; gold answers get the suite's verifier.
+    const judge = suite.kind === 'accuracy' ? { ...config.judge, verifier: suite.verifier } : config.judge;
+    const generated = await generateAndJudge(phase, suitePrompts, served, evalParams, evalStrategy, judge);
+    const verdicts =
+      suite.kind === 'accuracy'
+        ? []
+        : await mapLimit(
+            generated.shards,
+            config.maxShardsInFlight,
+            async ({ shard, generations, scores }) => {
+              const label = `${suite.name} verdicts shard ${shard.index + 1}/${shard.count}`;
+              await unpaused(label);
+              return shardWork.judgeSuiteShard.executeWithOptions({ summary: label }, [
+                {
+                  scope: scope(`${phase}/verdicts`),
+                  suite,
+                  shard,
+                  generations,
+                  scores: [scores],
+                  rounds,
+                  strategy: evalStrategy,
+                },
+              ]);
+            },
+          );
+    const summary = await bookkeeping.summarizeSuite.executeWithOptions(
+      { summary: `${suite.name}: ${suite.kind} direct and refine@1..${rounds}` },
+      [
+        {
+          scope: scope(phase),
+          suite,
+          prompts: suitePrompts,
+          generations: generated.generations,
+          scores: generated.scores,
+          verdicts,
+          rounds,
+          strategy: evalStrategy,
+        },
+      ],
+    );
+    report(phase, { rows: summary.prompts, wallMs: summary.wallMs, uri: summary.uri });
+    suites.push(summary);
+  }
   await enter('done');
-  return { iteration, checkpoint: checkpoint.path, evaluation, steps: progress.steps };
+  return {
+    iteration,
+    checkpoint: checkpoint.path,
+    evaluation,
+    ...(suites.length > 0 ? { suites } : {}),
+    steps: progress.steps,
+  };
 }

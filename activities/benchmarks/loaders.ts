@@ -91,3 +91,27 @@ export type ModelAnswer = z.infer<typeof ArenaHardAnswer>;
 export function readArenaHardAnswers(path: string): Promise<ModelAnswer[]> {
   return readAll(path, ArenaHardAnswer);
 }
+
+const AlpacaEvalReference = z.object({ instruction: text, output: z.string() });
+
+/**
+ * The answer each suite prompt is compared with, by prompt id: AlpacaEval's reference outputs (the
+ * `output` of its instruction file) or an Arena-Hard baseline model_answer file.
+ */
+export async function readReferenceAnswers(
+  suite: { kind: 'alpaca-eval'; prompts: string } | { kind: 'arena-hard'; baseline: string },
+): Promise<Map<string, string>> {
+  const path = suite.kind === 'alpaca-eval' ? suite.prompts : suite.baseline;
+  const rows = await (
+    suite.kind === 'alpaca-eval'
+      ? readJsonArray(path, AlpacaEvalReference).then((rs) =>
+          rs.map((r, i) => ({ id: `alpaca-eval-${i}`, answer: r.output })),
+        )
+      : readArenaHardAnswers(path)
+  ).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new DataError(`reference answer file not found: ${path}`);
+    throw err;
+  });
+  return new Map(rows.map((r) => [r.id, r.answer]));
+}

@@ -66,6 +66,41 @@ export function recordingActivities(
       calls.push(`evaluate ${i.rounds} round(s) of ${i.strategy.name}, keep ${i.strategy.keep}`);
       return { uri: `${i.scope.dir}/evaluation.json`, prompts: 10, accuracy: [0.3, 0.4], wallMs: 3 };
     },
+    judgeSuiteShard: async (i: {
+      scope: { dir: string };
+      suite: { name: string };
+      shard: { index: number };
+      generations: Manifest[];
+      scores: Manifest[];
+      rounds: number;
+    }) => {
+      const inputs = [...i.generations, ...i.scores].map((m) => m.uri.slice(m.uri.lastIndexOf('/') + 1));
+      calls.push(`verdicts ${i.scope.dir} #${i.shard.index} of ${inputs.join('+')}, ${i.rounds} round(s)`);
+      return manifest(`${i.scope.dir}/v${i.shard.index}`, 4);
+    },
+    summarizeSuite: async (i: {
+      scope: { dir: string };
+      suite: { name: string; kind: string };
+      verdicts: Manifest[];
+      rounds: number;
+    }) => {
+      calls.push(`suite ${i.suite.name} from ${i.verdicts.length} verdict manifest(s), ${i.rounds} round(s)`);
+      const rounds = Array.from({ length: i.rounds + 1 }, (_, round) => ({
+        round,
+        value: 50,
+        metrics: {},
+        missing: 0,
+      }));
+      return {
+        uri: `${i.scope.dir}/summary.json`,
+        name: i.suite.name,
+        kind: i.suite.kind,
+        headline: 'score',
+        prompts: 14,
+        rounds,
+        wallMs: 2,
+      };
+    },
   };
   return fake as unknown as Activities;
 }

@@ -122,3 +122,39 @@ test('policy.serve: by-path when absent, restart needs a command, an unknown kin
   );
   assert.throws(() => parseRunConfig(withServe({ kind: 'sglang' })), /policy\.serve\.kind: /);
 });
+
+test('evaluation.suites: defaults filled, a bad suite named by its path', () => {
+  const base = loadConfigFile('deploy/demo/config.yaml');
+  const judge = { endpoint: { baseUrl: 'http://127.0.0.1:8000/v1' }, model: 'judge', rubric: 'Compare.' };
+  const withSuites = (suites: unknown[]) =>
+    parseRunConfig({ ...base, evaluation: { ...base.evaluation, suites } });
+  const config = withSuites([
+    { name: 'gsm8k', kind: 'accuracy', prompts: { kind: 'file', path: 'test.jsonl', format: 'gsm8k' } },
+    { name: 'alpaca', kind: 'alpaca-eval', prompts: 'reference.json', judge },
+    { name: 'arena', kind: 'arena-hard', prompts: 'question.jsonl', baseline: 'gpt-4-0314.jsonl', judge },
+  ]);
+  assert.deepEqual(
+    config.evaluation.suites!.map((s) => [s.kind, 'verifier' in s ? s.verifier : s.judge.attempts]),
+    [
+      ['accuracy', 'numeric'],
+      ['alpaca-eval', 3],
+      ['arena-hard', 3],
+    ],
+  );
+  assert.throws(
+    () => withSuites([{ name: 'arena', kind: 'arena-hard', prompts: 'question.jsonl', judge }]),
+    /evaluation\.suites\.0\.baseline: required/,
+  );
+  assert.throws(
+    () =>
+      withSuites([
+        { name: 'a', kind: 'alpaca-eval', prompts: 'x.json', judge },
+        { name: 'a', kind: 'alpaca-eval', prompts: 'y.json', judge },
+      ]),
+    /evaluation\.suites: suite names must be unique/,
+  );
+  assert.throws(
+    () => withSuites([{ name: 'Bad Name', kind: 'alpaca-eval', prompts: 'x.json', judge }]),
+    /evaluation\.suites\.0\.name: lower-case letters/,
+  );
+});

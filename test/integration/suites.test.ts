@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { readManifestRows } from '../../activities/artifacts.js';
+import { createActivities, defaultDeps } from '../../activities/index.js';
+import { parseRunConfig, type Suite } from '../../core/config.js';
+import { accuracyByExtractor } from '../../core/metrics/accuracy.js';
+import { headToHead, lengthControlledWinRate } from '../../core/metrics/alpaca-eval.js';
+import { arenaHardScores, type Judgment, type Verdict } from '../../core/metrics/arena-hard.js';
+import type { Manifest, VerdictRecord } from '../../core/records.js';
+import { resolveStrategy } from '../../core/strategies.js';
+import type { ShardRef } from '../../core/steps.js';
+import { verifiers } from '../../core/verify.js';
+import { demoConfig } from '../support/config.js';
+import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
+
+// The real generation, judge and suite activities; the fake OpenAI server is the policy (arithmetic
+// answers, refinements always right) and the pairwise judge (the longer output wins, see fake-openai.ts).
+const DATA = resolve('..', 'shared', 'data');
+const PROMPTS = 6;
+const SHARD = 4; // two shards: 4 + 2 prompts
+const strategy = resolveStrategy('chain', 1, 3); // direct, refine@1, refine@2
+const ROUNDS = strategy.depth - 1;
+
+let fake: FakeServer;
+let dir: string;
+before(async () => {
+  fake = await startFakeOpenAI();
+  dir = mkdtempSync(join(tmpdir(), 'evolve-suites-'));
+});
+after(async () => {
+  await fake?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * Tiny slices of the official files. Every other reference is cut to a few characters, so the short
+ * policy answers win some games and lose others.
+ */
+function alpacaSlice(): string {
+  const all = JSON.parse(readFileSync(join(DATA, 'alpaca_eval', 'reference_gpt4_turbo.json'), 'utf8')) as {
+    instruction: string;
+    output: string;
+  }[];
+  const rows = all
+    .slice(0, PROMPTS)
+    .map((r, i) => ({ ...r, output: i % 2 ? r.output.slice(0, 9) : r.output }));
+  const path = join(dir, 'alpaca.json');
+  writeFileSync(path, JSON.stringify(rows, null, 2));
+  return path;
+}
+
+function arenaSlice(): { questions: string; baseline: string } {
+  const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
+  const questions = lines(join(DATA, 'arena-hard-v0.1', 'question.jsonl')).slice(0, PROMPTS);
+  const uids = new Set(questions.map((q) => (JSON.parse(q) as { uid: string }).uid));
+  const answers = lines(join(DATA, 'arena-hard-v0.1', 'model_answer', 'gpt-4-0314.jsonl'))
+    .map((l) => JSON.parse(l) as { uid: string; messages: { content: unknown }[] })
+    .filter((a) => uids.has(a.uid))
+    .map((a, i) => {
+      const answer = (a.messages[1]!.content as { answer: string }).answer;
+      a.messages[1]!.content = { answer: i % 3 === 0 ? answer.slice(0, 12) : answer };
+      return JSON.stringify(a);
+    });
+  assert.equal(answers.length, PROMPTS);
+  writeFileSync(join(dir, 'question.jsonl'), questions.join('\n') + '\n');
+  writeFileSync(join(dir, 'gpt-4-0314.jsonl'), answers.join('\n') + '\n');
+  return { questions: join(dir, 'question.jsonl'), baseline: join(dir, 'gpt-4-0314.jsonl') };
+}
+
+function suitesConfig() {
+  const endpoint = { ...demoConfig().policy.endpoint, baseUrl: fake.baseUrl, maxConcurrency: 3 };
+  const judge = { endpoint, model: 'judge', rubric: 'Compare the two outputs.' };
+  const difficulty = join(dir, 'instruction_difficulty.csv');
+  writeFileSync(
+    difficulty,
+    [
+      'index,instruction_difficulty',
+      ...Array.from({ length: PROMPTS }, (_, i) => `${i},${i / 4 - 0.5}`),
+    ].join('\n'),
+  );
+  const arena = arenaSlice();
+  const config = parseRunConfig({
+    ...demoConfig(),
+    evaluation: {
+      ...demoConfig().evaluation,
+      suites: [
+        { name: 'arith', kind: 'accuracy', prompts: { kind: 'arithmetic', count: PROMPTS, seed: 5 } },
+        { name: 'alpaca', kind: 'alpaca-eval', prompts: alpacaSlice(), judge, difficulty, seed: 3 },
+        { name: 'arena', kind: 'arena-hard', prompts: arena.questions, baseline: arena.baseline, judge },
+      ],
+    },
+  });
+  return { config, endpoint };
+}
+
+/** Generation and scoring as the iteration runs them, shard by shard, for one suite. */
+async function runSuite(suite: Suite, deps = defaultDeps()) {
+  const { config, endpoint } = suitesConfig();
+  const env = new MockActivityEnvironment();
+  const activities = createActivities(deps);
+  const run = <I, O>(activity: (input: I) => Promise<O>, input: I): Promise<O> => env.run(activity, input);
+  const scope = (step: string) => ({
+    runId: 'suites',
+    iteration: 1,
+    dir: join(dir, 'run', `suite-${suite.name}`, step),
+    indexes: [join(dir, 'run', 'cas')],
+  });
+  const source =
+    suite.kind === 'accuracy'
+      ? suite.prompts
+      : { kind: 'file' as const, path: suite.prompts, format: suite.kind, limit: suite.limit };
+  const prompts = await run(activities.loadPrompts, { scope: scope(''), sources: [source], seedOffset: 0 });
+  const judge = {
+    ...config.judge,
+    llm: { ...config.judge.llm!, endpoint },
+    ...(suite.kind === 'accuracy' ? { verifier: suite.verifier } : {}),
+  };
+  const params = { samples: 1, temperature: 0, topP: 1, maxTokens: 32, seed: 0 };
+  const policy = { endpoint, model: 'policy' };
+  const shards: { shard: ShardRef; generations: Manifest[]; scores: Manifest }[] = [];
+  for (let index = 0; index * SHARD < prompts.rows; index++) {
+    const shard = {
+      index,
+      count: 2,
+      prompts,
+      start: index * SHARD,
+      end: Math.min(prompts.rows, (index + 1) * SHARD),
+    };
+    const answers = await run(activities.sampleShard, { scope: scope('sample'), shard, policy, params });
+    const refined = await run(activities.refineChain, {
+      scope: scope('refine'),
+      shard,
+      policy,
+      params,
+      answers,
+      chainDepth: strategy.depth,
+      refinement: config.refinement,
+    });
+    const generations = [answers, refined];
+    const scores = await run(activities.judgeShard, { scope: scope('judge'), shard, generations, judge });
+    shards.push({ shard, generations, scores });
+  }
+  // One shard after the other (the workflow runs them concurrently), so a crash leaves nothing running.
+  const judgeShards = async (s: Suite) => {
+    const manifests: Manifest[] = [];
+    if (s.kind === 'accuracy') return manifests;
+    for (const { shard, generations, scores } of shards) {
+      manifests.push(
+        await run(activities.judgeSuiteShard, {
+          scope: scope('verdicts'),
+          suite: s,
+          shard,
+          generations,
+          scores: [scores],
+          rounds: ROUNDS,
+          strategy,
+        }),
+      );
+    }
+    return manifests;
+  };
+  const verdicts = await judgeShards(suite);
+  const summary = await run(activities.summarizeSuite, {
+    scope: scope(''),
+    suite,
+    prompts,
+    generations: shards.flatMap((s) => s.generations),
+    scores: shards.map((s) => s.scores),
+    verdicts,
+    rounds: ROUNDS,
+    strategy,
+  });
+  const rows = (await Promise.all(verdicts.map((m) => readManifestRows(m, 'verdict')))).flat();
+  return { summary, rows, verdicts, judgeShards, shards, prompts };
+}
+
+const suiteNamed = (name: string) => suitesConfig().config.evaluation.suites!.find((s) => s.name === name)!;
+
+/** What the fake judge answers: the longer output wins (ties go to the second), as fake-openai.ts does. */
+function expectedPreference(row: VerdictRecord): number {
+  const [first, second] = row.swapped
+    ? [row.modelLength!, row.referenceLength]
+    : [row.referenceLength, row.modelLength!];
+  const pSecond = second >= first ? 0.8 / 0.95 : 0.15 / 0.95;
+  return row.swapped ? 2 - pSecond : 1 + pSecond;
+}
+
+test('AlpacaEval 2 suite: win rate, SE, counts and LC win rate per round equal the metric functions on the judged preferences', async () => {
+  const suite = suiteNamed('alpaca');
+  const { summary, rows } = await runSuite(suite);
+  assert.equal(rows.length, PROMPTS * (ROUNDS + 1), 'one verdict per prompt and round');
+  assert.ok(rows.every((r) => r.status === 'ok' && r.generationId !== null));
+  // The order is drawn per row from the seed, recorded, and both orders occur.
+  assert.deepEqual(new Set(rows.map((r) => r.swapped)), new Set([true, false]));
+  assert.ok(rows.every((r) => r.draw !== null && r.swapped === r.draw < 0.5));
+  const difficulty = (id: string) => Number(id.replace('alpaca-eval-', '')) / 4 - 0.5;
+  assert.equal(summary.headline, 'LC win rate');
+  assert.equal(summary.rounds.length, ROUNDS + 1);
+  for (const round of summary.rounds) {
+    const mine = rows.filter((r) => r.round === round.round);
+    for (const r of mine) assert.ok(Math.abs(r.preference! - expectedPreference(r)) < 1e-12);
+    const expected = headToHead(mine.map(expectedPreference));
+    const lc = lengthControlledWinRate(
+      mine.map((r) => ({
+        preference: expectedPreference(r),
+        referenceLength: r.referenceLength,
+        modelLength: r.modelLength!,
+        difficulty: difficulty(r.promptId),
+      })),
+    ).lengthControlledWinRate;
+    assert.ok(expected.nWins > 0 && expected.nWinsBase > 0, 'the slice gives wins and losses');
+    for (const [k, v] of Object.entries({ ...expected, lengthControlledWinRate: lc }))
+      assert.ok(
+        Math.abs(round.metrics[k]! - v) < 1e-9,
+        `round ${round.round} ${k}: ${round.metrics[k]} vs ${v}`,
+      );
+    assert.ok(Math.abs(round.value! - lc) < 1e-9);
+  }
+});
+
+test('Arena-Hard suite: two swapped games per prompt and round; the score and interval equal the Bradley-Terry bootstrap of those verdicts', async () => {
+  const suite = suiteNamed('arena');
+  const { summary, rows } = await runSuite(suite);
+  assert.equal(rows.length, PROMPTS * (ROUNDS + 1));
+  const label = (a: number, b: number): Verdict => (a === b ? 'A=B' : a > b ? 'A>B' : 'B>A');
+  for (const r of rows)
+    assert.deepEqual(r.games, [
+      label(r.referenceLength, r.modelLength!),
+      label(r.modelLength!, r.referenceLength),
+    ]);
+  assert.equal(summary.headline, 'score vs baseline');
+  for (const round of summary.rounds) {
+    const judgments: Judgment[] = rows
+      .filter((r) => r.round === round.round)
+      .map((r) => ({ questionId: r.promptId, model: 'model', games: [r.games[0]!, r.games[1]!] }));
+    const [expected] = arenaHardScores(judgments, { baseline: 'baseline', rounds: 100, seed: 42 });
+    assert.ok(expected!.wins > 0 && expected!.losses > 0, 'the slice gives wins and losses');
+    for (const k of ['score', 'lower', 'upper', 'wins', 'losses', 'ties', 'invalid'] as const)
+      assert.ok(Math.abs(round.metrics[k]! - expected![k]) < 1e-9, `round ${round.round} ${k}`);
+    assert.equal(round.value, expected!.score);
+  }
+});
+
+test('accuracy suite: the verifier headline and each extractor, direct vs refine@k', async () => {
+  const suite = suiteNamed('arith');
+  const { summary, shards, prompts } = await runSuite(suite);
+  const gold = new Map((await readManifestRows(prompts, 'prompt')).map((p) => [p.id, p.answer!]));
+  const generations = (
+    await Promise.all(shards.flatMap((s) => s.generations).map((m) => readManifestRows(m, 'generation')))
+  ).flat();
+  for (const round of summary.rounds) {
+    const kept = generations.filter((g) => g.step === round.round + 1);
+    assert.equal(kept.length, PROMPTS);
+    const items = kept.map((g) => ({ response: g.text, gold: gold.get(g.promptId)! }));
+    const correct = items.filter((i) => verifiers.numeric(i.response, i.gold).correct).length;
+    assert.equal(round.value, (100 * correct) / PROMPTS);
+    for (const e of accuracyByExtractor('gsm8k', items))
+      assert.equal(round.metrics[`accuracy:${e.extractor}`], 100 * e.accuracy);
+  }
+  // The double answers refinements right and first answers right for even seeds only.
+  assert.equal(summary.rounds[1]!.value, 100);
+  assert.ok(summary.rounds[0]!.value! < 100);
+});
+
+test('a pairwise suite shard resumes after a crash without asking the judge twice, and a rerun reuses it', async () => {
+  const alpaca = suiteNamed('alpaca') as Extract<Suite, { kind: 'alpaca-eval' }>;
+  // One verdict at a time: no request is in flight when the crash hits.
+  const endpoint = { ...alpaca.judge.endpoint, maxConcurrency: 1 };
+  const suite: Suite = { ...alpaca, name: 'resume', judge: { ...alpaca.judge, endpoint } };
+  const real = defaultDeps();
+  let asked = 0;
+  let crashAfter = 3;
+  const deps = {
+    chatFor: (model: Parameters<typeof real.chatFor>[0]) => {
+      const chat = real.chatFor(model);
+      return (async (request) => {
+        if (request.model !== 'judge') return chat(request);
+        if (crashAfter-- === 0) throw new Error('injected crash mid-shard');
+        const reply = await chat(request);
+        asked++;
+        return reply;
+      }) as typeof chat;
+    },
+  };
+  await assert.rejects(runSuite(suite, deps), /injected crash mid-shard/);
+  const { rows, verdicts, judgeShards } = await runSuite(suite, deps);
+  assert.equal(rows.length, PROMPTS * (ROUNDS + 1));
+  assert.ok(crashAfter < 0, 'the crash was injected');
+  assert.equal(asked, rows.length, 'one judge request per row: no verdict was paid for twice');
+  const again = await judgeShards(suite);
+  assert.deepEqual(
+    again.map((m) => [m.sha256, m.reused]),
+    verdicts.map((m) => [m.sha256, true]),
+  );
+  assert.equal(asked, rows.length, 'the rerun asked nothing');
+});
