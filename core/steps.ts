@@ -1,5 +1,6 @@
 /** The contracts between workflows and activities: small, serialisable, manifests instead of data. */
 import type { Endpoint, Judge, Pairing, PromptSource, Refinement, RunConfig, Trainer } from './config.js';
+import type { TrainingStage } from './checkpoint.js';
 import type { Manifest } from './records.js';
 import type { Strategy } from './strategies.js';
 
@@ -81,6 +82,8 @@ export interface TrainingJob {
 
 export interface SubmitTrainingInput {
   scope: StepScope;
+  /** dpo (absent in histories from before the SFT stage) trains on pairs.jsonl, sft on sft.jsonl beside it. */
+  stage?: TrainingStage;
   pairs: Manifest;
   policyModel: string;
   referenceModel: string;

@@ -7,7 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTrainingActivities } from '../../activities/training/index.js';
 import { send } from '../../activities/training/http.js';
 import { rayBackend } from '../../activities/training/ray.js';
-import type { CheckpointManifest } from '../../activities/training/registry.js';
+import { CheckpointManifestSchema } from '../../core/checkpoint.js';
 import type { RayTrainer } from '../../core/config.js';
 import { pythonBin, rayBin } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
@@ -74,7 +74,7 @@ test('real trl dpo runs as a Ray job and registers its checkpoint', { skip }, as
   const checkpoint = await runIn(env, activities.awaitTraining, job);
   assert.ok(existsSync(join(checkpoint.path, 'config.json')));
   assert.ok(heartbeats.some((h) => h.backend === 'ray' && ['pending', 'running'].includes(h.lastStatus)));
-  const manifest = JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')) as CheckpointManifest;
+  const manifest = CheckpointManifestSchema.parse(JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')));
   assert.equal(manifest.trainer.backend, 'ray');
   assert.equal(manifest.data.sha256, pairs.sha256);
   assert.equal(manifest.versions.trl, '1.16.0');
