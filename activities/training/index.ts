@@ -8,7 +8,7 @@ import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../../core/st
 import { z } from 'zod';
 import { exists, readManifest, readManifestRows, writeAtomic } from '../artifacts.js';
 import { lookup, record, stepKey, without } from '../reuse.js';
-import type { TrainingBackend } from './backend.js';
+import type { JobStatus, TrainingBackend } from './backend.js';
 import { kubernetesBackend } from './kubernetes.js';
 import { localBackend, localLogFile } from './local.js';
 import { parseLibraryVersions, parseTrainerMetrics } from './metrics.js';
@@ -98,7 +98,14 @@ async function succeeded(job: TrainingJob): Promise<boolean> {
   return status?.state === 'succeeded' && (await savedModel(job)) !== null;
 }
 
-export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } = {}) {
+/**
+ * `pollMs`: how often a job is looked at; a backend that can watch (Kubernetes) is instead woken by the
+ * change, and looked at every `watchMs` at the latest, for the heartbeat.
+ */
+export function createTrainingActivities({
+  pollMs = 2000,
+  watchMs = 20_000,
+}: { pollMs?: number; watchMs?: number } = {}) {
   return {
     /**
      * Short and idempotent: a finished job with the same pairs, policy and recipe is reused (from this
@@ -163,6 +170,22 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
     /** Long: follows the job, heartbeats its status, stops it on cancellation, registers the checkpoint. */
     async awaitTraining(job: TrainingJob): Promise<Checkpoint> {
       const ctx = Context.current();
+      /** Until the job may have changed; rejects with CancelledFailure when the activity is cancelled. */
+      const nextLook = async (backend: TrainingBackend, ref: TrainingJob, seen: JobStatus) => {
+        if (!backend.watch) return ctx.sleep(pollMs);
+        const stop = new AbortController();
+        try {
+          await Promise.race([
+            // A broken watch falls back to one poll interval: the next round looks and watches again.
+            backend
+              .watch(ref, seen, { timeoutMs: watchMs, signal: stop.signal })
+              .catch(() => new Promise((r) => setTimeout(r, pollMs))),
+            ctx.sleep(watchMs + 1000), // the only part that sees a cancellation
+          ]);
+        } finally {
+          stop.abort();
+        }
+      };
       const started = Date.now();
       const backend = backendOf(job);
       for (;;) {
@@ -211,7 +234,7 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
           detail: status.detail,
         });
         try {
-          await ctx.sleep(pollMs);
+          await nextLook(backend, job, status);
         } catch (err) {
           if (err instanceof CancelledFailure) await backend.cancel(job);
           throw err;

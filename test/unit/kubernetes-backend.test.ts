@@ -137,3 +137,40 @@ test('a wrong token fails at once with the API server message, not as a retryabl
   const unset = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_UNSET_TOKEN' }));
   await assert.rejects(unset.find({ jobKey: 'x', jobDir: tmpdir() }), /EVOLVE_TEST_UNSET_TOKEN is not set/);
 });
+
+test('a watch on the Job wakes on its change, not on a poll; it ends at its timeout or on abort', async () => {
+  const backend = kubernetesBackend(kube());
+  const job = { jobKey: `k8s-watch-${process.pid}`, jobDir: tmpdir() };
+  await backend.submit({ ...job, command: ['sh', '-c', 'sleep 2'], env: {} });
+  const running = await backend.find(job);
+  assert.equal(running?.state, 'running');
+  const started = Date.now();
+  await backend.watch!(job, running!, { timeoutMs: 60_000, signal: new AbortController().signal });
+  assert.ok(Date.now() - started < 30_000, 'woken by the completion, long before the timeout');
+  assert.equal((await backend.find(job))?.state, 'succeeded');
+  const watched = api.requests.find((r) => r.method === 'GET' && r.path.includes('watch=true'));
+  const query = new URL(watched!.path, 'http://x').searchParams;
+  assert.equal(query.get('fieldSelector'), `metadata.name=${jobName(job.jobKey)}`);
+  assert.equal(query.get('timeoutSeconds'), '60');
+  const names = api.events.filter((e) => e.name === jobName(job.jobKey)).map((e) => e.type);
+  assert.equal(names[0], 'ADDED', 'the current state first');
+  assert.ok(names.includes('MODIFIED'));
+
+  // Nothing changes: the server ends the watch after timeoutSeconds; an abort ends it at once.
+  const sleeper = { jobKey: `k8s-watch-idle-${process.pid}`, jobDir: tmpdir() };
+  await backend.submit({ ...sleeper, command: ['sh', '-c', 'sleep 300'], env: {} });
+  await until('the pod to run', async () => (await backend.find(sleeper))?.state === 'running');
+  const idle = { state: 'running' } as const;
+  let t0 = Date.now();
+  await backend.watch!(sleeper, idle, { timeoutMs: 1000, signal: new AbortController().signal });
+  assert.ok(Date.now() - t0 >= 900, 'no change: it waited for the timeout');
+  const abort = new AbortController();
+  setTimeout(() => abort.abort(), 200);
+  t0 = Date.now();
+  await backend.watch!(sleeper, idle, { timeoutMs: 60_000, signal: abort.signal });
+  assert.ok(Date.now() - t0 < 10_000, 'the abort ended it');
+  // Deleting the Job ends a watch on it.
+  const deleted = backend.watch!(sleeper, idle, { timeoutMs: 60_000, signal: new AbortController().signal });
+  await backend.cancel(sleeper);
+  await deleted;
+});
