@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createTrainingActivities } from '../../activities/training/index.js';
 import { jobManifest, jobName, kubernetesBackend } from '../../activities/training/kubernetes.js';
+import { writeRecipe } from '../../activities/training/registry.js';
+import type { TrainingJob } from '../../core/steps.js';
 import type { KubernetesTrainer } from '../../core/config.js';
 import { ConfigError } from '../../core/config.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../support/fake-kubernetes.js';
 import { processesWith } from '../support/processes.js';
 import { until } from '../support/until.js';
-import { trainer } from '../support/training.js';
+import { runIn, trainer } from '../support/training.js';
 
 let api: FakeKubernetes;
 before(async () => {
@@ -174,3 +178,45 @@ test('a watch on the Job wakes on its change, not on a poll; it ends at its time
   await backend.cancel(sleeper);
   await deleted;
 });
+
+test(
+  'awaitTraining on Kubernetes is woken by the watch, not by its poll interval',
+  { timeout: 60_000 },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'evolve-k8s-await-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const config = kube();
+    const jobKey = `k8s-await-${process.pid}`;
+    const job: TrainingJob = {
+      jobKey,
+      jobDir: dir,
+      outputDir: join(dir, 'output'),
+      backend: 'kubernetes',
+      trainer: config,
+    };
+    await writeRecipe(dir, {
+      jobKey,
+      stage: 'dpo',
+      policyModel: '/base',
+      referenceModel: '/base',
+      trainer: config,
+      data: { uri: '/pairs.jsonl', sha256: 'a', rows: 1, trainFile: '/train.jsonl', trainSha256: 'b' },
+      command: ['trl'],
+      openrlhf: null,
+    });
+    // A stand-in trainer: saves a model and logs a metrics line, as TRL does, after a second.
+    const trainerScript = `sleep 1; mkdir -p output && echo '{}' > output/config.json; echo "{'loss': '0.5'}"`;
+    await kubernetesBackend(config).submit({
+      jobKey,
+      jobDir: dir,
+      command: ['sh', '-c', trainerScript],
+      env: {},
+    });
+    const activities = createTrainingActivities({ pollMs: 600_000, watchMs: 60_000 });
+    const started = Date.now();
+    const checkpoint = await runIn(new MockActivityEnvironment(), activities.awaitTraining, job);
+    assert.ok(Date.now() - started < 30_000, 'the watch saw the Job complete; no 10-minute poll');
+    assert.equal(checkpoint.path, job.outputDir);
+    assert.equal(checkpoint.metrics.loss, 0.5);
+  },
+);
