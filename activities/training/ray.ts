@@ -112,7 +112,8 @@ export function rayBackend(trainer: RayTrainer, stopTimeoutMs = 60_000): Trainin
     /** Every attempt's log, oldest first, so a resumed attempt's log follows the one it resumed from. */
     async logs({ jobKey }: JobRef) {
       const logs: string[] = [];
-      for (let n = 1; n <= (await attempts(jobKey)).length; n++) {
+      const count = (await attempts(jobKey)).length;
+      for (let n = 1; n <= count; n++) {
         const id = encodeURIComponent(submissionId(jobKey, n));
         const { body } = await requestJson(api(`${id}/logs`), { what });
         logs.push((body as { logs: string }).logs);
