@@ -230,9 +230,20 @@ const recipe = {
   gradientAccumulation: z.int().min(1).default(1),
   maxLength: z.int().min(16).default(512),
   reference: z
-    .enum(['previous'])
+    .enum(['previous', 'initial'])
     .default('previous')
-    .describe('the DPO reference policy: the iterate being trained'),
+    .describe('the DPO reference policy: the iterate being trained, or the initial model (policy.baseModel)'),
+  sft: z
+    .strictObject({
+      when: z
+        .enum(['never', 'first', 'every'])
+        .default('never')
+        .describe('self-refinement-aware SFT on sft.jsonl before DPO: in iteration 1, or in every iteration'),
+      learningRate: z.number().gt(0).default(1e-5),
+      epochs: z.number().gt(0).default(1),
+    })
+    .prefault({})
+    .describe('method.md Stage 0: `trl sft` on x -> y_w and c(x, y_l, z) -> y_w; DPO then trains its result'),
   lora: LoraSchema.optional().describe('train a LoRA adapter (peft) instead of all weights'),
   saveSteps: z
     .int()

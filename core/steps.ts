@@ -10,6 +10,7 @@ import type {
   Suite,
   Trainer,
 } from './config.js';
+import type { TrainingStage } from './checkpoint.js';
 import type { Manifest } from './records.js';
 import type { Strategy } from './strategies.js';
 import type { SuiteSummary } from './suites.js';
@@ -104,6 +105,8 @@ export interface TrainingJob {
 
 export interface SubmitTrainingInput {
   scope: StepScope;
+  /** dpo (absent in histories from before the SFT stage) trains on pairs.jsonl, sft on sft.jsonl beside it. */
+  stage?: TrainingStage;
   pairs: Manifest;
   policyModel: string;
   referenceModel: string;

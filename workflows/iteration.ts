@@ -214,13 +214,34 @@ export async function evolveIteration({
 
   // 5. Train: the job key is the business identity, stable across retries, resets and worker crashes.
   await enter('train');
-  const jobKey = `${config.runId}-iter${iteration}-dpo-${fnv1a64(`${configHash}/${policyModel}/${pairs.sha256}`)}`;
+  // Stage 0 (method.md), optional: self-refinement-aware SFT on sft.jsonl; DPO then trains its result.
+  // `sft` is absent from configs of histories recorded before the option: those never ran it.
+  const sftWhen = config.trainer.sft?.when ?? 'never';
+  let dpoPolicy = policyModel;
+  if (sftWhen === 'every' || (sftWhen === 'first' && iteration === 1)) {
+    const sftKey = `${config.runId}-iter${iteration}-sft-${fnv1a64(`${configHash}/${policyModel}/${pairs.sha256}`)}`;
+    const sftJob = await training.submitTraining.executeWithOptions({ summary: `submit ${sftKey}` }, [
+      {
+        scope: scope('train/sft'),
+        stage: 'sft',
+        pairs,
+        policyModel,
+        referenceModel: policyModel,
+        trainer: config.trainer,
+        jobKey: sftKey,
+      },
+    ]);
+    const sft = await training.awaitTraining.executeWithOptions({ summary: `train ${sftKey}` }, [sftJob]);
+    report('train:sft', { rows: pairs.rows, wallMs: sft.wallMs, uri: sft.path, reused: sft.reused });
+    dpoPolicy = sft.path;
+  }
+  const jobKey = `${config.runId}-iter${iteration}-dpo-${fnv1a64(`${configHash}/${dpoPolicy}/${pairs.sha256}`)}`;
   const job = await training.submitTraining.executeWithOptions({ summary: `submit ${jobKey}` }, [
     {
       scope: scope('train/checkpoint'),
       pairs,
-      policyModel,
-      referenceModel: policyModel,
+      policyModel: dpoPolicy,
+      referenceModel: config.trainer.reference === 'initial' ? config.policy.baseModel : dpoPolicy,
       trainer: config.trainer,
       jobKey,
     },

@@ -27,6 +27,12 @@ export interface TrainingBackend {
   logs(job: JobRef): Promise<string>;
   /** Stops the job; returns once it no longer runs. */
   cancel(job: JobRef): Promise<void>;
+  /**
+   * Where the backend can push changes: returns once the job's state differs from `seen` (or it is
+   * gone), after `timeoutMs` at the latest, or at once when `signal` aborts. A follower then wakes on
+   * the change instead of polling.
+   */
+  watch?(job: JobRef, seen: JobStatus, opts: { timeoutMs: number; signal: AbortSignal }): Promise<void>;
 }
 
 export const isFinished = (s: JobStatus) =>

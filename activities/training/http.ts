@@ -45,6 +45,51 @@ export function send(
 }
 
 /**
+ * A streamed GET of newline-delimited JSON (a Kubernetes watch): `onEvent` sees each object as it
+ * arrives and returns true to stop. Resolves when it stops, when the server ends the stream, or when
+ * `signal` aborts; rejects on a non-2xx answer or a broken connection.
+ */
+export function streamJsonLines(
+  url: string,
+  init: { what: string; headers?: Record<string, string>; signal: AbortSignal },
+  onEvent: (event: unknown) => boolean,
+): Promise<void> {
+  const target = new URL(url);
+  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    if (init.signal.aborted) return resolve();
+    const req = request(target, { headers: { accept: 'application/json', ...init.headers } }, (res) => {
+      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) {
+        res.resume();
+        return reject(new Error(`${init.what}: GET ${url} answered ${res.statusCode}`));
+      }
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        let newline;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line && onEvent(JSON.parse(line))) {
+            req.destroy();
+            return resolve();
+          }
+        }
+      });
+      res.on('end', () => resolve());
+      res.on('error', (err) => (init.signal.aborted || req.destroyed ? resolve() : reject(err)));
+    });
+    init.signal.addEventListener('abort', () => {
+      req.destroy();
+      resolve();
+    });
+    req.on('error', (err) => (init.signal.aborted || req.destroyed ? resolve() : reject(err)));
+    req.end();
+  });
+}
+
+/**
  * JSON over HTTP for the Ray and Kubernetes APIs. A 4xx that retrying cannot fix (bad request, auth,
  * invalid object) is a ConfigError: the activity fails at once with the server's own message.
  */

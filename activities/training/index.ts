@@ -1,18 +1,20 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { TrainingStage } from '../../core/checkpoint.js';
 import type { Trainer } from '../../core/config.js';
+import type { Manifest } from '../../core/records.js';
 import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../../core/steps.js';
 import { z } from 'zod';
-import { exists, readManifestRows, writeAtomic } from '../artifacts.js';
+import { exists, readManifest, readManifestRows, writeAtomic } from '../artifacts.js';
 import { lookup, record, stepKey, without } from '../reuse.js';
-import type { TrainingBackend } from './backend.js';
+import type { JobStatus, TrainingBackend } from './backend.js';
 import { kubernetesBackend } from './kubernetes.js';
 import { localBackend, localLogFile } from './local.js';
 import { parseLibraryVersions, parseTrainerMetrics } from './metrics.js';
 import { rayBackend } from './ray.js';
-import { dpoArgs, openRLHFCommand, resumable } from './recipe.js';
-import { checkpointManifestPath, pairsData, registerCheckpoint, writeRecipe } from './registry.js';
+import { dpoArgs, entryPoint, openRLHFCommand, resumable, sftArgs } from './recipe.js';
+import { checkpointManifestPath, registerCheckpoint, trainingData, writeRecipe } from './registry.js';
 
 export function backendFor(trainer: Trainer): TrainingBackend {
   switch (trainer.backend) {
@@ -37,12 +39,47 @@ function trainerEnv(trainer: Trainer): Record<string, string> {
   return { PYTHONUNBUFFERED: '1', ...(trainer.backend === 'local' ? offline : {}) };
 }
 
-/** A trained model (config.json) or a LoRA adapter (adapter_config.json). */
-async function savedModel(outputDir: string): Promise<{ adapter: boolean } | null> {
-  const files = await readdir(outputDir).catch(() => [] as string[]);
-  if (files.includes('config.json')) return { adapter: false };
-  if (files.includes('adapter_config.json')) return { adapter: true };
-  return null;
+/** Where a LoRA job's adapter, merged into its base model, is written: the checkpoint then. */
+const mergedDirOf = (jobDir: string) => join(jobDir, 'merged');
+
+/**
+ * The trained model: output/ after full fine-tuning (config.json); for a LoRA adapter (output/ holds
+ * adapter_config.json) its merge, once written. Null while neither is complete.
+ */
+async function savedModel(job: TrainingJob): Promise<{ path: string; adapterPath: string | null } | null> {
+  const files = await readdir(job.outputDir).catch(() => [] as string[]);
+  if (files.includes('config.json')) return { path: job.outputDir, adapterPath: null };
+  if (!files.includes('adapter_config.json')) return null;
+  const merged = mergedDirOf(job.jobDir);
+  return (await exists(join(merged, 'config.json'))) ? { path: merged, adapterPath: job.outputDir } : null;
+}
+
+/**
+ * The rows a stage trains on, in TRL's conversational formats: preference rows (prompt, chosen,
+ * rejected) from pairs.jsonl for dpo; prompt-completion rows from sft.jsonl, which the pair step writes
+ * next to it, for sft.
+ */
+async function trainingRows(
+  stage: TrainingStage,
+  pairs: Manifest,
+): Promise<{ source: Manifest; rows: object[] }> {
+  if (stage === 'dpo') {
+    const rows = await readManifestRows(pairs, 'pair');
+    return {
+      source: pairs,
+      rows: rows.map((p) => ({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected })),
+    };
+  }
+  const sftUri = join(dirname(pairs.uri), 'sft.jsonl');
+  const sft = await readManifest(sftUri);
+  if (!sft) {
+    throw ApplicationFailure.nonRetryable(
+      `${sftUri} has no manifest: the pair step did not write it`,
+      'NoTrainingData',
+    );
+  }
+  const rows = await readManifestRows(sft, 'sft');
+  return { source: sft, rows: rows.map((r) => ({ prompt: r.prompt, completion: r.completion })) };
 }
 
 /** What a reuse index records for a training step: the job whose output is the checkpoint. */
@@ -58,10 +95,17 @@ async function succeeded(job: TrainingJob): Promise<boolean> {
   const status = await backendOf(job)
     .find(job)
     .catch(() => null);
-  return status?.state === 'succeeded' && (await savedModel(job.outputDir)) !== null;
+  return status?.state === 'succeeded' && (await savedModel(job)) !== null;
 }
 
-export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } = {}) {
+/**
+ * `pollMs`: how often a job is looked at; a backend that can watch (Kubernetes) is instead woken by the
+ * change, and looked at every `watchMs` at the latest, for the heartbeat.
+ */
+export function createTrainingActivities({
+  pollMs = 2000,
+  watchMs = 20_000,
+}: { pollMs?: number; watchMs?: number } = {}) {
   return {
     /**
      * Short and idempotent: a finished job with the same pairs, policy and recipe is reused (from this
@@ -69,7 +113,9 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
      * backend has no such job.
      */
     async submitTraining(input: SubmitTrainingInput): Promise<TrainingJob> {
+      const stage = input.stage ?? 'dpo';
       const key = stepKey('train', [input.pairs.sha256], {
+        ...(stage === 'sft' ? { stage } : {}), // dpo keys stay those of jobs indexed before the SFT stage
         policyModel: input.policyModel,
         referenceModel: input.referenceModel,
         recipe: without(input.trainer, 'python'),
@@ -93,26 +139,29 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
           'NoTrainingData',
         );
       }
-      // TRL reads a local directory holding train.jsonl as a dataset; only its three columns are passed.
-      const pairs = await readManifestRows(input.pairs, 'pair');
-      const data =
-        pairs
-          .map((p) => JSON.stringify({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected }))
-          .join('\n') + '\n';
+      // TRL reads a local directory holding train.jsonl as a dataset; only its columns are passed.
+      const { source, rows } = await trainingRows(stage, input.pairs);
+      const data = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
       const dataDir = join(jobDir, 'data');
       const trainFile = join(dataDir, 'train.jsonl');
       await writeAtomic(trainFile, data);
       // The trainer runs in the job directory: a local model path must not depend on the worker's cwd.
-      const model = (await exists(input.policyModel)) ? resolve(input.policyModel) : input.policyModel;
-      const command = resumable(pythonOf(trainer), dpoArgs(trainer, model, dataDir, outputDir), outputDir);
+      const local = async (m: string) => ((await exists(m)) ? resolve(m) : m);
+      const model = await local(input.policyModel);
+      const reference = await local(input.referenceModel);
+      const args = (stage === 'sft' ? sftArgs : dpoArgs)(trainer, model, dataDir, outputDir);
+      const mergedDir = trainer.lora ? mergedDirOf(jobDir) : null;
+      const entry = entryPoint(stage, model, reference);
+      const command = resumable(pythonOf(trainer), entry, args, { outputDir, mergedDir });
       await writeRecipe(jobDir, {
         jobKey: input.jobKey,
+        stage,
         policyModel: model,
-        referenceModel: input.referenceModel,
+        referenceModel: reference,
         trainer,
-        data: pairsData(input.pairs, trainFile, data),
+        data: trainingData(source, trainFile, data),
         command,
-        openrlhf: openRLHFCommand(trainer, model, trainFile, outputDir),
+        openrlhf: stage === 'dpo' ? openRLHFCommand(trainer, model, reference, trainFile, outputDir) : null,
       });
       await backend.submit({ jobKey: input.jobKey, jobDir, command, env: trainerEnv(trainer) });
       return job;
@@ -121,6 +170,22 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
     /** Long: follows the job, heartbeats its status, stops it on cancellation, registers the checkpoint. */
     async awaitTraining(job: TrainingJob): Promise<Checkpoint> {
       const ctx = Context.current();
+      /** Until the job may have changed; rejects with CancelledFailure when the activity is cancelled. */
+      const nextLook = async (backend: TrainingBackend, ref: TrainingJob, seen: JobStatus) => {
+        if (!backend.watch) return ctx.sleep(pollMs);
+        const stop = new AbortController();
+        try {
+          await Promise.race([
+            // A broken watch falls back to one poll interval: the next round looks and watches again.
+            backend
+              .watch(ref, seen, { timeoutMs: watchMs, signal: stop.signal })
+              .catch(() => new Promise((r) => setTimeout(r, pollMs))),
+            ctx.sleep(watchMs + 1000), // the only part that sees a cancellation
+          ]);
+        } finally {
+          stop.abort();
+        }
+      };
       const started = Date.now();
       const backend = backendOf(job);
       for (;;) {
@@ -138,24 +203,23 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
           );
         }
         if (status.state === 'succeeded') {
-          const saved = await savedModel(job.outputDir);
+          const saved = await savedModel(job);
           if (!saved) {
             throw ApplicationFailure.nonRetryable(
-              `trainer finished but ${job.outputDir} holds no model`,
+              `trainer finished but ${job.outputDir} holds no model (nor a merged adapter)`,
               'TrainerFailed',
             );
           }
           const logs = await backend.logs(job);
           if (!(await exists(localLogFile(job.jobDir)))) await writeAtomic(localLogFile(job.jobDir), logs);
           const metrics = parseTrainerMetrics(logs);
-          const manifest = await registerCheckpoint(job.jobDir, job.outputDir, {
-            ...saved,
+          const manifest = await registerCheckpoint(job.jobDir, saved, {
             versions: parseLibraryVersions(logs),
             metrics,
           });
           return {
-            path: job.outputDir,
-            manifest: checkpointManifestPath(job.outputDir),
+            path: manifest.path,
+            manifest: checkpointManifestPath(manifest.path),
             parent: manifest.parent,
             metrics,
             wallMs: Date.now() - started,
@@ -170,7 +234,7 @@ export function createTrainingActivities({ pollMs = 2000 }: { pollMs?: number } 
           detail: status.detail,
         });
         try {
-          await ctx.sleep(pollMs);
+          await nextLook(backend, job, status);
         } catch (err) {
           if (err instanceof CancelledFailure) await backend.cancel(job);
           throw err;

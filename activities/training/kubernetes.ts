@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { KubernetesTrainer } from '../../core/config.js';
 import { ConfigError } from '../../core/config.js';
 import { fnv1a64 } from '../../core/templates.js';
-import { untilStopped, type JobSpec, type TrainingBackend } from './backend.js';
-import { requestJson, send } from './http.js';
+import { untilStopped, type JobSpec, type JobStatus, type TrainingBackend } from './backend.js';
+import { requestJson, send, streamJsonLines } from './http.js';
 
 /**
  * The Kubernetes backend: one batch/v1 Job per job key, created through the API server's REST API. The
@@ -77,6 +77,21 @@ interface JobObject {
   };
 }
 
+/** A Job's state from its conditions (Complete / Failed) and active pod count. */
+function statusOf(job: JobObject): JobStatus {
+  const done = (type: string) => job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+  const failed = done('Failed');
+  if (done('Complete')) return { state: 'succeeded' };
+  if (failed) return { state: 'failed', detail: [failed.reason, failed.message].filter(Boolean).join(': ') };
+  return { state: job.status?.active ? 'running' : 'pending' };
+}
+
+/** One event of a watch stream (https://kubernetes.io/docs/reference/using-api/api-concepts/#watch). */
+interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: JobObject;
+}
+
 export function kubernetesBackend(trainer: KubernetesTrainer, stopTimeoutMs = 120_000): TrainingBackend {
   const base = trainer.apiServer.replace(/\/$/, '');
   const jobs = `${base}/apis/batch/v1/namespaces/${trainer.namespace}/jobs`;
@@ -115,14 +130,26 @@ export function kubernetesBackend(trainer: KubernetesTrainer, stopTimeoutMs = 12
         allow: [404],
       });
       if (status === 404) return null;
-      const job = body as JobObject;
-      const done = (type: string) =>
-        job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
-      const failed = done('Failed');
-      if (done('Complete')) return { state: 'succeeded' };
-      if (failed)
-        return { state: 'failed', detail: [failed.reason, failed.message].filter(Boolean).join(': ') };
-      return { state: job.status?.active ? 'running' : 'pending' };
+      return statusOf(body as JobObject);
+    },
+
+    /**
+     * A watch on this one Job (fieldSelector on its name). Started without a resourceVersion, it first
+     * sends the Job as it is now (ADDED), so a change between the caller's look and the watch is seen.
+     */
+    async watch({ jobKey }, seen, { timeoutMs, signal }) {
+      const query = new URLSearchParams({
+        watch: 'true',
+        fieldSelector: `metadata.name=${jobName(jobKey)}`,
+        timeoutSeconds: String(Math.max(1, Math.ceil(timeoutMs / 1000))),
+      });
+      await streamJsonLines(`${jobs}?${query}`, { what, headers: await headers(), signal }, (event) => {
+        const { type, object } = event as WatchEvent;
+        if (type === 'DELETED' || type === 'ERROR') return true; // gone, or a stale watch: look again
+        if (type === 'BOOKMARK') return false;
+        const now = statusOf(object);
+        return now.state !== seen.state || now.detail !== seen.detail;
+      });
     },
 
     /** Every pod's log, oldest first, so a retried pod's log follows the one it resumed from. */

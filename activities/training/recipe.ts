@@ -1,24 +1,29 @@
 import type { Trainer } from '../../core/config.js';
 
 /**
- * Recipes generated from the run config. Every backend runs the same `trl dpo` command line, wrapped by
- * `resumable()`; the OpenRLHF command is recorded next to it as the multi-node alternative.
+ * Recipes generated from the run config. Every backend runs the same TRL command line (`trl sft` for the
+ * self-refinement-aware SFT stage, `trl dpo` for preference training), wrapped by `resumable()`; the
+ * OpenRLHF command is recorded next to the DPO one as the multi-node alternative.
  */
-export function dpoArgs(trainer: Trainer, model: string, dataDir: string, outputDir: string): string[] {
+export type Stage = 'sft' | 'dpo';
+
+/** The flags both stages share: data, output, schedule, checkpointing, LoRA and device. */
+function trainingArgs(
+  trainer: Trainer,
+  run: { model: string; dataDir: string; outputDir: string; learningRate: number; epochs: number },
+): string[] {
   const lora = trainer.lora;
   return [
     '--model_name_or_path',
-    model,
+    run.model,
     '--dataset_name',
-    dataDir,
+    run.dataDir,
     '--output_dir',
-    outputDir,
-    '--beta',
-    String(trainer.beta),
+    run.outputDir,
     '--learning_rate',
-    String(trainer.learningRate),
+    String(run.learningRate),
     '--num_train_epochs',
-    String(trainer.epochs),
+    String(run.epochs),
     '--per_device_train_batch_size',
     String(trainer.batchSize),
     '--gradient_accumulation_steps',
@@ -54,17 +59,60 @@ export function dpoArgs(trainer: Trainer, model: string, dataDir: string, output
     ...(trainer.device === 'cpu'
       ? ['--use_cpu', 'true', '--bf16', 'false', '--dtype', 'float32']
       : ['--bf16', 'true']),
-    ...trainer.extraArgs,
   ];
 }
 
+export function dpoArgs(trainer: Trainer, model: string, dataDir: string, outputDir: string): string[] {
+  const run = { model, dataDir, outputDir, learningRate: trainer.learningRate, epochs: trainer.epochs };
+  return [...trainingArgs(trainer, run), '--beta', String(trainer.beta), ...trainer.extraArgs];
+}
+
+/** `trl sft` on prompt-completion rows: the loss is on the completion (y_w) only, TRL's default for them. */
+export function sftArgs(trainer: Trainer, model: string, dataDir: string, outputDir: string): string[] {
+  const { learningRate, epochs } = trainer.sft;
+  return trainingArgs(trainer, { model, dataDir, outputDir, learningRate, epochs });
+}
+
 /**
- * `sh -c` that logs the library versions, then runs TRL's DPO script, adding `--resume_from_checkpoint`
- * with the newest checkpoint-N in the output directory: a restarted trainer (local relaunch, Kubernetes
- * pod retry) continues where the killed one last saved. The script runs as this shell's own process
- * (not under the `trl` CLI's launcher), so a trainer killed by a signal is seen as killed.
+ * `trl dpo` with a reference policy other than the model being trained. TRL's script has no flag for it
+ * (its DPOTrainer loads the reference from the policy's own path), so this entry point takes
+ * `--ref_model_name_or_path`, loads that model the way TRL loads the policy, and runs TRL's script.
  */
-const RESUMABLE = `py="$1"; out="$2"; shift 2
+const DPO_WITH_REFERENCE = `import sys
+import trl
+from trl.scripts import dpo
+from trl.trainer.utils import create_model_from_path
+
+flag = sys.argv.index("--ref_model_name_or_path")
+reference = sys.argv[flag + 1]
+del sys.argv[flag : flag + 2]
+
+
+class ReferenceDPOTrainer(trl.DPOTrainer):
+    def __init__(self, *args, **kwargs):
+        kwargs["ref_model"] = create_model_from_path(reference, **dict(kwargs["args"].model_init_kwargs or {}))
+        super().__init__(*args, **kwargs)
+
+
+trl.DPOTrainer = ReferenceDPOTrainer
+dpo.main(*dpo.make_parser().parse_args_and_config(fail_with_unknown_args=False))`;
+
+/** The python arguments that run a stage: TRL's own script, or the reference-policy entry point. */
+export function entryPoint(stage: Stage, policyModel: string, referenceModel: string): string[] {
+  if (stage === 'sft') return ['-m', 'trl.scripts.sft'];
+  if (referenceModel === policyModel) return ['-m', 'trl.scripts.dpo'];
+  return ['-c', DPO_WITH_REFERENCE, '--ref_model_name_or_path', referenceModel];
+}
+
+/**
+ * `sh -c` that logs the library versions, then runs the stage's entry point, adding
+ * `--resume_from_checkpoint` with the newest checkpoint-N in the output directory: a restarted trainer
+ * (local relaunch, Kubernetes pod retry, Ray resubmission) continues where the killed one last saved. The
+ * trainer is this shell's child (not under the `trl` CLI's launcher), so one killed by a signal is seen as
+ * killed (exit 128+n). A LoRA adapter is then merged into its base model (peft's merge_and_unload) in the
+ * merge directory: the next step serves and trains a full model, as after full fine-tuning.
+ */
+const RESUMABLE = `py="$1"; out="$2"; merged="$3"; shift 3
 "$py" -c 'import importlib.metadata as m
 for p in ("trl", "transformers", "torch", "accelerate", "datasets", "peft", "deepspeed"):
     try: print("evolve-version", p, m.version(p))
@@ -79,19 +127,46 @@ if [ -n "$last" ]; then
   echo "evolve: resuming from $last" >&2
   set -- "$@" --resume_from_checkpoint "$last"
 fi
-exec "$py" -m trl.scripts.dpo "$@"`;
+"$py" "$@" || exit $?
+[ -z "$merged" ] && exit 0
+echo "evolve: merging the adapter in $out into $merged" >&2
+exec "$py" -c 'import sys
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer
+adapter, merged = sys.argv[1:]
+AutoPeftModelForCausalLM.from_pretrained(adapter, dtype="auto").merge_and_unload().save_pretrained(merged)
+AutoTokenizer.from_pretrained(adapter).save_pretrained(merged)' "$out" "$merged"`;
 
-export function resumable(python: string, args: string[], outputDir: string): string[] {
-  return ['sh', '-c', RESUMABLE, 'evolve-train', python, outputDir, ...args];
+/** The trainer's command line; `mergedDir` (LoRA only) receives the adapter merged into its base. */
+export function resumable(
+  python: string,
+  entry: string[],
+  args: string[],
+  dirs: { outputDir: string; mergedDir: string | null },
+): string[] {
+  return [
+    'sh',
+    '-c',
+    RESUMABLE,
+    'evolve-train',
+    python,
+    dirs.outputDir,
+    dirs.mergedDir ?? '',
+    ...entry,
+    ...args,
+  ];
 }
 
 /**
  * The same preference training with OpenRLHF's DPO trainer (DeepSpeed; on Ray for several nodes):
- * `ray job submit --address <ray> -- <this command>`. Recorded in recipe.json, not run by evolve.
+ * `ray job submit --address <ray> -- <this command>`. Recorded in recipe.json, not run by evolve. Flags
+ * as `openrlhf/cli/train_dpo.py` defines them: it reads the conversational rows with the tokenizer's
+ * chat template, and resumes from its DeepSpeed checkpoints (--ckpt_path, --load_checkpoint).
  */
 export function openRLHFCommand(
   trainer: Trainer,
   model: string,
+  referenceModel: string,
   dataFile: string,
   outputDir: string,
 ): string[] {
@@ -102,6 +177,8 @@ export function openRLHFCommand(
     'openrlhf.cli.train_dpo',
     '--pretrain',
     model,
+    '--ref_pretrain',
+    referenceModel,
     '--dataset',
     dataFile,
     '--prompt_key',
@@ -113,14 +190,22 @@ export function openRLHFCommand(
     '--apply_chat_template',
     '--save_path',
     outputDir,
+    '--ckpt_path',
+    `${outputDir}/checkpoints`,
+    '--load_checkpoint',
+    ...(trainer.saveSteps ? ['--save_steps', String(trainer.saveSteps)] : []),
+    '--logging_steps',
+    '1',
     '--beta',
     String(trainer.beta),
     '--learning_rate',
     String(trainer.learningRate),
+    // An int there: a fractional epoch count rounds up.
     '--max_epochs',
     String(Math.ceil(trainer.epochs)),
     '--micro_train_batch_size',
     String(trainer.batchSize),
+    // The global batch on one GPU; scale by the number of GPUs on more.
     '--train_batch_size',
     String(trainer.batchSize * trainer.gradientAccumulation),
     '--max_len',
@@ -135,6 +220,8 @@ export function openRLHFCommand(
           String(lora.r),
           '--lora_alpha',
           String(lora.alpha),
+          '--lora_dropout',
+          String(lora.dropout),
           '--target_modules',
           ...lora.targetModules,
         ]

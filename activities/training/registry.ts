@@ -1,78 +1,71 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Trainer } from '../../core/config.js';
+import {
+  CheckpointManifestSchema,
+  RecipeSchema,
+  type CheckpointManifest,
+  type Recipe,
+} from '../../core/checkpoint.js';
 import type { Manifest } from '../../core/records.js';
 import { exists, writeAtomic } from '../artifacts.js';
 
 /**
- * The checkpoint registry: recipe.json is written at submit time, checkpoint.json when training has
- * succeeded, both in the job directory next to the checkpoint (output/). Following `parent` from one
- * checkpoint.json to the next gives a checkpoint's whole lineage back to the base model.
+ * The checkpoint registry (schemas in core/checkpoint.ts): recipe.json at submit time, checkpoint.json
+ * once training has succeeded, both in the job directory. Following `parent` from one checkpoint.json to
+ * the next gives a checkpoint's whole lineage back to the base model.
  */
-export interface Recipe {
-  jobKey: string;
-  policyModel: string;
-  referenceModel: string;
-  trainer: Trainer;
-  data: { uri: string; sha256: string; rows: number; trainFile: string; trainSha256: string };
-  /** What runs: the resumable `trl dpo` command. */
-  command: string[];
-  /** The same training with OpenRLHF's DPO trainer (multi-node alternative, not run by evolve). */
-  openrlhf: string[];
-}
-
-export interface CheckpointManifest {
-  path: string;
-  jobKey: string;
-  baseModel: string;
-  parent: string;
-  referenceModel: string;
-  adapter: boolean;
-  data: Recipe['data'];
-  recipe: { uri: string; sha256: string };
-  trainer: { backend: Trainer['backend']; command: string[] };
-  versions: Record<string, string>;
-  metrics: Record<string, number>;
-  createdAt: string;
-}
+export type { CheckpointManifest, Recipe };
 
 export const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
 export const recipePath = (jobDir: string) => join(jobDir, 'recipe.json');
+/** The job directory's checkpoint.json: a checkpoint is output/ or merged/ of its job directory. */
 export const checkpointManifestPath = (checkpoint: string) => join(dirname(checkpoint), 'checkpoint.json');
 
 export async function writeRecipe(jobDir: string, recipe: Recipe): Promise<void> {
   await writeAtomic(recipePath(jobDir), JSON.stringify(recipe, null, 2));
 }
 
-export function pairsData(pairs: Manifest, trainFile: string, content: string): Recipe['data'] {
-  return { uri: pairs.uri, sha256: pairs.sha256, rows: pairs.rows, trainFile, trainSha256: sha256(content) };
+export function trainingData(source: Manifest, trainFile: string, content: string): Recipe['data'] {
+  return {
+    uri: source.uri,
+    sha256: source.sha256,
+    rows: source.rows,
+    trainFile,
+    trainSha256: sha256(content),
+  };
+}
+
+async function readManifestAt(path: string): Promise<CheckpointManifest> {
+  return CheckpointManifestSchema.parse(JSON.parse(await readFile(path, 'utf8')));
 }
 
 /** The base model a checkpoint descends from: its parent's, when the parent is itself a checkpoint. */
 async function baseModelOf(parent: string): Promise<string> {
   const manifest = checkpointManifestPath(parent);
   if (!(await exists(manifest))) return parent;
-  return (JSON.parse(await readFile(manifest, 'utf8')) as CheckpointManifest).baseModel;
+  return (await readManifestAt(manifest)).baseModel;
 }
 
 export async function registerCheckpoint(
   jobDir: string,
-  outputDir: string,
-  found: { adapter: boolean; versions: Record<string, string>; metrics: Record<string, number> },
+  saved: { path: string; adapterPath: string | null },
+  found: { versions: Record<string, string>; metrics: Record<string, number> },
 ): Promise<CheckpointManifest> {
   // Registered once: a retried, reset or reused wait reads the first registration back unchanged.
-  const registered = checkpointManifestPath(outputDir);
-  if (await exists(registered)) return JSON.parse(await readFile(registered, 'utf8')) as CheckpointManifest;
+  const registered = checkpointManifestPath(saved.path);
+  if (await exists(registered)) return readManifestAt(registered);
   const text = await readFile(recipePath(jobDir), 'utf8');
-  const recipe = JSON.parse(text) as Recipe;
+  const recipe = RecipeSchema.parse(JSON.parse(text));
   const manifest: CheckpointManifest = {
-    path: outputDir,
+    path: saved.path,
     jobKey: recipe.jobKey,
+    stage: recipe.stage,
     baseModel: await baseModelOf(recipe.policyModel),
     parent: recipe.policyModel,
     referenceModel: recipe.referenceModel,
-    adapter: found.adapter,
+    adapter: saved.adapterPath !== null,
+    adapterPath: saved.adapterPath,
     data: recipe.data,
     recipe: { uri: recipePath(jobDir), sha256: sha256(text) },
     trainer: { backend: recipe.trainer.backend, command: recipe.command },

@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTrainingActivities } from '../../activities/training/index.js';
 import { send } from '../../activities/training/http.js';
-import { rayBackend } from '../../activities/training/ray.js';
-import type { CheckpointManifest } from '../../activities/training/registry.js';
+import { rayBackend, submissionId } from '../../activities/training/ray.js';
+import { CheckpointManifestSchema } from '../../core/checkpoint.js';
 import type { RayTrainer } from '../../core/config.js';
 import { pythonBin, rayBin } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
@@ -52,6 +52,46 @@ test(
   },
 );
 
+test(
+  'a FAILED Ray job with restarts left is resubmitted under a new id; without any left it stays failed',
+  { skip },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'evolve-ray-restart-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // Fails on its first run, succeeds on the next: what a trainer resuming from a checkpoint does.
+    const flaky = `if [ -e ${dir}/ran ]; then echo second run; else touch ${dir}/ran; echo first run; exit 3; fi`;
+    const backend = rayBackend(rayTrainer({ maxRestarts: 1 }));
+    const job = { jobKey: `evolve-ray-restart-${process.pid}-${Date.now()}`, jobDir: dir };
+    await backend.submit({ ...job, command: ['sh', '-c', flaky], env: {} });
+    const seen: string[] = [];
+    await until(
+      'the resubmitted attempt to succeed',
+      async () => {
+        const status = await backend.find(job);
+        seen.push(`${status?.state}: ${status?.detail ?? ''}`);
+        return status?.state === 'succeeded';
+      },
+      120_000,
+    );
+    assert.ok(
+      seen.some((s) => s.includes(`resubmitted as ${submissionId(job.jobKey, 2)}`)),
+      seen.join('\n'),
+    );
+    const jobs = JSON.parse((await send(`${head.address}/api/jobs/`)).text) as { submission_id: string }[];
+    const ids = jobs.map((j) => j.submission_id).filter((id) => id.startsWith(job.jobKey));
+    assert.deepEqual(ids.sort(), [job.jobKey, `${job.jobKey}-attempt2`]);
+    const logs = await backend.logs(job);
+    const lines = logs.split('\n');
+    assert.ok(lines.includes('first run') && lines.indexOf('first run') < lines.indexOf('second run'), logs);
+
+    const once = rayBackend(rayTrainer({ maxRestarts: 0 }));
+    const failing = { jobKey: `evolve-ray-fail-${process.pid}-${Date.now()}`, jobDir: dir };
+    await once.submit({ ...failing, command: ['sh', '-c', 'exit 4'], env: {} });
+    await until('the job to fail', async () => (await once.find(failing))?.state === 'failed', 120_000);
+    assert.equal(await once.find({ ...failing, jobKey: submissionId(failing.jobKey, 2) }), null);
+  },
+);
+
 test('real trl dpo runs as a Ray job and registers its checkpoint', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'evolve-ray-train-'));
   t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
@@ -74,7 +114,7 @@ test('real trl dpo runs as a Ray job and registers its checkpoint', { skip }, as
   const checkpoint = await runIn(env, activities.awaitTraining, job);
   assert.ok(existsSync(join(checkpoint.path, 'config.json')));
   assert.ok(heartbeats.some((h) => h.backend === 'ray' && ['pending', 'running'].includes(h.lastStatus)));
-  const manifest = JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')) as CheckpointManifest;
+  const manifest = CheckpointManifestSchema.parse(JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')));
   assert.equal(manifest.trainer.backend, 'ray');
   assert.equal(manifest.data.sha256, pairs.sha256);
   assert.equal(manifest.versions.trl, '1.16.0');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { backendFor, createTrainingActivities } from '../../activities/training/index.js';
-import type { CheckpointManifest } from '../../activities/training/registry.js';
+import { CheckpointManifestSchema, RecipeSchema } from '../../core/checkpoint.js';
 import { baseModel, pythonBin, requireInstalled } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
 import { until } from '../support/until.js';
@@ -49,7 +49,7 @@ test('a trainer killed mid-training is restarted and resumes from its last check
   assert.equal(state.global_step, 3);
   assert.ok(existsSync(join(checkpoint.path, 'config.json')));
 
-  const manifest = JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')) as CheckpointManifest;
+  const manifest = CheckpointManifestSchema.parse(JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')));
   assert.equal(manifest.baseModel, baseModel);
   assert.equal(manifest.parent, baseModel);
   assert.equal(manifest.adapter, false);
@@ -60,8 +60,8 @@ test('a trainer killed mid-training is restarted and resumes from its last check
   assert.equal(manifest.versions.trl, '1.16.0');
   assert.ok(manifest.versions.transformers && manifest.versions.torch, JSON.stringify(manifest.versions));
   assert.ok(Number.isFinite(manifest.metrics.train_loss));
-  const recipe = JSON.parse(readFileSync(manifest.recipe.uri, 'utf8')) as { openrlhf: string[] };
-  assert.ok(recipe.openrlhf.includes('openrlhf.cli.train_dpo'));
+  const recipe = RecipeSchema.parse(JSON.parse(readFileSync(manifest.recipe.uri, 'utf8')));
+  assert.ok(recipe.openrlhf?.includes('openrlhf.cli.train_dpo'));
 });
 
 test('cancelling training kills the trainer and leaves the job stopped, not restarted', async (t) => {

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A Kubernetes API server for the batch/v1 Jobs the Kubernetes backend uses, speaking the real REST
- * protocol: bearer tokens, Status objects on errors, 409 AlreadyExists, 422 Invalid. It stands in for a
+ * protocol: bearer tokens, Status objects on errors, 409 AlreadyExists, 422 Invalid, and watches
+ * (`?watch=true`: a stream of newline-delimited ADDED / MODIFIED / DELETED events, ended after
+ * timeoutSeconds). It stands in for a
  * cluster by running each pod's container command as a local process (the kubelet's part), retrying
  * failed pods up to the Job's backoffLimit.
  */
@@ -46,6 +48,8 @@ export interface FakeKubernetes {
   apiServer: string;
   token: string;
   jobs: Map<string, StoredJob>;
+  /** Every event sent to a watcher, in order. */
+  events: { type: string; name: string }[];
   requests: { method: string; path: string; body: unknown }[];
   close(): Promise<void>;
 }
@@ -72,6 +76,26 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKubernetes> {
   const jobs = new Map<string, StoredJob>();
   const requests: FakeKubernetes['requests'] = [];
+  const events: FakeKubernetes['events'] = [];
+  const watchers = new Set<{ name: string; res: ServerResponse }>();
+
+  function jobObject(job: StoredJob) {
+    const active = job.pods.filter((p) => p.process.exitCode === null && p.process.signalCode === null);
+    return {
+      ...job.manifest,
+      status: { active: active.length, failed: job.failures, conditions: job.conditions },
+    };
+  }
+
+  /** Sends the Job's new state to each watcher of its name, as the API server's watch does. */
+  function notify(type: 'ADDED' | 'MODIFIED' | 'DELETED', job: StoredJob) {
+    const name = job.manifest.metadata.name;
+    for (const w of watchers) {
+      if (w.name !== name) continue;
+      events.push({ type, name });
+      w.res.write(JSON.stringify({ type, object: jobObject(job) }) + '\n');
+    }
+  }
 
   function runPod(job: StoredJob) {
     const { metadata, spec } = job.manifest;
@@ -95,7 +119,10 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
     child.stderr!.on('data', (c: Buffer) => (pod.log += c.toString()));
     child.on('exit', (code) => {
       if (jobs.get(metadata.name) !== job) return; // deleted
-      if (code === 0) return void job.conditions.push({ type: 'Complete', status: 'True' });
+      if (code === 0) {
+        job.conditions.push({ type: 'Complete', status: 'True' });
+        return notify('MODIFIED', job);
+      }
       job.failures++;
       if (job.failures > (spec.backoffLimit ?? 6)) {
         job.conditions.push({
@@ -104,9 +131,31 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
           reason: 'BackoffLimitExceeded',
           message: 'Job has reached the specified backoff limit',
         });
+        notify('MODIFIED', job);
       } else runPod(job);
     });
     job.pods.push(pod);
+    notify('MODIFIED', job);
+  }
+
+  /** GET .../jobs?watch=true&fieldSelector=metadata.name=X&timeoutSeconds=N */
+  function watch(url: URL, res: ServerResponse) {
+    const name = /^metadata\.name=(.+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
+    if (!name)
+      return status(res, 400, 'BadRequest', 'this fake watches one Job: fieldSelector=metadata.name=...');
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const watcher = { name, res };
+    watchers.add(watcher);
+    const job = jobs.get(name);
+    if (job) notify('ADDED', job); // no resourceVersion: the current state first
+    const timeout = setTimeout(
+      () => res.end(),
+      Number(url.searchParams.get('timeoutSeconds') ?? 1800) * 1000,
+    );
+    res.on('close', () => {
+      clearTimeout(timeout);
+      watchers.delete(watcher);
+    });
   }
 
   const server = createServer((req, res) => {
@@ -118,6 +167,9 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
         return status(res, 401, 'Unauthorized', 'Unauthorized');
       const jobsPath = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?$/.exec(url.pathname);
       const podsPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)\/log)?$/.exec(url.pathname);
+      if (jobsPath && req.method === 'GET' && !jobsPath[2] && url.searchParams.get('watch') === 'true') {
+        return watch(url, res);
+      }
       if (jobsPath && req.method === 'POST' && !jobsPath[2]) {
         const manifest = body as JobManifest;
         const name = manifest?.metadata?.name ?? '';
@@ -139,15 +191,10 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
       if (jobsPath?.[2]) {
         const job = jobs.get(jobsPath[2]);
         if (!job) return status(res, 404, 'NotFound', `jobs.batch "${jobsPath[2]}" not found`);
-        if (req.method === 'GET') {
-          const active = job.pods.filter((p) => p.process.exitCode === null && p.process.signalCode === null);
-          return json(res, 200, {
-            ...job.manifest,
-            status: { active: active.length, failed: job.failures, conditions: job.conditions },
-          });
-        }
+        if (req.method === 'GET') return json(res, 200, jobObject(job));
         if (req.method === 'DELETE') {
           jobs.delete(jobsPath[2]);
+          notify('DELETED', job);
           for (const pod of job.pods) {
             try {
               process.kill(-pod.process.pid!, 'SIGKILL');
@@ -182,7 +229,9 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
     token,
     jobs,
     requests,
+    events,
     close: async () => {
+      for (const w of watchers) w.res.end();
       for (const job of jobs.values()) {
         for (const pod of job.pods) {
           try {

@@ -45,8 +45,15 @@ export function recordingActivities(
       calls.push(`pair ${i.generations.length} generation + ${i.scores.length} score manifests`);
       return manifest(`${i.scope.dir}/pairs.jsonl`, 6);
     },
-    submitTraining: async (i: { jobKey: string; policyModel: string; scope: { dir: string } }) => {
+    submitTraining: async (i: {
+      jobKey: string;
+      stage?: string;
+      policyModel: string;
+      referenceModel: string;
+      scope: { dir: string };
+    }) => {
       calls.push(`submit ${i.policyModel}`);
+      calls.push(`${i.stage ?? 'dpo'} of ${i.policyModel} against ${i.referenceModel}`);
       return { jobKey: i.jobKey, jobDir: i.scope.dir, outputDir: `${i.scope.dir}/out`, backend: 'local' };
     },
     awaitTraining: async (job: { outputDir: string; jobKey: string }) => {

@@ -2,7 +2,7 @@ import type { MockActivityEnvironment } from '@temporalio/testing';
 import { join } from 'node:path';
 import { writeJsonlWithManifest } from '../../activities/artifacts.js';
 import { TrainerSchema, type Trainer } from '../../core/config.js';
-import type { Manifest, PairRecord } from '../../core/records.js';
+import type { Manifest, PairRecord, SftRecord } from '../../core/records.js';
 import type { SubmitTrainingInput } from '../../core/steps.js';
 import { baseModel } from './paths.js';
 
@@ -12,8 +12,11 @@ export const cpuRecipe = { device: 'cpu', maxLength: 64, batchSize: 1, learningR
 export const trainer = (input: Record<string, unknown>): Trainer =>
   TrainerSchema.parse({ ...cpuRecipe, ...input });
 
-/** `count` arithmetic preference pairs, written with their manifest as the pair step writes them. */
-export function writePairs(dir: string, count: number): Promise<Manifest> {
+/**
+ * `count` arithmetic preference pairs, written with their manifest as the pair step writes them, with
+ * the SFT rows (x -> y_w) in sft.jsonl beside them.
+ */
+export async function writePairs(dir: string, count: number): Promise<Manifest> {
   const rows: PairRecord[] = Array.from({ length: count }, (_, i) => ({
     promptId: `p${i}`,
     kind: 'direct',
@@ -25,11 +28,16 @@ export function writePairs(dir: string, count: number): Promise<Manifest> {
     margin: 1,
     weight: 1,
   }));
-  return writeJsonlWithManifest(join(dir, 'pairs.jsonl'), 'pair', rows, {
-    step: 'pair',
-    runId: 't',
-    iteration: 1,
-  });
+  const producedBy = { step: 'pair', runId: 't', iteration: 1 };
+  const sft: SftRecord[] = rows.map((r) => ({
+    promptId: r.promptId,
+    kind: 'direct',
+    prompt: r.prompt,
+    completion: r.chosen,
+    sourceId: r.chosenId,
+  }));
+  await writeJsonlWithManifest(join(dir, 'sft.jsonl'), 'sft', sft, producedBy);
+  return writeJsonlWithManifest(join(dir, 'pairs.jsonl'), 'pair', rows, producedBy);
 }
 
 export function submitInput(
@@ -37,6 +45,7 @@ export function submitInput(
   pairs: Manifest,
   config: Trainer,
   jobKey: string,
+  models: Partial<Pick<SubmitTrainingInput, 'stage' | 'policyModel' | 'referenceModel'>> = {},
 ): SubmitTrainingInput {
   return {
     scope: { runId: 't', iteration: 1, dir, indexes: [join(dir, 'cas')] },
@@ -45,6 +54,7 @@ export function submitInput(
     referenceModel: baseModel,
     trainer: config,
     jobKey,
+    ...models,
   };
 }
 

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createTrainingActivities } from '../../activities/training/index.js';
 import { jobManifest, jobName, kubernetesBackend } from '../../activities/training/kubernetes.js';
+import { writeRecipe } from '../../activities/training/registry.js';
+import type { TrainingJob } from '../../core/steps.js';
 import type { KubernetesTrainer } from '../../core/config.js';
 import { ConfigError } from '../../core/config.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../support/fake-kubernetes.js';
 import { processesWith } from '../support/processes.js';
 import { until } from '../support/until.js';
-import { trainer } from '../support/training.js';
+import { runIn, trainer } from '../support/training.js';
 
 let api: FakeKubernetes;
 before(async () => {
@@ -137,3 +141,82 @@ test('a wrong token fails at once with the API server message, not as a retryabl
   const unset = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_UNSET_TOKEN' }));
   await assert.rejects(unset.find({ jobKey: 'x', jobDir: tmpdir() }), /EVOLVE_TEST_UNSET_TOKEN is not set/);
 });
+
+test('a watch on the Job wakes on its change, not on a poll; it ends at its timeout or on abort', async () => {
+  const backend = kubernetesBackend(kube());
+  const job = { jobKey: `k8s-watch-${process.pid}`, jobDir: tmpdir() };
+  await backend.submit({ ...job, command: ['sh', '-c', 'sleep 2'], env: {} });
+  const running = await backend.find(job);
+  assert.equal(running?.state, 'running');
+  const started = Date.now();
+  await backend.watch!(job, running!, { timeoutMs: 60_000, signal: new AbortController().signal });
+  assert.ok(Date.now() - started < 30_000, 'woken by the completion, long before the timeout');
+  assert.equal((await backend.find(job))?.state, 'succeeded');
+  const watched = api.requests.find((r) => r.method === 'GET' && r.path.includes('watch=true'));
+  const query = new URL(watched!.path, 'http://x').searchParams;
+  assert.equal(query.get('fieldSelector'), `metadata.name=${jobName(job.jobKey)}`);
+  assert.equal(query.get('timeoutSeconds'), '60');
+  const names = api.events.filter((e) => e.name === jobName(job.jobKey)).map((e) => e.type);
+  assert.equal(names[0], 'ADDED', 'the current state first');
+  assert.ok(names.includes('MODIFIED'));
+
+  // Nothing changes: the server ends the watch after timeoutSeconds; an abort ends it at once.
+  const sleeper = { jobKey: `k8s-watch-idle-${process.pid}`, jobDir: tmpdir() };
+  await backend.submit({ ...sleeper, command: ['sh', '-c', 'sleep 300'], env: {} });
+  await until('the pod to run', async () => (await backend.find(sleeper))?.state === 'running');
+  const idle = { state: 'running' } as const;
+  let t0 = Date.now();
+  await backend.watch!(sleeper, idle, { timeoutMs: 1000, signal: new AbortController().signal });
+  assert.ok(Date.now() - t0 >= 900, 'no change: it waited for the timeout');
+  const abort = new AbortController();
+  setTimeout(() => abort.abort(), 200);
+  t0 = Date.now();
+  await backend.watch!(sleeper, idle, { timeoutMs: 60_000, signal: abort.signal });
+  assert.ok(Date.now() - t0 < 10_000, 'the abort ended it');
+  // Deleting the Job ends a watch on it.
+  const deleted = backend.watch!(sleeper, idle, { timeoutMs: 60_000, signal: new AbortController().signal });
+  await backend.cancel(sleeper);
+  await deleted;
+});
+
+test(
+  'awaitTraining on Kubernetes is woken by the watch, not by its poll interval',
+  { timeout: 60_000 },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'evolve-k8s-await-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const config = kube();
+    const jobKey = `k8s-await-${process.pid}`;
+    const job: TrainingJob = {
+      jobKey,
+      jobDir: dir,
+      outputDir: join(dir, 'output'),
+      backend: 'kubernetes',
+      trainer: config,
+    };
+    await writeRecipe(dir, {
+      jobKey,
+      stage: 'dpo',
+      policyModel: '/base',
+      referenceModel: '/base',
+      trainer: config,
+      data: { uri: '/pairs.jsonl', sha256: 'a', rows: 1, trainFile: '/train.jsonl', trainSha256: 'b' },
+      command: ['trl'],
+      openrlhf: null,
+    });
+    // A stand-in trainer: saves a model and logs a metrics line, as TRL does, after a second.
+    const trainerScript = `sleep 1; mkdir -p output && echo '{}' > output/config.json; echo "{'loss': '0.5'}"`;
+    await kubernetesBackend(config).submit({
+      jobKey,
+      jobDir: dir,
+      command: ['sh', '-c', trainerScript],
+      env: {},
+    });
+    const activities = createTrainingActivities({ pollMs: 600_000, watchMs: 60_000 });
+    const started = Date.now();
+    const checkpoint = await runIn(new MockActivityEnvironment(), activities.awaitTraining, job);
+    assert.ok(Date.now() - started < 30_000, 'the watch saw the Job complete; no 10-minute poll');
+    assert.equal(checkpoint.path, job.outputDir);
+    assert.equal(checkpoint.metrics.loss, 0.5);
+  },
+);

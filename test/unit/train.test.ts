@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseTrainerMetrics } from '../../activities/training/metrics.js';
-import { dpoArgs } from '../../activities/training/recipe.js';
+import {
+  dpoArgs,
+  entryPoint,
+  openRLHFCommand,
+  resumable,
+  sftArgs,
+} from '../../activities/training/recipe.js';
+import { TrainerSchema } from '../../core/config.js';
 import { demoConfig } from '../support/config.js';
 
 // Real `trl dpo` output: metric dicts with quoted values, interleaved with tqdm carriage returns.
@@ -38,4 +45,89 @@ test('the CPU recipe trains in fp32 and passes the config through to trl dpo', (
   const gpu = dpoArgs({ ...trainer, device: 'cuda' }, '/m', '/data', '/out');
   assert.equal(gpu[gpu.indexOf('--bf16') + 1], 'true');
   assert.ok(!gpu.includes('--use_cpu'));
+});
+
+/** The values after each flag, for flags that may take several (nargs) or none (store_true). */
+function flags(argv: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current = '';
+  for (const a of argv) {
+    if (a.startsWith('--')) out.set((current = a), []);
+    else if (current) out.get(current)!.push(a);
+  }
+  return out;
+}
+
+test('the OpenRLHF DPO command uses train_dpo.py flags: reference, LoRA, resumable checkpoints', () => {
+  const trainer = TrainerSchema.parse({
+    backend: 'local',
+    beta: 0.2,
+    epochs: 1.5,
+    batchSize: 4,
+    gradientAccumulation: 8,
+    maxLength: 1024,
+    saveSteps: 50,
+    lora: { r: 8, alpha: 16, dropout: 0.1, targetModules: ['q_proj', 'v_proj'] },
+  });
+  const argv = openRLHFCommand(trainer, '/m/policy', '/m/base', '/job/data/train.jsonl', '/job/output');
+  assert.deepEqual(argv.slice(0, 3), ['deepspeed', '--module', 'openrlhf.cli.train_dpo']);
+  const f = flags(argv.slice(3));
+  // Every flag is one train_dpo.py's argparse defines (OpenRLHF main).
+  const known = new Set(
+    [
+      'pretrain ref_pretrain dataset prompt_key chosen_key rejected_key apply_chat_template save_path',
+      'ckpt_path load_checkpoint save_steps logging_steps beta learning_rate max_epochs',
+      'micro_train_batch_size train_batch_size max_len zero_stage bf16 gradient_checkpointing',
+      'lora_rank lora_alpha lora_dropout target_modules',
+    ]
+      .join(' ')
+      .split(' ')
+      .map((n) => `--${n}`),
+  );
+  assert.deepEqual(
+    [...f.keys()].filter((k) => !known.has(k)),
+    [],
+  );
+  assert.deepEqual(f.get('--pretrain'), ['/m/policy']);
+  assert.deepEqual(f.get('--ref_pretrain'), ['/m/base']);
+  assert.deepEqual(f.get('--dataset'), ['/job/data/train.jsonl']);
+  assert.deepEqual(f.get('--beta'), ['0.2']);
+  assert.deepEqual(f.get('--max_epochs'), ['2'], 'an int there: 1.5 epochs round up');
+  assert.deepEqual(f.get('--micro_train_batch_size'), ['4']);
+  assert.deepEqual(f.get('--train_batch_size'), ['32']);
+  assert.deepEqual(f.get('--max_len'), ['1024']);
+  assert.deepEqual(f.get('--save_steps'), ['50']);
+  assert.deepEqual(f.get('--ckpt_path'), ['/job/output/checkpoints']);
+  assert.deepEqual(f.get('--load_checkpoint'), []);
+  assert.deepEqual(f.get('--lora_rank'), ['8']);
+  assert.deepEqual(f.get('--lora_dropout'), ['0.1']);
+  assert.deepEqual(f.get('--target_modules'), ['q_proj', 'v_proj']);
+  const full = flags(openRLHFCommand({ ...trainer, lora: undefined }, '/p', '/p', '/d', '/o'));
+  assert.ok(!full.has('--lora_rank'), 'full fine-tuning: no LoRA flags');
+});
+
+test('the SFT recipe takes its own learning rate and epochs, and no DPO-only flags', () => {
+  const trainer = TrainerSchema.parse({
+    backend: 'local',
+    learningRate: 5e-7,
+    extraArgs: ['--rpo_alpha', '1'],
+    sft: { when: 'every', learningRate: 2e-5, epochs: 2 },
+  });
+  const f = flags(sftArgs(trainer, '/m', '/data', '/out'));
+  assert.deepEqual(f.get('--learning_rate'), [String(2e-5)]);
+  assert.deepEqual(f.get('--num_train_epochs'), ['2']);
+  assert.ok(!f.has('--beta') && !f.has('--rpo_alpha'), "beta and extraArgs are the DPO stage's");
+  assert.deepEqual(flags(dpoArgs(trainer, '/m', '/data', '/out')).get('--learning_rate'), ['5e-7']);
+});
+
+test("the entry point: TRL's scripts, or the reference-policy wrapper when the reference differs", () => {
+  assert.deepEqual(entryPoint('sft', '/p', '/p'), ['-m', 'trl.scripts.sft']);
+  assert.deepEqual(entryPoint('dpo', '/p', '/p'), ['-m', 'trl.scripts.dpo']);
+  const wrapped = entryPoint('dpo', '/p', '/base');
+  assert.equal(wrapped[0], '-c');
+  assert.match(wrapped[1]!, /trl\.scripts import dpo/);
+  assert.deepEqual(wrapped.slice(2), ['--ref_model_name_or_path', '/base']);
+  const command = resumable('py', wrapped, ['--beta', '0.1'], { outputDir: '/o', mergedDir: null });
+  assert.deepEqual(command.slice(3, 7), ['evolve-train', 'py', '/o', '']);
+  assert.deepEqual(command.slice(-4), ['--ref_model_name_or_path', '/base', '--beta', '0.1']);
 });

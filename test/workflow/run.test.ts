@@ -65,6 +65,34 @@ test('evolveRun runs one child per iteration and threads each checkpoint into th
   assert.equal(child.status.name, 'COMPLETED');
 });
 
+test('the SFT stage runs before DPO in iteration 1 only, and initial keeps the base as reference', async () => {
+  const calls: string[] = [];
+  const worker = await server.worker('wf-sft', recordingActivities(calls));
+  const base = demoConfig();
+  const config = demoConfig({
+    runId: 'wfsft',
+    iterations: 2,
+    artifactRoot: '/a',
+    trainer: { ...base.trainer, reference: 'initial', sft: { ...base.trainer.sft, when: 'first' } },
+  });
+  const result = await worker.runUntil(
+    server.env.client.workflow.execute('evolveRun', {
+      taskQueue: 'wf-sft',
+      workflowId: 'wfsft',
+      args: [config],
+    }),
+  );
+  const baseModel = config.policy.baseModel;
+  const training = calls.filter((c) => / of .* against /.test(c));
+  assert.deepEqual(training, [
+    `sft of ${baseModel} against ${baseModel}`,
+    `dpo of /a/wfsft/iter-1/train/sft/out against ${baseModel}`,
+    `dpo of /a/wfsft/iter-1/train/checkpoint/out against ${baseModel}`,
+  ]);
+  const steps = result.iterations.map((it: { steps: { step: string }[] }) => it.steps.map((s) => s.step));
+  assert.ok(steps[0].includes('train:sft') && !steps[1].includes('train:sft'));
+});
+
 test('a bad config fails the run at once, naming the key, before any step runs', async () => {
   const calls: string[] = [];
   // The real validation activity, as the worker wires it: bad input fails once, without retries.
