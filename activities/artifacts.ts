@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { z } from 'zod';
 import { formatIssues } from '../core/config.js';
@@ -254,6 +254,15 @@ export interface JournalledStep<T> {
   stats: (rows: T[]) => Record<string, number>;
   producedBy: ProducedBy;
 }
+
+/** Where a shard step writes its rows, and the producer its manifest names. */
+export const shardOutput = (
+  input: { scope: { dir: string; runId: string; iteration: number }; shard: { index: number } },
+  step: string,
+): Pick<JournalledStep<unknown>, 'out' | 'producedBy'> => ({
+  out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+  producedBy: { step, runId: input.scope.runId, iteration: input.scope.iteration, shard: input.shard.index },
+});
 
 /**
  * The shape of every resumable step: `work` fills a journal (skipping journalled rows, so a retried

@@ -1,6 +1,5 @@
 import { Context } from '@temporalio/activity';
 import type { Sampling } from '../core/config.js';
-import { join } from 'node:path';
 import {
   GenerationFlag,
   GenerationRecordSchema,
@@ -11,7 +10,7 @@ import {
 } from '../core/records.js';
 import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../core/steps.js';
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
-import { Journal, journalledStep, readManifestRows, readManifestSlice } from './artifacts.js';
+import { Journal, journalledStep, readManifestRows, readManifestSlice, shardOutput } from './artifacts.js';
 import { withHeartbeat } from './heartbeat.js';
 import { reusableOutput, stepKey, without } from './reuse.js';
 import { mapLimit } from '../core/concurrency.js';
@@ -76,7 +75,7 @@ function journalled(
 ): Promise<Manifest> {
   const ctx = Context.current();
   const spec = {
-    out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+    ...shardOutput(input, step),
     key,
     schema: 'generation' as const,
     rowSchema: GenerationRecordSchema,
@@ -84,12 +83,6 @@ function journalled(
     order: (a: GenerationRecord, b: GenerationRecord) =>
       a.promptId.localeCompare(b.promptId) || a.chain - b.chain || a.step - b.step,
     stats: countFlags,
-    producedBy: {
-      step,
-      runId: input.scope.runId,
-      iteration: input.scope.iteration,
-      shard: input.shard.index,
-    },
   };
   return reusableOutput(input.scope, key, () =>
     journalledStep(spec, async (journal) => {

@@ -10,7 +10,7 @@ import {
 } from '../core/records.js';
 import type { JudgeShardInput, ModelRef } from '../core/steps.js';
 import { verifiers } from '../core/verify.js';
-import { journalledStep, readManifestRows } from './artifacts.js';
+import { journalledStep, readManifestRows, shardOutput } from './artifacts.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
 import { reusableOutput, stepKey, without } from './reuse.js';
@@ -78,7 +78,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
         const verify = verifiers[input.judge.verifier];
         const count = (rows: ScoreRecord[], pred: (r: ScoreRecord) => boolean) => rows.filter(pred).length;
         const step = {
-          out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+          ...shardOutput(input, 'judge'),
           key,
           schema: 'score' as const,
           rowSchema: ScoreRecordSchema,
@@ -92,12 +92,6 @@ export function createJudgeActivities(deps: JudgeDeps) {
             verifier: count(rows, (r) => r.judge.startsWith('verifier')),
             cacheHits: cache?.hits ?? 0,
           }),
-          producedBy: {
-            step: 'judge',
-            runId: input.scope.runId,
-            iteration: input.scope.iteration,
-            shard: input.shard.index,
-          },
         };
         return journalledStep(step, (journal) =>
           withHeartbeat(

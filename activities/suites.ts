@@ -18,7 +18,14 @@ import {
 } from '../core/suites.js';
 import { fnv1a64, seedFor } from '../core/templates.js';
 import { verifiers } from '../core/verify.js';
-import { DataError, exists, journalledStep, readManifestRows, writeAtomic } from './artifacts.js';
+import {
+  DataError,
+  exists,
+  journalledStep,
+  readManifestRows,
+  shardOutput,
+  writeAtomic,
+} from './artifacts.js';
 import { readReferenceAnswers } from './benchmarks/loaders.js';
 import { readInstructionDifficulty } from './benchmarks/official-results.js';
 import { shardPrompts } from './generate.js';
@@ -143,7 +150,7 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
         );
         const rowKey = (r: Pick<VerdictRecord, 'promptId' | 'round'>) => `${r.promptId}/${r.round}`;
         const step = {
-          out: join(input.scope.dir, `shard-${input.shard.index}.jsonl`),
+          ...shardOutput(input, 'suite-judge'),
           key,
           schema: 'verdict' as const,
           rowSchema: VerdictRecordSchema,
@@ -157,12 +164,6 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
                 rows.filter((r) => r.status === s).length,
               ]),
             ),
-          producedBy: {
-            step: 'suite-judge',
-            runId: input.scope.runId,
-            iteration: input.scope.iteration,
-            shard: input.shard.index,
-          },
         };
         return journalledStep(step, (journal) =>
           withHeartbeat(
