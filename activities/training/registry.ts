@@ -47,9 +47,21 @@ async function baseModelOf(parent: string): Promise<string> {
   return (await readManifestAt(manifest)).baseModel;
 }
 
+/**
+ * Where a LoRA job on `policy` can write the adapter vLLM serves for it over the base model: the parent
+ * has to be the base model itself, or a checkpoint with such an adapter (`parentServed`) to add to.
+ * Null when the lineage has none (a full fine-tune, or a LoRA checkpoint registered before them).
+ */
+export async function servedAdapterBase(policy: string): Promise<{ parentServed: string | null } | null> {
+  const manifest = checkpointManifestPath(policy);
+  if (!(await exists(manifest))) return { parentServed: null };
+  const { servedAdapter } = await readManifestAt(manifest);
+  return servedAdapter ? { parentServed: servedAdapter } : null;
+}
+
 export async function registerCheckpoint(
   jobDir: string,
-  saved: { path: string; adapterPath: string | null },
+  saved: { path: string; adapterPath: string | null; servedAdapter: string | null },
   found: { versions: Record<string, string>; metrics: Record<string, number> },
 ): Promise<CheckpointManifest> {
   // Registered once: a retried, reset or reused wait reads the first registration back unchanged.
@@ -66,6 +78,7 @@ export async function registerCheckpoint(
     referenceModel: recipe.referenceModel,
     adapter: saved.adapterPath !== null,
     adapterPath: saved.adapterPath,
+    servedAdapter: saved.servedAdapter,
     data: recipe.data,
     recipe: { uri: recipePath(jobDir), sha256: sha256(text) },
     trainer: { backend: recipe.trainer.backend, command: recipe.command },
