@@ -75,6 +75,9 @@ test('two LoRA iterations: base + the served adapter of pi_2 computes merged pi_
     [pi1.path],
     [baseModel, job2.outputDir],
   ]);
+  t.diagnostic(
+    `max |logit diff| to merged pi_2: base+served ${served2}, pi_1 ${merged1}, base+A_2 ${ownOnly}`,
+  );
   assert.ok(served2! < tolerance, `base + served adapter vs merged pi_2: max |logit diff| ${served2}`);
   // The check can fail: pi_2's own step, and pi_1's part, each change the logits far more.
   assert.ok(merged1! > 10 * tolerance, `pi_1 vs pi_2: ${merged1}`);
