@@ -256,12 +256,7 @@ export async function evolveIteration({
 
   // 6. Serve the new checkpoint.
   await enter('serve');
-  // vLLM serves an adapter over the base model it runs: pi_t's own LoRA there, not the merged weights.
-  const servedModel =
-    config.policy.serve?.kind === 'vllm-lora'
-      ? (checkpoint.servedAdapter ?? checkpoint.path)
-      : checkpoint.path;
-  const served = await serveStep(servedModel, policyModel, 'serve the new checkpoint');
+  const served = await serveStep(checkpoint.path, policyModel, 'serve the new checkpoint');
 
   // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
   await enter('evaluate');

@@ -17,7 +17,7 @@ import { dpoArgs, entryPoint, openRLHFCommand, resumable, sftArgs } from './reci
 import {
   checkpointManifestPath,
   registerCheckpoint,
-  servedAdapterBase,
+  servedAdapterOf,
   trainingData,
   writeRecipe,
 } from './registry.js';
@@ -165,13 +165,13 @@ export function createTrainingActivities({
       const reference = await local(input.referenceModel);
       const args = (stage === 'sft' ? sftArgs : dpoArgs)(trainer, model, dataDir, outputDir);
       const mergedDir = trainer.lora ? mergedDirOf(jobDir) : null;
-      const served = trainer.lora ? await servedAdapterBase(model) : null;
+      const served = trainer.lora ? await servedAdapterOf(model) : null;
       const entry = entryPoint(stage, model, reference);
       const command = resumable(pythonOf(trainer), entry, args, {
         outputDir,
         mergedDir,
         servedDir: served ? servedDirOf(jobDir) : null,
-        parentServedDir: served?.parentServed ?? null,
+        parentServedDir: served?.adapter ?? null,
       });
       await writeRecipe(jobDir, {
         jobKey: input.jobKey,

@@ -48,15 +48,16 @@ async function baseModelOf(parent: string): Promise<string> {
 }
 
 /**
- * Where a LoRA job on `policy` can write the adapter vLLM serves for it over the base model: the parent
- * has to be the base model itself, or a checkpoint with such an adapter (`parentServed`) to add to.
- * Null when the lineage has none (a full fine-tune, or a LoRA checkpoint registered before them).
+ * The adapter vLLM serves `model` from, over the base model it runs: `{adapter: null}` for the base model
+ * itself (no checkpoint manifest), the checkpoint's `servedAdapter`, or null when its lineage has none (a
+ * full fine-tune, or a LoRA checkpoint registered before servedAdapter existed). A LoRA job on `model`
+ * adds its own adapter to that one.
  */
-export async function servedAdapterBase(policy: string): Promise<{ parentServed: string | null } | null> {
-  const manifest = checkpointManifestPath(policy);
-  if (!(await exists(manifest))) return { parentServed: null };
+export async function servedAdapterOf(model: string): Promise<{ adapter: string | null } | null> {
+  const manifest = checkpointManifestPath(model);
+  if (!(await exists(manifest))) return { adapter: null };
   const { servedAdapter } = await readManifestAt(manifest);
-  return servedAdapter ? { parentServed: servedAdapter } : null;
+  return servedAdapter ? { adapter: servedAdapter } : null;
 }
 
 export async function registerCheckpoint(
