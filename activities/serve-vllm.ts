@@ -101,12 +101,18 @@ export async function unloadAdapter(replica: VllmReplica, name: string): Promise
 }
 
 /**
- * Makes a replica serve `model` as a LoRA adapter named by its path: unloads `replaces` first (it frees
- * the slot under --max-loras), then loads `model` unless the replica already lists it (a retry, or
- * the base model). Every step holds when repeated, so a retried activity converges.
+ * Makes a replica serve the policy `model` (its name downstream: the checkpoint path) from the adapter
+ * directory `adapter`: unloads `replaces` first (it frees the slot under --max-loras), then loads unless
+ * the replica already lists `model` (a retry). `adapter` null is the base model, which vLLM always
+ * serves. Every step holds when repeated, so a retried activity converges.
  */
-export async function swapAdapter(replica: VllmReplica, model: string, replaces?: string): Promise<void> {
+export async function swapAdapter(
+  replica: VllmReplica,
+  model: string,
+  adapter: string | null,
+  replaces?: string,
+): Promise<void> {
   if (replaces !== undefined && replaces !== model) await unloadAdapter(replica, replaces);
-  if ((await listModels(replica)).includes(model)) return;
-  await loadAdapter(replica, model, model);
+  if (adapter === null || (await listModels(replica)).includes(model)) return;
+  await loadAdapter(replica, model, adapter);
 }

@@ -5,6 +5,7 @@ import { withHeartbeat } from './heartbeat.js';
 import type { ChatFn } from './inference.js';
 import { hookArgv, readiness, runHook } from './serve-restart.js';
 import { swapAdapter, vllmReplica } from './serve-vllm.js';
+import { servedAdapterOf } from './training/registry.js';
 
 export interface ServeDeps {
   chatFor: (model: ModelRef) => ChatFn;
@@ -38,8 +39,19 @@ export function createServeActivities({ chatFor }: ServeDeps) {
         () => waiting,
         async () => {
           if (serve.kind === 'vllm-lora') {
+            // Downstream steps name the policy by its checkpoint path; vLLM loads it from the summed adapter.
+            const served = await servedAdapterOf(model);
+            if (served === null) {
+              throw ApplicationFailure.nonRetryable(
+                `${model} has no adapter vLLM can serve over the base model (a full fine-tune, or a LoRA ` +
+                  'checkpoint registered before servedAdapter): serve it with policy.serve.kind restart',
+                'ServeRejected',
+              );
+            }
             await Promise.all(
-              urls.map((url) => swapAdapter(vllmReplica(url, endpoint), model, input.replaces)),
+              urls.map((url) =>
+                swapAdapter(vllmReplica(url, endpoint), model, served.adapter, input.replaces),
+              ),
             );
           } else if (serve.kind === 'restart') {
             const replicas = urls.map((url) => vllmReplica(url, endpoint));

@@ -44,6 +44,13 @@ export const CheckpointManifestSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe('the LoRA adapter directory (adapter_config.json), whose base model is parent'),
+  servedAdapter: z
+    .string()
+    .nullable()
+    .default(null)
+    .describe(
+      'LoRA only: the adapter vLLM serves over baseModel, this checkpoint as base + one LoRA (the ranks of the lineage added up)',
+    ),
   data: TrainingDataSchema,
   recipe: z.strictObject({ uri: z.string(), sha256: z.string() }),
   trainer: z.strictObject({ backend: z.enum(['local', 'ray', 'kubernetes']), command: z.array(z.string()) }),

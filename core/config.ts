@@ -460,7 +460,15 @@ export const RunConfigSchema = z
     evaluation: EvaluationSchema,
   })
   // Training data needs two responses per prompt, and last-vs-first a refinement, or nothing is paired.
-  .superRefine(({ sampling, pairing }, ctx) => {
+  .superRefine(({ sampling, pairing, policy, trainer }, ctx) => {
+    // vLLM serves a LoRA over the base model it was started with: full weights cannot be hot-loaded.
+    if (policy.serve?.kind === 'vllm-lora' && !trainer.lora) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['policy', 'serve', 'kind'],
+        message: 'vllm-lora serves each checkpoint as a LoRA adapter: it needs trainer.lora (LoRA training)',
+      });
+    }
     const { name, samples, depth } = resolveStrategy(
       sampling.strategy,
       sampling.samples,

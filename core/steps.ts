@@ -119,6 +119,8 @@ export interface Checkpoint {
   /** The checkpoint's registry entry (checkpoint.json next to it). */
   manifest?: string;
   parent: string;
+  /** LoRA only: the adapter vLLM serves over the base model for this checkpoint (vllm-lora). */
+  servedAdapter?: string;
   metrics: Record<string, number>;
   wallMs: number;
   jobKey: string;

@@ -14,7 +14,13 @@ import { localBackend, localLogFile } from './local.js';
 import { parseLibraryVersions, parseTrainerMetrics } from './metrics.js';
 import { rayBackend } from './ray.js';
 import { dpoArgs, entryPoint, openRLHFCommand, resumable, sftArgs } from './recipe.js';
-import { checkpointManifestPath, registerCheckpoint, trainingData, writeRecipe } from './registry.js';
+import {
+  checkpointManifestPath,
+  registerCheckpoint,
+  servedAdapterOf,
+  trainingData,
+  writeRecipe,
+} from './registry.js';
 
 export function backendFor(trainer: Trainer): TrainingBackend {
   switch (trainer.backend) {
@@ -41,17 +47,25 @@ function trainerEnv(trainer: Trainer): Record<string, string> {
 
 /** Where a LoRA job's adapter, merged into its base model, is written: the checkpoint then. */
 const mergedDirOf = (jobDir: string) => join(jobDir, 'merged');
+/** Where a LoRA job writes the adapter vLLM serves over the base model (policy.serve.kind vllm-lora). */
+const servedDirOf = (jobDir: string) => join(jobDir, 'vllm-adapter');
 
 /**
  * The trained model: output/ after full fine-tuning (config.json); for a LoRA adapter (output/ holds
  * adapter_config.json) its merge, once written. Null while neither is complete.
  */
-async function savedModel(job: TrainingJob): Promise<{ path: string; adapterPath: string | null } | null> {
+async function savedModel(
+  job: TrainingJob,
+): Promise<{ path: string; adapterPath: string | null; servedAdapter: string | null } | null> {
   const files = await readdir(job.outputDir).catch(() => [] as string[]);
-  if (files.includes('config.json')) return { path: job.outputDir, adapterPath: null };
+  if (files.includes('config.json')) return { path: job.outputDir, adapterPath: null, servedAdapter: null };
   if (!files.includes('adapter_config.json')) return null;
   const merged = mergedDirOf(job.jobDir);
-  return (await exists(join(merged, 'config.json'))) ? { path: merged, adapterPath: job.outputDir } : null;
+  if (!(await exists(join(merged, 'config.json')))) return null;
+  // Written (renamed into place) before the merge, when the lineage allows one.
+  const served = servedDirOf(job.jobDir);
+  const servedAdapter = (await exists(join(served, 'adapter_config.json'))) ? served : null;
+  return { path: merged, adapterPath: job.outputDir, servedAdapter };
 }
 
 /**
@@ -151,8 +165,14 @@ export function createTrainingActivities({
       const reference = await local(input.referenceModel);
       const args = (stage === 'sft' ? sftArgs : dpoArgs)(trainer, model, dataDir, outputDir);
       const mergedDir = trainer.lora ? mergedDirOf(jobDir) : null;
+      const served = trainer.lora ? await servedAdapterOf(model) : null;
       const entry = entryPoint(stage, model, reference);
-      const command = resumable(pythonOf(trainer), entry, args, { outputDir, mergedDir });
+      const command = resumable(pythonOf(trainer), entry, args, {
+        outputDir,
+        mergedDir,
+        servedDir: served ? servedDirOf(jobDir) : null,
+        parentServedDir: served?.adapter ?? null,
+      });
       await writeRecipe(jobDir, {
         jobKey: input.jobKey,
         stage,
@@ -221,6 +241,7 @@ export function createTrainingActivities({
             path: manifest.path,
             manifest: checkpointManifestPath(manifest.path),
             parent: manifest.parent,
+            ...(manifest.servedAdapter ? { servedAdapter: manifest.servedAdapter } : {}),
             metrics,
             wallMs: Date.now() - started,
             jobKey: job.jobKey,

@@ -110,9 +110,11 @@ export function entryPoint(stage: Stage, policyModel: string, referenceModel: st
  * (local relaunch, Kubernetes pod retry, Ray resubmission) continues where the killed one last saved. The
  * trainer is this shell's child (not under the `trl` CLI's launcher), so one killed by a signal is seen as
  * killed (exit 128+n). A LoRA adapter is then merged into its base model (peft's merge_and_unload) in the
- * merge directory: the next step serves and trains a full model, as after full fine-tuning.
+ * merge directory: the next step trains a full model, as after full fine-tuning. Given a served-adapter
+ * directory, it first writes there what vLLM serves over the base model: pi_t = base + A_1 + ... + A_t as
+ * one LoRA, the parent's served adapter and this one concatenated (peft's "cat": ranks add up, exact).
  */
-const RESUMABLE = `py="$1"; out="$2"; merged="$3"; shift 3
+const RESUMABLE = `py="$1"; out="$2"; merged="$3"; parent_served="$4"; served="$5"; shift 5
 "$py" -c 'import importlib.metadata as m
 for p in ("trl", "transformers", "torch", "accelerate", "datasets", "peft", "deepspeed"):
     try: print("evolve-version", p, m.version(p))
@@ -130,19 +132,44 @@ fi
 "$py" "$@" || exit $?
 [ -z "$merged" ] && exit 0
 echo "evolve: merging the adapter in $out into $merged" >&2
-exec "$py" -c 'import sys
+exec "$py" -c 'import os, shutil, sys
 from peft import AutoPeftModelForCausalLM
 from transformers import AutoTokenizer
-adapter, merged = sys.argv[1:]
-AutoPeftModelForCausalLM.from_pretrained(adapter, dtype="auto").merge_and_unload().save_pretrained(merged)
-AutoTokenizer.from_pretrained(adapter).save_pretrained(merged)' "$out" "$merged"`;
+adapter, merged, parent_served, served = sys.argv[1:]
+model = AutoPeftModelForCausalLM.from_pretrained(adapter, dtype="auto")
+if served:
+    partial, name = served + ".partial", "default"
+    shutil.rmtree(partial, ignore_errors=True)
+    if parent_served:
+        # Parent first: the sum keeps its base_model_name_or_path, the lineage base vLLM runs.
+        model.load_adapter(parent_served, adapter_name="parent")
+        name = "served"
+        model.add_weighted_adapter(["parent", "default"], [1.0, 1.0], name, combination_type="cat")
+    model.save_pretrained(partial, selected_adapters=[name])
+    shutil.rmtree(served, ignore_errors=True)
+    os.rename(partial if name == "default" else os.path.join(partial, name), served)
+    shutil.rmtree(partial, ignore_errors=True)
+    model.set_adapter("default")
+    for extra in ("parent", "served"):
+        if extra in model.peft_config: model.delete_adapter(extra)
+model.merge_and_unload().save_pretrained(merged)
+AutoTokenizer.from_pretrained(adapter).save_pretrained(merged)' "$out" "$merged" "$parent_served" "$served"`;
 
-/** The trainer's command line; `mergedDir` (LoRA only) receives the adapter merged into its base. */
+/**
+ * The trainer's command line. LoRA only: `mergedDir` receives the adapter merged into its parent;
+ * `servedDir`, if given, the adapter vLLM serves over the base model, adding up `parentServedDir` (the
+ * parent checkpoint's, null when the parent is the base model) and this job's adapter.
+ */
 export function resumable(
   python: string,
   entry: string[],
   args: string[],
-  dirs: { outputDir: string; mergedDir: string | null },
+  dirs: {
+    outputDir: string;
+    mergedDir: string | null;
+    servedDir?: string | null;
+    parentServedDir?: string | null;
+  },
 ): string[] {
   return [
     'sh',
@@ -152,6 +179,8 @@ export function resumable(
     python,
     dirs.outputDir,
     dirs.mergedDir ?? '',
+    dirs.parentServedDir ?? '',
+    dirs.servedDir ?? '',
     ...entry,
     ...args,
   ];

@@ -47,9 +47,22 @@ async function baseModelOf(parent: string): Promise<string> {
   return (await readManifestAt(manifest)).baseModel;
 }
 
+/**
+ * The adapter vLLM serves `model` from, over the base model it runs: `{adapter: null}` for the base model
+ * itself (no checkpoint manifest), the checkpoint's `servedAdapter`, or null when its lineage has none (a
+ * full fine-tune, or a LoRA checkpoint registered before servedAdapter existed). A LoRA job on `model`
+ * adds its own adapter to that one.
+ */
+export async function servedAdapterOf(model: string): Promise<{ adapter: string | null } | null> {
+  const manifest = checkpointManifestPath(model);
+  if (!(await exists(manifest))) return { adapter: null };
+  const { servedAdapter } = await readManifestAt(manifest);
+  return servedAdapter ? { adapter: servedAdapter } : null;
+}
+
 export async function registerCheckpoint(
   jobDir: string,
-  saved: { path: string; adapterPath: string | null },
+  saved: { path: string; adapterPath: string | null; servedAdapter: string | null },
   found: { versions: Record<string, string>; metrics: Record<string, number> },
 ): Promise<CheckpointManifest> {
   // Registered once: a retried, reset or reused wait reads the first registration back unchanged.
@@ -66,6 +79,7 @@ export async function registerCheckpoint(
     referenceModel: recipe.referenceModel,
     adapter: saved.adapterPath !== null,
     adapterPath: saved.adapterPath,
+    servedAdapter: saved.servedAdapter,
     data: recipe.data,
     recipe: { uri: recipePath(jobDir), sha256: sha256(text) },
     trainer: { backend: recipe.trainer.backend, command: recipe.command },

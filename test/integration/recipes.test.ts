@@ -63,6 +63,8 @@ test('SFT stage, then LoRA DPO from it against the initial model: checkpoints, m
   assert.equal(manifest.stage, 'dpo');
   assert.equal(manifest.adapter, true);
   assert.equal(manifest.adapterPath, dpoJob.outputDir);
+  assert.equal(manifest.servedAdapter, null, 'over a full fine-tune no adapter on the base model is exact');
+  assert.ok(!existsSync(join(dpoJob.jobDir, 'vllm-adapter')));
   assert.equal(manifest.parent, sft.path);
   assert.equal(manifest.baseModel, baseModel, 'the lineage goes through the SFT checkpoint to the base');
   assert.equal(manifest.referenceModel, baseModel);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -10,6 +11,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
 import { loadAdapter, vllmReplica } from '../../activities/serve-vllm.js';
 import { EndpointSchema, type Serve } from '../../core/config.js';
+import type { CheckpointManifest } from '../../core/checkpoint.js';
 import type { ServeInput, Served } from '../../core/steps.js';
 import { startFakeVllm } from '../support/fake-vllm.js';
 import { freePort, startModelServer } from '../support/model-server.js';
@@ -18,12 +20,36 @@ import { until } from '../support/until.js';
 const dir = mkdtempSync(join(tmpdir(), 'evolve-serve-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A LoRA adapter directory as TRL writes one (vLLM checks adapter_config.json). */
-function adapter(name: string): string {
-  const path = join(dir, name);
+/**
+ * A LoRA checkpoint as the trainer registers one: merged weights at <job>/merged (the name the policy goes
+ * by), and the adapter vLLM serves over the base model (servedAdapter; vLLM checks adapter_config.json).
+ */
+function checkpoint(name: string, servedAdapter = true): { path: string; adapter: string } {
+  const job = join(dir, name);
+  const [path, adapter] = [join(job, 'merged'), join(job, 'vllm-adapter')];
   mkdirSync(path, { recursive: true });
-  writeFileSync(join(path, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 16 }));
-  return path;
+  mkdirSync(adapter, { recursive: true });
+  if (servedAdapter)
+    writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA' }));
+  const manifest: CheckpointManifest = {
+    path,
+    jobKey: name,
+    stage: 'dpo',
+    baseModel: 'base',
+    parent: 'base',
+    referenceModel: 'base',
+    adapter: true,
+    adapterPath: join(job, 'output'),
+    servedAdapter: servedAdapter ? adapter : null,
+    data: { uri: 'pairs.jsonl', sha256: '', rows: 0, trainFile: 'train.jsonl', trainSha256: '' },
+    recipe: { uri: join(job, 'recipe.json'), sha256: '' },
+    trainer: { backend: 'local', command: [] },
+    versions: {},
+    metrics: {},
+    createdAt: new Date(0).toISOString(),
+  };
+  writeFileSync(join(job, 'checkpoint.json'), JSON.stringify(manifest));
+  return { path, adapter };
 }
 
 const endpointOf = (...baseUrls: string[]) => EndpointSchema.parse({ baseUrls, maxAttempts: 2 });
@@ -51,10 +77,11 @@ test('vllm-lora: every replica unloads the old adapter, loads the new one and an
   try {
     const endpoint = endpointOf(...replicas.map((r) => r.baseUrl));
     const lora: Serve = { kind: 'vllm-lora' };
-    const [first, second] = [adapter('iter-1'), adapter('iter-2')];
+    const [one, two] = [checkpoint('iter-1'), checkpoint('iter-2')];
+    const [first, second] = [one.path, two.path];
 
     const served = await serve({ endpoint, model: first, serve: lora, replaces: 'base' });
-    assert.equal(served.model, first);
+    assert.equal(served.model, first, 'named by its checkpoint path, loaded from its served adapter');
     assert.match(served.probe, /answer is/);
     for (const r of replicas) {
       // Unloading the base model is "not found": nothing to unload, and no error.
@@ -65,15 +92,18 @@ test('vllm-lora: every replica unloads the old adapter, loads the new one and an
     await serve({ endpoint, model: second, serve: lora, replaces: first });
     for (const r of replicas) {
       assert.deepEqual(r.admin.slice(2), [`unload ${first} -> 200`, `load ${second} -> 200`]);
-      assert.deepEqual([...r.adapters], [[second, second]], 'only the new adapter stays loaded');
+      assert.deepEqual([...r.adapters], [[second, two.adapter]], 'only the new adapter stays loaded');
     }
 
     // A retried activity: the old adapter is gone and the new one listed, so nothing changes.
     await serve({ endpoint, model: second, serve: lora, replaces: first });
     for (const r of replicas) assert.deepEqual(r.admin.slice(4), [`unload ${first} -> 404`]);
     // Two loads racing: vLLM's "has already been loaded" counts as loaded.
-    await loadAdapter(vllmReplica(replicas[0]!.baseUrl, endpoint), second, second);
+    await loadAdapter(vllmReplica(replicas[0]!.baseUrl, endpoint), second, two.adapter);
     assert.equal(replicas[0]!.admin.at(-1), `load ${second} -> 400`);
+    // Back to the base model (keepBest after a regressing first iteration): unload only, vLLM serves it.
+    await serve({ endpoint, model: 'base', serve: lora, replaces: second });
+    for (const r of replicas) assert.deepEqual([...r.adapters], []);
   } finally {
     await Promise.all(replicas.map((r) => r.close()));
   }
@@ -83,7 +113,7 @@ test('vllm-lora: a server without runtime LoRA updating or a bad adapter path fa
   const off = await startFakeVllm({ model: 'base', runtimeLora: false });
   const on = await startFakeVllm({ model: 'base' });
   try {
-    const model = adapter('iter-1');
+    const model = checkpoint('iter-1').path;
     const noRoutes = await failureOf(
       serve({ endpoint: endpointOf(off.baseUrl), model, serve: { kind: 'vllm-lora' }, replaces: 'base' }),
     );
@@ -91,16 +121,24 @@ test('vllm-lora: a server without runtime LoRA updating or a bad adapter path fa
     assert.ok(noRoutes.message.startsWith(`POST ${off.baseUrl}/unload_lora_adapter answered 404`));
     assert.match(noRoutes.message, /VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and --enable-lora/);
 
-    const missing = join(dir, 'not-an-adapter');
+    const broken = checkpoint('no-adapter-config');
+    await unlink(join(broken.adapter, 'adapter_config.json'));
     const badPath = await failureOf(
-      serve({ endpoint: endpointOf(on.baseUrl), model: missing, serve: { kind: 'vllm-lora' } }),
+      serve({ endpoint: endpointOf(on.baseUrl), model: broken.path, serve: { kind: 'vllm-lora' } }),
     );
     assert.equal(badPath.nonRetryable, true);
     assert.equal(
       badPath.message,
-      `POST ${on.baseUrl}/load_lora_adapter (lora_path ${missing}) answered 404: ` +
-        `Loading lora ${missing} failed: No adapter found for ${missing}`,
+      `POST ${on.baseUrl}/load_lora_adapter (lora_path ${broken.adapter}) answered 404: ` +
+        `Loading lora ${broken.path} failed: No adapter found for ${broken.adapter}`,
     );
+
+    const full = checkpoint('full-fine-tune', false);
+    const noAdapter = await failureOf(
+      serve({ endpoint: endpointOf(on.baseUrl), model: full.path, serve: { kind: 'vllm-lora' } }),
+    );
+    assert.equal(noAdapter.nonRetryable, true);
+    assert.match(noAdapter.message, /has no adapter vLLM can serve over the base model/);
     assert.deepEqual([...on.adapters], [], 'nothing loaded');
   } finally {
     await Promise.all([off.close(), on.close()]);

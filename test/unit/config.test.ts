@@ -121,6 +121,15 @@ test('policy.serve: by-path when absent, restart needs a command, an unknown kin
     /policy\.serve\.command: unknown key/,
   );
   assert.throws(() => parseRunConfig(withServe({ kind: 'sglang' })), /policy\.serve\.kind: /);
+  assert.throws(
+    () => parseRunConfig(withServe({ kind: 'vllm-lora' })),
+    /policy\.serve\.kind: vllm-lora serves each checkpoint as a LoRA adapter: it needs trainer\.lora/,
+  );
+  const lora = parseRunConfig({
+    ...withServe({ kind: 'vllm-lora' }),
+    trainer: { ...good.trainer, lora: { r: 4, alpha: 8 } },
+  });
+  assert.deepEqual(lora.policy.serve, { kind: 'vllm-lora' });
 });
 
 test('evaluation.suites: defaults filled, a bad suite named by its path', () => {

@@ -130,4 +130,8 @@ test("the entry point: TRL's scripts, or the reference-policy wrapper when the r
   const command = resumable('py', wrapped, ['--beta', '0.1'], { outputDir: '/o', mergedDir: null });
   assert.deepEqual(command.slice(3, 7), ['evolve-train', 'py', '/o', '']);
   assert.deepEqual(command.slice(-4), ['--ref_model_name_or_path', '/base', '--beta', '0.1']);
+  const dirs = { outputDir: '/o', mergedDir: '/m', servedDir: '/s', parentServedDir: '/p' };
+  const lora = resumable('py', wrapped, ['--beta', '0.1'], dirs);
+  assert.deepEqual(lora.slice(3, 9), ['evolve-train', 'py', '/o', '/m', '/p', '/s']);
+  assert.match(lora[2]!, /combination_type="cat"/);
 });
