@@ -25,6 +25,25 @@ async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
+/** A figure across iterations: one line per response (direct, refine@k), one panel per `column`. */
+const roundCurves = (
+  rows: Row[],
+  y: Record<string, unknown>,
+  column: { field: string; type: 'nominal'; title: string },
+  width: number,
+): TopLevelSpec => ({
+  data: { values: rows },
+  mark: { type: 'line', point: { size: 80 } },
+  encoding: {
+    x: { field: 'iteration', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
+    y,
+    color: { field: 'round', type: 'nominal', title: 'response' },
+    column,
+  },
+  width,
+  height: 220,
+});
+
 const iterationColor = { field: 'iteration', type: 'nominal', title: 'iteration' } as const;
 
 function accuracySpec(run: RunData): [Row[], TopLevelSpec] {
@@ -39,18 +58,12 @@ function accuracySpec(run: RunData): [Row[], TopLevelSpec] {
   );
   return [
     rows,
-    {
-      data: { values: rows },
-      mark: { type: 'line', point: { size: 80 } },
-      encoding: {
-        x: { field: 'iteration', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '%' } },
-        color: { field: 'round', type: 'nominal', title: 'response' },
-        column: { field: 'set', type: 'nominal', title: 'eval set' },
-      },
-      width: 320,
-      height: 220,
-    },
+    roundCurves(
+      rows,
+      { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '%' } },
+      { field: 'set', type: 'nominal', title: 'eval set' },
+      320,
+    ),
   ];
 }
 
@@ -196,18 +209,12 @@ function suitesSpec(run: RunData): [Row[], TopLevelSpec] {
   );
   return [
     rows,
-    {
-      data: { values: rows },
-      mark: { type: 'line', point: { size: 80 } },
-      encoding: {
-        x: { field: 'iteration', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'value', type: 'quantitative', title: '%', scale: { domain: [0, 100] } },
-        color: { field: 'round', type: 'nominal', title: 'response' },
-        column: { field: 'suite', type: 'nominal', title: 'benchmark suite' },
-      },
-      width: 240,
-      height: 220,
-    },
+    roundCurves(
+      rows,
+      { field: 'value', type: 'quantitative', title: '%', scale: { domain: [0, 100] } },
+      { field: 'suite', type: 'nominal', title: 'benchmark suite' },
+      240,
+    ),
   ];
 }
 
