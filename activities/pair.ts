@@ -1,25 +1,22 @@
 import { join } from 'node:path';
 import { DROP_REASONS, evolveRows, selectPair, sftRows, type DropReason } from '../core/pairing.js';
-import type { Manifest, PairRecord, SftRecord } from '../core/records.js';
-import type { BuildPairsInput } from '../core/steps.js';
-import { readManifestRows, writeJsonlWithManifest } from './artifacts.js';
+import type { Manifest, PairRecord } from '../core/records.js';
+import type { BuildPairsInput, ShardRef } from '../core/steps.js';
+import { readManifestSlice, writingJsonl } from './artifacts.js';
 import { reusableOutput, stepKey } from './reuse.js';
 import { readScoredByPrompt } from './scored.js';
 
-const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+interface PairGroup {
+  shard: Pick<ShardRef, 'start' | 'end'>;
+  generations: Manifest[];
+  scores: Manifest[];
+}
 
-/** Upper edges of the margin histogram in the dataset card; the last bin is open. */
-const MARGIN_EDGES = [0.25, 0.5, 1, 2, 4, 8];
-
-function marginHistogram(margins: number[]): Record<string, number> {
-  const bins: Record<string, number> = {};
-  let lower = 0;
-  for (const edge of [...MARGIN_EDGES, Infinity]) {
-    const key = edge === Infinity ? `margin[${lower},inf)` : `margin[${lower},${edge})`;
-    bins[key] = margins.filter((m) => m >= lower && m < edge).length;
-    lower = edge;
-  }
-  return bins;
+/** The input's groups in prompt order; an input scheduled before per-shard pairing is one group. */
+function groupsOf(input: BuildPairsInput): PairGroup[] {
+  if (input.shards) return input.shards.map((s) => ({ ...s, scores: [s.scores] }));
+  const shard = { start: 0, end: input.prompts.rows };
+  return [{ shard, generations: input.generations ?? [], scores: input.scores ?? [] }];
 }
 
 /**
@@ -29,58 +26,118 @@ function marginHistogram(margins: number[]): Record<string, number> {
  * manifest stats; that manifest is written last, so its presence means all three are complete.
  */
 export function buildPairs(input: BuildPairsInput): Promise<Manifest> {
-  const inputs = [input.prompts, ...input.generations, ...input.scores].map((m) => m.sha256);
-  const key = stepKey('pair', inputs, { pairing: input.pairing, refinement: input.refinement });
-  return reusableOutput(input.scope, key, () => pair(input));
+  const groups = groupsOf(input);
+  const inputs = [input.prompts, ...groups.flatMap((g) => g.generations), ...groups.flatMap((g) => g.scores)];
+  const key = stepKey(
+    'pair',
+    inputs.map((m) => m.sha256),
+    { pairing: input.pairing, refinement: input.refinement },
+  );
+  return reusableOutput(input.scope, key, () => pair(input, groups));
 }
 
-async function pair(input: BuildPairsInput): Promise<Manifest> {
-  const out = join(input.scope.dir, 'pairs.jsonl');
-  const started = Date.now();
-  const prompts = await readManifestRows(input.prompts, 'prompt');
-  const byPrompt = await readScoredByPrompt(input.generations, input.scores);
+/** Margin histogram bins of the dataset card (upper edges; the last bin is open). */
+const MARGIN_EDGES = [0.25, 0.5, 1, 2, 4, 8, Infinity];
 
-  const rows: PairRecord[] = [];
-  const sft: SftRecord[] = [];
-  const dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
-  let refinementWon = 0;
-  for (const prompt of prompts) {
-    const decision = selectPair(byPrompt.get(prompt.id) ?? [], input.pairing);
-    if (decision.kind === 'drop') {
-      dropped[decision.reason]++;
-      continue;
-    }
-    if (decision.chosen.step > 1) refinementWon++;
-    rows.push(...evolveRows(prompt.prompt, decision, input.pairing, input.refinement));
-    sft.push(...sftRows(prompt.prompt, decision, input.refinement));
+/** The dataset card, accumulated pair by pair. */
+class DatasetCard {
+  pairs = 0;
+  private refinementWon = 0;
+  private margin = 0;
+  private chosenChars = 0;
+  private rejectedChars = 0;
+  private chosenLonger = 0;
+  private readonly bins = MARGIN_EDGES.map(() => 0);
+
+  add(direct: PairRecord, refinementWon: boolean): void {
+    const chosen = direct.chosen[0]!.content.length;
+    const rejected = direct.rejected[0]!.content.length;
+    this.pairs++;
+    if (refinementWon) this.refinementWon++;
+    this.margin += direct.margin;
+    this.chosenChars += chosen;
+    this.rejectedChars += rejected;
+    if (chosen > rejected) this.chosenLonger++;
+    const bin = MARGIN_EDGES.findIndex((edge) => direct.margin < edge);
+    if (bin >= 0) this.bins[bin]!++;
   }
-  const direct = rows.filter((r) => r.kind === 'direct');
-  const producedBy = { step: 'pair', runId: input.scope.runId, iteration: input.scope.iteration };
-  await writeJsonlWithManifest(join(input.scope.dir, 'sft.jsonl'), 'sft', sft, producedBy);
-  await writeJsonlWithManifest(join(input.scope.dir, 'dpo-direct.jsonl'), 'pair', direct, producedBy);
 
-  const chosenChars = direct.map((r) => r.chosen[0]!.content.length);
-  const rejectedChars = direct.map((r) => r.rejected[0]!.content.length);
-  const stats = {
-    prompts: prompts.length,
-    pairedPrompts: direct.length,
-    directPairs: direct.length,
-    refinementPairs: rows.length - direct.length,
-    sftRows: sft.length,
-    [`pairsByRule.${input.pairing.rule}`]: direct.length,
-    droppedUnjudged: dropped.unjudged,
-    droppedSingleResponse: dropped['single-response'],
-    droppedBelowMargin: dropped['below-margin'],
-    droppedTie: dropped.tie,
-    refinementWonShare: direct.length === 0 ? 0 : refinementWon / direct.length,
-    meanMargin: mean(direct.map((r) => r.margin)),
-    ...marginHistogram(direct.map((r) => r.margin)),
-    meanChosenChars: mean(chosenChars),
-    meanRejectedChars: mean(rejectedChars),
-    chosenLongerShare:
-      direct.length === 0 ? 0 : chosenChars.filter((c, i) => c > rejectedChars[i]!).length / direct.length,
-    weightDirect: input.pairing.weights.direct,
-    weightRefinement: input.pairing.weights.refinement,
-  };
-  return writeJsonlWithManifest(out, 'pair', rows, producedBy, { stats, wallMs: Date.now() - started });
+  stats(): Record<string, number> {
+    const share = (n: number) => (this.pairs === 0 ? 0 : n / this.pairs);
+    const histogram = Object.fromEntries(
+      MARGIN_EDGES.map((edge, i) => {
+        const lower = i === 0 ? 0 : MARGIN_EDGES[i - 1];
+        return [`margin[${lower},${edge === Infinity ? 'inf' : edge})`, this.bins[i]!];
+      }),
+    );
+    return {
+      refinementWonShare: share(this.refinementWon),
+      meanMargin: share(this.margin),
+      ...histogram,
+      meanChosenChars: share(this.chosenChars),
+      meanRejectedChars: share(this.rejectedChars),
+      chosenLongerShare: share(this.chosenLonger),
+    };
+  }
+}
+
+async function pair(input: BuildPairsInput, groups: PairGroup[]): Promise<Manifest> {
+  const started = Date.now();
+  const dir = (name: string) => join(input.scope.dir, name);
+  const files = { pairs: dir('pairs.jsonl'), sft: dir('sft.jsonl'), direct: dir('dpo-direct.jsonl') };
+  return writingJsonl(files, async (writers) => {
+    const card = new DatasetCard();
+    const dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+    let prompts = 0;
+    let refinementPairs = 0;
+    let sftRowCount = 0;
+    // One shard in memory at a time: its prompts, responses and scores.
+    for (const group of groups) {
+      const shardPrompts = await readManifestSlice(
+        input.prompts,
+        'prompt',
+        group.shard.start,
+        group.shard.end,
+      );
+      const byPrompt = await readScoredByPrompt(group.generations, group.scores);
+      for (const prompt of shardPrompts) {
+        prompts++;
+        const decision = selectPair(byPrompt.get(prompt.id) ?? [], input.pairing);
+        if (decision.kind === 'drop') {
+          dropped[decision.reason]++;
+          continue;
+        }
+        for (const row of evolveRows(prompt.prompt, decision, input.pairing, input.refinement)) {
+          await writers.pairs.write(row);
+          if (row.kind === 'direct') {
+            await writers.direct.write(row);
+            card.add(row, decision.chosen.step > 1);
+          } else refinementPairs++;
+        }
+        for (const row of sftRows(prompt.prompt, decision, input.refinement)) {
+          await writers.sft.write(row);
+          sftRowCount++;
+        }
+      }
+    }
+    const producedBy = { step: 'pair', runId: input.scope.runId, iteration: input.scope.iteration };
+    await writers.sft.finish('sft', producedBy);
+    await writers.direct.finish('pair', producedBy);
+    const stats = {
+      prompts,
+      pairedPrompts: card.pairs,
+      directPairs: card.pairs,
+      refinementPairs,
+      sftRows: sftRowCount,
+      [`pairsByRule.${input.pairing.rule}`]: card.pairs,
+      droppedUnjudged: dropped.unjudged,
+      droppedSingleResponse: dropped['single-response'],
+      droppedBelowMargin: dropped['below-margin'],
+      droppedTie: dropped.tie,
+      ...card.stats(),
+      weightDirect: input.pairing.weights.direct,
+      weightRefinement: input.pairing.weights.refinement,
+    };
+    return writers.pairs.finish('pair', producedBy, { stats, wallMs: Date.now() - started });
+  });
 }

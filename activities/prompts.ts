@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { arithmeticProblems } from '../core/arithmetic.js';
+import { arithmeticStream } from '../core/arithmetic.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import { ConfigError, parseRunConfig, RunConfigSchema } from '../core/config.js';
-import type { Manifest, PromptRecord } from '../core/records.js';
+import type { Manifest } from '../core/records.js';
 import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
-import { DataError, exists, readManifest, writeAtomic, writeJsonlWithManifest } from './artifacts.js';
+import { DataError, exists, readManifest, writingJsonl, writeAtomic } from './artifacts.js';
 import { readPromptFile } from './benchmarks/loaders.js';
 
 export function configHash(value: unknown): string {
@@ -50,34 +50,35 @@ export async function validateConfig(
   return { config, configHash: hash };
 }
 
-/** Materialises the prompts of one iteration as an artifact; an iteration offsets generator seeds for fresh prompts. */
+/**
+ * Materialises the prompts of one iteration as an artifact; an iteration offsets generator seeds for
+ * fresh prompts. Rows are written as they are produced, one source at a time.
+ */
 export async function loadPrompts(input: LoadPromptsInput & { seedOffset: number }): Promise<Manifest> {
   const out = join(input.scope.dir, 'prompts.jsonl');
   const existing = await readManifest(out);
   if (existing) return existing;
   const started = Date.now();
-  const prompts: PromptRecord[] = [];
-  for (const source of input.sources) {
-    if (source.kind === 'arithmetic') {
-      prompts.push(...arithmeticProblems(source.count, source.seed + input.seedOffset, source.maxOperand));
-    } else {
-      prompts.push(...(await readPromptFile(source)));
+  return writingJsonl({ out }, async ({ out: writer }) => {
+    const seen = new Set<string>();
+    let withAnswer = 0;
+    for (const source of input.sources) {
+      const prompts =
+        source.kind === 'arithmetic'
+          ? arithmeticStream(source.count, source.seed + input.seedOffset, source.maxOperand)
+          : await readPromptFile(source);
+      for (const p of prompts) {
+        if (seen.has(p.id))
+          throw new DataError(`prompt id "${p.id}" appears twice across ${input.sources.length} source(s)`);
+        seen.add(p.id);
+        if (p.answer !== undefined) withAnswer++;
+        await writer.write(p);
+      }
     }
-  }
-  const seen = new Set<string>();
-  for (const p of prompts) {
-    if (seen.has(p.id))
-      throw new DataError(`prompt id "${p.id}" appears twice across ${input.sources.length} source(s)`);
-    seen.add(p.id);
-  }
-  return writeJsonlWithManifest(
-    out,
-    'prompt',
-    prompts,
-    { step: 'prompts', runId: input.scope.runId, iteration: input.scope.iteration },
-    {
-      stats: { withAnswer: prompts.filter((p) => p.answer !== undefined).length },
-      wallMs: Date.now() - started,
-    },
-  );
+    return writer.finish(
+      'prompt',
+      { step: 'prompts', runId: input.scope.runId, iteration: input.scope.iteration },
+      { stats: { withAnswer }, wallMs: Date.now() - started },
+    );
+  });
 }

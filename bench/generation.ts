@@ -248,6 +248,7 @@ async function main() {
       '<= 512, flat',
     ]);
     rows.push(['(c) worker lifetime max RSS MB', result.maxRssMb.toFixed(0), '']);
+    rows.push(['(c) worker peak V8 heap used MB (garbage included)', result.peakHeapMb.toFixed(0), '']);
   }
 
   if (run('d')) {

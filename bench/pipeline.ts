@@ -1,7 +1,7 @@
 /**
  * One EVOLVE iteration through the real sharded pipeline: a Temporal dev server, a real worker, the
- * real prompt, sample, refine, judge and evaluate activities against an inference server given by URL.
- * Pairing, training and serving are stand-ins that return at once: they are not what is measured.
+ * real prompt, sample, refine, judge, pair and evaluate activities against an inference server given by URL.
+ * Training and serving are stand-ins that return at once: they are not what is measured.
  * Prints one JSON line: wall time, the shards, each workflow run's history size and the worker's memory.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -46,6 +46,8 @@ export interface PipelineResult {
   startRssMb: number;
   peakRssMb: number;
   maxRssMb: number;
+  /** Sampled peak of the V8 heap in use (garbage not yet collected included), for reading the RSS. */
+  peakHeapMb: number;
 }
 
 const args = JSON.parse(process.argv[2]!) as PipelineArgs;
@@ -82,7 +84,6 @@ const stub = (uri: string, rows = 0): Manifest => ({
 });
 const activities = {
   ...createActivities(defaultDeps()),
-  buildPairs: async ({ scope }: { scope: { dir: string } }) => stub(`${scope.dir}/pairs.jsonl`),
   submitTraining: async ({
     jobKey,
     scope,
@@ -118,6 +119,7 @@ function stubShardSteps() {
     `${i.scope.dir}/shard-${i.shard.index}.jsonl`;
   return {
     sampleShard: async (i: ShardInput) => stub(at(i), rows(i, 1)),
+    buildPairs: async ({ scope }: { scope: { dir: string } }) => stub(`${scope.dir}/pairs.jsonl`),
     refineChain: async (i: ShardInput & { chainDepth: number }) => stub(at(i), rows(i, i.chainDepth - 1)),
     judgeShard: async (i: { scope: { dir: string }; shard: ShardRef }) =>
       stub(at(i), i.shard.end - i.shard.start),
@@ -148,7 +150,12 @@ try {
   });
   const startRss = process.memoryUsage().rss;
   let peakRss = startRss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  let peakHeap = 0;
+  const sampler = setInterval(() => {
+    const { rss, heapUsed } = process.memoryUsage();
+    peakRss = Math.max(peakRss, rss);
+    peakHeap = Math.max(peakHeap, heapUsed);
+  }, 100);
   const started = performance.now();
   const result = await worker.runUntil(
     env.client.workflow.execute('evolveRun', { taskQueue: 'bench', workflowId: 'bench', args: [config] }),
@@ -171,6 +178,7 @@ try {
     startRssMb: startRss / 2 ** 20,
     peakRssMb: peakRss / 2 ** 20,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
+    peakHeapMb: peakHeap / 2 ** 20,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 } finally {

@@ -11,11 +11,20 @@ export function arithmeticProblems(
   maxOperand: number,
   idPrefix = 'arith',
 ): PromptRecord[] {
+  return [...arithmeticStream(count, seed, maxOperand, idPrefix)];
+}
+
+/** The same problems one at a time, for a prompt set too large to build as one array. */
+export function* arithmeticStream(
+  count: number,
+  seed: number,
+  maxOperand: number,
+  idPrefix = 'arith',
+): Generator<PromptRecord> {
   // Demo data must be reproducible from its seed alone.
   const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  const problems: PromptRecord[] = [];
   for (let i = 0; i < count; i++) {
     const name = pick(NAMES);
     const item = pick(ITEMS);
@@ -25,7 +34,6 @@ export function arithmeticProblems(
     const prompt = add
       ? `${name} has ${a} ${item} and gets ${b} more. How many ${item} does ${name} have now? Give the final number.`
       : `${name} has ${a} ${item} and gives away ${b}. How many ${item} does ${name} have left? Give the final number.`;
-    problems.push({ id: `${idPrefix}-${seed}-${i}`, prompt, answer: String(add ? a + b : a - b) });
+    yield { id: `${idPrefix}-${seed}-${i}`, prompt, answer: String(add ? a + b : a - b) };
   }
-  return problems;
 }

@@ -78,11 +78,21 @@ export interface JudgeShardInput {
   judge: Judge;
 }
 
+/** What one shard of a phase produced: its responses (answers, then refinements) and their scores. */
+export interface ShardOutputs {
+  shard: ShardRef;
+  generations: Manifest[];
+  scores: Manifest;
+}
+
 export interface BuildPairsInput {
   scope: StepScope;
   prompts: Manifest;
-  generations: Manifest[];
-  scores: Manifest[];
+  /** Pairs are built a shard at a time, so the step's memory does not grow with the prompt count. */
+  shards?: ShardOutputs[];
+  /** As scheduled by workflows before per-shard pairing: the whole phase as one group. */
+  generations?: Manifest[];
+  scores?: Manifest[];
   pairing: Pairing;
   refinement: Refinement;
 }

@@ -204,7 +204,7 @@ export async function evolveIteration({
       {
         scope: scope('train/pairs'),
         prompts,
-        ...train,
+        shards: train.shards,
         pairing: config.pairing,
         refinement: config.refinement,
       },

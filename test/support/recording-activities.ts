@@ -41,8 +41,9 @@ export function recordingActivities(
       calls.push(`judge ${i.scope.dir} #${i.shard.index} of ${i.generations.map((g) => g.uri).join('+')}`);
       return manifest(`${i.scope.dir}/j${i.shard.index}`, 8);
     },
-    buildPairs: async (i: { scope: { dir: string }; generations: Manifest[]; scores: Manifest[] }) => {
-      calls.push(`pair ${i.generations.length} generation + ${i.scores.length} score manifests`);
+    buildPairs: async (i: { scope: { dir: string }; shards: { generations: Manifest[] }[] }) => {
+      const generations = i.shards.flatMap((s) => s.generations).length;
+      calls.push(`pair ${generations} generation + ${i.shards.length} score manifests`);
       return manifest(`${i.scope.dir}/pairs.jsonl`, 6);
     },
     submitTraining: async (i: {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -316,4 +316,34 @@ test('evolve export writes AlpacaEval model outputs and Arena-Hard answers of a 
     /1 of 2 prompts have no answer at round 1 \(first: u2\)/,
   );
   assert.equal(existsSync(partial), false);
+});
+
+test('loadPrompts streams a prompt set larger than one call may spread, and a duplicate id leaves no file', async () => {
+  const d = tmp();
+  const scope = { runId: 'r', iteration: 1, dir: join(d, 'iter-1'), indexes: [join(d, 'cas')] };
+  const manifest = await loadPrompts({
+    scope,
+    sources: [{ kind: 'arithmetic', count: 200_000, seed: 3, maxOperand: 99 }],
+    seedOffset: 1,
+  });
+  assert.equal(manifest.rows, 200_000);
+  assert.equal(manifest.stats.withAnswer, 200_000);
+  const lines = readFileSync(manifest.uri, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 200_000);
+  assert.equal((JSON.parse(lines.at(-1)!) as { id: string }).id, 'arith-4-199999');
+
+  writeFileSync(join(d, 'dup.jsonl'), JSON.stringify({ id: 'arith-1-0', prompt: 'Hi?' }) + '\n');
+  const again = { ...scope, dir: join(d, 'iter-2') };
+  await assert.rejects(
+    loadPrompts({
+      scope: again,
+      sources: [
+        { kind: 'arithmetic', count: 10, seed: 1, maxOperand: 99 },
+        { kind: 'file', path: join(d, 'dup.jsonl') },
+      ],
+      seedOffset: 0,
+    }),
+    /prompt id "arith-1-0" appears twice across 2 source\(s\)/,
+  );
+  assert.deepEqual(readdirSync(again.dir), []);
 });
