@@ -28,6 +28,7 @@ import type { Endpoint } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
 import { shardsOf } from '../core/shards.js';
 import type { PipelineArgs, PipelineResult } from './pipeline.js';
+import { workerHeapFlags } from '../workers/heap.js';
 import { runChild, startFakeProcess } from './processes.js';
 
 const { values } = parseArgs({
@@ -198,7 +199,8 @@ async function pipeline(
       maxConcurrency: 2 * gpu.slots,
       stubShards,
     };
-    const result = await runChild<PipelineResult>('./pipeline.ts', args).first;
+    // With the worker process's node flags, so its memory is the worker's.
+    const result = await runChild<PipelineResult>('./pipeline.ts', args, workerHeapFlags()).first;
     return { result, stats: await policy.stats() };
   } finally {
     policy.stop();
@@ -248,7 +250,11 @@ async function main() {
       '<= 512, flat',
     ]);
     rows.push(['(c) worker lifetime max RSS MB', result.maxRssMb.toFixed(0), '']);
-    rows.push(['(c) worker peak V8 heap used MB (garbage included)', result.peakHeapMb.toFixed(0), '']);
+    rows.push([
+      '(c) worker V8 heap MB: live after full GC / in use incl. garbage, peaks',
+      `${result.peakLiveMb.toFixed(0)} / ${result.peakHeapMb.toFixed(0)}`,
+      '',
+    ]);
   }
 
   if (run('d')) {

@@ -17,6 +17,7 @@ import { searchAttributeKeys } from '../core/search-attributes.js';
 import { shardsOf } from '../core/shards.js';
 import type { Checkpoint, EvalSummary, ModelRef, ShardRef, TrainingJob } from '../core/steps.js';
 import { bundleWorkflowsApart } from '../workers/bundle.js';
+import { afterFullGc } from '../workers/heap.js';
 import { defaultSharding } from '../test/support/config.js';
 import { historySize, type HistorySize } from '../test/support/history.js';
 import { requireInstalled, temporalCli } from '../test/support/paths.js';
@@ -48,6 +49,8 @@ export interface PipelineResult {
   maxRssMb: number;
   /** Sampled peak of the V8 heap in use (garbage not yet collected included), for reading the RSS. */
   peakHeapMb: number;
+  /** Peak of the heap in use just after a full collection: the live set. */
+  peakLiveMb: number;
 }
 
 const args = JSON.parse(process.argv[2]!) as PipelineArgs;
@@ -156,12 +159,15 @@ try {
     peakRss = Math.max(peakRss, rss);
     peakHeap = Math.max(peakHeap, heapUsed);
   }, 100);
+  let peakLive = 0;
+  const stopGcWatch = afterFullGc((live) => (peakLive = Math.max(peakLive, live)));
   const started = performance.now();
   const result = await worker.runUntil(
     env.client.workflow.execute('evolveRun', { taskQueue: 'bench', workflowId: 'bench', args: [config] }),
   );
   const wallMs = performance.now() - started;
   clearInterval(sampler);
+  stopGcWatch();
   const historyOf = (workflowId: string) => historySize(env.client.workflow.getHandle(workflowId));
   const shards = shardsOf({ rows: args.prompts } as Manifest, config.shardSize, config.maxShards);
   const trainRows = (
@@ -179,6 +185,7 @@ try {
     peakRssMb: peakRss / 2 ** 20,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     peakHeapMb: peakHeap / 2 ** 20,
+    peakLiveMb: peakLive / 2 ** 20,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 } finally {

@@ -7,9 +7,13 @@ const children = new Set<ChildProcess>();
 process.once('exit', () => children.forEach((child) => child.kill('SIGTERM')));
 
 /** Runs a TypeScript file of bench/ in a child node process; resolves with its first JSON stdout line. */
-export function runChild<T>(file: string, arg: unknown): { child: ChildProcess; first: Promise<T> } {
+export function runChild<T>(
+  file: string,
+  arg: unknown,
+  nodeFlags: string[] = [],
+): { child: ChildProcess; first: Promise<T> } {
   const path = fileURLToPath(new URL(file, import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', path, JSON.stringify(arg)], {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path, JSON.stringify(arg)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);

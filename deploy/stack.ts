@@ -4,6 +4,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } 
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { searchAttributeFlags } from '../core/search-attributes.js';
+import { workerHeapFlags } from '../workers/heap.js';
 
 /** The embedded stack: a Temporal dev server, `transformers serve` and an evolve worker, all under .evolve/. */
 export interface StackSettings {
@@ -118,7 +119,7 @@ function commandFor(
     case 'worker':
       return {
         cmd: process.execPath,
-        args: ['--import', 'tsx', 'workers/main.ts'],
+        args: [...workerHeapFlags(), '--import', 'tsx', 'workers/main.ts'],
         env: {
           TEMPORAL_ADDRESS: temporalAddress(s),
           TEMPORAL_NAMESPACE: s.namespace,

@@ -17,8 +17,8 @@ export async function bundleWorkflowsApart(): Promise<{ code: string }> {
   const out = join(dir, 'workflows.js');
   try {
     // This process's node flags carry tsx's loader, so the child reads TypeScript; a debugger's are left
-    // out (the child would take its port, or wait for it).
-    const flags = process.execArgv.filter((flag) => !flag.startsWith('--inspect'));
+    // out (the child would take its port, or wait for it), and so is the worker's heap cap (webpack's).
+    const flags = process.execArgv.filter((flag) => !/^--(inspect|max-old-space-size)/.test(flag));
     const child = spawn(process.execPath, [...flags, script, out], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,4 +1,6 @@
+import { getHeapStatistics } from 'node:v8';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { warnNearHeapLimit } from './heap.js';
 import { installRuntime, runtimeSettings } from './runtime.js';
 import { createEvolveWorker } from './worker.js';
 
@@ -17,8 +19,11 @@ async function main(): Promise<void> {
       taskQueue,
       address,
       namespace,
+      // The heap cap (EVOLVE_WORKER_HEAP_MB, set by `npm run worker` and `evolve up`) bounds its memory.
+      heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
       ...(settings.metrics ? { metrics: `http://${settings.metrics}/metrics` } : {}),
     });
+    warnNearHeapLimit((message) => log.warn(message));
     // SIGINT/SIGTERM start a graceful shutdown: no new tasks, running activities get shutdownGraceTime.
     await worker.run();
   } finally {
