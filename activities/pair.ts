@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import { DROP_REASONS, evolveRows, selectPair, sftRows, type DropReason } from '../core/pairing.js';
 import type { Manifest, PairRecord } from '../core/records.js';
-import type { BuildPairsInput, ShardRef } from '../core/steps.js';
+import type { BuildPairsInput } from '../core/steps.js';
 import { readManifestSlice, writingJsonl } from './artifacts.js';
 import { reusableOutput, stepKey } from './reuse.js';
 import { readScoredByPrompt } from './scored.js';
 
 interface PairGroup {
-  shard: Pick<ShardRef, 'start' | 'end'>;
+  start: number;
+  end: number;
   generations: Manifest[];
   scores: Manifest[];
 }
@@ -15,8 +16,9 @@ interface PairGroup {
 /** The input's groups in prompt order; an input scheduled before per-shard pairing is one group. */
 function groupsOf(input: BuildPairsInput): PairGroup[] {
   if (input.shards) return input.shards.map((s) => ({ ...s, scores: [s.scores] }));
-  const shard = { start: 0, end: input.prompts.rows };
-  return [{ shard, generations: input.generations ?? [], scores: input.scores ?? [] }];
+  return [
+    { start: 0, end: input.prompts.rows, generations: input.generations ?? [], scores: input.scores ?? [] },
+  ];
 }
 
 /**
@@ -93,12 +95,7 @@ async function pair(input: BuildPairsInput, groups: PairGroup[]): Promise<Manife
     let sftRowCount = 0;
     // One shard in memory at a time: its prompts, responses and scores.
     for (const group of groups) {
-      const shardPrompts = await readManifestSlice(
-        input.prompts,
-        'prompt',
-        group.shard.start,
-        group.shard.end,
-      );
+      const shardPrompts = await readManifestSlice(input.prompts, 'prompt', group.start, group.end);
       const byPrompt = await readScoredByPrompt(group.generations, group.scores);
       for (const prompt of shardPrompts) {
         prompts++;

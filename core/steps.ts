@@ -85,11 +85,14 @@ export interface ShardOutputs {
   scores: Manifest;
 }
 
+/** A shard's outputs named by its prompt rows only: the pair step is given the prompts manifest once. */
+export type PairShard = Pick<ShardRef, 'start' | 'end'> & Omit<ShardOutputs, 'shard'>;
+
 export interface BuildPairsInput {
   scope: StepScope;
   prompts: Manifest;
   /** Pairs are built a shard at a time, so the step's memory does not grow with the prompt count. */
-  shards?: ShardOutputs[];
+  shards?: PairShard[];
   /** As scheduled by workflows before per-shard pairing: the whole phase as one group. */
   generations?: Manifest[];
   scores?: Manifest[];

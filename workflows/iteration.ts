@@ -204,7 +204,7 @@ export async function evolveIteration({
       {
         scope: scope('train/pairs'),
         prompts,
-        shards: train.shards,
+        shards: train.shards.map(({ shard: { start, end }, ...outputs }) => ({ start, end, ...outputs })),
         pairing: config.pairing,
         refinement: config.refinement,
       },

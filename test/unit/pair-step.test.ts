@@ -9,7 +9,7 @@ import { PairingSchema, type Refinement } from '../../core/config.js';
 import { evolveRows, selectPair, sftRows } from '../../core/pairing.js';
 import type { GenerationRecord, Manifest, PromptRecord, ScoreRecord } from '../../core/records.js';
 import { shardsOf } from '../../core/shards.js';
-import type { ShardOutputs, StepScope } from '../../core/steps.js';
+import type { PairShard, StepScope } from '../../core/steps.js';
 
 const pairing = PairingSchema.parse({ rule: 'max-min', margin: 0.5 });
 const refinement: Refinement = { template: 'multi-turn', instruction: 'Improve it.' };
@@ -28,7 +28,7 @@ async function phase(root: string) {
     producedBy,
   );
   const score = (p: number, chain: number, step: number) => ((p * 7 + chain * 3 + step * 5) % 11) / 2;
-  const shards: ShardOutputs[] = [];
+  const shards: PairShard[] = [];
   for (const shard of shardsOf(promptManifest, 4)) {
     const answers: GenerationRecord[] = [];
     const refined: GenerationRecord[] = [];
@@ -71,7 +71,8 @@ async function phase(root: string) {
     }
     const at = (step: string) => join(root, step, `shard-${shard.index}.jsonl`);
     shards.push({
-      shard,
+      start: shard.start,
+      end: shard.end,
       generations: [
         await writeJsonlWithManifest(at('sample'), 'generation', answers, producedBy),
         await writeJsonlWithManifest(at('refine'), 'generation', refined, producedBy),
