@@ -136,7 +136,7 @@ export async function writeAtomic(path: string, content: string | Buffer): Promi
 }
 
 type ManifestExtra = Partial<Pick<Manifest, 'stats' | 'wallMs'>>;
-let writers = 0;
+let writersOpened = 0;
 
 /**
  * A JSONL file written row by row (so a step need not hold its output in memory), hashed on the way.
@@ -160,7 +160,7 @@ export class JsonlWriter {
     const uri = resolve(dataPath);
     await mkdir(dirname(uri), { recursive: true });
     // Unique per writer: a timed-out attempt still writing in this process must not share the file.
-    const tmp = `${uri}.tmp-${process.pid}-${writers++}`;
+    const tmp = `${uri}.tmp-${process.pid}-${writersOpened++}`;
     return new JsonlWriter(uri, tmp, await open(tmp, 'w'));
   }
 
