@@ -479,7 +479,10 @@ export const RunConfigSchema = z
       .describe('earlier runs (ids under the same artifactRoot) whose finished steps this run reuses'),
     policy: z.strictObject({
       endpoint: EndpointSchema.describe('the OpenAI-compatible server of the policy being trained'),
-      baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
+      baseModel: z
+        .string()
+        .min(1)
+        .describe('the model served at iteration 1: a name or a checkpoint path the server can load'),
       serve: ServeSchema.optional().describe('how the server takes each new checkpoint (default by-path)'),
     }),
     prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),

@@ -245,6 +245,25 @@ In the tables, \`a[]\` is an item of the list \`a\`; a key followed by a conditi
 default value.
 `;
 
+/** Where each section's keys are explained at length (hand-written: the schema has no place for it). */
+const NOTES: Record<string, string> = {
+  'Top level':
+    "Sharding and the size of an iteration's history: [Performance](performance.md). `evolve run --resume-from` sets `reuseFrom`: [Reusing finished work](operations.md#reusing-finished-work-resets-and---resume-from).",
+  '`policy`':
+    'How requests are sent: [Inference](inference-and-serving.md#inference); how each checkpoint is served: [Serving checkpoints](inference-and-serving.md#serving-checkpoints).',
+  '`sampling`': 'Strategies: [Generation strategies](inference-and-serving.md#generation-strategies).',
+  '`refinement`': 'The refinement context c(x, y, z): [method notes](method.md#notation).',
+  '`judge`': '[Judges and pairs](judges-and-pairs.md).',
+  '`pairing`': '[Judges and pairs](judges-and-pairs.md).',
+  '`trainer`': '[Training](training.md): the recipe, the backends and the checkpoint registry.',
+  '`evaluation`':
+    'Strategies: [Generation strategies](inference-and-serving.md#generation-strategies); `keepBest`: [Serving checkpoints](inference-and-serving.md#serving-checkpoints); `suites`: [Benchmark suites](benchmarks-and-metrics.md#benchmark-suites).',
+  Endpoint:
+    'Set exactly one of `baseUrl` and `baseUrls`. Load balancing, retries and ejection: [Inference](inference-and-serving.md#inference).',
+  'Prompt source':
+    'File formats: [Benchmark files](benchmarks-and-metrics.md#benchmark-files). Prompt ids must be unique across the sources of a phase.',
+};
+
 export async function renderConfigDocs(): Promise<string> {
   const root = toJson(RunConfigSchema);
   const rows = rowsOf(root);
@@ -259,7 +278,9 @@ export async function renderConfigDocs(): Promise<string> {
     sections.set(title, [...(sections.get(title) ?? []), row]);
   }
   for (const n of NAMED) sections.set(n.title, rowsOf(n.schema));
-  const body = [...sections].map(([title, list]) => `## ${title}\n\n${table(list)}\n`);
+  const body = [...sections].map(
+    ([title, list]) => `## ${title}\n\n${NOTES[title] ? `${NOTES[title]}\n\n` : ''}${table(list)}\n`,
+  );
   const markdown = [INTRO, ...body].join('\n');
   const options = await prettier.resolveConfig(CONFIG_DOCS);
   return prettier.format(markdown, { ...options, parser: 'markdown' });
