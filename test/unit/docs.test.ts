@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+/** The pages a reader follows: they must stay true to the code. */
 const pages = [
   'README.md',
   ...readdirSync(join(ROOT, 'docs'))
@@ -72,4 +74,51 @@ test('every relative link and anchor in README.md and docs/ resolves', () => {
     });
   }
   assert.deepEqual(broken, [], `broken links:\n  ${broken.join('\n  ')}`);
+});
+
+const text = (page: string) => readFileSync(join(ROOT, page), 'utf8');
+
+test('every repository path the docs name exists', () => {
+  const tracked = readdirSync(ROOT).filter((name) => !['node_modules', '.evolve', '.git'].includes(name));
+  const missing = pages.flatMap((page) =>
+    [...text(page).matchAll(/(?<![\w./-])([.\w-]+\/[\w./-]*[\w/])/g)]
+      .map((m) => m[1]!)
+      .filter((path) => tracked.includes(path.split('/')[0]!) && !existsSync(join(ROOT, path)))
+      .map((path) => `${page}: ${path}`),
+  );
+  assert.deepEqual(missing, [], 'the docs name files that do not exist: fix the path or the docs');
+});
+
+test('every npm script and evolve command the docs name exists, and every command is documented', () => {
+  const scripts = Object.keys(
+    (JSON.parse(text('package.json')) as { scripts: Record<string, string> }).scripts,
+  );
+  const help = execFileSync(process.execPath, ['--import', 'tsx', 'client/cli.ts', '--help'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  const commands = [...help.matchAll(/^\s+evolve ([a-z][a-z-]*)/gm)].map((m) => m[1]!);
+  assert.ok(commands.includes('run') && commands.includes('up'), `evolve --help lists no commands:\n${help}`);
+
+  const all = pages.map(text).join('\n');
+  const npmRuns = [...all.matchAll(/npm run (?:--silent |-s )?([a-z][\w:-]*)/g)].map((m) => m[1]!);
+  const named = [
+    ...all.matchAll(/npm run (?:--silent |-s )?evolve -- ([a-z][a-z-]*)/g),
+    ...all.matchAll(/`evolve ([a-z][a-z-]*)/g),
+  ].map((m) => m[1]!);
+  assert.deepEqual(
+    [...new Set(npmRuns.filter((s) => !scripts.includes(s)))],
+    [],
+    'npm scripts not in package.json',
+  );
+  assert.deepEqual(
+    [...new Set(named.filter((c) => !commands.includes(c)))],
+    [],
+    'commands not in `evolve --help`',
+  );
+  assert.deepEqual(
+    commands.filter((c) => !named.includes(c)),
+    [],
+    'commands of `evolve --help` that README.md and docs/ never show',
+  );
 });
