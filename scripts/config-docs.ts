@@ -16,7 +16,7 @@ export const REGENERATE = 'npm run docs:config';
 
 /** The subset of JSON Schema that zod's toJSONSchema emits for the config. */
 interface Json {
-  type?: string;
+  type?: string | string[];
   description?: string;
   default?: unknown;
   properties?: Record<string, Json>;
@@ -37,7 +37,7 @@ interface Json {
   $ref?: string;
 }
 
-interface Row {
+export interface Row {
   path: string;
   /** The variant of a discriminated union the key belongs to, e.g. `backend: ray`. */
   when?: string;
@@ -84,7 +84,9 @@ function typeOf(s: Json): string {
   if (s.const !== undefined) return code(s.const);
   if (s.enum) return s.enum.map(code).join(', ');
   if (s.$ref) return 'JSON value';
-  if (s.oneOf || s.anyOf) return 'one of the variants below';
+  const union = s.oneOf ?? s.anyOf;
+  if (union) return objectUnion(union) ? 'one of the variants below' : union.map(typeOf).join(' or ');
+  if (Array.isArray(s.type)) return s.type.map((type) => typeOf({ ...s, type })).join(' or ');
   const bounds = range(s);
   switch (s.type) {
     case 'integer':
@@ -108,6 +110,8 @@ function typeOf(s: Json): string {
       const value = typeof s.additionalProperties === 'object' ? typeOf(s.additionalProperties) : 'any';
       return `map of string to ${value === '' ? 'any' : value}`;
     }
+    case 'null':
+      return 'null';
     case undefined:
       return 'any';
     default:
@@ -120,6 +124,9 @@ function defaultOf(s: Json, required: boolean): string {
   return required ? 'required' : 'optional';
 }
 
+/** A union of objects, documented key by key; a union of plain values is just a type (`string or null`). */
+const objectUnion = (variants: Json[] | undefined): boolean => variants?.some((v) => v.properties) ?? false;
+
 /** The key whose `const` tells the variants of a union apart (`kind`, `backend`). */
 function discriminator(variants: Json[]): string | undefined {
   const first = variants[0]?.properties ?? {};
@@ -129,13 +136,14 @@ function discriminator(variants: Json[]): string | undefined {
 function walk(s: Json, path: string, required: boolean, rows: Row[], when?: string): void {
   const n = named(s) ?? (s.items && named(s.items));
   const described = s.description ?? s.items?.description;
-  const variants = s.oneOf ?? s.anyOf ?? (s.items && !n ? (s.items.oneOf ?? s.items.anyOf) : undefined);
+  const union = s.oneOf ?? s.anyOf ?? (s.items && !n ? (s.items.oneOf ?? s.items.anyOf) : undefined);
+  const variants = union && objectUnion(union) ? union : undefined;
   const container = !n && (s.properties || s.items?.properties || variants);
   if (!container || described) {
     rows.push({ path, when, type: typeOf(s), default: defaultOf(s, required), description: described });
   }
   if (n) return;
-  const inner = s.items?.properties || s.items?.oneOf || s.items?.anyOf ? `${path}[]` : path;
+  const inner = s.items?.properties || objectUnion(s.items?.oneOf ?? s.items?.anyOf) ? `${path}[]` : path;
   const object = s.properties ? s : s.items?.properties ? s.items : undefined;
   if (object) {
     for (const [key, child] of Object.entries(object.properties ?? {})) {
@@ -190,6 +198,9 @@ function rowsOf(s: Json, prefix = ''): Row[] {
   }
   return rows.map((r) => ({ ...r, path: r.path.replace(/^\./, '') }));
 }
+
+/** The documented rows of any schema: key path, variant, type, default, description. */
+export const keyRows = (schema: z.ZodType): Row[] => rowsOf(toJson(schema));
 
 const allRows = () => [...rowsOf(toJson(RunConfigSchema)), ...NAMED.flatMap((n) => rowsOf(n.schema))];
 

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { z } from 'zod';
 import { loadConfigFile } from '../../client/config-file.js';
 import {
   CONFIG_DOCS,
   documentedKeys,
+  keyRows,
   REGENERATE,
   renderConfigDocs,
   undescribedKeys,
@@ -48,4 +50,27 @@ test('every key of the demo config, defaults filled in, is on the page', () => {
   );
   assert.deepEqual(missing, []);
   assert.ok(leafPaths(config).length > 40, 'the demo config has its keys');
+});
+
+test('unions, nullable keys and lists of variants are documented key by key', () => {
+  const schema = z.strictObject({
+    size: z.union([z.string(), z.int().min(1)]).describe('a name or a count'),
+    label: z.string().nullable().default(null).describe('shown when set'),
+    sources: z
+      .array(
+        z.discriminatedUnion('kind', [
+          z.strictObject({ kind: z.literal('a').describe('first'), path: z.string().describe('where') }),
+          z.strictObject({ kind: z.literal('b').describe('second'), path: z.string().describe('where') }),
+        ]),
+      )
+      .describe('inputs'),
+  });
+  const rows = keyRows(schema).map((r) => [r.path, r.when ?? '', r.type, r.default, r.description ?? '']);
+  assert.deepEqual(rows, [
+    ['size', '', 'string or integer, ≥ 1', 'required', 'a name or a count'],
+    ['label', '', 'string or null', '`null`', 'shown when set'],
+    ['sources', '', 'list of objects', 'required', 'inputs'],
+    ['sources[].kind', '', '`a`, `b`', 'required', '`a`: first; `b`: second'],
+    ['sources[].path', '', 'string', 'required', 'where'],
+  ]);
 });
