@@ -120,6 +120,8 @@ function typeOf(s: Json): string {
 }
 
 function defaultOf(s: Json, required: boolean): string {
+  // `.prefault({})`: an absent object is filled with its keys' own defaults.
+  if (s.properties && JSON.stringify(s.default) === '{}') return "its keys' defaults";
   if (s.default !== undefined) return code(s.default);
   return required ? 'required' : 'optional';
 }
