@@ -15,9 +15,12 @@ export const EndpointSchema = z
     apiKeyEnv: z
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as OPENAI_API_KEY')
-      .optional(),
+      .optional()
+      .describe(
+        'the name of the environment variable holding the API key: keys never enter a config or a history',
+      ),
     maxConcurrency: z.int().min(1).max(1024).default(4).describe('requests in flight, all replicas together'),
-    requestTimeoutMs: z.int().min(1000).default(300_000),
+    requestTimeoutMs: z.int().min(1000).default(300_000).describe('how long one request may take'),
     supportsN: z
       .boolean()
       .optional()
@@ -45,19 +48,21 @@ export const PromptFileFormat = z.enum(['evolve', 'gsm8k', 'math', 'arena-hard',
 export type PromptFileFormat = z.infer<typeof PromptFileFormat>;
 
 const PromptFileSource = z.strictObject({
-  kind: z.literal('file'),
+  kind: z.literal('file').describe('a prompt file'),
   path: z.string().min(1).describe('the prompt file, in `format`'),
   // No default: a filled-in default would change the hash of every existing run's config.
   format: PromptFileFormat.optional().describe(
     'evolve (JSONL of {"id", "prompt", "answer"?}, the default), gsm8k or math (official JSONL), arena-hard (question.jsonl), alpaca-eval (JSON array)',
   ),
-  limit: z.int().min(1).optional(),
+  limit: z.int().min(1).optional().describe('read only the first `limit` prompts of the file'),
 });
 const ArithmeticSource = z.strictObject({
-  kind: z.literal('arithmetic'),
-  count: z.int().min(1).max(1_000_000),
-  seed: z.int().default(1),
-  maxOperand: z.int().min(2).default(20),
+  kind: z
+    .literal('arithmetic')
+    .describe('generated arithmetic word problems with gold answers, fresh each iteration for training'),
+  count: z.int().min(1).max(1_000_000).describe('word problems generated'),
+  seed: z.int().default(1).describe('generator seed; training prompts add the iteration to it'),
+  maxOperand: z.int().min(2).default(20).describe('largest operand of a problem'),
 });
 export const PromptSourceSchema = z.discriminatedUnion('kind', [PromptFileSource, ArithmeticSource]);
 
@@ -82,21 +87,30 @@ export const SamplingSchema = z.strictObject({
   ),
   samples: z.int().min(1).max(64).describe('N answers per prompt'),
   chainDepth: z.int().min(1).max(16).describe('K responses per chain: the answer and K-1 refinements'),
-  temperature: z.number().min(0).max(2),
-  topP: z.number().gt(0).max(1).default(1),
-  maxTokens: z.int().min(1).max(32_768),
-  seed: z.int().min(0).default(0),
+  temperature: z.number().min(0).max(2).describe('sampling temperature of answers and refinements'),
+  topP: z.number().gt(0).max(1).default(1).describe('nucleus sampling: top-p'),
+  maxTokens: z
+    .int()
+    .min(1)
+    .max(32_768)
+    .describe('most tokens per response; a longer one is flagged truncated'),
+  seed: z.int().min(0).default(0).describe('each request gets a distinct seed derived from it'),
 });
 
 export const RefinementSchema = z.strictObject({
-  template: z.enum(['multi-turn', 'single-turn']).default('multi-turn'),
-  instruction: z.string().min(1),
+  template: z
+    .enum(['multi-turn', 'single-turn'])
+    .default('multi-turn')
+    .describe(
+      'the refinement context c(x, y, z): multi-turn is user x / assistant y / user z; single-turn puts x, y and z in one user message',
+    ),
+  instruction: z.string().min(1).describe('z: the instruction that asks the model to refine its answer'),
 });
 
 /** LLM-as-judge through chat completions. */
 export const LlmJudgeSchema = z.strictObject({
-  endpoint: EndpointSchema,
-  model: z.string().min(1),
+  endpoint: EndpointSchema.describe("the judge's OpenAI-compatible server"),
+  model: z.string().min(1).describe('the judge model, as the server names it'),
   mode: z
     .enum(['pointwise', 'pairwise-logprobs', 'pairwise-verdict'])
     .default('pointwise')
@@ -107,7 +121,7 @@ export const LlmJudgeSchema = z.strictObject({
     .string()
     .min(1)
     .describe('pointwise: the grading instructions; pairwise: the comparison instructions'),
-  maxScore: z.int().min(2).max(100).default(10),
+  maxScore: z.int().min(2).max(100).default(10).describe('pointwise: scores run from 1 to maxScore'),
   structuredOutput: z
     .boolean()
     .default(false)
@@ -120,7 +134,7 @@ export const LlmJudgeSchema = z.strictObject({
     .max(10)
     .default(3)
     .describe('asks per verdict before it is recorded as unparseable'),
-  maxTokens: z.int().min(1).default(8),
+  maxTokens: z.int().min(1).default(8).describe('most tokens of one verdict'),
 });
 
 /** A reward model behind HTTP: vLLM's pooling API or OpenRLHF's reward server. */
@@ -147,7 +161,12 @@ export const RewardModelSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('stripped from the front of rendered text, because the server tokenizer adds its own'),
-  batchSize: z.int().min(1).max(1024).default(16),
+  batchSize: z
+    .int()
+    .min(1)
+    .max(1024)
+    .default(16)
+    .describe('responses scored per request (text input; chat messages go one per request)'),
   attempts: z.int().min(1).max(10).default(3).describe('asks per batch before a bad reply is recorded'),
 });
 
@@ -206,29 +225,32 @@ export const PairingSchema = z.strictObject({
   refinementPairs: z.boolean().default(true).describe('false = plain iterative DPO (direct pairs only)'),
   weights: z
     .strictObject({
-      direct: z.number().min(0).default(1),
-      refinement: z.number().min(0).default(1),
+      direct: z.number().min(0).default(1).describe('weight of the direct term'),
+      refinement: z.number().min(0).default(1).describe('weight of the refinement term'),
     })
     .prefault({})
     .describe('weights of the direct and refinement terms of L_PT, written on each row'),
 });
 
 const LoraSchema = z.strictObject({
-  r: z.int().min(1).default(16),
-  alpha: z.int().min(1).default(32),
-  dropout: z.number().min(0).max(1).default(0.05),
-  targetModules: z.array(z.string().min(1)).default(['all-linear']),
+  r: z.int().min(1).default(16).describe('adapter rank (--lora_r)'),
+  alpha: z.int().min(1).default(32).describe('adapter scaling (--lora_alpha)'),
+  dropout: z.number().min(0).max(1).default(0.05).describe('--lora_dropout'),
+  targetModules: z
+    .array(z.string().min(1))
+    .default(['all-linear'])
+    .describe('modules that get an adapter (--lora_target_modules)'),
 });
 
 /** What is trained and how: the same recipe whichever backend runs it. */
 const recipe = {
   device: z.enum(['cuda', 'cpu']).default('cuda').describe('cpu trains in fp32 (--use_cpu); cuda in bf16'),
-  beta: z.number().gt(0).default(0.1),
-  learningRate: z.number().gt(0).default(5e-7),
-  epochs: z.number().gt(0).default(1),
-  batchSize: z.int().min(1).default(2),
-  gradientAccumulation: z.int().min(1).default(1),
-  maxLength: z.int().min(16).default(512),
+  beta: z.number().gt(0).default(0.1).describe('DPO beta: how far the policy may move from the reference'),
+  learningRate: z.number().gt(0).default(5e-7).describe('DPO learning rate'),
+  epochs: z.number().gt(0).default(1).describe('DPO epochs over the pairs'),
+  batchSize: z.int().min(1).default(2).describe('per-device batch size'),
+  gradientAccumulation: z.int().min(1).default(1).describe('gradient accumulation steps'),
+  maxLength: z.int().min(16).default(512).describe('most tokens of a training row (--max_length)'),
   reference: z
     .enum(['previous', 'initial'])
     .default('previous')
@@ -239,8 +261,8 @@ const recipe = {
         .enum(['never', 'first', 'every'])
         .default('never')
         .describe('self-refinement-aware SFT on sft.jsonl before DPO: in iteration 1, or in every iteration'),
-      learningRate: z.number().gt(0).default(1e-5),
-      epochs: z.number().gt(0).default(1),
+      learningRate: z.number().gt(0).default(1e-5).describe('SFT learning rate'),
+      epochs: z.number().gt(0).default(1).describe('SFT epochs'),
     })
     .prefault({})
     .describe('method.md Stage 0: `trl sft` on x -> y_w and c(x, y_l, z) -> y_w; DPO then trains its result'),
@@ -260,13 +282,13 @@ const recipe = {
 };
 
 const LocalTrainer = z.strictObject({
-  backend: z.literal('local'),
+  backend: z.literal('local').describe("a detached child process on the worker's machine"),
   python: z.string().min(1).default('.evolve/venv/bin/python').describe('interpreter with trl installed'),
   ...recipe,
 });
 
 const RayTrainer = z.strictObject({
-  backend: z.literal('ray'),
+  backend: z.literal('ray').describe('a Ray job submitted to the dashboard'),
   address: z.url({ protocol: /^https?$/ }).describe('Ray dashboard (Jobs API), e.g. http://127.0.0.1:8265'),
   python: z.string().min(1).default('python').describe('interpreter with trl on the Ray nodes'),
   runtimeEnv: z.record(z.string(), z.unknown()).default({}).describe('Ray runtime_env of the job'),
@@ -276,14 +298,14 @@ const RayTrainer = z.strictObject({
 });
 
 const TolerationSchema = z.strictObject({
-  key: z.string().optional(),
-  operator: z.enum(['Equal', 'Exists']).optional(),
-  value: z.string().optional(),
-  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  key: z.string().optional().describe('the taint key'),
+  operator: z.enum(['Equal', 'Exists']).optional().describe('Equal compares value; Exists any value'),
+  value: z.string().optional().describe('the taint value'),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional().describe('the taint effect'),
 });
 
 const KubernetesTrainer = z.strictObject({
-  backend: z.literal('kubernetes'),
+  backend: z.literal('kubernetes').describe('a Kubernetes batch/v1 Job'),
   apiServer: z.url({ protocol: /^https?$/ }).describe('Kubernetes API server, e.g. https://10.0.0.1:6443'),
   tokenEnv: z
     .string()
@@ -293,19 +315,23 @@ const KubernetesTrainer = z.strictObject({
   namespace: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS-1123 label')
-    .default('default'),
+    .default('default')
+    .describe('namespace of the training Jobs'),
   image: z.string().min(1).describe('container image with trl installed'),
   python: z.string().min(1).default('python').describe('interpreter with trl in the image'),
   gpus: z.int().min(0).default(1).describe('nvidia.com/gpu limit'),
   cpu: z.string().optional().describe('cpu request, e.g. "8"'),
   memory: z.string().optional().describe('memory request, e.g. "64Gi"'),
-  nodeSelector: z.record(z.string(), z.string()).default({}),
-  tolerations: z.array(TolerationSchema).default([]),
+  nodeSelector: z.record(z.string(), z.string()).default({}).describe("the pod's nodeSelector"),
+  tolerations: z.array(TolerationSchema).default([]).describe("the pod's tolerations"),
   volume: z
-    .strictObject({ claimName: z.string().min(1), mountPath: z.string().startsWith('/') })
+    .strictObject({
+      claimName: z.string().min(1).describe('the PersistentVolumeClaim'),
+      mountPath: z.string().startsWith('/').describe('where it is mounted: the path of artifactRoot'),
+    })
     .optional()
     .describe('the PVC holding artifactRoot, mounted at the same path'),
-  serviceAccountName: z.string().optional(),
+  serviceAccountName: z.string().optional().describe('service account of the pod'),
   ...recipe,
 });
 
@@ -316,7 +342,8 @@ const SuiteName = z
   .regex(
     /^[a-z0-9][a-z0-9_-]{0,39}$/,
     'lower-case letters, digits, "_" and "-" (max 40): it names a directory',
-  );
+  )
+  .describe('names the suite and its directory iter-<t>/suite-<name>/');
 const BenchmarkPath = z.string().min(1);
 
 /** A pairwise benchmark judge: the LLM asked to compare an answer with the reference (or baseline) one. */
@@ -331,7 +358,7 @@ const SuiteJudgeSchema = LlmJudgeSchema.pick({
 export const SuiteSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     name: SuiteName,
-    kind: z.literal('accuracy'),
+    kind: z.literal('accuracy').describe('accuracy of the kept answer by a verifier, e.g. GSM8K or MATH-500'),
     prompts: PromptSourceSchema.describe(
       'prompts with gold answers, e.g. GSM8K or MATH-500 (format gsm8k, math)',
     ),
@@ -342,9 +369,11 @@ export const SuiteSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     name: SuiteName,
-    kind: z.literal('alpaca-eval'),
+    kind: z
+      .literal('alpaca-eval')
+      .describe('AlpacaEval 2: win rate against the reference outputs, by a pairwise LLM judge'),
     prompts: BenchmarkPath.describe('AlpacaEval JSON array: each instruction with the reference output'),
-    limit: z.int().min(1).optional(),
+    limit: z.int().min(1).optional().describe('score only the first `limit` prompts'),
     judge: SuiteJudgeSchema,
     difficulty: BenchmarkPath.optional().describe(
       'instruction_difficulty.csv: adds the length-controlled win rate',
@@ -353,25 +382,32 @@ export const SuiteSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     name: SuiteName,
-    kind: z.literal('arena-hard'),
+    kind: z
+      .literal('arena-hard')
+      .describe('Arena-Hard v0.1: Bradley-Terry score against a baseline model, by a pairwise LLM judge'),
     prompts: BenchmarkPath.describe('Arena-Hard question.jsonl'),
-    limit: z.int().min(1).optional(),
+    limit: z.int().min(1).optional().describe('score only the first `limit` prompts'),
     baseline: BenchmarkPath.describe('the baseline model_answer/<model>.jsonl, e.g. gpt-4-0314.jsonl'),
     judge: SuiteJudgeSchema,
-    bootstrapRounds: z.int().min(1).max(10_000).default(100),
+    bootstrapRounds: z
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(100)
+      .describe('bootstrap rounds of the 95 % interval of the score'),
     seed: z.int().default(42).describe('bootstrap seed'),
   }),
 ]);
 
 export const EvaluationSchema = z
   .strictObject({
-    prompts: PromptSourceSchema,
+    prompts: PromptSourceSchema.describe('held-out prompts with gold answers: the accuracy set'),
     strategy: StrategyNameSchema.default('chain'),
     samples: z.int().min(1).max(64).default(4).describe('N, for parallel, parallel-refine and tree'),
     refineRounds: z.int().min(0).max(8).default(1).describe('K-1, for chain and tree'),
     keep: KeepSchema.optional().describe('default: best for tree, last for the others'),
-    temperature: z.number().min(0).max(2).default(0),
-    maxTokens: z.int().min(1).optional(),
+    temperature: z.number().min(0).max(2).default(0).describe('sampling temperature of the evaluation'),
+    maxTokens: z.int().min(1).optional().describe('most tokens per response (default: sampling.maxTokens)'),
     keepBest: z
       .boolean()
       .optional()
@@ -431,16 +467,22 @@ const RunIdSchema = z
 
 export const RunConfigSchema = z
   .strictObject({
-    runId: RunIdSchema,
-    iterations: z.int().min(1).max(1000),
-    artifactRoot: z.string().min(1),
+    runId: RunIdSchema.describe('name of the run and its workflow id'),
+    iterations: z.int().min(1).max(1000).describe('T: the number of iterations'),
+    artifactRoot: z
+      .string()
+      .min(1)
+      .describe("where artifacts go; a relative path resolves against the worker's working directory"),
     reuseFrom: z
       .array(RunIdSchema)
       .optional()
       .describe('earlier runs (ids under the same artifactRoot) whose finished steps this run reuses'),
     policy: z.strictObject({
-      endpoint: EndpointSchema,
-      baseModel: z.string().min(1).describe('model name or checkpoint path the server serves'),
+      endpoint: EndpointSchema.describe('the OpenAI-compatible server of the policy being trained'),
+      baseModel: z
+        .string()
+        .min(1)
+        .describe('the model served at iteration 1: a name or a checkpoint path the server can load'),
       serve: ServeSchema.optional().describe('how the server takes each new checkpoint (default by-path)'),
     }),
     prompts: z.array(PromptSourceSchema).min(1).describe('training prompts: the sources are concatenated'),
@@ -451,7 +493,12 @@ export const RunConfigSchema = z
       .max(1000)
       .default(50)
       .describe('most shards per phase: past it shards grow, so the iteration history stays bounded'),
-    maxShardsInFlight: z.int().min(1).max(256).default(4),
+    maxShardsInFlight: z
+      .int()
+      .min(1)
+      .max(256)
+      .default(4)
+      .describe('shards sampled, refined and judged at once (the sliding window)'),
     sampling: SamplingSchema,
     refinement: RefinementSchema,
     judge: JudgeSchema,
