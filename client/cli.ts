@@ -72,7 +72,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  a run's evaluation accuracy, per answer extractor
 
 Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EVOLVE_MODEL_PORT (8000),
-EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve). EVOLVE_CODEC_KEY (base64,
+EVOLVE_CODEC_PORT (8081), EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve),
+EVOLVE_STATE_DIR (pids, logs, database; EVOLVE_HOME). \`up\` adopts only its own services: a port held by
+another process is refused, naming the variable that moves it. EVOLVE_CODEC_KEY (base64,
 32 bytes) encrypts payloads; EVOLVE_METRICS_PORT serves worker metrics; EVOLVE_LOG_FORMAT=json logs JSON lines.`;
 
 const say = (line: string) => console.log(line);

@@ -1,6 +1,16 @@
 import { Connection } from '@temporalio/client';
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { searchAttributeFlags } from '../core/search-attributes.js';
@@ -67,20 +77,42 @@ const servicesOf = (s: StackSettings): Service[] => [
   'worker',
 ];
 
+/** The ports a service listens on, each with the variable that moves it. */
+function portsOf(s: StackSettings, name: Service): { port: number; variable: string }[] {
+  switch (name) {
+    case 'codec':
+      return [{ port: s.codecPort, variable: 'EVOLVE_CODEC_PORT' }];
+    case 'temporal':
+      return [
+        { port: s.temporalPort, variable: 'EVOLVE_TEMPORAL_PORT' },
+        { port: s.uiPort, variable: 'EVOLVE_UI_PORT' },
+      ];
+    case 'model':
+      return [{ port: s.modelPort, variable: 'EVOLVE_MODEL_PORT' }];
+    case 'worker':
+      return [];
+  }
+}
+
 const pidFile = (s: StackSettings, name: Service) => join(s.stateDir, 'run', `${name}.pid`);
 const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `${name}.log`);
 
+/**
+ * How a service is launched: `runtime` (node's flags) may differ between two `evolve up`s; `cmd` and
+ * `args` are what identifies the service's process later.
+ */
 function commandFor(
   s: StackSettings,
   name: Service,
-): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv } {
+): { cmd: string; runtime?: string[]; args: string[]; env?: NodeJS.ProcessEnv } {
   const bin = (tool: string) => join(s.home, 'venv', 'bin', tool);
   switch (name) {
     case 'codec':
       // The key reaches it through the environment, never through its command line or pid file.
       return {
         cmd: process.execPath,
-        args: ['--import', 'tsx', 'client/cli.ts', 'codec-server', '--port', String(s.codecPort)],
+        runtime: ['--import', 'tsx'],
+        args: ['client/cli.ts', 'codec-server', '--port', String(s.codecPort)],
       };
     case 'temporal':
       return {
@@ -119,7 +151,8 @@ function commandFor(
     case 'worker':
       return {
         cmd: process.execPath,
-        args: [...workerHeapFlags(), '--import', 'tsx', 'workers/main.ts'],
+        runtime: [...workerHeapFlags(), '--import', 'tsx'],
+        args: ['workers/main.ts'],
         env: {
           TEMPORAL_ADDRESS: temporalAddress(s),
           TEMPORAL_NAMESPACE: s.namespace,
@@ -145,18 +178,116 @@ function alive(pid: number | null): pid is number {
   }
 }
 
-/** Starts one service detached (own process group, log file), unless its recorded pid still runs. */
+/** A process's argument vector (Linux /proc); null where it cannot be read. */
+function argvOf(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The pid in the service's pid file when that process is alive and runs the service's command (a pid
+ * reused since by another program is not the service). Without /proc a live pid is taken on trust.
+ */
+export function ownPid(s: StackSettings, name: Service): number | null {
+  const pid = readPid(s, name);
+  if (!alive(pid)) return null;
+  const argv = argvOf(pid);
+  if (argv === null) return pid;
+  const { cmd, args } = commandFor(s, name);
+  const tail = argv.slice(-args.length);
+  return argv.includes(cmd) && tail.length === args.length && tail.every((a, i) => a === args[i])
+    ? pid
+    : null;
+}
+
+/** Inodes of the sockets listening on TCP `port` (Linux /proc); null where /proc cannot tell. */
+function listenerInodes(port: number): Set<string> | null {
+  const inodes = new Set<string>();
+  let readable = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue; // no IPv6
+    }
+    readable = true;
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st ... inode: the local port is hex, state 0A is LISTEN.
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && parseInt(f[1]!.split(':')[1]!, 16) === port) inodes.add(f[9]!);
+    }
+  }
+  return readable ? inodes : null;
+}
+
+/** Whether a process of `pid`'s process group listens on `port`; null where /proc cannot tell. */
+function groupListensOn(pid: number, port: number): boolean | null {
+  const inodes = listenerInodes(port);
+  if (inodes === null) return null;
+  if (inodes.size === 0) return false;
+  for (const member of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, 'utf8');
+      // The group is the third field after the command name, which may hold spaces.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pid) continue;
+      for (const fd of readdirSync(`/proc/${member}/fd`)) {
+        const target = readlinkSync(`/proc/${member}/fd/${fd}`);
+        if (inodes.has(target.match(/^socket:\[(\d+)\]$/)?.[1] ?? '')) return true;
+      }
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return false;
+}
+
+/** Whether something listens on `port` (loopback, where the stack binds). */
+const portTaken = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+
+/**
+ * Refuses a port of the service held by anything but the service's own process (`pid`, from
+ * ownPid): a stranger is never adopted, even one that answers like the service.
+ */
+async function refuseStrangers(s: StackSettings, name: Service, pid: number | null): Promise<void> {
+  for (const [i, { port, variable }] of portsOf(s, name).entries()) {
+    if (pid !== null && groupListensOn(pid, port) !== false) continue;
+    if (!(await portTaken(port))) continue;
+    const recorded = readPid(s, name);
+    const why =
+      recorded === null
+        ? `no ${pidFile(s, name)}`
+        : pid === null
+          ? `${pidFile(s, name)} names pid ${recorded}, which is not a running ${name} service`
+          : `its pid ${pid} does not listen there`;
+    const answers = i === 0 && (await checks[name](s)).ok ? `; it answers like a ${name} server` : '';
+    throw new Error(
+      `${name}: port ${port} is in use by a process that is not this stack's (${why}${answers}). ` +
+        `evolve does not adopt it: stop that process, or move the stack with ${variable}=<free port>.`,
+    );
+  }
+}
+
+/** Starts one service detached (own process group, log file), unless its own process still runs. */
 export function startService(s: StackSettings, name: Service): number {
-  const existing = readPid(s, name);
-  if (alive(existing)) return existing;
+  const existing = ownPid(s, name);
+  if (existing !== null) return existing;
   mkdirSync(join(s.stateDir, 'run'), { recursive: true });
   mkdirSync(join(s.stateDir, 'logs'), { recursive: true });
-  const { cmd, args, env } = commandFor(s, name);
+  const { cmd, runtime = [], args, env } = commandFor(s, name);
   if (name !== 'worker' && !existsSync(cmd)) {
     throw new Error(`${cmd} is missing: run \`npm run bootstrap\` first`);
   }
   const log = openSync(logPath(s, name), 'a');
-  const child = spawn(cmd, args, {
+  const child = spawn(cmd, [...runtime, ...args], {
     detached: true,
     stdio: ['ignore', log, log],
     env: { ...process.env, ...env },
@@ -167,7 +298,7 @@ export function startService(s: StackSettings, name: Service): number {
 }
 
 export function stopService(s: StackSettings, name: Service): Promise<boolean> {
-  return stopPid(readPid(s, name), () => rmSync(pidFile(s, name), { force: true }));
+  return stopPid(ownPid(s, name), () => rmSync(pidFile(s, name), { force: true }));
 }
 
 async function stopPid(pid: number | null, cleanup: () => void): Promise<boolean> {
@@ -234,8 +365,8 @@ export async function checkCodec(s: StackSettings): Promise<Health> {
 }
 
 export async function checkWorker(s: StackSettings): Promise<Health> {
-  const pid = readPid(s, 'worker');
-  if (!alive(pid)) return { ok: false, detail: 'not running' };
+  const pid = ownPid(s, 'worker');
+  if (pid === null) return { ok: false, detail: 'not running' };
   const log = existsSync(logPath(s, 'worker')) ? readFileSync(logPath(s, 'worker'), 'utf8') : '';
   return log.includes('evolve worker: task queue')
     ? { ok: true, detail: `pid ${pid}, task queue "${s.taskQueue}"` }
@@ -249,9 +380,21 @@ const checks: Record<Service, (s: StackSettings) => Promise<Health>> = {
   worker: checkWorker,
 };
 
+/** A service's health, where an answer on its port counts only from the service's own process. */
+async function ownHealth(s: StackSettings, name: Service): Promise<Health> {
+  const health = await checks[name](s);
+  const [main] = portsOf(s, name);
+  const pid = ownPid(s, name);
+  if (!health.ok || !main || (pid !== null && groupListensOn(pid, main.port) !== false)) return health;
+  return {
+    ok: false,
+    detail: `port ${main.port} is answered by a process that is not this stack's (move the stack with ${main.variable})`,
+  };
+}
+
 export async function stackStatus(s: StackSettings): Promise<Partial<Record<Service, Health>>> {
   const entries = await Promise.all(
-    servicesOf(s).map(async (name) => [name, await checks[name](s)] as const),
+    servicesOf(s).map(async (name) => [name, await ownHealth(s, name)] as const),
   );
   return Object.fromEntries(entries);
 }
@@ -263,13 +406,15 @@ export async function stackUp(
   timeoutMs = 180_000,
 ): Promise<void> {
   for (const name of servicesOf(s)) {
-    const before = await checks[name](s);
-    if (before.ok) {
-      say(`${name}: already up (${before.detail})`);
+    const own = ownPid(s, name);
+    await refuseStrangers(s, name, own);
+    const before = own === null ? null : await checks[name](s);
+    if (before?.ok) {
+      say(`${name}: already up (pid ${own}, ${before.detail})`);
       continue;
     }
     const pid = startService(s, name);
-    say(`${name}: starting (pid ${pid}, log ${logPath(s, name)})`);
+    say(`${name}: ${own === null ? 'starting' : 'still starting'} (pid ${pid}, log ${logPath(s, name)})`);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const health = await checks[name](s);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,26 +21,36 @@ import {
   type StackSettings,
 } from '../../deploy/stack.js';
 import { demoConfig } from '../support/config.js';
+import { freePort, occupyPorts, WELL_KNOWN_PORTS } from '../support/ports.js';
+import { reapOnExit } from '../support/processes.js';
 
 // The real embedded stack: Temporal dev server, `transformers serve` with SmolLM2-135M, a worker
 // process, and `trl dpo` on CPU. The worker is killed with SIGKILL in the middle of a shard.
+// Ports from the OS, its own state directory, workflow id and task queue: a stack left over on this
+// machine, or a stranger on the default ports (held here for the whole test), is never adopted.
+const runId = `e2e-${randomBytes(4).toString('hex')}`;
 const settings: StackSettings = {
   ...stackSettings({
     ...process.env,
-    EVOLVE_TEMPORAL_PORT: '7461',
-    EVOLVE_UI_PORT: '8461',
-    EVOLVE_MODEL_PORT: '8061',
+    EVOLVE_TEMPORAL_PORT: String(await freePort()),
+    EVOLVE_UI_PORT: String(await freePort()),
+    EVOLVE_MODEL_PORT: String(await freePort()),
   }),
   stateDir: mkdtempSync(join(tmpdir(), 'evolve-e2e-state-')),
-  taskQueue: 'evolve-e2e',
+  taskQueue: runId,
 };
 const log = (line: string) => console.log(`# ${line}`);
+let strangers: Awaited<ReturnType<typeof occupyPorts>> | undefined;
 
 before(async () => {
+  reapOnExit();
+  strangers = await occupyPorts(WELL_KNOWN_PORTS);
+  log(`strangers listen on ${strangers.held.join(', ') || 'none (all taken already)'}`);
   await stackUp(settings, log);
 });
 after(async () => {
   await stackDown(settings, log);
+  await strangers?.release();
 });
 
 function tinyConfig(artifactRoot: string): RunConfig {
@@ -47,7 +58,7 @@ function tinyConfig(artifactRoot: string): RunConfig {
   const endpoint = { ...base.policy.endpoint, baseUrl: modelBaseUrl(settings) };
   return {
     ...base,
-    runId: 'e2e',
+    runId,
     artifactRoot,
     policy: { ...base.policy, endpoint },
     prompts: [
@@ -99,7 +110,7 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
 }
 
 function jobDirs(root: string): string[] {
-  const dir = join(root, 'e2e', 'iter-1', 'train', 'checkpoint');
+  const dir = join(root, runId, 'iter-1', 'train', 'checkpoint');
   return existsSync(dir) ? readdirSync(dir).map((d) => join(dir, d)) : [];
 }
 
@@ -115,7 +126,7 @@ test('a demo iteration survives kill -9 of its worker (mid-shard and mid-trainin
   const client = await connectClient(temporalAddress(settings), settings.namespace);
   try {
     const handle = await startRun(client, config, settings.taskQueue);
-    const sampleDir = join(root, 'e2e', 'iter-1', 'train', 'sample');
+    const sampleDir = join(root, runId, 'iter-1', 'train', 'sample');
     const journalled = () =>
       existsSync(sampleDir) &&
       readdirSync(sampleDir).some(
@@ -137,7 +148,7 @@ test('a demo iteration survives kill -9 of its worker (mid-shard and mid-trainin
     startService(settings, 'worker');
 
     const result: RunResult = await handle.result();
-    const dir = join(root, 'e2e', 'iter-1');
+    const dir = join(root, runId, 'iter-1');
     const prompts = 5;
     const sample = rows(join(dir, 'train', 'sample'), 'generation');
     const refine = rows(join(dir, 'train', 'refine'), 'generation');

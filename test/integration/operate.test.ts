@@ -3,16 +3,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { doctor } from '../../client/doctor.js';
 import { listRuns } from '../../client/inspect.js';
-import { searchAttributeKeys } from '../../core/search-attributes.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
-import { pythonBin, requireInstalled, temporalCli } from '../support/paths.js';
-import { quietRuntime } from '../support/quiet.js';
+import { startDevServer } from '../support/dev-server.js';
+import { pythonBin } from '../support/paths.js';
 import { recordingActivities } from '../support/recording-activities.js';
 
 // A real dev server (visibility, search attributes, task queue pollers): what `evolve list` and
@@ -22,14 +21,7 @@ let fake: FakeServer;
 const key = 'sk-doctor-test';
 
 before(async () => {
-  quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: requireInstalled(temporalCli) },
-      searchAttributes: searchAttributeKeys,
-      ui: false,
-    },
-  });
+  env = await startDevServer();
   fake = await startFakeOpenAI({ apiKey: key });
 });
 after(async () => {

@@ -14,7 +14,9 @@ import { EndpointSchema, type Serve } from '../../core/config.js';
 import type { CheckpointManifest } from '../../core/checkpoint.js';
 import type { ServeInput, Served } from '../../core/steps.js';
 import { startFakeVllm } from '../support/fake-vllm.js';
-import { freePort, startModelServer } from '../support/model-server.js';
+import { startModelServer } from '../support/model-server.js';
+import { freePort } from '../support/ports.js';
+import { reapOnExit } from '../support/processes.js';
 import { until } from '../support/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'evolve-serve-'));
@@ -164,6 +166,15 @@ echo $! > ${state}/pid
 `,
   );
   const pid = () => Number(readFileSync(join(state, 'pid'), 'utf8'));
+  const stop = () => {
+    try {
+      process.kill(pid());
+    } catch {
+      /* already gone */
+    }
+  };
+  // nohup's server is init's child, out of this process's tree: named to the reaper explicitly.
+  reapOnExit(stop);
   execFileSync('bash', [hook, 'base']);
   const endpoint = endpointOf(`http://127.0.0.1:${port}/v1`);
   try {
@@ -200,11 +211,7 @@ echo $! > ${state}/pid
     await serve({ endpoint, model, serve: restart, replaces: 'base' });
     assert.equal(pid(), again);
   } finally {
-    try {
-      process.kill(pid());
-    } catch {
-      /* already gone */
-    }
+    stop();
   }
 });
 

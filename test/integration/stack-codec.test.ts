@@ -12,12 +12,14 @@ import {
   startService,
   stopService,
 } from '../../deploy/stack.js';
-import { freePort } from '../support/model-server.js';
+import { freePort } from '../support/ports.js';
+import { reapOnExit } from '../support/processes.js';
 import { until } from '../support/until.js';
 
 // `evolve up` with EVOLVE_CODEC_KEY set also runs `evolve codec-server`, as its own service process,
 // and points the UI at it; without the key, or with an external EVOLVE_CODEC_ENDPOINT, it does not.
 test('the stack runs the codec server as a service when payloads are encrypted', async (t) => {
+  reapOnExit();
   const stateDir = mkdtempSync(join(tmpdir(), 'evolve-stack-codec-'));
   const key = randomBytes(32).toString('base64');
   const port = await freePort();

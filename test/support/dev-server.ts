@@ -4,11 +4,13 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import { searchAttributeKeys } from '../../core/search-attributes.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { requireInstalled, temporalCli } from './paths.js';
+import { reapOnExit } from './processes.js';
 import { quietRuntime } from './quiet.js';
 
 /** A real Temporal dev server (the CLI's) with evolve's search attributes, for integration tests. */
 export function startDevServer(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
+  reapOnExit();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: requireInstalled(temporalCli) },

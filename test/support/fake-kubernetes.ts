@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { reapOnExit } from './processes.js';
 
 /**
  * A Kubernetes API server for the batch/v1 Jobs the Kubernetes backend uses, speaking the real REST
@@ -74,6 +75,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 }
 
 export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKubernetes> {
+  reapOnExit(); // its pods are detached processes
   const jobs = new Map<string, StoredJob>();
   const requests: FakeKubernetes['requests'] = [];
   const events: FakeKubernetes['events'] = [];

@@ -1,23 +1,16 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkModel, modelBaseUrl, stackSettings, startService, stopService } from '../../deploy/stack.js';
 import { baseModel, requireInstalled } from './paths.js';
-
-/** A port nothing listens on now (a server restarted by a test comes back on it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from './ports.js';
+import { reapOnExit } from './processes.js';
 
 /** The embedded model server (`transformers serve`, SmolLM2 on CPU, one thread) on a free port. */
 export async function startModelServer(timeoutMs = 180_000) {
   requireInstalled(baseModel);
+  reapOnExit();
   const settings = {
     ...stackSettings({ ...process.env, EVOLVE_MODEL_PORT: String(await freePort()) }),
     stateDir: mkdtempSync(join(tmpdir(), 'evolve-model-')),

@@ -1,21 +1,15 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { send } from '../../activities/training/http.js';
+import { portFree } from './ports.js';
+import { reapOnExit } from './processes.js';
 
 /** A real single-node Ray head on loopback, every port free, in its own process group and temp dir. */
 export interface RayHead {
   address: string;
   stop(): Promise<void>;
 }
-
-const portFree = (port: number) =>
-  new Promise<boolean>((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
-  });
 
 /** A run of `count` consecutive free ports (Ray's worker ports are a range). */
 async function freePorts(count: number): Promise<number> {
@@ -27,6 +21,7 @@ async function freePorts(count: number): Promise<number> {
 }
 
 export async function startRayHead(ray: string): Promise<RayHead> {
+  reapOnExit();
   const p = await freePorts(32);
   // Short: Ray puts unix sockets under it, whose paths are limited to 107 bytes.
   const tempDir = mkdtempSync('/tmp/ray-');

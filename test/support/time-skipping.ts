@@ -9,6 +9,7 @@ import {
 import type { Activities } from '../../activities/index.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { registerSearchAttributes, requireInstalled, testServer } from './paths.js';
+import { reapOnExit } from './processes.js';
 import { quietRuntime } from './quiet.js';
 
 /**
@@ -19,6 +20,7 @@ export function useTimeSkippingServer() {
   const state = {} as { env: TestWorkflowEnvironment; bundle: WorkflowBundleWithSourceMap };
   before(async () => {
     quietRuntime();
+    reapOnExit();
     state.env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: requireInstalled(testServer) } },
     });

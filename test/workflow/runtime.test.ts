@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { installRuntime, runtimeSettings } from '../../workers/runtime.js';
 import { demoConfig } from '../support/config.js';
+import { freePort } from '../support/ports.js';
 import { recordingActivities } from '../support/recording-activities.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 
 // Installed before the server helper's hooks, which then keep this runtime (one per process).
 const port = await freePort();
