@@ -160,10 +160,16 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
   const rounds = optionalInt('rounds', values.rounds)!;
   const seed = optionalInt('seed', values.seed)!;
   if (rounds < 1) throw new ConfigError('--rounds: at least 1 bootstrap round');
-  const judgments = await readArenaHardJudgments(files);
+  const judgments = await readArenaHardJudgments(files, values.baseline);
   const rows = arenaHardScores(judgments, { baseline: values.baseline, rounds, seed }).sort(
     (a, b) => b.score - a.score,
   );
+  const gap = rows.find((r) => Number.isNaN(r.lower) || Number.isNaN(r.upper));
+  if (gap)
+    throw new DataError(
+      `${gap.model}: some bootstrap resamples hold none of its battles, so its interval is undefined (NaN); ` +
+        `it has ${gap.wins + gap.losses + gap.ties} battle rows of ${judgments.length * 2} games read`,
+    );
   if (values.json) say(JSON.stringify({ baseline: values.baseline, rounds, seed, rows }, null, 2));
   else {
     say(

@@ -2,11 +2,11 @@
  * Readers for the official harnesses' judged outputs: AlpacaEval annotations.json and Arena-Hard
  * model_judgment/<judge>/<model>.jsonl, plus AlpacaEval's instruction_difficulty.csv.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { opendir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseVerdict, VERDICTS, type Judgment, type Verdict } from '../../core/metrics/arena-hard.js';
-import { DataError, readAll } from '../artifacts.js';
+import { DataError, parseRow } from '../artifacts.js';
 import { readJsonArray } from './json-array.js';
 
 const AlpacaAnnotationSchema = z.object({
@@ -62,49 +62,100 @@ export async function readInstructionDifficulty(path: string): Promise<number[]>
   return difficulty;
 }
 
+// v2.0 files also write a verdict from B's side ("B<A" = "A>B"); both read as the v0.1 label.
+const MIRRORED: Record<string, Verdict> = {
+  'A<B': 'B>A',
+  'A<<B': 'B>>A',
+  'B=A': 'A=B',
+  'B<A': 'A>B',
+  'B<<A': 'A>>B',
+};
 const verdictLabel = z
   .string()
   .nullable()
-  .transform((s) => (s !== null && (VERDICTS as readonly string[]).includes(s) ? (s as Verdict) : null));
-const GameSchema = z.object({
-  score: verdictLabel.optional(),
-  judgment: z.union([z.string(), z.object({ answer: z.string() })]).optional(),
-});
+  .transform((s) =>
+    s === null ? null : (VERDICTS as readonly string[]).includes(s) ? (s as Verdict) : (MIRRORED[s] ?? null),
+  );
+const GameSchema = z
+  .object({
+    score: verdictLabel.optional(),
+    judgment: z.union([z.string(), z.object({ answer: z.string() })]).optional(),
+  })
+  .nullable();
 const JudgmentSchema = z
   .object({
     question_id: z.string().optional(),
     uid: z.string().optional(),
     model: z.string().min(1),
+    baseline: z.string().optional().describe('v2.0 files name the baseline each row was judged against'),
     games: z.array(GameSchema).length(2, 'two games: the baseline as A, then the model as A'),
   })
   .refine((r) => (r.question_id ?? r.uid) !== undefined, 'a "question_id" or "uid"')
-  .transform((r): Judgment => ({
-    questionId: (r.question_id ?? r.uid)!,
-    model: r.model,
-    games: r.games.map((g) => {
-      if (g.score !== undefined) return g.score;
-      // Files without a parsed score: take the label from the judge's text, as the official script does.
-      const text = typeof g.judgment === 'string' ? g.judgment : (g.judgment?.answer ?? '');
-      return parseVerdict(text);
-    }) as Judgment['games'],
+  .transform((r) => ({
+    baseline: r.baseline,
+    judgment: {
+      questionId: (r.question_id ?? r.uid)!,
+      model: r.model,
+      games: r.games.map((g) => {
+        if (g === null) return null;
+        if (g.score !== undefined) return g.score;
+        // Files without a parsed score: take the label from the judge's text, as the official script does.
+        const text = typeof g.judgment === 'string' ? g.judgment : (g.judgment?.answer ?? '');
+        return parseVerdict(text);
+      }) as Judgment['games'],
+    } satisfies Judgment,
   }));
 
-/** Judgment rows from files and directories (every *.jsonl under a directory). */
-export async function readArenaHardJudgments(paths: readonly string[]): Promise<Judgment[]> {
+/** The *.jsonl files under a directory, in the order the file system lists them (see below). */
+async function judgmentFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of await opendir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await judgmentFiles(path)));
+    else if (entry.name.endsWith('.jsonl')) files.push(path);
+  }
+  return files;
+}
+
+/**
+ * Judgment rows from files and directories, in the order the official script reads them: files in
+ * the order given, a directory's files in its listing order, as Python's `glob` returns them (not
+ * sorted: the bootstrap draws row positions, so the row order decides the interval). Refuses a
+ * (model, question) judged twice and a row judged against another baseline than `baseline`.
+ */
+export async function readArenaHardJudgments(
+  paths: readonly string[],
+  baseline: string,
+): Promise<Judgment[]> {
   const files: string[] = [];
   for (const path of paths) {
     const info = await stat(path).catch(() => {
       throw new DataError(`judgment file or directory not found: ${path}`);
     });
-    if (!info.isDirectory()) files.push(path);
-    else
-      files.push(
-        ...(await readdir(path, { recursive: true }))
-          .filter((f) => f.endsWith('.jsonl'))
-          .sort()
-          .map((f) => join(path, f)),
-      );
+    files.push(...(info.isDirectory() ? await judgmentFiles(path) : [path]));
   }
   if (files.length === 0) throw new DataError(`no .jsonl judgment files in ${paths.join(', ')}`);
-  return (await Promise.all(files.map((f) => readAll(f, JudgmentSchema)))).flat();
+  const seen = new Map<string, string>();
+  const judgments: Judgment[] = [];
+  for (const file of files) {
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines.forEach((line, i) => {
+      if (line.trim() === '') return;
+      const where = `${file}:${i + 1}`;
+      const row = parseRow(line, JudgmentSchema, where);
+      if (row.baseline !== undefined && row.baseline !== baseline)
+        throw new DataError(
+          `${where}: judged against baseline "${row.baseline}", not the --baseline "${baseline}"`,
+        );
+      const key = JSON.stringify([row.judgment.model, row.judgment.questionId]);
+      const first = seen.get(key);
+      if (first)
+        throw new DataError(
+          `${where}: question "${row.judgment.questionId}" of model "${row.judgment.model}" is judged twice (first at ${first})`,
+        );
+      seen.set(key, where);
+      judgments.push(row.judgment);
+    });
+  }
+  return judgments;
 }
