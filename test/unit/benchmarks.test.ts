@@ -196,7 +196,10 @@ test('official result files: AlpacaEval annotations, Arena-Hard judgments (score
     /v2\.jsonl:1: judged against baseline "o3-mini-2025-01-31", not the --baseline "gpt-4-0314"/,
   );
   writeFileSync(join(d, 'difficulty.csv'), 'index,instruction_difficulty\n0,0.5\n1,-1.25\n2,oops\n');
-  await assert.rejects(readInstructionDifficulty(join(d, 'difficulty.csv')), /difficulty\.csv:4: expected/);
+  await assert.rejects(
+    readInstructionDifficulty(join(d, 'difficulty.csv')),
+    /difficulty\.csv:4: "instruction_difficulty" is not a number: "oops"/,
+  );
 });
 
 test('evolve metrics prints AlpacaEval and Arena-Hard tables from official files', async () => {
@@ -220,7 +223,7 @@ test('evolve metrics prints AlpacaEval and Arena-Hard tables from official files
   await assert.rejects(metricsCommand(['bleu', 'x'], say), ConfigError);
 });
 
-test('evolve metrics alpaca-eval --difficulty adds the length-controlled win rate', async () => {
+test('evolve metrics alpaca-eval --difficulty --lc-mode unpenalised adds the length-controlled win rate', async () => {
   const d = tmp();
   // A model that wins exactly when it is longer: the raw win rate rewards length, LC much less.
   const rows = Array.from({ length: 60 }, (_, i) => {
@@ -245,6 +248,8 @@ test('evolve metrics alpaca-eval --difficulty adds the length-controlled win rat
     join(d, 'annotations.json'),
     '--difficulty',
     join(d, 'difficulty.csv'),
+    '--lc-mode',
+    'unpenalised',
     '--json',
   ];
   assert.equal(await metricsCommand(args, (l) => lines.push(l)), 0);
