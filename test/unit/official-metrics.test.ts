@@ -201,3 +201,19 @@ test('AlpacaEval refusals name the file and line: preference outside [1, 2], bla
       err instanceof ConfigError && /--lc-mode v1 \(the default\): needs --gamed/.test(err.message),
   );
 });
+
+test('Arena-Hard refuses a NaN interval: a model missing from some resamples', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'evolve-official-'));
+  const games = [{ score: 'A>B' }, { score: 'A>B' }];
+  const rows = [
+    ...Array.from({ length: 200 }, (_, i) => ({ question_id: `q${i}`, model: 'big', games })),
+    { question_id: 'q0', model: 'tiny', games: [{ score: 'B>A' }, { score: null }] },
+  ];
+  writeFileSync(join(d, 'j.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await assert.rejects(
+    metricsCommand(['arena-hard', join(d, 'j.jsonl')], () => {}),
+    (err: unknown) =>
+      err instanceof DataError &&
+      /^tiny: some bootstrap resamples hold none of its battles/.test(err.message),
+  );
+});
