@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { DataError } from '../../activities/artifacts.js';
 import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError } from '../../core/config.js';
-import { averageLength, codePointLength } from '../../core/metrics/alpaca-eval.js';
+import { averageLength, codePointLength, type HeadToHead } from '../../core/metrics/alpaca-eval.js';
 import { sharedData } from '../support/paths.js';
 
 const data = sharedData();
@@ -27,20 +27,13 @@ const official = JSON.parse(readFileSync(join(fixtures, 'official_lc.json'), 'ut
   >;
 };
 
-interface Row {
+type Row = HeadToHead & {
   model: string;
-  winRate: number;
-  standardError: number;
-  nWins: number;
-  nWinsBase: number;
-  nDraws: number;
-  nTotal: number;
-  discreteWinRate: number;
   avgLength: number;
   lengthControlledWinRate?: number;
   lcStandardError?: number;
   lcC?: number;
-}
+};
 
 async function run(...extra: string[]): Promise<Row[]> {
   const lines: string[] = [];
