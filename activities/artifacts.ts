@@ -25,7 +25,8 @@ export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGe
   }
 }
 
-function parseRow<T>(line: string, schema: z.ZodType<T>, where: string): T {
+/** One JSONL row, validated; errors name `where` (file:line). */
+export function parseRow<T>(line: string, schema: z.ZodType<T>, where: string): T {
   let json: unknown;
   try {
     json = JSON.parse(line);

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mapLimit } from '../core/concurrency.js';
 import { labelPreference, parseVerdictLabel, type Verdict } from '../core/judge-replies.js';
+import { codePointLength } from '../core/metrics/alpaca-eval.js';
 import { mulberry32 } from '../core/random.js';
 import { VerdictRecordSchema, type Manifest, type VerdictRecord } from '../core/records.js';
 import type { JudgeSuiteShardInput, ModelRef, SummarizeSuiteInput } from '../core/steps.js';
@@ -180,8 +181,8 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
                   round,
                   generationId: kept?.id ?? null,
                   judge,
-                  modelLength: kept?.text.length ?? null,
-                  referenceLength: reference.length,
+                  modelLength: kept ? codePointLength(kept.text) : null,
+                  referenceLength: codePointLength(reference),
                 };
                 if (!kept) {
                   const none = { preference: null, swapped: null, draw: null, raw: null };

@@ -5,12 +5,24 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/config.js';
-import { headToHead, lengthControlledWinRate } from '../core/metrics/alpaca-eval.js';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import {
+  averageLength,
+  headToHead,
+  lengthControlledWinRate,
+  LC_MODES,
+  predictedWinRate,
+  type LcMode,
+} from '../core/metrics/alpaca-eval.js';
 import { arenaHardScores } from '../core/metrics/arena-hard.js';
 import {
   readAlpacaAnnotations,
   readArenaHardJudgments,
+  readGamedRows,
   readInstructionDifficulty,
+  readLcWeights,
+  readModelOutputs,
   type AlpacaAnnotation,
 } from '../activities/benchmarks/official-results.js';
 import { DataError } from '../activities/artifacts.js';
@@ -20,54 +32,146 @@ import { optionalInt, runDirectory } from './export.js';
 import { formatTable } from './table.js';
 
 const USAGE = `usage:
-  evolve metrics alpaca-eval <annotations.json>... [--difficulty instruction_difficulty.csv] [--json]
+  evolve metrics alpaca-eval <annotations.json>... [--json]
+      [--gamed df_gamed.csv] [--difficulty instruction_difficulty.csv] [--lc-mode v1|noreg|unpenalised]
+      [--weights baseline_<model>.csv --difficulty instruction_difficulty.csv]
   evolve metrics arena-hard <judgment file or dir>... [--baseline gpt-4-0314] [--rounds 100] [--seed 42] [--json]
   evolve metrics gsm8k|math <run id or directory> [--iteration t] [--round r] [--json]`;
 
 const fixed = (x: number, digits: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : 'n/a');
 
-async function alpacaEval(files: string[], difficultyPath: string | undefined) {
-  const difficulty = difficultyPath ? await readInstructionDifficulty(difficultyPath) : undefined;
-  const byModel = new Map<string, AlpacaAnnotation[]>();
+interface LcOptions {
+  mode: string;
+  difficulty?: string;
+  gamed?: string;
+  weights?: string;
+}
+
+/** The LC inputs the flags name, read once for every model. */
+async function lcInputs(options: LcOptions) {
+  if (!(LC_MODES as readonly string[]).includes(options.mode))
+    throw new ConfigError(`--lc-mode: one of ${LC_MODES.join(', ')}, got "${options.mode}"`);
+  const mode = options.mode as LcMode;
+  if (options.weights) {
+    if (!options.difficulty)
+      throw new ConfigError(
+        '--weights: needs --difficulty instruction_difficulty.csv, as predict_winrate does',
+      );
+    if (options.gamed)
+      throw new ConfigError('--weights and --gamed: the weights are already fitted; pass one');
+    return {
+      weights: await readLcWeights(options.weights),
+      difficulty: await readInstructionDifficulty(options.difficulty),
+    };
+  }
+  if (!options.gamed && !options.difficulty) return undefined;
+  if (mode === 'v1' && !options.gamed)
+    throw new ConfigError(
+      '--lc-mode v1 (the default): needs --gamed df_gamed.csv (its rows and difficulties); or --lc-mode noreg|unpenalised with --difficulty',
+    );
+  const gamed = options.gamed ? await readGamedRows(options.gamed) : undefined;
+  // The official fit takes each instruction's difficulty from df_gamed.csv.
+  const difficulty = gamed?.difficulty ?? (await readInstructionDifficulty(options.difficulty!));
+  return { mode, gamed: gamed?.rows ?? [], difficulty };
+}
+
+/** Where the official layout keeps a model's outputs: results/<model>/model_outputs.json beside the annotator's folder. */
+const outputsBeside = (annotations: string) =>
+  join(dirname(dirname(resolve(annotations))), 'model_outputs.json');
+
+async function alpacaEval(files: string[], options: LcOptions) {
+  const lc = await lcInputs(options);
+  const byModel = new Map<string, { rows: AlpacaAnnotation[]; files: string[] }>();
   for (const file of files) {
     for (const row of await readAlpacaAnnotations(file)) {
-      if (!byModel.has(row.model)) byModel.set(row.model, []);
-      byModel.get(row.model)!.push(row);
+      if (!byModel.has(row.model)) byModel.set(row.model, { rows: [], files: [] });
+      const entry = byModel.get(row.model)!;
+      entry.rows.push(row);
+      if (!entry.files.includes(file)) entry.files.push(file);
     }
   }
-  return [...byModel].map(([model, rows]) => {
-    const lengths = rows.map((r) => r.modelLength).filter((l): l is number => l !== null);
-    let lc: number | undefined;
-    if (difficulty) {
-      const missing = rows.find((r) => r.referenceLength === null || r.modelLength === null);
-      if (missing)
+  return Promise.all(
+    [...byModel].map(async ([model, { rows, files: sources }]) => {
+      // avg_length as the official leaderboard: over model_outputs.json where it lies beside, else output_2.
+      const beside = sources.length === 1 ? outputsBeside(sources[0]!) : undefined;
+      const outputs = beside && existsSync(beside) ? await readModelOutputs(beside) : undefined;
+      const lengths = rows.map((r) => r.modelLength).filter((l): l is number => l !== null);
+      const avgLength = outputs
+        ? averageLength(outputs)
+        : lengths.length
+          ? Math.trunc(lengths.reduce((s, l) => s + l, 0) / lengths.length)
+          : null;
+      const reference = rows[0]!.reference;
+      const other = rows.find((r) => r.reference !== reference);
+      if (other)
         throw new DataError(
-          `${model}: the length-controlled win rate needs output_1 and output_2 in every row`,
+          `${model}: judged against two baselines ("${reference}" and "${other.reference}"); one per model`,
         );
-      lc =
-        model === rows[0]!.reference
-          ? 50
-          : lengthControlledWinRate(
-              rows.map((r) => {
-                const gamma = difficulty[r.position];
-                if (gamma === undefined)
-                  throw new DataError(`${difficultyPath}: no difficulty for index ${r.position}`);
-                return {
-                  preference: r.preference,
-                  referenceLength: r.referenceLength!,
-                  modelLength: r.modelLength!,
-                  difficulty: gamma,
-                };
-              }),
-            ).lengthControlledWinRate;
-    }
+      return {
+        model,
+        ...headToHead(rows.map((r) => r.preference)),
+        avgLength,
+        avgLengthOf: outputs ? beside : 'output_2',
+        ...(lc ? lengthControlled(model, reference, rows, lc, options) : {}),
+      };
+    }),
+  );
+}
+
+function lengthControlled(
+  model: string,
+  reference: string,
+  rows: AlpacaAnnotation[],
+  lc: NonNullable<Awaited<ReturnType<typeof lcInputs>>>,
+  options: LcOptions,
+) {
+  if ('weights' in lc && lc.weights) {
+    const { weights } = lc;
+    const row = (name: string, role: string) => {
+      const w = weights.get(name);
+      if (!w) throw new DataError(`${options.weights}: no weights for ${role} "${name}"`);
+      return w;
+    };
+    const baseline = row(reference, 'the baseline (generator_1)');
     return {
-      model,
-      ...headToHead(rows.map((r) => r.preference)),
-      avgLength: lengths.length ? Math.round(lengths.reduce((s, l) => s + l, 0) / lengths.length) : null,
-      ...(lc === undefined ? {} : { lengthControlledWinRate: lc }),
+      lengthControlledWinRate: predictedWinRate(
+        row(model, 'the model (generator_2)'),
+        baseline,
+        lc.difficulty.filter(Number.isFinite),
+      ),
+      lcFrom: 'weights',
+    };
+  }
+  // The official: the baseline against itself is 50 by construction.
+  if (model === reference) return { lengthControlledWinRate: 50, lcStandardError: 0, lcMode: lc.mode };
+  const source = options.gamed ?? options.difficulty;
+  const lengthRows = rows.map((r) => {
+    const gamma = lc.difficulty[r.position];
+    if (gamma === undefined) throw new DataError(`${source}: no difficulty for index ${r.position}`);
+    if (r.referenceLength === null || r.modelLength === null)
+      throw new DataError(
+        `${model}: the length-controlled win rate needs output_1 and output_2 in every row`,
+      );
+    return {
+      preference: r.preference,
+      referenceLength: r.referenceLength,
+      modelLength: r.modelLength,
+      difficulty: gamma,
     };
   });
+  let fit;
+  try {
+    fit = lengthControlledWinRate(lengthRows, lc.mode, lc.gamed);
+  } catch (err) {
+    if (err instanceof RangeError) throw new DataError(`${model}: ${err.message}`);
+    throw err;
+  }
+  return {
+    lengthControlledWinRate: fit.lengthControlledWinRate,
+    lcStandardError: fit.lcStandardError,
+    lcMode: lc.mode,
+    ...(fit.C === undefined ? {} : { lcC: fit.C }),
+  };
 }
 
 async function graded(suite: AccuracySuite, run: string, iteration?: number, round?: number) {
@@ -92,6 +196,9 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
     options: {
       json: { type: 'boolean' },
       difficulty: { type: 'string' },
+      gamed: { type: 'string' },
+      weights: { type: 'string' },
+      'lc-mode': { type: 'string', default: 'v1' },
       baseline: { type: 'string', default: 'gpt-4-0314' },
       rounds: { type: 'string', default: '100' },
       seed: { type: 'string', default: '42' },
@@ -124,7 +231,15 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
     return 0;
   }
   if (suite === 'alpaca-eval') {
-    const rows = (await alpacaEval(files, values.difficulty)).sort((a, b) => b.winRate - a.winRate);
+    const rows = (
+      await alpacaEval(files, {
+        mode: values['lc-mode'],
+        difficulty: values.difficulty,
+        gamed: values.gamed,
+        weights: values.weights,
+      })
+    ).sort((a, b) => b.winRate - a.winRate);
+    const withLc = rows.some((r) => 'lengthControlledWinRate' in r);
     if (values.json) say(JSON.stringify(rows, null, 2));
     else
       say(
@@ -139,7 +254,7 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
             'n_total',
             'discrete_win_rate',
             'avg_length',
-            ...(values.difficulty ? ['length_controlled_winrate'] : []),
+            ...(withLc ? ['length_controlled_winrate', 'lc_standard_error'] : []),
           ],
           rows.map((r) => [
             r.model,
@@ -151,7 +266,12 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
             r.nTotal,
             fixed(r.discreteWinRate, 2),
             r.avgLength ?? 'n/a',
-            ...(r.lengthControlledWinRate === undefined ? [] : [fixed(r.lengthControlledWinRate, 2)]),
+            ...(withLc
+              ? [
+                  'lengthControlledWinRate' in r ? fixed(r.lengthControlledWinRate, 2) : 'n/a',
+                  'lcStandardError' in r ? fixed(r.lcStandardError, 2) : 'n/a',
+                ]
+              : []),
           ]),
         ),
       );
@@ -160,10 +280,16 @@ export async function metricsCommand(argv: string[], say: (line: string) => void
   const rounds = optionalInt('rounds', values.rounds)!;
   const seed = optionalInt('seed', values.seed)!;
   if (rounds < 1) throw new ConfigError('--rounds: at least 1 bootstrap round');
-  const judgments = await readArenaHardJudgments(files);
+  const judgments = await readArenaHardJudgments(files, values.baseline);
   const rows = arenaHardScores(judgments, { baseline: values.baseline, rounds, seed }).sort(
     (a, b) => b.score - a.score,
   );
+  const gap = rows.find((r) => Number.isNaN(r.lower) || Number.isNaN(r.upper));
+  if (gap)
+    throw new DataError(
+      `${gap.model}: some bootstrap resamples hold none of its battles, so its interval is undefined (NaN); ` +
+        `it has ${gap.wins + gap.losses + gap.ties} battle rows of ${judgments.length * 2} games read`,
+    );
   if (values.json) say(JSON.stringify({ baseline: values.baseline, rounds, seed, rows }, null, 2));
   else {
     say(

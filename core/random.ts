@@ -9,3 +9,59 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * numpy's legacy global generator (`np.random.seed(seed)`, RandomState over MT19937), bit for bit:
+ * the official Arena-Hard script draws its bootstrap resamples from it, so an interval equals the
+ * official one only when the same integers come out. Seeding is MT19937's init_genrand (numpy's
+ * `_legacy_seeding` for an int seed); `randint` is numpy's bounded draw for int64 with a range below
+ * 2^32: a 32-bit output masked to the smallest covering power of two, rejected until in range.
+ */
+export class NumpyRandomState {
+  private readonly mt = new Uint32Array(624);
+  private index = 624;
+
+  constructor(seed: number) {
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new RangeError(`seed ${seed}: numpy takes an integer seed in [0, 2^32 - 1]`);
+    this.mt[0] = seed >>> 0;
+    for (let i = 1; i < 624; i++) {
+      const prev = this.mt[i - 1]! ^ (this.mt[i - 1]! >>> 30);
+      this.mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
+    }
+  }
+
+  /** genrand_int32: the next 32-bit output. */
+  nextUint32(): number {
+    const mt = this.mt;
+    if (this.index >= 624) {
+      for (let k = 0; k < 624; k++) {
+        const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % 624]! & 0x7fffffff);
+        mt[k] = mt[(k + 397) % 624]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      this.index = 0;
+    }
+    let y = mt[this.index++]!;
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  /** `randint(0, n, size)`: `size` integers in [0, n), n at most 2^32. */
+  randint(n: number, size: number): number[] {
+    if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw new RangeError(`randint: bad bound ${n}`);
+    const rng = n - 1;
+    if (rng === 0) return new Array<number>(size).fill(0);
+    if (rng === 0xffffffff) return Array.from({ length: size }, () => this.nextUint32());
+    let mask = rng;
+    for (const shift of [1, 2, 4, 8, 16]) mask |= mask >>> shift;
+    return Array.from({ length: size }, () => {
+      let value: number;
+      do value = (this.nextUint32() & mask) >>> 0;
+      while (value > rng);
+      return value;
+    });
+  }
+}

@@ -61,7 +61,7 @@ export const VerdictRecordSchema = z.strictObject({
   generationId: z.string().nullable().describe('null: the strategy kept no answer at this round'),
   judge: z.string(),
   status: z.enum(['ok', 'unparseable', 'error', 'missing']),
-  modelLength: z.int().min(0).nullable().describe('characters of the kept answer'),
+  modelLength: z.int().min(0).nullable().describe('code points of the kept answer (Python len)'),
   referenceLength: z.int().min(0),
   swapped: z
     .boolean()

@@ -1,4 +1,4 @@
-import { fitLogistic, sigmoid } from './logistic.js';
+import { fitL1Logistic, fitLogistic, sigmoid } from './logistic.js';
 
 /**
  * AlpacaEval 2 metrics (tatsu-lab/alpaca_eval, metrics/helpers.py and metrics/glm_winrate.py).
@@ -49,7 +49,29 @@ export function headToHead(preferences: readonly (number | null)[]): HeadToHead 
   };
 }
 
-/** One instruction for the length-controlled win rate. */
+/** Python's `len` of a string: code points, where JavaScript's `length` counts UTF-16 units. */
+export function codePointLength(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length - 1; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** The official `avg_length`: `int(model_outputs["output"].str.len().mean())`, code points, truncated. */
+export function averageLength(outputs: readonly string[]): number | null {
+  if (outputs.length === 0) return null;
+  return Math.trunc(outputs.reduce((s, o) => s + codePointLength(o), 0) / outputs.length);
+}
+
+/** One instruction for the length-controlled win rate; lengths in code points. */
 export interface LengthRow {
   preference: number | null;
   referenceLength: number;
@@ -58,31 +80,156 @@ export interface LengthRow {
   difficulty: number;
 }
 
-export interface LengthControlled {
-  lengthControlledWinRate: number;
-  /** The fitted weights: length term, difficulty term, model term. */
-  weights: { length: number; difficulty: number; model: number };
+/** A row of the official df_gamed.csv: a length-gamed baseline's game, already on the [0, 1] scale. */
+export interface GamedRow {
+  preference: number;
+  stdDeltaLen: number;
+  difficulty: number;
 }
 
 /**
- * The length-controlled win rate: fit `preference ~ tanh(std_delta_len) + difficulty + 1` (the
- * official formula `np.tanh(std_delta_len) + instruction_difficulty + not_gamed_baseline - 1`) on the
- * model's rows, then average the prediction with the length difference set to 0. The official fit
- * adds L1 regularisation with a cross-validated strength and rows of two "gamed" baselines (its
- * df_gamed.csv) with weight 0.1; this fit is unregularised, so it matches only where those terms
- * do not bind.
+ * The GLM behind the length-controlled win rate, as glm_winrate.py fits it:
+ * v1: `length_controlled_v1`, the leaderboard's: L1 (liblinear) with C chosen by LogisticRegressionCV
+ *   over GroupKFold(5), the rows of df_gamed.csv added with weight 0.1;
+ * noreg: `length_controlled_noreg`: the same fit without the gamed rows;
+ * unpenalised: the plain maximum-likelihood fit (no penalty, no gamed rows).
  */
-export function lengthControlledWinRate(rows: readonly LengthRow[]): LengthControlled {
+export const LC_MODES = ['v1', 'noreg', 'unpenalised'] as const;
+export type LcMode = (typeof LC_MODES)[number];
+
+export interface LengthControlled {
+  lengthControlledWinRate: number;
+  /** `pd.Series(predicted).sem() * 100`: the spread of the per-instruction predictions. */
+  lcStandardError: number;
+  /** The fitted weights: length term, difficulty term, model term. */
+  weights: { length: number; difficulty: number; model: number };
+  /** The L1 strength the cross-validation chose (v1, noreg). */
+  C?: number;
+}
+
+/** glm_winrate.py's `regularize_to_baseline_lambda` / 2 (two gamed baselines). */
+const GAMED_WEIGHT = 0.2 / 2;
+/** LogisticRegressionCV(Cs=10): np.logspace(-4, 4, 10). */
+export const LC_CS = Array.from({ length: 10 }, (_, i) => 10 ** (-4 + (8 * i) / 9));
+const LC_FOLDS = 5;
+
+/** logloss_continuous of glm_winrate.py: weighted log loss with fractional targets, mean over rows. */
+function foldLoss(rows: readonly Train[], w: readonly number[]): number {
+  const eps = 1e-15;
+  const total = rows.reduce((s, r) => {
+    const q = Math.min(1 - eps, Math.max(eps, sigmoid(r.x.reduce((t, xi, i) => t + xi * w[i]!, 0))));
+    return s + r.weight * (r.target * Math.log(q) + (1 - r.target) * Math.log(1 - q));
+  }, 0);
+  return total / rows.length;
+}
+
+interface Train {
+  x: number[];
+  target: number;
+  weight: number;
+}
+
+/**
+ * LogisticRegressionCV(penalty="l1", solver="liblinear", fit_intercept=False, Cs=10,
+ * cv=GroupKFold(5)) with the official continuous log-loss scorer: the C with the best summed
+ * score over the folds, then one fit on all rows. A row is a group (the official duplicates each row
+ * into a y=1 and a y=0 copy, kept together). GroupKFold deals equal-sized groups round robin in the
+ * order numpy's argsort leaves them, which depends on the CPU's sort; here the order is the one a
+ * stable sort gives. Only the choice of C depends on it.
+ */
+function fitCrossValidatedL1(rows: readonly Train[]): { w: number[]; C: number } {
+  if (rows.length < LC_FOLDS)
+    throw new RangeError(
+      `the cross-validated fit needs at least ${LC_FOLDS} judged rows, got ${rows.length}`,
+    );
+  const fold = (i: number) => (rows.length - 1 - i) % LC_FOLDS;
+  const fit = (train: readonly Train[], C: number) =>
+    fitL1Logistic(
+      train.map((r) => r.x),
+      train.map((r) => r.target),
+      train.map((r) => r.weight),
+      C,
+    );
+  const scores = LC_CS.map((C) => {
+    let sum = 0;
+    for (let k = 0; k < LC_FOLDS; k++) {
+      const w = fit(
+        rows.filter((_, i) => fold(i) !== k),
+        C,
+      );
+      sum += foldLoss(
+        rows.filter((_, i) => fold(i) === k),
+        w,
+      );
+    }
+    return sum;
+  });
+  const best = scores.indexOf(Math.max(...scores));
+  return { w: fit(rows, LC_CS[best]!), C: LC_CS[best]! };
+}
+
+/**
+ * The length-controlled win rate of glm_winrate.py's `get_length_controlled_winrate`: fit
+ * `preference ~ tanh(std_delta_len) + instruction_difficulty + not_gamed_baseline - 1` (std_delta_len:
+ * the reference's length minus the model's over their sample standard deviation), then average the
+ * prediction over every instruction with the length difference set to 0.
+ */
+export function lengthControlledWinRate(
+  rows: readonly LengthRow[],
+  mode: LcMode = 'unpenalised',
+  gamed: readonly GamedRow[] = [],
+): LengthControlled {
   const deltas = rows.map((r) => r.referenceLength - r.modelLength);
   const std = sampleStd(deltas) || 1;
-  const train = rows
-    .map((r, i) => ({ r, x: [Math.tanh(deltas[i]! / std), r.difficulty, 1] }))
-    .filter(({ r }) => r.preference !== null && Number.isFinite(r.preference));
-  const targets = train.map(({ r }) => (r.preference === 0 ? 0.5 : r.preference! - 1));
-  const [length, difficulty, model] = fitLogistic(
-    train.map((t) => t.x),
-    targets,
-  ) as [number, number, number];
+  const judged = rows
+    .map((r, i): Train & { preference: number | null } => ({
+      preference: r.preference,
+      x: [Math.tanh(deltas[i]! / std), r.difficulty, 1],
+      target: r.preference === 0 ? 0.5 : (r.preference ?? Number.NaN) - 1,
+      weight: 1,
+    }))
+    .filter((t) => t.preference !== null && Number.isFinite(t.preference));
+  let fitted: { w: number[]; C?: number };
+  if (mode === 'unpenalised')
+    fitted = {
+      w: fitLogistic(
+        judged.map((t) => t.x),
+        judged.map((t) => t.target),
+      ),
+    };
+  else {
+    const gamedRows =
+      mode === 'v1'
+        ? gamed.map((g) => ({
+            x: [Math.tanh(g.stdDeltaLen), g.difficulty, 0],
+            target: g.preference,
+            weight: GAMED_WEIGHT,
+          }))
+        : [];
+    // The official trains on the gamed rows first, then the model's: the order sets the folds.
+    fitted = fitCrossValidatedL1([...gamedRows, ...judged]);
+  }
+  const [length, difficulty, model] = fitted.w as [number, number, number];
   const predictions = rows.map((r) => sigmoid(model + difficulty * r.difficulty));
-  return { lengthControlledWinRate: 100 * mean(predictions), weights: { length, difficulty, model } };
+  return {
+    lengthControlledWinRate: 100 * mean(predictions),
+    lcStandardError: (100 * sampleStd(predictions)) / Math.sqrt(predictions.length),
+    weights: { length, difficulty, model },
+    ...(fitted.C === undefined ? {} : { C: fitted.C }),
+  };
+}
+
+/**
+ * The LC win rate from published fitted weights, as glm_winrate.py's `predict_winrate`: the mean
+ * over the instructions of sigmoid(delta model term + delta difficulty term * difficulty), deltas
+ * being the model's weights minus the baseline's.
+ */
+export function predictedWinRate(
+  model: { difficulty: number; model: number },
+  baseline: { difficulty: number; model: number },
+  difficulties: readonly number[],
+): number {
+  const dModel = model.model - baseline.model;
+  const dDifficulty = model.difficulty - baseline.difficulty;
+  return 100 * mean(difficulties.map((d) => sigmoid(dModel + dDifficulty * d)));
 }

@@ -2,10 +2,10 @@
  * Arena-Hard v0.1 scoring (show_result.py of lmarena/arena-hard-auto): each prompt is judged twice
  * against the baseline with the answer positions swapped, a strong verdict (`A>>B`) counts three
  * times, a Bradley-Terry fit turns the battles into ratings, and the score is the predicted win rate
- * against the baseline, with a 95 % interval from bootstrap resamples of the battles.
+ * against the baseline, with a 95 % interval from bootstrap resamples of the battle rows.
  */
 import { bootstrap, percentile } from './bootstrap.js';
-import { expectedWinRate, fitBradleyTerry, type Battle } from './bradley-terry.js';
+import { ARENA_SCALE, expectedWinRate, fitBradleyTerry, type Battle } from './bradley-terry.js';
 
 export const VERDICTS = ['A>>B', 'A>B', 'A=B', 'B>A', 'B>>A'] as const;
 export type Verdict = (typeof VERDICTS)[number];
@@ -28,7 +28,11 @@ export interface Judgment {
 
 export const STRONG_WEIGHT = 3;
 
-/** The battles of one judgment, from the point of view of (baseline = a, model = b). */
+/**
+ * The battle rows of one judgment, from the point of view of (baseline = a, model = b), in the
+ * official order (game 1, then game 2): a strong verdict becomes `strongWeight` identical rows, as
+ * show_result.py builds them. The rows, not the judgments, are what the bootstrap resamples.
+ */
 export function battlesOf(judgment: Judgment, baseline: string, strongWeight = STRONG_WEIGHT): Battle[] {
   return judgment.games.flatMap((verdict, game) => {
     if (verdict === null) return [];
@@ -36,7 +40,11 @@ export function battlesOf(judgment: Judgment, baseline: string, strongWeight = S
     const strong = verdict === 'A>>B' || verdict === 'B>>A';
     const aSideWins = verdict.startsWith('A>');
     const winner: Battle['winner'] = verdict === 'A=B' ? 'tie' : aSideWins === baselineIsA ? 'a' : 'b';
-    return [{ modelA: baseline, modelB: judgment.model, winner, weight: strong ? strongWeight : 1 }];
+    return Array.from({ length: strong ? strongWeight : 1 }, () => ({
+      modelA: baseline,
+      modelB: judgment.model,
+      winner,
+    }));
   });
 }
 
@@ -44,9 +52,12 @@ export interface ArenaHardRow {
   model: string;
   /** Predicted win rate against the baseline, in percent. */
   score: number;
+  /** The 2.5 / 97.5 percentiles of the bootstrapped ratings, as win rates; NaN when a resample lacked the model. */
   lower: number;
   upper: number;
-  /** Weighted counts from the model's side (a strong verdict counts `strongWeight` times). */
+  /** Bradley-Terry rating on the Elo scale, the baseline at 1000. */
+  rating: number;
+  /** Battle rows from the model's side (a strong verdict is `strongWeight` rows). */
   wins: number;
   losses: number;
   ties: number;
@@ -61,33 +72,32 @@ export interface ArenaHardOptions {
   strongWeight?: number;
 }
 
-const winRates = (ratings: Map<string, number>, baseline: string) =>
-  new Map(
-    [...ratings].map(([m, r]) => [m, 100 * expectedWinRate(r, ratings.get(baseline) ?? 1000)] as const),
-  );
-
+/**
+ * show_result.py of lmarena/arena-hard-auto at e8834103: battles in judgment order, one
+ * Bradley-Terry fit for the score, and `rounds` fits on resamples of the battle rows drawn after
+ * `np.random.seed(seed)` for the interval. The judgments' order is part of the result: it decides
+ * which row each random position picks.
+ */
 export function arenaHardScores(judgments: readonly Judgment[], options: ArenaHardOptions): ArenaHardRow[] {
   const { baseline, rounds = 100, seed = 42, strongWeight = STRONG_WEIGHT } = options;
   const battles = judgments.flatMap((j) => battlesOf(j, baseline, strongWeight));
-  const point = winRates(fitBradleyTerry(battles, baseline), baseline);
-  // Like the official script, the interval ends are the 2.5/97.5 percentiles of the bootstrapped
-  // ratings, each then turned into a win rate.
+  const point = fitBradleyTerry(battles, baseline);
+  const relative = (ratings: Map<string, number>, model: string) =>
+    (ratings.get(model) ?? Number.NaN) - (ratings.get(baseline) ?? ARENA_SCALE.init) + ARENA_SCALE.init;
   const samples = bootstrap(battles, rounds, seed, (sample) => fitBradleyTerry(sample, baseline));
+  const winRate = (rating: number) => 100 * expectedWinRate(rating, ARENA_SCALE.init);
   const models = [...new Set(judgments.map((j) => j.model))].filter((m) => m !== baseline).sort();
   return models.map((model) => {
     const mine = battles.filter((b) => b.modelB === model);
-    const count = (winner: Battle['winner']) =>
-      mine.filter((b) => b.winner === winner).reduce((s, b) => s + b.weight, 0);
-    // A resample without any of the model's battles says nothing about it: left out.
-    const ratings = samples
-      .filter((r) => r.has(model))
-      .map((r) => r.get(model)! - (r.get(baseline) ?? 1000) + 1000);
-    const bound = (q: number) => 100 * expectedWinRate(percentile(ratings, q), 1000);
+    const count = (winner: Battle['winner']) => mine.filter((b) => b.winner === winner).length;
+    // As the official script: percentiles of the bootstrapped ratings, each then turned into a win rate.
+    const ratings = samples.map((r) => relative(r, model));
     return {
       model,
-      score: point.get(model) ?? Number.NaN,
-      lower: bound(2.5),
-      upper: bound(97.5),
+      score: winRate(relative(point, model)),
+      lower: winRate(percentile(ratings, 2.5)),
+      upper: winRate(percentile(ratings, 97.5)),
+      rating: relative(point, model),
       wins: count('b'),
       losses: count('a'),
       ties: count('tie'),

@@ -9,8 +9,6 @@ export interface Battle {
   modelA: string;
   modelB: string;
   winner: 'a' | 'b' | 'tie';
-  /** How many times this battle counts (Arena-Hard counts a strong verdict three times). */
-  weight: number;
 }
 
 export interface EloScale {
@@ -32,15 +30,15 @@ export function fitBradleyTerry(
 ): Map<string, number> {
   const models = [...new Set(battles.flatMap((b) => [b.modelA, b.modelB]))].sort();
   const index = new Map(models.map((m, i) => [m, i]));
-  // wins[i][j]: weighted wins of i over j, a tie giving half to each side.
+  // wins[i][j]: wins of i over j, a tie giving half to each side.
   const wins = models.map(() => models.map(() => 0));
   for (const b of battles) {
     const a = index.get(b.modelA)!;
     const c = index.get(b.modelB)!;
     if (a === c) continue;
     const aWins = b.winner === 'a' ? 1 : b.winner === 'tie' ? 0.5 : 0;
-    wins[a]![c]! += aWins * b.weight;
-    wins[c]![a]! += (1 - aWins) * b.weight;
+    wins[a]![c]! += aWins;
+    wins[c]![a]! += 1 - aWins;
   }
   // The official fit is a logistic regression on rating differences (sklearn, no penalty). The same
   // maximum by Newton's method over the pairs that met: the Hessian is their weighted graph

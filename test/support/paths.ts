@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** Binaries the bootstrap installs into .evolve/venv; tests use them instead of downloading their own. */
 const bin = (name: string) => resolve(process.env.EVOLVE_HOME ?? '.evolve', 'venv', 'bin', name);
@@ -28,4 +28,17 @@ export async function registerSearchAttributes(connection: {
   const indexed = { KEYWORD: 2, INT: 3 } as Record<string, number>; // temporal.api.enums.v1.IndexedValueType
   const searchAttributes = Object.fromEntries(searchAttributeKeys.map((k) => [k.name, indexed[k.type]!]));
   await connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes });
+}
+
+/**
+ * The shared evaluation data (`shared/data`, see its README): $EVOLVE_SHARED_DATA, else the first
+ * `shared/data` in the working directory's ancestors (`../shared/data` beside a clone, or further up
+ * from a worktree). Undefined where there is none, so the tests that need it skip.
+ */
+export function sharedData(): string | undefined {
+  if (process.env.EVOLVE_SHARED_DATA) return resolve(process.env.EVOLVE_SHARED_DATA);
+  for (let dir = resolve('..'); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'shared', 'data'))) return join(dir, 'shared', 'data');
+    if (dirname(dir) === dir) return undefined;
+  }
 }

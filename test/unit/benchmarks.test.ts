@@ -16,10 +16,11 @@ import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError, parseRunConfig, type PromptFileFormat } from '../../core/config.js';
 import type { GenerationRecord } from '../../core/records.js';
 import { demoConfig } from '../support/config.js';
+import { sharedData } from '../support/paths.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'evolve-benchmarks-'));
 const fixtures = 'test/fixtures/official';
-const data = '../shared/data';
+const data = sharedData() ?? '../shared/data';
 const file = (path: string, format: PromptFileFormat) => readPromptFile({ kind: 'file', path, format });
 
 test(
@@ -142,7 +143,7 @@ test('official result files: AlpacaEval annotations, Arena-Hard judgments (score
       ['claude-2', 'gpt4_1106_preview', 1.0000022959, 1],
     ],
   );
-  const fromDir = await readArenaHardJudgments([fixtures]);
+  const fromDir = await readArenaHardJudgments([fixtures], 'gpt-4-0314');
   assert.deepEqual(fromDir, [
     { questionId: '08d2f41143ff411c83c02a521eb01948', model: 'gpt-3.5-turbo-0125', games: ['A=B', 'A>B'] },
   ]);
@@ -155,17 +156,50 @@ test('official result files: AlpacaEval annotations, Arena-Hard judgments (score
   };
   row.games.forEach((g) => delete g.score);
   writeFileSync(join(d, 'm.jsonl'), JSON.stringify(row) + '\n');
-  assert.deepEqual((await readArenaHardJudgments([join(d, 'm.jsonl')]))[0]!.games, ['A=B', 'A>B']);
+  assert.deepEqual((await readArenaHardJudgments([join(d, 'm.jsonl')], 'gpt-4-0314'))[0]!.games, [
+    'A=B',
+    'A>B',
+  ]);
   writeFileSync(
     join(d, 'bad.jsonl'),
     JSON.stringify({ question_id: 'q', model: 'm', games: [{ score: 'A>B' }] }) + '\n',
   );
   await assert.rejects(
-    readArenaHardJudgments([join(d, 'bad.jsonl')]),
+    readArenaHardJudgments([join(d, 'bad.jsonl')], 'gpt-4-0314'),
     /bad\.jsonl:1 is invalid:\n {2}games: two games/,
   );
+  // Refused: a question judged twice for one model, a row judged against another baseline.
+  const games = [{ score: 'A>B' }, { score: 'B>A' }];
+  writeFileSync(
+    join(d, 'twice.jsonl'),
+    [{ question_id: 'q1' }, { question_id: 'q2' }, { question_id: 'q1' }]
+      .map((r) => JSON.stringify({ ...r, model: 'm', games }))
+      .join('\n') + '\n',
+  );
+  await assert.rejects(
+    readArenaHardJudgments([join(d, 'twice.jsonl')], 'gpt-4-0314'),
+    /twice\.jsonl:3: question "q1" of model "m" is judged twice \(first at .*twice\.jsonl:1\)/,
+  );
+  // v2.0 rows: uid, the baseline named, mirrored labels.
+  const v2 = {
+    uid: 'u1',
+    model: 'm',
+    baseline: 'o3-mini-2025-01-31',
+    games: [{ score: 'B<A' }, { score: 'A<<B' }],
+  };
+  writeFileSync(join(d, 'v2.jsonl'), JSON.stringify(v2) + '\n');
+  assert.deepEqual(await readArenaHardJudgments([join(d, 'v2.jsonl')], 'o3-mini-2025-01-31'), [
+    { questionId: 'u1', model: 'm', games: ['A>B', 'B>>A'] },
+  ]);
+  await assert.rejects(
+    readArenaHardJudgments([join(d, 'v2.jsonl')], 'gpt-4-0314'),
+    /v2\.jsonl:1: judged against baseline "o3-mini-2025-01-31", not the --baseline "gpt-4-0314"/,
+  );
   writeFileSync(join(d, 'difficulty.csv'), 'index,instruction_difficulty\n0,0.5\n1,-1.25\n2,oops\n');
-  await assert.rejects(readInstructionDifficulty(join(d, 'difficulty.csv')), /difficulty\.csv:4: expected/);
+  await assert.rejects(
+    readInstructionDifficulty(join(d, 'difficulty.csv')),
+    /difficulty\.csv:4: "instruction_difficulty" is not a number: "oops"/,
+  );
 });
 
 test('evolve metrics prints AlpacaEval and Arena-Hard tables from official files', async () => {
@@ -189,7 +223,7 @@ test('evolve metrics prints AlpacaEval and Arena-Hard tables from official files
   await assert.rejects(metricsCommand(['bleu', 'x'], say), ConfigError);
 });
 
-test('evolve metrics alpaca-eval --difficulty adds the length-controlled win rate', async () => {
+test('evolve metrics alpaca-eval --difficulty --lc-mode unpenalised adds the length-controlled win rate', async () => {
   const d = tmp();
   // A model that wins exactly when it is longer: the raw win rate rewards length, LC much less.
   const rows = Array.from({ length: 60 }, (_, i) => {
@@ -214,6 +248,8 @@ test('evolve metrics alpaca-eval --difficulty adds the length-controlled win rat
     join(d, 'annotations.json'),
     '--difficulty',
     join(d, 'difficulty.csv'),
+    '--lc-mode',
+    'unpenalised',
     '--json',
   ];
   assert.equal(await metricsCommand(args, (l) => lines.push(l)), 0);
