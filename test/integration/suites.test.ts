@@ -16,10 +16,11 @@ import type { ShardRef } from '../../core/steps.js';
 import { verifiers } from '../../core/verify.js';
 import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
+import { sharedData } from '../support/paths.js';
 
 // The real generation, judge and suite activities; the fake OpenAI server is the policy (arithmetic
 // answers, refinements always right) and the pairwise judge (the longer output wins, see fake-openai.ts).
-const DATA = resolve('..', 'shared', 'data');
+const DATA = sharedData() ?? resolve('..', 'shared', 'data');
 const PROMPTS = 6;
 const SHARD = 4; // two shards: 4 + 2 prompts
 const strategy = resolveStrategy('chain', 1, 3); // direct, refine@1, refine@2
