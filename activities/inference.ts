@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { replicaUrls, type Endpoint } from '../core/config.js';
 import type { Message } from '../core/records.js';
+import { readSecret } from './secret-env.js';
 
 export interface ChatRequest {
   model: string;
@@ -158,7 +159,8 @@ const backoff = (attempt: number) =>
  * replica idle for its Retry-After. Keys come from the environment, never from config.
  */
 export function openAIChat(endpoint: Endpoint): ChatFn {
-  const apiKey = (endpoint.apiKeyEnv && process.env[endpoint.apiKeyEnv]) || 'not-needed';
+  const apiKey =
+    (endpoint.apiKeyEnv && readSecret(endpoint.apiKeyEnv, 'apiKey', 'apiKeyEnv')) || 'not-needed';
   const replicas = replicaUrls(endpoint).map(
     (url) =>
       new Replica(

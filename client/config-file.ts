@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parse, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import { ConfigError, describeIssues, keyPath, RunConfigSchema, type RunConfig } from '../core/config.js';
+import { secretRefIssues } from '../core/secrets.js';
 
 /** Line of the node at `path`, or of its deepest existing parent. */
 function lineOf(
@@ -73,12 +74,16 @@ export function setPath(patch: Record<string, unknown>, assignment: string): voi
  * Reads a YAML or JSON run config and validates it. Every problem is reported as
  * `key.path (file:line): expected ...`, and nothing is started or written when one exists.
  */
-export function loadConfigFile(path: string): RunConfig {
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): RunConfig {
   const { doc, counter } = parseFile(path, 'config');
   const input: unknown = doc.toJS();
   const parsed = RunConfigSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const lines = describeIssues(parsed.error, input).map(
+  // The allow-list of key variables depends on this machine's EVOLVE_SECRET_ENV, so it is checked here
+  // (and again where a key is read), not by the schema that workflows share.
+  const refused = secretRefIssues(input, env);
+  if (parsed.success && refused.length === 0) return parsed.data;
+  const issues = [...(parsed.success ? [] : describeIssues(parsed.error, input)), ...refused];
+  const lines = issues.map(
     (issue) =>
       `  ${keyPath(issue.path)} (${path}:${lineOf(doc, counter, issue.path) ?? 1}): ${issue.message}`,
   );

@@ -5,6 +5,7 @@ import { Connection } from '@temporalio/client';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
+import { readSecret } from '../activities/secret-env.js';
 import { loadConfigFile } from './config-file.js';
 
 const run = promisify(execFile);
@@ -69,7 +70,7 @@ async function checkEndpoint(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promis
 }
 
 async function checkReplica(baseUrl: string, endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
-  const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+  const key = endpoint.apiKeyEnv ? readSecret(endpoint.apiKeyEnv, 'apiKey', 'apiKeyEnv', env) : undefined;
   if (endpoint.apiKeyEnv && !key) return fail(`${baseUrl}: ${endpoint.apiKeyEnv} is not set`);
   try {
     const res = await fetch(`${baseUrl.replace(/\/$/, '')}/models`, {
@@ -87,7 +88,7 @@ async function checkReplica(baseUrl: string, endpoint: Endpoint, env: NodeJS.Pro
 /** A reward-model server answers at its root (vLLM: /health); any reply but a refused key or a 5xx counts. */
 async function checkRoot(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
   const url = replicaUrls(endpoint)[0]!.replace(/\/$/, '');
-  const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+  const key = endpoint.apiKeyEnv ? readSecret(endpoint.apiKeyEnv, 'apiKey', 'apiKeyEnv', env) : undefined;
   if (endpoint.apiKeyEnv && !key) return fail(`${url}: ${endpoint.apiKeyEnv} is not set`);
   try {
     const res = await fetch(`${url}/health`, {
@@ -127,7 +128,7 @@ export async function doctor(
   env: NodeJS.ProcessEnv = process.env,
   say: (line: string) => void = console.log,
 ): Promise<number> {
-  const config = path ? loadConfigFile(path) : undefined;
+  const config = path ? loadConfigFile(path, env) : undefined;
   const settings = stackSettings(env);
   const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
   if (config) {

@@ -4,6 +4,7 @@ import { ConfigError } from '../../core/config.js';
 import { fnv1a64 } from '../../core/templates.js';
 import { untilStopped, type JobSpec, type JobStatus, type TrainingBackend } from './backend.js';
 import { requestJson, send, streamJsonLines } from './http.js';
+import { readSecret } from '../secret-env.js';
 
 /**
  * The Kubernetes backend: one batch/v1 Job per job key, created through the API server's REST API. The
@@ -101,7 +102,7 @@ export function kubernetesBackend(trainer: KubernetesTrainer, stopTimeoutMs = 12
   async function headers(): Promise<Record<string, string>> {
     let token: string | undefined;
     if (trainer.tokenEnv) {
-      token = process.env[trainer.tokenEnv];
+      token = readSecret(trainer.tokenEnv, 'kubeToken', 'trainer.tokenEnv');
       if (!token)
         throw new ConfigError(`trainer.tokenEnv: ${trainer.tokenEnv} is not set in the worker's environment`);
     } else {

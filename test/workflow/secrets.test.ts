@@ -44,8 +44,8 @@ function tinyConfig(runId: string, artifactRoot: string): RunConfig {
     ...base,
     runId,
     artifactRoot,
-    policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_KEY') },
-    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint: endpoint('EVOLVE_TEST_JUDGE_KEY') } },
+    policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_API_KEY') },
+    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint: endpoint('EVOLVE_TEST_JUDGE_API_KEY') } },
     prompts: [
       { kind: 'arithmetic', count: 2, seed: 3, maxOperand: 9 },
       { kind: 'file', path: open },
@@ -56,8 +56,8 @@ function tinyConfig(runId: string, artifactRoot: string): RunConfig {
 
 test('API keys from apiKeyEnv reach the servers but never a run history or an artifact', async () => {
   const keys = {
-    EVOLVE_TEST_POLICY_KEY: `sk-policy-${randomBytes(12).toString('hex')}`,
-    EVOLVE_TEST_JUDGE_KEY: `sk-judge-${randomBytes(12).toString('hex')}`,
+    EVOLVE_TEST_POLICY_API_KEY: `sk-policy-${randomBytes(12).toString('hex')}`,
+    EVOLVE_TEST_JUDGE_API_KEY: `sk-judge-${randomBytes(12).toString('hex')}`,
   };
   Object.assign(process.env, keys);
   const root = mkdtempSync(join(tmpdir(), 'evolve-secrets-'));
@@ -100,7 +100,7 @@ test('API keys from apiKeyEnv reach the servers but never a run history or an ar
       for (const file of files) assert.ok(!readFileSync(file, 'utf8').includes(key), `a key is in ${file}`);
     }
     assert.ok(
-      historyText.some((t) => t.includes('EVOLVE_TEST_POLICY_KEY')),
+      historyText.some((t) => t.includes('EVOLVE_TEST_POLICY_API_KEY')),
       'only the variable name is',
     );
   } finally {
