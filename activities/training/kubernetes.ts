@@ -4,6 +4,7 @@ import { ConfigError } from '../../core/config.js';
 import { fnv1a64 } from '../../core/templates.js';
 import { untilStopped, type JobSpec, type JobStatus, type TrainingBackend } from './backend.js';
 import { requestJson, send, streamJsonLines } from './http.js';
+import { registerSecret } from '../redact.js';
 import { readSecret } from '../secret-env.js';
 
 /**
@@ -107,6 +108,7 @@ export function kubernetesBackend(trainer: KubernetesTrainer, stopTimeoutMs = 12
         throw new ConfigError(`trainer.tokenEnv: ${trainer.tokenEnv} is not set in the worker's environment`);
     } else {
       token = await readFile(SERVICE_ACCOUNT_TOKEN, 'utf8').catch(() => undefined);
+      if (token) registerSecret(token.trim());
     }
     return token ? { authorization: `Bearer ${token.trim()}` } : {};
   }
