@@ -112,3 +112,15 @@ export function secretRefIssues(
     return message ? [{ path, message }] : [];
   });
 }
+
+/**
+ * The environment of a child process that is not the worker itself (trainer, restart hook, model and
+ * Temporal servers): the worker's own credentials removed. A process the config names cannot read them.
+ */
+export function childEnv(
+  env: Record<string, string | undefined>,
+  extra: Record<string, string> = {},
+): Record<string, string | undefined> {
+  const out = Object.fromEntries(Object.entries(env).filter(([name]) => !RESERVED_SECRET.test(name)));
+  return { ...out, ...extra };
+}
