@@ -7,6 +7,7 @@ import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
 import { readSecret } from '../activities/secret-env.js';
 import { loadConfigFile } from './config-file.js';
+import { temporalConnection } from './temporal-connection.js';
 
 const run = promisify(execFile);
 const ok = (detail: string): Health => ({ ok: true, detail });
@@ -18,10 +19,11 @@ async function checkTemporal(
   address: string,
   namespace: string,
   taskQueue: string,
+  env: NodeJS.ProcessEnv,
 ): Promise<[string, Health][]> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address, connectTimeout: 3000 });
+    connection = await Connection.connect({ ...temporalConnection(address, env), connectTimeout: 3000 });
   } catch (err) {
     return [['temporal', fail(`${address}: ${message(err)}`)]];
   }
@@ -130,7 +132,12 @@ export async function doctor(
 ): Promise<number> {
   const config = path ? loadConfigFile(path, env) : undefined;
   const settings = stackSettings(env);
-  const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
+  const checks = await checkTemporal(
+    temporalConnection(temporalAddress(settings), env).address,
+    settings.namespace,
+    settings.taskQueue,
+    env,
+  );
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
     const { llm, rewardModel } = config.judge;
