@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { createCodecServer } from '../codec/server.js';
-import { ConfigError } from '../core/config.js';
+import { ConfigError, RunIdSchema } from '../core/config.js';
 import {
   codecLoginUrl,
   modelBaseUrl,
@@ -95,6 +95,13 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   const settings = stackSettings();
   const loaded = loadConfigFile(path);
   const resumeFrom = values['resume-from'] ?? [];
+  for (const [flag, id] of [
+    ['--run-id', values['run-id']],
+    ...resumeFrom.map((r) => ['--resume-from', r]),
+  ] as const) {
+    const problem = id === undefined ? undefined : RunIdSchema.safeParse(id).error?.issues[0]?.message;
+    if (problem) throw new ConfigError(`${flag} ${id}: ${problem}`);
+  }
   const config = {
     ...loaded,
     runId: values['run-id'] ?? loaded.runId,

@@ -499,7 +499,7 @@ export const ServeSchema = z.discriminatedUnion('kind', [
     ),
 ]);
 
-const RunIdSchema = z
+export const RunIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)');
 
@@ -648,6 +648,43 @@ function changedPaths(before: unknown, after: unknown, prefix: string[] = []): s
   return JSON.stringify(before) === JSON.stringify(after) ? [] : [keyPath(prefix)];
 }
 
+/**
+ * Keys whose values run code or receive data and keys (executables, commands, endpoints, key
+ * references), wherever they sit (suites' judges included). An update of a running run may not touch
+ * them: whoever may send an update should not gain the worker's powers through it.
+ */
+const GUARDED_KEYS = new Set([
+  'baseUrl',
+  'baseUrls',
+  'apiKeyEnv',
+  'tokenEnv',
+  'address',
+  'apiServer',
+  'python',
+  'image',
+  'command',
+  'runtimeEnv',
+  'backend',
+  'serviceAccountName',
+]);
+
+/** `key.path -> JSON value` of every guarded key in a config. */
+function guardedValues(value: unknown, prefix: string[] = [], out = new Map<string, string>()) {
+  if (Array.isArray(value)) value.forEach((v, i) => guardedValues(v, [...prefix, String(i)], out));
+  else if (isObject(value))
+    for (const [k, v] of Object.entries(value)) {
+      if (GUARDED_KEYS.has(k)) out.set(keyPath([...prefix, k]), JSON.stringify(v));
+      else guardedValues(v, [...prefix, k], out);
+    }
+  return out;
+}
+
+/** Guarded keys whose value an update adds, removes or changes. */
+function guardedChanges(before: RunConfig, after: RunConfig): string[] {
+  const [a, b] = [guardedValues(before), guardedValues(after)];
+  return [...new Set([...a.keys(), ...b.keys()])].filter((path) => a.get(path) !== b.get(path));
+}
+
 export interface ConfigUpdate {
   config: RunConfig;
   /** Key paths the update changed, e.g. `sampling.temperature`. */
@@ -669,6 +706,10 @@ export function applyConfigUpdate(current: RunConfig, patch: unknown, started: n
     ...changed
       .filter((path) => FIXED_KEYS.some((fixed) => path === fixed || path.startsWith(`${fixed}.`)))
       .map((path) => `  ${path}: fixed for the life of a run; start a new run to change it`),
+    ...guardedChanges(current, config).map(
+      (path) =>
+        `  ${path}: executables, commands, endpoints and key references of a running run may not change; start a new run to change it`,
+    ),
     ...(config.iterations < started
       ? [`  iterations: must be at least ${started} (iterations already started)`]
       : []),

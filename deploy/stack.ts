@@ -161,7 +161,7 @@ export function startService(s: StackSettings, name: Service): number {
   if (name !== 'worker' && !existsSync(cmd)) {
     throw new Error(`${cmd} is missing: run \`npm run bootstrap\` first`);
   }
-  const log = openSync(logPath(s, name), 'a');
+  const log = openSync(logPath(s, name), 'a', 0o600);
   const child = spawn(cmd, args, {
     detached: true,
     stdio: ['ignore', log, log],

@@ -2,7 +2,7 @@ import { getHeapStatistics } from 'node:v8';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { temporalConnection } from '../client/temporal-connection.js';
 import { warnNearHeapLimit } from './heap.js';
-import { installRuntime, runtimeSettings } from './runtime.js';
+import { installRuntime, runtimeSettings, workerUmask } from './runtime.js';
 import { createEvolveWorker } from './worker.js';
 
 /** The worker process: every evolve activity and workflow on one task queue. */
@@ -11,6 +11,8 @@ async function main(): Promise<void> {
   const address = options.address;
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = process.env.EVOLVE_TASK_QUEUE ?? 'evolve';
+  // Artifacts, journals and logs the worker creates are its owner's only (EVOLVE_UMASK, default 077).
+  process.umask(workerUmask());
   const settings = runtimeSettings();
   installRuntime(settings);
   const log = Runtime.instance().logger;

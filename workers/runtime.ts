@@ -23,6 +23,14 @@ export function textLogLine(entry: LogEntry): string {
   return `${time} [${entry.level}] ${entry.message}${meta}`;
 }
 
+/** EVOLVE_UMASK (octal, default 077): files 0600 and directories 0700 unless the operator widens it. */
+export function workerUmask(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.EVOLVE_UMASK ?? '077';
+  if (!/^0?[0-7]{3}$/.test(value))
+    throw new Error(`EVOLVE_UMASK=${value}: expected an octal mask such as 077 or 022`);
+  return parseInt(value, 8);
+}
+
 export interface RuntimeSettings {
   /** `host:port` the Prometheus exporter serves `/metrics` on, if any. */
   metrics?: string;
