@@ -15,12 +15,19 @@ export class DataError extends Error {
 
 export type ProducedBy = Manifest['producedBy'];
 
+/** Longest JSONL row read (8 Mi characters): a bigger one would take the worker's heap with it. */
+export const MAX_ROW_CHARS = 8 * 2 ** 20;
+
 /** Streams a JSONL file, validating each row; errors name file and line. */
 export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGenerator<T> {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
+    if (line.length > MAX_ROW_CHARS)
+      throw new DataError(
+        `${path}:${lineNo}: a row of ${line.length} characters; rows are limited to ${MAX_ROW_CHARS}`,
+      );
     if (line.trim() === '') continue;
     yield parseRow(line, schema, `${path}:${lineNo}`);
   }
