@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import type { z } from 'zod';
 import { formatIssues } from '../core/config.js';
 import { ManifestSchema, RecordSchemas, type Manifest, type RecordSchemaName } from '../core/records.js';
+import { secretScrubber } from './redact.js';
 
 /** Bad data in a file: the message names the file and line, so it can be fixed by hand. */
 export class DataError extends Error {
@@ -14,12 +15,19 @@ export class DataError extends Error {
 
 export type ProducedBy = Manifest['producedBy'];
 
+/** Longest JSONL row read (8 Mi characters): a bigger one would take the worker's heap with it. */
+export const MAX_ROW_CHARS = 8 * 2 ** 20;
+
 /** Streams a JSONL file, validating each row; errors name file and line. */
 export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGenerator<T> {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
+    if (line.length > MAX_ROW_CHARS)
+      throw new DataError(
+        `${path}:${lineNo}: a row of ${line.length} characters; rows are limited to ${MAX_ROW_CHARS}`,
+      );
     if (line.trim() === '') continue;
     yield parseRow(line, schema, `${path}:${lineNo}`);
   }
@@ -132,7 +140,7 @@ export async function readManifest(dataPath: string): Promise<Manifest | null> {
 export async function writeAtomic(path: string, content: string | Buffer): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content);
+  await writeFile(tmp, typeof content === 'string' ? secretScrubber()(content) : content);
   await rename(tmp, path);
 }
 
@@ -150,6 +158,7 @@ export class JsonlWriter {
   private pendingChars = 0;
   private rows = 0;
   private bytes = 0;
+  private readonly scrub = secretScrubber();
 
   private constructor(
     readonly uri: string,
@@ -166,7 +175,7 @@ export class JsonlWriter {
   }
 
   async write(row: unknown): Promise<void> {
-    const line = JSON.stringify(row) + '\n';
+    const line = this.scrub(JSON.stringify(row)) + '\n';
     this.pending.push(line);
     this.pendingChars += line.length;
     this.rows++;
@@ -279,13 +288,14 @@ export class Journal<T> {
     const key = this.keyOf(row);
     if (this.rows.has(key)) return;
     this.rows.set(key, row);
-    this.unwritten.push(JSON.stringify(row) + '\n');
+    this.unwritten.push(this.scrub(JSON.stringify(row)) + '\n');
     this.writing ??= this.drain();
     await this.writing;
   }
 
   private unwritten: string[] = [];
   private writing: Promise<void> | null = null;
+  private readonly scrub = secretScrubber();
 
   private async drain(): Promise<void> {
     try {

@@ -9,6 +9,7 @@ import { openAIChat, type ChatFn } from './inference.js';
 import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
+import { redact, redactError } from './redact.js';
 import { createServeActivities } from './serve.js';
 import { createSuiteActivities } from './suites.js';
 import { createTrainingActivities } from './training/index.js';
@@ -32,17 +33,20 @@ export function defaultDeps(): ActivityDeps {
   return { chatFor };
 }
 
-/** Bad config or bad data will fail every retry the same way: fail once, with the message a user can act on. */
+/**
+ * Bad config or bad data will fail every retry the same way: fail once, with the message a user can act
+ * on. Every failure leaves redacted (activities/redact.ts): its message and stack go into the history.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function failFastOnBadInput(fn: (...args: any[]) => Promise<unknown>) {
+export function failFastOnBadInput(fn: (...args: any[]) => Promise<unknown>) {
   return async (...args: unknown[]) => {
     try {
       return await fn(...args);
     } catch (err) {
       if (err instanceof ConfigError || err instanceof DataError) {
-        throw ApplicationFailure.nonRetryable(err.message, err.name);
+        throw ApplicationFailure.nonRetryable(redact(err.message), err.name);
       }
-      throw err;
+      throw redactError(err);
     }
   };
 }

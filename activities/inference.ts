@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { replicaUrls, type Endpoint } from '../core/config.js';
 import type { Message } from '../core/records.js';
+import { readSecret } from './secret-env.js';
 
 export interface ChatRequest {
   model: string;
@@ -91,7 +92,8 @@ function judgeError(err: unknown, url: string): Verdict {
   if (err instanceof OpenAI.APIUserAbortError) return { kind: 'fatal', error: err };
   if (err instanceof OpenAI.APIError && err.status !== undefined) {
     const message = `${url} answered ${err.status}: ${err.message}`;
-    if (err.status === 429) return { kind: 'rate-limited', waitMs: retryAfterMs(err.headers), message };
+    if (err.status === 429)
+      return { kind: 'rate-limited', waitMs: capRetryAfter(retryAfterMs(err.headers)), message };
     if (err.status === 408 || err.status === 409 || err.status >= 500) return { kind: 'unhealthy', message };
     // Any other 4xx will not get better by retrying: fail the step with the server's own words.
     return {
@@ -103,6 +105,13 @@ function judgeError(err: unknown, url: string): Verdict {
   // Timeouts, refused or reset connections, malformed replies.
   return { kind: 'unhealthy', message: `${url}: ${(err as Error).message}` };
 }
+
+/** The longest Retry-After honoured: a huge one would park a replica (and overflow timers) for good. */
+export const MAX_RETRY_AFTER_MS = 300_000;
+
+/** A Retry-After within [0, MAX_RETRY_AFTER_MS]. */
+export const capRetryAfter = (ms: number | null): number | null =>
+  ms === null ? null : Math.min(ms, MAX_RETRY_AFTER_MS);
 
 /** `retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | null {
@@ -158,7 +167,8 @@ const backoff = (attempt: number) =>
  * replica idle for its Retry-After. Keys come from the environment, never from config.
  */
 export function openAIChat(endpoint: Endpoint): ChatFn {
-  const apiKey = (endpoint.apiKeyEnv && process.env[endpoint.apiKeyEnv]) || 'not-needed';
+  const apiKey =
+    (endpoint.apiKeyEnv && readSecret(endpoint.apiKeyEnv, 'apiKey', 'apiKeyEnv')) || 'not-needed';
   const replicas = replicaUrls(endpoint).map(
     (url) =>
       new Replica(

@@ -4,6 +4,7 @@ import { replicaUrls, type RewardModel } from '../core/config.js';
 import type { Message } from '../core/records.js';
 import { askUntilReadable, type JudgeAdapter, type JudgeItem, type Reading } from './judge-adapter.js';
 import type { JudgeOutcome } from './judge-cache.js';
+import { readSecret } from './secret-env.js';
 
 // The reply shapes of the three servers; anything else is an unreadable reply.
 const ClassifyReply = z.object({
@@ -85,7 +86,9 @@ function requestFor(rm: RewardModel, inputs: (Message[] | string)[]) {
 /** A reward model over HTTP. Concurrent asks are gathered into batches of `batchSize` per request. */
 export function rewardModelJudge(rm: RewardModel, fetchFn: typeof fetch = fetch): JudgeAdapter {
   const root = replicaUrls(rm.endpoint)[0]!.replace(/\/+$/, '');
-  const apiKey = rm.endpoint.apiKeyEnv ? process.env[rm.endpoint.apiKeyEnv] : undefined;
+  const apiKey = rm.endpoint.apiKeyEnv
+    ? readSecret(rm.endpoint.apiKeyEnv, 'apiKey', 'judge.rewardModel.endpoint.apiKeyEnv')
+    : undefined;
   const chatInput = rm.input === 'messages' && rm.api !== 'openrlhf';
   const batchSize = chatInput ? 1 : rm.batchSize;
 

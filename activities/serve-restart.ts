@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
 import { health, listModels, type VllmReplica } from './serve-vllm.js';
+import { childEnv } from '../core/secrets.js';
 
 /** The hook's argv with every "{checkpoint}" replaced by the checkpoint's path. */
 export const hookArgv = (command: string[], checkpoint: string): string[] =>
@@ -17,7 +18,12 @@ const tail = (text: string, lines = 10) => text.trimEnd().split('\n').slice(-lin
 export function runHook(argv: string[], timeoutMs: number, signal: AbortSignal): Promise<void> {
   const shown = argv.join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal,
+      // A hook is a command from the config: it gets no worker credential (codec key, Temporal).
+      env: childEnv(process.env),
+    });
     let output = '';
     const collect = (chunk: Buffer) => void (output = (output + chunk.toString('utf8')).slice(-20_000));
     child.stdout.on('data', collect);

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Endpoint } from '../core/config.js';
 import { send, type HttpReply } from './training/http.js';
+import { readSecret } from './secret-env.js';
 
 /**
  * vLLM's admin routes on one replica (`baseUrl` is its `…/v1`). The LoRA routes exist only when vLLM
@@ -12,7 +13,7 @@ export interface VllmReplica {
 }
 
 export const vllmReplica = (baseUrl: string, endpoint: Endpoint): VllmReplica => {
-  const key = endpoint.apiKeyEnv && process.env[endpoint.apiKeyEnv];
+  const key = endpoint.apiKeyEnv && readSecret(endpoint.apiKeyEnv, 'apiKey', 'policy.endpoint.apiKeyEnv');
   return { baseUrl: baseUrl.replace(/\/+$/, ''), headers: key ? { authorization: `Bearer ${key}` } : {} };
 };
 

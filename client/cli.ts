@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { createCodecServer } from '../codec/server.js';
-import { ConfigError } from '../core/config.js';
+import { ConfigError, RunIdSchema } from '../core/config.js';
 import {
+  codecLoginUrl,
   modelBaseUrl,
   stackDown,
   stackSettings,
@@ -60,8 +61,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  change the config of the iterations not yet started
   evolve ui <run> [--open]       the run's UI page and the filter that lists its iterations
   evolve doctor <config>         check Temporal, the worker, the model and judge servers and the trainer
-  evolve codec-server [--port 8081] [--ui-origin URL]
+  evolve codec-server [--port 8081] [--host 127.0.0.1] [--ui-origin URL] [--allow-host H] [--allow-encode] [--no-auth]
                                  decode EVOLVE_CODEC_KEY-encrypted payloads for the UI and \`temporal --codec-endpoint\`
+                                 (requires the bearer token EVOLVE_CODEC_TOKEN; see docs/security.md)
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
   evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
                                  the run's evaluation answers as an official harness's model outputs
@@ -95,6 +97,13 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   const settings = stackSettings();
   const loaded = loadConfigFile(path);
   const resumeFrom = values['resume-from'] ?? [];
+  for (const [flag, id] of [
+    ['--run-id', values['run-id']],
+    ...resumeFrom.map((r) => ['--resume-from', r]),
+  ] as const) {
+    const problem = id === undefined ? undefined : RunIdSchema.safeParse(id).error?.issues[0]?.message;
+    if (problem) throw new ConfigError(`${flag} ${id}: ${problem}`);
+  }
   const config = {
     ...loaded,
     runId: values['run-id'] ?? loaded.runId,
@@ -265,18 +274,36 @@ function ui(argv: string[]): number {
 async function codecServer(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string', default: '8081' }, 'ui-origin': { type: 'string', multiple: true } },
+    options: {
+      port: { type: 'string', default: '8081' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'ui-origin': { type: 'string', multiple: true },
+      'allow-host': { type: 'string', multiple: true },
+      'allow-encode': { type: 'boolean' },
+      'no-auth': { type: 'boolean' },
+    },
   });
   const codecs = codecsFromEnv();
   if (codecs.length === 0) throw new ConfigError('EVOLVE_CODEC_KEY is not set: there is nothing to decode');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigError(`--port ${values.port}: expected a port`);
+  const token = process.env.EVOLVE_CODEC_TOKEN || null;
+  if (!token && !values['no-auth'])
+    throw new ConfigError(
+      'EVOLVE_CODEC_TOKEN is not set: whoever can call /decode reads every payload (--no-auth for local development only)',
+    );
   const origins = values['ui-origin'] ?? [uiUrl(stackSettings())];
-  const server = createCodecServer(codecs, origins);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const server = createCodecServer(codecs, {
+    uiOrigins: origins,
+    token,
+    encode: values['allow-encode'] ?? false,
+    hosts: values['allow-host'] ?? [],
+  });
+  await new Promise<void>((resolve) => server.listen(port, values.host, resolve));
+  const where = `http://${values.host}:${(server.address() as AddressInfo).port}`;
   say(
-    `codec server on http://127.0.0.1:${(server.address() as AddressInfo).port} (CORS for ${origins.join(', ')})`,
+    `codec server on ${where} (CORS for ${origins.join(', ')}; ${token ? 'bearer token required' : 'NO authentication'}; /encode ${values['allow-encode'] ? 'on' : 'off'})`,
   );
   await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
   server.close();
@@ -290,6 +317,8 @@ async function main(): Promise<number> {
     case 'up':
       await stackUp(settings, say);
       say(`Temporal UI: ${uiUrl(settings)}`);
+      if (settings.runsCodec)
+        say(`Codec login (once per browser, before the UI decodes): ${codecLoginUrl(settings)}`);
       return 0;
     case 'down':
       await stackDown(settings, say);

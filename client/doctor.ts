@@ -5,7 +5,9 @@ import { Connection } from '@temporalio/client';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
+import { readSecret } from '../activities/secret-env.js';
 import { loadConfigFile } from './config-file.js';
+import { temporalConnection } from './temporal-connection.js';
 
 const run = promisify(execFile);
 const ok = (detail: string): Health => ({ ok: true, detail });
@@ -17,10 +19,11 @@ async function checkTemporal(
   address: string,
   namespace: string,
   taskQueue: string,
+  env: NodeJS.ProcessEnv,
 ): Promise<[string, Health][]> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address, connectTimeout: 3000 });
+    connection = await Connection.connect({ ...temporalConnection(address, env), connectTimeout: 3000 });
   } catch (err) {
     return [['temporal', fail(`${address}: ${message(err)}`)]];
   }
@@ -69,7 +72,7 @@ async function checkEndpoint(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promis
 }
 
 async function checkReplica(baseUrl: string, endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
-  const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+  const key = endpoint.apiKeyEnv ? readSecret(endpoint.apiKeyEnv, 'apiKey', 'apiKeyEnv', env) : undefined;
   if (endpoint.apiKeyEnv && !key) return fail(`${baseUrl}: ${endpoint.apiKeyEnv} is not set`);
   try {
     const res = await fetch(`${baseUrl.replace(/\/$/, '')}/models`, {
@@ -87,7 +90,7 @@ async function checkReplica(baseUrl: string, endpoint: Endpoint, env: NodeJS.Pro
 /** A reward-model server answers at its root (vLLM: /health); any reply but a refused key or a 5xx counts. */
 async function checkRoot(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<Health> {
   const url = replicaUrls(endpoint)[0]!.replace(/\/$/, '');
-  const key = endpoint.apiKeyEnv ? env[endpoint.apiKeyEnv] : undefined;
+  const key = endpoint.apiKeyEnv ? readSecret(endpoint.apiKeyEnv, 'apiKey', 'apiKeyEnv', env) : undefined;
   if (endpoint.apiKeyEnv && !key) return fail(`${url}: ${endpoint.apiKeyEnv} is not set`);
   try {
     const res = await fetch(`${url}/health`, {
@@ -127,9 +130,14 @@ export async function doctor(
   env: NodeJS.ProcessEnv = process.env,
   say: (line: string) => void = console.log,
 ): Promise<number> {
-  const config = path ? loadConfigFile(path) : undefined;
+  const config = path ? loadConfigFile(path, env) : undefined;
   const settings = stackSettings(env);
-  const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
+  const checks = await checkTemporal(
+    temporalConnection(temporalAddress(settings), env).address,
+    settings.namespace,
+    settings.taskQueue,
+    env,
+  );
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
     const { llm, rewardModel } = config.judge;

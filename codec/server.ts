@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { fromJson, toJson, type JsonPayload } from './payload-json.js';
@@ -8,12 +9,46 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+export interface CodecServerOptions {
+  /** Browser origins allowed to call it (the Temporal UI's); any other Origin is refused. */
+  uiOrigins: string[];
+  /**
+   * The bearer token /decode and /encode require (header `Authorization: Bearer <token>`, or the
+   * cookie `/login?token=` sets for a browser). null turns authentication off: local development only.
+   */
+  token: string | null;
+  /** /encode seals payloads anyone could then submit as if the worker wrote them: off unless asked for. */
+  encode?: boolean;
+  /** Host headers it answers to besides loopback names (DNS rebinding sends the attacker's name). */
+  hosts?: string[];
+}
+
+export const CODEC_COOKIE = 'evolve_codec_token';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+
+function presentedToken(req: IncomingMessage): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (bearer) return bearer;
+  const cookie = (req.headers.cookie ?? '')
+    .split(';')
+    .map((c) => c.trim().split('='))
+    .find(([name]) => name === CODEC_COOKIE);
+  return cookie?.[1] === undefined ? undefined : decodeURIComponent(cookie[1]);
+}
+
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i;
+
 /**
  * The Temporal codec server protocol: POST `.../encode` and `.../decode` with `{"payloads": [...]}`,
- * answered in the same shape. The UI calls it from the browser, so its origin gets CORS headers
- * (with credentials, for UIs that pass the user's token on).
+ * answered in the same shape. Whoever can call /decode reads every payload, so it requires a token,
+ * answers only to its own host names (no DNS rebinding) and to the UI's origin; the UI calls it from
+ * the browser, so that origin gets CORS headers with credentials (the login cookie).
  */
-export function createCodecServer(codecs: PayloadCodec[], uiOrigins: string[]): Server {
+export function createCodecServer(codecs: PayloadCodec[], options: CodecServerOptions): Server {
+  const { uiOrigins, token } = options;
+  const hosts = new Set((options.hosts ?? []).map((h) => h.toLowerCase()));
   const run = async (op: 'encode' | 'decode', payloads: Payload[]) => {
     let out = payloads;
     // Encoding applies the codecs in order; decoding undoes them in reverse.
@@ -21,22 +56,53 @@ export function createCodecServer(codecs: PayloadCodec[], uiOrigins: string[]): 
     return out;
   };
   return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+      res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (!LOOPBACK_HOST.test(host) && !hosts.has(host))
+      return reply(421, { message: `Host ${host || '(none)'} is not one this codec server answers to` });
     const origin = req.headers.origin;
-    if (origin && uiOrigins.includes(origin)) {
+    if (origin !== undefined && !uiOrigins.includes(origin))
+      return reply(403, { message: `Origin ${origin} is not an allowed UI origin` });
+    if (origin) {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
       res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Namespace, Authorization');
       res.setHeader('Vary', 'Origin');
     }
-    const reply = (status: number, body: unknown) =>
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
+    const url = new URL(req.url ?? '/', 'http://codec');
+    // A browser cannot send a header through the UI: one visit here leaves the token in a cookie that
+    // only same-site requests carry (the UI and this server both on 127.0.0.1).
+    if (req.method === 'GET' && url.pathname.endsWith('/login')) {
+      const given = url.searchParams.get('token') ?? '';
+      if (token === null || !sameSecret(given, token))
+        return reply(401, { message: 'wrong or missing token' });
+      return reply(
+        200,
+        { message: 'this browser may now decode payloads through the codec server' },
+        { 'Set-Cookie': `${CODEC_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` },
+      );
+    }
     // Only the last path segment matters, so the server can be mounted under any prefix.
-    const op = req.url?.split('?')[0]?.split('/').at(-1);
+    const op = url.pathname.split('/').at(-1);
     if (req.method !== 'POST' || (op !== 'encode' && op !== 'decode')) {
       return reply(404, { message: 'POST /encode or /decode with {"payloads": [...]}' });
     }
+    if (token !== null) {
+      const given = presentedToken(req);
+      if (given === undefined || !sameSecret(given, token))
+        return reply(
+          401,
+          { message: 'a bearer token is required (EVOLVE_CODEC_TOKEN)' },
+          {
+            'WWW-Authenticate': 'Bearer',
+          },
+        );
+    }
+    if (op === 'encode' && !options.encode)
+      return reply(403, { message: '/encode is off: start the codec server with --allow-encode' });
     readBody(req)
       .then(async (text) => {
         let body: { payloads?: unknown };

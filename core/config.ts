@@ -1,7 +1,44 @@
 import { z } from 'zod';
+import {
+  CREDENTIAL_FIELD,
+  CREDENTIAL_VARIABLE,
+  credentialKeyPaths,
+  mayCarryKey,
+  secretNameProblem,
+  urlCredentialProblem,
+  type SecretKind,
+} from './secrets.js';
 import { resolveStrategy } from './strategies.js';
 
-const BaseUrl = z.url({ protocol: /^https?$/ });
+/** An http(s) URL with no credentials in it: the config is workflow input, stored in the history. */
+const HttpUrl = z.url({ protocol: /^https?$/ }).superRefine((url, ctx) => {
+  const problem = urlCredentialProblem(url);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const BaseUrl = HttpUrl;
+
+/** The name of a variable holding a key; the worker's own credentials are never one (core/secrets.ts). */
+const secretName = (kind: SecretKind, example: string) =>
+  z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, `an environment variable name such as ${example}`)
+    .superRefine((name, ctx) => {
+      const problem = secretNameProblem(name, kind);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+
+/** One issue per key under `value` that carries a credential. */
+const refuseCredentialKeys = (value: unknown, pattern: RegExp, ctx: z.RefinementCtx, what: string) => {
+  for (const path of credentialKeyPaths(value, pattern))
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `${what} would land in the run history: keep credentials out of the config`,
+    });
+};
+
+/** Upper bound of every timeout: a day. Past it a typo (an extra digit) would hang a step for weeks. */
+const MAX_TIMEOUT_MS = 86_400_000;
 
 /**
  * An OpenAI-compatible endpoint: one server (`baseUrl`) or replicas of one (`baseUrls`), balanced by
@@ -12,33 +49,47 @@ export const EndpointSchema = z
   .strictObject({
     baseUrl: BaseUrl.optional().describe('OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1'),
     baseUrls: z.array(BaseUrl).min(1).optional().describe('replicas serving the same models'),
-    apiKeyEnv: z
-      .string()
-      .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as OPENAI_API_KEY')
+    apiKeyEnv: secretName('apiKey', 'OPENAI_API_KEY')
       .optional()
       .describe(
-        'the name of the environment variable holding the API key: keys never enter a config or a history',
+        'the variable holding the bearer key: named *_API_KEY or listed in EVOLVE_SECRET_ENV; sent only over https or to loopback',
       ),
     maxConcurrency: z.int().min(1).max(1024).default(4).describe('requests in flight, all replicas together'),
-    requestTimeoutMs: z.int().min(1000).default(300_000).describe('how long one request may take'),
+    requestTimeoutMs: z.int().min(1000).max(3_600_000).default(300_000).describe('per request, at most 1 h'),
     supportsN: z
       .boolean()
       .optional()
       .describe('the server honours `n` (vLLM does; transformers serve ignores it). Default false'),
     extraBody: z
       .record(z.string(), z.json())
+      .superRefine((body, ctx) => refuseCredentialKeys(body, CREDENTIAL_FIELD, ctx, 'a credential field'))
       .optional()
       .describe('server-specific request fields sent as-is, e.g. {top_k: 20, stop_token_ids: [2]}'),
     maxAttempts: z.int().min(1).max(50).optional().describe('tries per request. Default 8'),
     ejectCooldownMs: z
       .int()
       .min(0)
+      .max(MAX_TIMEOUT_MS)
       .optional()
       .describe('how long a failing replica gets no traffic before it is probed. Default 30000'),
   })
   .refine((e) => (e.baseUrl === undefined) !== (e.baseUrls === undefined), {
     message: 'set exactly one of baseUrl and baseUrls',
     path: ['baseUrl'],
+  })
+  .superRefine((e, ctx) => {
+    if (!e.apiKeyEnv) return;
+    const urls: [(string | number)[], string | undefined][] = [
+      [['baseUrl'], e.baseUrl],
+      ...(e.baseUrls ?? []).map((url, i): [(string | number)[], string] => [['baseUrls', i], url]),
+    ];
+    for (const [path, url] of urls)
+      if (url && URL.canParse(url) && !mayCarryKey(url))
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `the key in ${e.apiKeyEnv} goes only over https, or over http to this machine (loopback)`,
+        });
   });
 
 /** The base URLs requests go to. */
@@ -289,9 +340,25 @@ const LocalTrainer = z.strictObject({
 
 const RayTrainer = z.strictObject({
   backend: z.literal('ray').describe('a Ray job submitted to the dashboard'),
-  address: z.url({ protocol: /^https?$/ }).describe('Ray dashboard (Jobs API), e.g. http://127.0.0.1:8265'),
+  address: HttpUrl.describe('Ray dashboard (Jobs API), e.g. http://127.0.0.1:8265'),
   python: z.string().min(1).default('python').describe('interpreter with trl on the Ray nodes'),
-  runtimeEnv: z.record(z.string(), z.unknown()).default({}).describe('Ray runtime_env of the job'),
+  runtimeEnv: z
+    .record(z.string(), z.unknown())
+    .superRefine((env, ctx) => {
+      refuseCredentialKeys(env, CREDENTIAL_FIELD, ctx, 'a credential field');
+      const vars = env.env_vars;
+      if (vars && typeof vars === 'object')
+        for (const name of Object.keys(vars))
+          if (CREDENTIAL_VARIABLE.test(name))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['env_vars', name],
+              message:
+                'a secret would land in the run history: set it on the Ray nodes (or their image), not in the config',
+            });
+    })
+    .default({})
+    .describe('Ray runtime_env of the job (no secrets: it is workflow input)'),
   numGpus: z.number().min(0).default(0).describe('entrypoint_num_gpus'),
   numCpus: z.number().min(0).default(1).describe('entrypoint_num_cpus'),
   ...recipe,
@@ -306,12 +373,15 @@ const TolerationSchema = z.strictObject({
 
 const KubernetesTrainer = z.strictObject({
   backend: z.literal('kubernetes').describe('a Kubernetes batch/v1 Job'),
-  apiServer: z.url({ protocol: /^https?$/ }).describe('Kubernetes API server, e.g. https://10.0.0.1:6443'),
-  tokenEnv: z
-    .string()
-    .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as KUBE_TOKEN')
+  apiServer: HttpUrl.refine(
+    mayCarryKey,
+    'the bearer token goes only over https, or to this machine',
+  ).describe('Kubernetes API server, e.g. https://10.0.0.1:6443'),
+  tokenEnv: secretName('kubeToken', 'KUBE_TOKEN')
     .optional()
-    .describe('variable holding the bearer token (default: the pod service account token)'),
+    .describe(
+      'variable holding the bearer token, named *KUBE_TOKEN or listed in EVOLVE_SECRET_ENV (default: the pod service account token)',
+    ),
   namespace: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS-1123 label')
@@ -453,6 +523,7 @@ export const ServeSchema = z.discriminatedUnion('kind', [
       healthTimeoutMs: z
         .int()
         .min(1000)
+        .max(MAX_TIMEOUT_MS)
         .default(900_000)
         .describe('how long every replica may take to answer /health and list the checkpoint'),
     })
@@ -461,7 +532,7 @@ export const ServeSchema = z.discriminatedUnion('kind', [
     ),
 ]);
 
-const RunIdSchema = z
+export const RunIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, ".", "_" and "-" (max 63)');
 
@@ -621,6 +692,43 @@ function changedPaths(before: unknown, after: unknown, prefix: string[] = []): s
   return JSON.stringify(before) === JSON.stringify(after) ? [] : [keyPath(prefix)];
 }
 
+/**
+ * Keys whose values run code or receive data and keys (executables, commands, endpoints, key
+ * references), wherever they sit (suites' judges included). An update of a running run may not touch
+ * them: whoever may send an update should not gain the worker's powers through it.
+ */
+const GUARDED_KEYS = new Set([
+  'baseUrl',
+  'baseUrls',
+  'apiKeyEnv',
+  'tokenEnv',
+  'address',
+  'apiServer',
+  'python',
+  'image',
+  'command',
+  'runtimeEnv',
+  'backend',
+  'serviceAccountName',
+]);
+
+/** `key.path -> JSON value` of every guarded key in a config. */
+function guardedValues(value: unknown, prefix: string[] = [], out = new Map<string, string>()) {
+  if (Array.isArray(value)) value.forEach((v, i) => guardedValues(v, [...prefix, String(i)], out));
+  else if (isObject(value))
+    for (const [k, v] of Object.entries(value)) {
+      if (GUARDED_KEYS.has(k)) out.set(keyPath([...prefix, k]), JSON.stringify(v));
+      else guardedValues(v, [...prefix, k], out);
+    }
+  return out;
+}
+
+/** Guarded keys whose value an update adds, removes or changes. */
+function guardedChanges(before: RunConfig, after: RunConfig): string[] {
+  const [a, b] = [guardedValues(before), guardedValues(after)];
+  return [...new Set([...a.keys(), ...b.keys()])].filter((path) => a.get(path) !== b.get(path));
+}
+
 export interface ConfigUpdate {
   config: RunConfig;
   /** Key paths the update changed, e.g. `sampling.temperature`. */
@@ -642,6 +750,10 @@ export function applyConfigUpdate(current: RunConfig, patch: unknown, started: n
     ...changed
       .filter((path) => FIXED_KEYS.some((fixed) => path === fixed || path.startsWith(`${fixed}.`)))
       .map((path) => `  ${path}: fixed for the life of a run; start a new run to change it`),
+    ...guardedChanges(current, config).map(
+      (path) =>
+        `  ${path}: executables, commands, endpoints and key references of a running run may not change; start a new run to change it`,
+    ),
     ...(config.iterations < started
       ? [`  iterations: must be at least ${started} (iterations already started)`]
       : []),

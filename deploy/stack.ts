@@ -1,5 +1,6 @@
 import { Connection } from '@temporalio/client';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -11,8 +12,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnv } from '../core/secrets.js';
 import { searchAttributeFlags } from '../core/search-attributes.js';
 import { workerHeapFlags } from '../workers/heap.js';
 
@@ -104,15 +106,16 @@ const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `$
 function commandFor(
   s: StackSettings,
   name: Service,
-): { cmd: string; runtime?: string[]; args: string[]; env?: NodeJS.ProcessEnv } {
+): { cmd: string; runtime?: string[]; args: string[]; env: NodeJS.ProcessEnv } {
   const bin = (tool: string) => join(s.home, 'venv', 'bin', tool);
   switch (name) {
     case 'codec':
-      // The key reaches it through the environment, never through its command line or pid file.
+      // The key and token reach it through the environment, never through its command line or pid file.
       return {
         cmd: process.execPath,
         runtime: ['--import', 'tsx'],
         args: ['client/cli.ts', 'codec-server', '--port', String(s.codecPort)],
+        env: { ...process.env, EVOLVE_CODEC_TOKEN: codecToken(s) },
       };
     case 'temporal':
       return {
@@ -135,6 +138,7 @@ function commandFor(
           ...searchAttributeFlags.flatMap((flag) => ['--search-attribute', flag]),
           ...(s.codecEndpoint ? ['--ui-codec-endpoint', s.codecEndpoint] : []),
         ],
+        env: childEnv(process.env),
       };
     case 'model':
       return {
@@ -143,6 +147,7 @@ function commandFor(
         // One OpenMP thread: with more, its spinning threads fight the trainer and the worker for the
         // cores, and CPU generation gets several times slower (measured on 2 cores).
         env: {
+          ...childEnv(process.env),
           HF_HUB_OFFLINE: '1',
           TRANSFORMERS_OFFLINE: '1',
           OMP_NUM_THREADS: process.env.EVOLVE_MODEL_THREADS ?? '1',
@@ -154,6 +159,7 @@ function commandFor(
         runtime: [...workerHeapFlags(), '--import', 'tsx'],
         args: ['workers/main.ts'],
         env: {
+          ...process.env,
           TEMPORAL_ADDRESS: temporalAddress(s),
           TEMPORAL_NAMESPACE: s.namespace,
           EVOLVE_TASK_QUEUE: s.taskQueue,
@@ -286,11 +292,12 @@ export function startService(s: StackSettings, name: Service): number {
   if (name !== 'worker' && !existsSync(cmd)) {
     throw new Error(`${cmd} is missing: run \`npm run bootstrap\` first`);
   }
-  const log = openSync(logPath(s, name), 'a');
+  const log = openSync(logPath(s, name), 'a', 0o600);
   const child = spawn(cmd, [...runtime, ...args], {
     detached: true,
     stdio: ['ignore', log, log],
-    env: { ...process.env, ...env },
+    // Each service gets its own environment: only the codec server and the worker see the codec key.
+    env,
   });
   child.unref();
   writeFileSync(pidFile(s, name), String(child.pid));
@@ -347,12 +354,30 @@ export async function checkModel(s: StackSettings): Promise<Health> {
   }
 }
 
+/**
+ * The bearer token of the stack's codec server: EVOLVE_CODEC_TOKEN, else one generated on first use and
+ * kept in <stateDir>/run/codec.token (0600), so that `evolve status` and a restarted stack agree.
+ */
+export function codecToken(s: StackSettings, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.EVOLVE_CODEC_TOKEN) return env.EVOLVE_CODEC_TOKEN;
+  const path = join(s.stateDir, 'run', 'codec.token');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** The link that lets a browser's UI decode: one visit sets the codec server's cookie. */
+export const codecLoginUrl = (s: StackSettings) =>
+  `${s.codecEndpoint}/login?token=${encodeURIComponent(codecToken(s))}`;
+
 export async function checkCodec(s: StackSettings): Promise<Health> {
   const url = `${s.codecEndpoint}/decode`;
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${codecToken(s)}` },
       body: '{"payloads": []}',
       signal: AbortSignal.timeout(5000),
     });

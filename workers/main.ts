@@ -1,18 +1,22 @@
 import { getHeapStatistics } from 'node:v8';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { temporalConnection } from '../client/temporal-connection.js';
 import { warnNearHeapLimit } from './heap.js';
-import { installRuntime, runtimeSettings } from './runtime.js';
+import { installRuntime, runtimeSettings, workerUmask } from './runtime.js';
 import { createEvolveWorker } from './worker.js';
 
 /** The worker process: every evolve activity and workflow on one task queue. */
 async function main(): Promise<void> {
-  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const options = temporalConnection('127.0.0.1:7233');
+  const address = options.address;
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = process.env.EVOLVE_TASK_QUEUE ?? 'evolve';
+  // Artifacts, journals and logs the worker creates are its owner's only (EVOLVE_UMASK, default 077).
+  process.umask(workerUmask());
   const settings = runtimeSettings();
   installRuntime(settings);
   const log = Runtime.instance().logger;
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(options);
   try {
     const worker = await createEvolveWorker({ connection, namespace, taskQueue });
     log.info(`evolve worker: task queue "${taskQueue}" on ${address} (namespace ${namespace})`, {

@@ -1,4 +1,6 @@
+import { inspect } from 'node:util';
 import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
+import { redact } from '../activities/redact.js';
 
 /** One JSON object per line: `{"time", "level", "message", ...metadata}` (workflow/activity ids, attempt...). */
 export function jsonLogLine(entry: LogEntry): string {
@@ -12,6 +14,21 @@ export function jsonLogLine(entry: LogEntry): string {
           ? { name: value.name, message: value.message }
           : value,
   );
+}
+
+/** `time [LEVEL] message {metadata}`, as the SDK's default logger writes it. */
+export function textLogLine(entry: LogEntry): string {
+  const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  const meta = entry.meta === undefined ? '' : ` ${inspect(entry.meta, { breakLength: Infinity, depth: 4 })}`;
+  return `${time} [${entry.level}] ${entry.message}${meta}`;
+}
+
+/** EVOLVE_UMASK (octal, default 077): files 0600 and directories 0700 unless the operator widens it. */
+export function workerUmask(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.EVOLVE_UMASK ?? '077';
+  if (!/^0?[0-7]{3}$/.test(value))
+    throw new Error(`EVOLVE_UMASK=${value}: expected an octal mask such as 077 or 022`);
+  return parseInt(value, 8);
 }
 
 export interface RuntimeSettings {
@@ -48,13 +65,14 @@ export function runtimeSettings(env: NodeJS.ProcessEnv = process.env): RuntimeSe
  */
 export function installRuntime(
   settings: RuntimeSettings,
-  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  write: (line: string) => void = (line) =>
+    void (settings.format === 'json' ? process.stdout : process.stderr).write(`${line}\n`),
 ): void {
+  // Every line is redacted (activities/redact.ts): a failure's message may quote a server's reply.
   Runtime.install({
-    logger:
-      settings.format === 'json'
-        ? new DefaultLogger(settings.level, (entry) => write(jsonLogLine(entry)))
-        : new DefaultLogger(settings.level),
+    logger: new DefaultLogger(settings.level, (entry) =>
+      write(redact(settings.format === 'json' ? jsonLogLine(entry) : textLogLine(entry))),
+    ),
     telemetryOptions: {
       logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
       ...(settings.metrics ? { metrics: { prometheus: { bindAddress: settings.metrics } } } : {}),

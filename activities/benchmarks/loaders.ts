@@ -55,8 +55,11 @@ export async function readPromptFile(
   source: Extract<PromptSource, { kind: 'file' }>,
 ): Promise<PromptRecord[]> {
   const rows = await readRecords(source.path, source.format ?? 'evolve').catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new DataError(`prompt file not found: ${source.path}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DataError(`prompt file not found: ${source.path}`);
+    // Retrying will not make a directory a file: bad data, failed at once.
+    if (code === 'EISDIR' || code === 'EACCES' || code === 'ENOTDIR')
+      throw new DataError(`prompt file ${source.path} cannot be read: ${(err as Error).message}`);
     throw err;
   });
   return rows.slice(0, source.limit ?? rows.length);

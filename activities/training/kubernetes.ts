@@ -4,6 +4,8 @@ import { ConfigError } from '../../core/config.js';
 import { fnv1a64 } from '../../core/templates.js';
 import { untilStopped, type JobSpec, type JobStatus, type TrainingBackend } from './backend.js';
 import { requestJson, send, streamJsonLines } from './http.js';
+import { registerSecret } from '../redact.js';
+import { readSecret } from '../secret-env.js';
 
 /**
  * The Kubernetes backend: one batch/v1 Job per job key, created through the API server's REST API. The
@@ -101,11 +103,12 @@ export function kubernetesBackend(trainer: KubernetesTrainer, stopTimeoutMs = 12
   async function headers(): Promise<Record<string, string>> {
     let token: string | undefined;
     if (trainer.tokenEnv) {
-      token = process.env[trainer.tokenEnv];
+      token = readSecret(trainer.tokenEnv, 'kubeToken', 'trainer.tokenEnv');
       if (!token)
         throw new ConfigError(`trainer.tokenEnv: ${trainer.tokenEnv} is not set in the worker's environment`);
     } else {
       token = await readFile(SERVICE_ACCOUNT_TOKEN, 'utf8').catch(() => undefined);
+      if (token) registerSecret(token.trim());
     }
     return token ? { authorization: `Bearer ${token.trim()}` } : {};
   }

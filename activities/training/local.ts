@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exists, writeAtomic } from '../artifacts.js';
 import type { JobSpec, JobStatus, TrainingBackend } from './backend.js';
+import { childEnv } from '../../core/secrets.js';
 
 /**
  * The local backend: the trainer as a child process of the worker's machine. The job directory, named
@@ -57,7 +58,8 @@ async function launch(spec: JobSpec, attempt: number): Promise<void> {
       cwd: spec.jobDir,
       detached: true,
       stdio: ['ignore', log.fd, log.fd],
-      env: { ...process.env, ...spec.env },
+      // The trainer runs what the config names: it gets no worker credential (codec key, Temporal).
+      env: childEnv(process.env, spec.env),
     },
   );
   child.unref();

@@ -33,7 +33,7 @@ test('evolve list finds runs through visibility; evolve doctor names what is wro
   const port = env.address.split(':').at(-1)!;
   const settings = { EVOLVE_TEMPORAL_PORT: port, EVOLVE_TASK_QUEUE: 'ops' };
   const base = demoConfig({ runId: 'ops', iterations: 1, artifactRoot: '/a' });
-  const endpoint = { ...base.policy.endpoint, baseUrl: fake.baseUrl, apiKeyEnv: 'EVOLVE_DOCTOR_KEY' };
+  const endpoint = { ...base.policy.endpoint, baseUrl: fake.baseUrl, apiKeyEnv: 'EVOLVE_DOCTOR_API_KEY' };
   const config = {
     ...base,
     policy: { ...base.policy, endpoint },
@@ -53,10 +53,10 @@ test('evolve list finds runs through visibility; evolve doctor names what is wro
   assert.equal(broken.code, 1);
   assert.match(broken.text, /^ok {4}search attributes .*EvolveStatus/m);
   assert.match(broken.text, /^FAIL {2}workflow worker +no worker polls task queue "ops"/m);
-  assert.match(broken.text, /^FAIL {2}policy server +.*EVOLVE_DOCTOR_KEY is not set/m);
+  assert.match(broken.text, /^FAIL {2}policy server +.*EVOLVE_DOCTOR_API_KEY is not set/m);
   assert.match(
-    (await check({ EVOLVE_DOCTOR_KEY: 'wrong' })).text,
-    /HTTP 401, the key in EVOLVE_DOCTOR_KEY was refused/,
+    (await check({ EVOLVE_DOCTOR_API_KEY: 'wrong' })).text,
+    /HTTP 401, the key in EVOLVE_DOCTOR_API_KEY was refused/,
   );
 
   let release = () => {};
@@ -85,7 +85,7 @@ test('evolve list finds runs through visibility; evolve doctor names what is wro
     );
     assert.deepEqual(await listRuns(env.client, 'EvolveStatus = "paused"'), []);
 
-    const healthy = await check({ EVOLVE_DOCTOR_KEY: key });
+    const healthy = await check({ EVOLVE_DOCTOR_API_KEY: key });
     assert.equal(healthy.code, 0, healthy.text);
     assert.match(healthy.text, /^ok {4}trainer +local: trl \S+ on cpu/m);
     release();

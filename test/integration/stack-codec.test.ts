@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { EncryptionCodec } from '../../codec/encryption.js';
+import { toJson } from '../../codec/payload-json.js';
 import {
   checkCodec,
+  codecLoginUrl,
+  codecToken,
   readPid,
   stackSettings,
   stackStatus,
   startService,
   stopService,
+  uiUrl,
 } from '../../deploy/stack.js';
 import { freePort } from '../support/ports.js';
 import { reapOnExit } from '../support/processes.js';
@@ -47,22 +52,30 @@ test('the stack runs the codec server as a service when payloads are encrypted',
   startService(settings, 'codec');
   await until('the codec server', async () => (await checkCodec(settings)).ok, 60_000);
 
-  const post = async (op: string, payloads: unknown[]) => {
-    const res = await fetch(`${settings.codecEndpoint}/${op}`, {
+  const decode = (payloads: unknown[], headers: Record<string, string>) =>
+    fetch(`${settings.codecEndpoint}/decode`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify({ payloads }),
     });
-    assert.equal(res.status, 200);
-    return ((await res.json()) as { payloads: { metadata: Record<string, string>; data: string }[] })
-      .payloads;
-  };
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const plain = { metadata: { encoding: b64('json/plain') }, data: b64('{"runId":"my-run"}') };
-  const [sealed] = await post('encode', [plain]);
-  assert.equal(sealed!.metadata.encoding, b64('binary/encrypted'));
-  assert.ok(!Buffer.from(sealed!.data, 'base64').toString().includes('my-run'), 'encrypted');
-  assert.deepEqual(await post('decode', [sealed]), [plain]);
+  const [sealed] = await new EncryptionCodec(Buffer.from(key, 'base64')).encode([
+    { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{"runId":"my-run"}') },
+  ]);
+  const sealedJson = toJson(sealed!);
+  assert.equal((await decode([sealedJson], {})).status, 401, 'no token, no plaintext');
+  // The stack generated the token and keeps it beside its pid files, readable by its owner only.
+  const tokenFile = join(stateDir, 'run', 'codec.token');
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+  const authorized = await decode([sealedJson], { authorization: `Bearer ${codecToken(settings)}` });
+  assert.equal(authorized.status, 200);
+  assert.deepEqual(((await authorized.json()) as { payloads: unknown[] }).payloads, [plain]);
+  // The UI's way in: the login link sets the cookie its decode requests carry.
+  const login = await fetch(codecLoginUrl(settings));
+  assert.equal(login.status, 200);
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  assert.equal((await decode([sealedJson], { cookie, origin: uiUrl(settings) })).status, 200);
 
   const pid = readPid(settings, 'codec');
   assert.ok(pid);

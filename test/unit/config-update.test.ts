@@ -34,6 +34,25 @@ test('a config update that breaks the schema, a fixed key or the started iterati
   refused(['x'], 1, /expected an object of keys to change/);
 });
 
+test('an update may not change executables, commands, endpoints or key references', () => {
+  const config = demoConfig({ iterations: 3 });
+  const refused = (patch: unknown, path: string) =>
+    assert.throws(
+      () => applyConfigUpdate(config, patch, 1),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message.includes(`  ${path}: executables, commands, endpoints and key references`),
+      path,
+    );
+  refused({ trainer: { python: '/tmp/evil' } }, 'trainer.python');
+  refused({ policy: { serve: { kind: 'restart', command: ['sh', '-c', 'id'] } } }, 'policy.serve.command');
+  refused({ policy: { endpoint: { baseUrl: 'http://127.0.0.1:9/v1' } } }, 'policy.endpoint.baseUrl');
+  refused({ judge: { llm: { endpoint: { apiKeyEnv: 'OTHER_API_KEY' } } } }, 'judge.llm.endpoint.apiKeyEnv');
+  // Tuning an endpoint stays allowed.
+  const { changed } = applyConfigUpdate(config, { policy: { endpoint: { maxConcurrency: 2 } } }, 1);
+  assert.deepEqual(changed, ['policy.endpoint.maxConcurrency']);
+});
+
 test('--set key.path=value builds a patch with typed values', () => {
   const patch: Record<string, unknown> = {};
   setPath(patch, 'sampling.temperature=0.6');
@@ -46,4 +65,7 @@ test('--set key.path=value builds a patch with typed values', () => {
     judge: { llm: { model: 'qwen' } },
   });
   assert.throws(() => setPath(patch, 'novalue'), /--set novalue: expected key\.path=value/);
+  for (const bad of ['__proto__.x=1', 'a.constructor.prototype.x=1', 'a..b=1'])
+    assert.throws(() => setPath(patch, bad), /--set .*: /);
+  assert.equal(({} as Record<string, unknown>).x, undefined, 'no prototype was touched');
 });

@@ -132,14 +132,17 @@ test('cancel deletes the Job in the background and its pod process is gone', asy
 });
 
 test('a wrong token fails at once with the API server message, not as a retryable error', async () => {
-  process.env.EVOLVE_TEST_WRONG_TOKEN = 'nope';
-  const backend = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_WRONG_TOKEN' }));
+  process.env.EVOLVE_TEST_WRONG_KUBE_TOKEN = 'nope';
+  const backend = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_WRONG_KUBE_TOKEN' }));
   await assert.rejects(
     backend.find({ jobKey: 'x', jobDir: tmpdir() }),
     (err: Error) => err instanceof ConfigError && /answered 401: Unauthorized/.test(err.message),
   );
-  const unset = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_UNSET_TOKEN' }));
-  await assert.rejects(unset.find({ jobKey: 'x', jobDir: tmpdir() }), /EVOLVE_TEST_UNSET_TOKEN is not set/);
+  const unset = kubernetesBackend(kube({ tokenEnv: 'EVOLVE_TEST_UNSET_KUBE_TOKEN' }));
+  await assert.rejects(
+    unset.find({ jobKey: 'x', jobDir: tmpdir() }),
+    /EVOLVE_TEST_UNSET_KUBE_TOKEN is not set/,
+  );
 });
 
 test('a watch on the Job wakes on its change, not on a poll; it ends at its timeout or on abort', async () => {

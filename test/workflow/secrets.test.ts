@@ -12,11 +12,23 @@ import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { recordingActivities } from '../support/recording-activities.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
+import { startEchoServer } from '../support/echo-server.js';
+import { installRuntime } from '../../workers/runtime.js';
 
+// Every worker log line of this process, as the worker writes them (installed before the test server's quiet one).
+const logLines: string[] = [];
+installRuntime({ format: 'json', level: 'DEBUG' }, (line) => logLines.push(line));
 const server = useTimeSkippingServer();
 let fake: FakeServer;
-before(async () => (fake = await startFakeOpenAI()));
-after(async () => fake?.close());
+let echo: Awaited<ReturnType<typeof startEchoServer>>;
+before(async () => {
+  fake = await startFakeOpenAI();
+  echo = await startEchoServer();
+});
+after(async () => {
+  await fake?.close();
+  await echo?.close();
+});
 
 /** Every string in a history, payload bytes included, as UTF-8 and as base64. */
 function textsOf(value: unknown, out: string[] = []): string[] {
@@ -34,18 +46,18 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-function tinyConfig(runId: string, artifactRoot: string): RunConfig {
+function tinyConfig(runId: string, artifactRoot: string, baseUrl = fake.baseUrl): RunConfig {
   const base = demoConfig();
   // Open prompts have no gold answer, so the LLM judge (and its key) is used too.
   const open = join(artifactRoot, 'open-prompts.jsonl');
   writeFileSync(open, '{"id":"o1","prompt":"Name a prime."}\n{"id":"o2","prompt":"Say hi."}\n');
-  const endpoint = (apiKeyEnv: string) => ({ ...base.policy.endpoint, baseUrl: fake.baseUrl, apiKeyEnv });
+  const endpoint = (apiKeyEnv: string) => ({ ...base.policy.endpoint, baseUrl, apiKeyEnv });
   return {
     ...base,
     runId,
     artifactRoot,
-    policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_KEY') },
-    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint: endpoint('EVOLVE_TEST_JUDGE_KEY') } },
+    policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_API_KEY') },
+    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint: endpoint('EVOLVE_TEST_JUDGE_API_KEY') } },
     prompts: [
       { kind: 'arithmetic', count: 2, seed: 3, maxOperand: 9 },
       { kind: 'file', path: open },
@@ -56,8 +68,8 @@ function tinyConfig(runId: string, artifactRoot: string): RunConfig {
 
 test('API keys from apiKeyEnv reach the servers but never a run history or an artifact', async () => {
   const keys = {
-    EVOLVE_TEST_POLICY_KEY: `sk-policy-${randomBytes(12).toString('hex')}`,
-    EVOLVE_TEST_JUDGE_KEY: `sk-judge-${randomBytes(12).toString('hex')}`,
+    EVOLVE_TEST_POLICY_API_KEY: `sk-policy-${randomBytes(12).toString('hex')}`,
+    EVOLVE_TEST_JUDGE_API_KEY: `sk-judge-${randomBytes(12).toString('hex')}`,
   };
   Object.assign(process.env, keys);
   const root = mkdtempSync(join(tmpdir(), 'evolve-secrets-'));
@@ -100,7 +112,7 @@ test('API keys from apiKeyEnv reach the servers but never a run history or an ar
       for (const file of files) assert.ok(!readFileSync(file, 'utf8').includes(key), `a key is in ${file}`);
     }
     assert.ok(
-      historyText.some((t) => t.includes('EVOLVE_TEST_POLICY_KEY')),
+      historyText.some((t) => t.includes('EVOLVE_TEST_POLICY_API_KEY')),
       'only the variable name is',
     );
   } finally {
@@ -134,4 +146,51 @@ test('with a codec key the server stores only ciphertext, and a client with the 
     server.env.client.workflow.getHandle('sealed').result(),
     'a client without the key cannot read the result',
   );
+});
+
+test('a server quoting the key back in a 401 page puts it in no history, no worker log line and no artifact', async () => {
+  const key = `sk-echo-${randomBytes(12).toString('hex')}`;
+  process.env.EVOLVE_TEST_POLICY_API_KEY = key;
+  process.env.EVOLVE_TEST_JUDGE_API_KEY = key;
+  const root = mkdtempSync(join(tmpdir(), 'evolve-secrets-echo-'));
+  const worker = await server.worker('echo', createActivities());
+  const firstLine = logLines.length;
+  try {
+    const { failure, histories } = await worker.runUntil(async () => {
+      const handle = await server.env.client.workflow.start('evolveRun', {
+        taskQueue: 'echo',
+        workflowId: 'echo',
+        args: [tinyConfig('echo', root, `${echo.url(401)}/v1`)],
+      });
+      const failure = await handle.result().then(
+        () => assert.fail('the run was expected to fail on the 401'),
+        (err: unknown) => err as Error,
+      );
+      const histories = await Promise.all(
+        ['echo', 'echo/iter-1'].map((id) => server.env.client.workflow.getHandle(id).fetchHistory()),
+      );
+      return { failure, histories };
+    });
+    const historyText = histories.flatMap((h) => textsOf(h));
+    assert.ok(
+      historyText.some((t) => t.includes('answered 401') && t.includes('Authorization: Bearer [redacted]')),
+      'the server reply is in the history, its key redacted',
+    );
+    assert.ok(!historyText.some((t) => t.includes(key)), 'a key is in a run history');
+    assert.ok(
+      !JSON.stringify(failure).includes(key) &&
+        !String((failure.cause as Error | undefined)?.message).includes(key),
+    );
+    const lines = logLines.slice(firstLine);
+    assert.ok(
+      lines.some((l) => l.includes('[redacted]')),
+      'the worker logged the failure',
+    );
+    assert.ok(!lines.some((l) => l.includes(key)), 'a key is in a worker log line');
+    for (const file of filesUnder(root))
+      assert.ok(!readFileSync(file, 'utf8').includes(key), `a key is in ${file}`);
+  } finally {
+    delete process.env.EVOLVE_TEST_POLICY_API_KEY;
+    delete process.env.EVOLVE_TEST_JUDGE_API_KEY;
+  }
 });

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createServer as createTlsServer, type Server } from 'node:tls';
+import { Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporalConnection } from '../../client/temporal-connection.js';
+import { startDevServer } from '../support/dev-server.js';
+
+// `temporal server start-dev` has no TLS flags: a TLS terminator (node:tls, mTLS required) stands in
+// front of the real dev server, as a load balancer or Temporal Cloud's front end would.
+const dir = mkdtempSync(join(tmpdir(), 'evolve-tls-'));
+const openssl = (args: string) => execFileSync('openssl', args.split(' '), { cwd: dir, stdio: 'pipe' });
+function makeCertificates(): void {
+  openssl('req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=evolve-test-ca -keyout ca.key -out ca.pem');
+  // Extensions make them X.509 v3 certificates, which rustls (the worker's connection) requires.
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:temporal.test\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const name of ['server', 'client']) {
+    openssl(`req -newkey rsa:2048 -nodes -subj /CN=${name} -keyout ${name}.key -out ${name}.csr`);
+    openssl(
+      `x509 -req -in ${name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out ${name}.pem -extfile ${name}.ext`,
+    );
+  }
+}
+
+let env: TestWorkflowEnvironment;
+let proxy: Server;
+let address: string;
+before(async () => {
+  makeCertificates();
+  env = await startDevServer();
+  const [host, port] = env.address.split(':');
+  const file = (name: string) => readFileSync(join(dir, name));
+  proxy = createTlsServer(
+    {
+      key: file('server.key'),
+      cert: file('server.pem'),
+      ca: file('ca.pem'),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    },
+    (socket) => {
+      const upstream = connect(Number(port), host);
+      socket.pipe(upstream).pipe(socket);
+      const close = () => (socket.destroy(), upstream.destroy());
+      socket.on('error', close);
+      upstream.on('error', close);
+    },
+  );
+  proxy.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  address = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+after(async () => {
+  proxy?.close();
+  await env?.teardown();
+});
+
+const tlsEnv = (extra: Record<string, string> = {}) => ({
+  TEMPORAL_ADDRESS: address,
+  TEMPORAL_TLS_CA: join(dir, 'ca.pem'),
+  TEMPORAL_TLS_CERT: join(dir, 'client.pem'),
+  TEMPORAL_TLS_KEY: join(dir, 'client.key'),
+  TEMPORAL_TLS_SERVER_NAME: 'temporal.test',
+  ...extra,
+});
+
+test('CLI and worker connect over mTLS from the Temporal CLI variables', async () => {
+  const options = temporalConnection('127.0.0.1:7233', tlsEnv());
+  assert.equal(options.address, address);
+  const client = await Connection.connect({ ...options, connectTimeout: 10_000 });
+  try {
+    const info = await client.workflowService.getSystemInfo({});
+    assert.ok(info.capabilities, 'the dev server answered through TLS');
+  } finally {
+    await client.close();
+  }
+  const worker = await NativeConnection.connect(options);
+  await worker.close();
+});
+
+test('without the client certificate, or without TLS, the server is not reached', async () => {
+  const noCert = temporalConnection('x', { ...tlsEnv(), TEMPORAL_TLS_CERT: '', TEMPORAL_TLS_KEY: '' });
+  await assert.rejects(async () => {
+    const c = await Connection.connect({ ...noCert, connectTimeout: 3000 });
+    await c.workflowService.getSystemInfo({});
+  });
+  const plain = temporalConnection('x', { TEMPORAL_ADDRESS: address });
+  assert.equal(plain.tls, undefined);
+  await assert.rejects(async () => {
+    const c = await Connection.connect({ ...plain, connectTimeout: 3000 });
+    await c.workflowService.getSystemInfo({});
+  });
+});
+
+test('the settings: an API key turns TLS on and is never sent in the clear; half a client pair is refused', () => {
+  const cloud = temporalConnection('x', {
+    TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+    TEMPORAL_API_KEY: 'k',
+  });
+  assert.deepEqual(cloud, { address: 'ns.acct.tmprl.cloud:7233', tls: {}, apiKey: 'k' });
+  assert.throws(
+    () => temporalConnection('x', { TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }),
+    /never sent without TLS/,
+  );
+  assert.throws(() => temporalConnection('x', { TEMPORAL_TLS_CERT: join(dir, 'client.pem') }), /needs both/);
+  assert.throws(
+    () => temporalConnection('x', { TEMPORAL_TLS_CA: join(dir, 'missing.pem') }),
+    /TEMPORAL_TLS_CA=.*cannot read/,
+  );
+  assert.deepEqual(temporalConnection('127.0.0.1:7233', {}), { address: '127.0.0.1:7233' });
+});

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { failFastOnBadInput } from '../../activities/index.js';
+import { openAIChat } from '../../activities/inference.js';
+import { redact, secretScrubber } from '../../activities/redact.js';
+import { rewardModelJudge } from '../../activities/judge-reward-model.js';
+import { runHook } from '../../activities/serve-restart.js';
+import { loadAdapter, vllmReplica } from '../../activities/serve-vllm.js';
+import { kubernetesBackend } from '../../activities/training/kubernetes.js';
+import { EndpointSchema, RewardModelSchema, type KubernetesTrainer } from '../../core/config.js';
+import { startEchoServer } from '../support/echo-server.js';
+import { trainer } from '../support/training.js';
+
+const KEY = `sk-echo-${randomBytes(16).toString('hex')}`;
+const KUBE = `kube-${randomBytes(16).toString('hex')}`;
+let echo: Awaited<ReturnType<typeof startEchoServer>>;
+before(async () => {
+  echo = await startEchoServer();
+  process.env.EVOLVE_TEST_ECHO_API_KEY = KEY;
+  process.env.EVOLVE_TEST_ECHO_KUBE_TOKEN = KUBE;
+});
+after(async () => {
+  delete process.env.EVOLVE_TEST_ECHO_API_KEY;
+  delete process.env.EVOLVE_TEST_ECHO_KUBE_TOKEN;
+  await echo?.close();
+});
+
+/** What Temporal records of a failed activity: every message and stack of the failure's cause chain. */
+function recorded(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message, e.stack ?? '');
+  if (err instanceof ApplicationFailure) parts.push(JSON.stringify(err.details ?? null));
+  return parts.join('\n');
+}
+
+/** Runs `call` as an activity body (the boundary every activity shares) and returns its failure. */
+async function failureOf(call: () => Promise<unknown>): Promise<unknown> {
+  const activity = failFastOnBadInput(call);
+  return activity().then(
+    () => assert.fail('the call was expected to fail'),
+    (err: unknown) => err,
+  );
+}
+
+const endpoint = (baseUrl: string) =>
+  EndpointSchema.parse({ baseUrl, apiKeyEnv: 'EVOLVE_TEST_ECHO_API_KEY', maxAttempts: 2 });
+const chat = (status: number) =>
+  openAIChat(endpoint(`${echo.url(status)}/v1`))({
+    model: 'm',
+    messages: [{ role: 'user', content: 'hi' }],
+    temperature: 0,
+    maxTokens: 4,
+    seed: 0,
+  });
+
+// Every client that sends a credential. (Ray's Jobs API client sends none: the dashboard has no auth.)
+const clients: [string, () => Promise<unknown>][] = [
+  ['policy/judge inference, 401', () => chat(401)],
+  ['policy/judge inference, 500 (retried, then given up)', () => chat(500)],
+  ...[401, 500].map((status): [string, () => Promise<unknown>] => [
+    `reward model, ${status}`,
+    () =>
+      rewardModelJudge(
+        RewardModelSchema.parse({
+          api: 'vllm-pooling',
+          endpoint: { baseUrl: echo.url(status), apiKeyEnv: 'EVOLVE_TEST_ECHO_API_KEY' },
+        }),
+      ).judge({ prompt: 'p', response: 'r' } as never, new AbortController().signal),
+  ]),
+  ...[401, 500].map((status): [string, () => Promise<unknown>] => [
+    `vLLM serve (LoRA load), ${status}`,
+    () => loadAdapter(vllmReplica(`${echo.url(status)}/v1`, endpoint(echo.url(status))), 'a', '/ckpt'),
+  ]),
+  ...[401, 500].map((status): [string, () => Promise<unknown>] => [
+    `Kubernetes API, ${status}`,
+    () =>
+      kubernetesBackend(
+        trainer({
+          backend: 'kubernetes',
+          apiServer: echo.url(status),
+          tokenEnv: 'EVOLVE_TEST_ECHO_KUBE_TOKEN',
+          image: 'x',
+        }) as KubernetesTrainer,
+      ).find({ jobKey: 'k' } as never),
+  ]),
+  [
+    'restart hook output',
+    () =>
+      runHook(
+        [
+          'sh',
+          '-c',
+          'echo "key is $EVOLVE_TEST_ECHO_API_KEY"; echo "token $EVOLVE_TEST_ECHO_KUBE_TOKEN" >&2; exit 3',
+        ],
+        30_000,
+        new AbortController().signal,
+      ),
+  ],
+];
+
+for (const [name, call] of clients) {
+  test(`${name}: the failure an activity raises holds no key, though the server quoted it`, async () => {
+    const unguarded = recorded(await call().catch((err: unknown) => err));
+    assert.ok(
+      unguarded.includes(KEY) || unguarded.includes(KUBE),
+      `the raw error quotes a key (so this test can fail): ${unguarded.slice(0, 300)}`,
+    );
+    const text = recorded(await failureOf(call));
+    assert.ok(!text.includes(KEY) && !text.includes(KUBE), `a key is in the failure: ${text.slice(0, 500)}`);
+    assert.match(text, /\[redacted\]/);
+  });
+}
+
+test('URL credentials, credential query parameters and bearer tokens are redacted from messages', () => {
+  assert.equal(
+    redact('GET https://bob:hunter22@h.example/v1?api_key=abc123&x=1 said Bearer eyJhbGciOi.x-y', {}),
+    'GET https://[redacted]@h.example/v1?api_key=[redacted]&x=1 said Bearer [redacted]',
+  );
+  // Artifact rows lose only secret values: model text about "Bearer" tokens stays as it was.
+  const scrub = secretScrubber({ X_API_KEY: 'sk-0123456789', OTHER: 'sk-0123456789-not-a-secret-name' });
+  assert.equal(scrub('Bearer sk-0123456789 and Bearer words'), 'Bearer [redacted] and Bearer words');
+});
