@@ -7,6 +7,7 @@ import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
+import { accuracyLine } from './inspect.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
 export async function connectClient(address: string, namespace: string): Promise<Client> {
@@ -66,7 +67,7 @@ export async function watchRun(
   let last = '';
   const started = Date.now();
   while (!done) {
-    for (let t = iterations; t >= 1; t--) {
+    for (let t = iterations; t >= 0; t--) {
       const progress = await client.workflow
         .getHandle(`${handle.workflowId}/iter-${t}`)
         .query(iterationProgressQuery)
@@ -102,16 +103,17 @@ export function summaryTable(result: RunResult): string {
   }
   lines.push('');
   for (const it of result.iterations) {
-    const acc = it.evaluation.accuracy.map(
-      (a, r) => `${r === 0 ? 'direct' : `refine@${r}`} ${(a * 100).toFixed(1)}%`,
-    );
     const s = it.evaluation.strategy;
     const how = s ? ` (${s.name}, N=${s.samples} K=${s.depth}, keep ${s.keep})` : '';
     lines.push(
-      `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
+      `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${accuracyLine(it.evaluation.accuracy)}`,
     );
     for (const suite of it.suites ?? []) lines.push(`iteration ${it.iteration} suite ${suiteLine(suite)}`);
-    lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
+    lines.push(
+      it.iteration === 0
+        ? `iteration 0 is the initial policy ${it.checkpoint}, evaluated before training`
+        : `iteration ${it.iteration} checkpoint: ${it.checkpoint}`,
+    );
     if (it.keptBest) {
       const { iteration, score, regressedTo } = it.keptBest;
       lines.push(

@@ -380,6 +380,13 @@ export const EvaluationSchema = z
       .array(SuiteSchema)
       .optional()
       .describe('benchmark suites scored every iteration besides `prompts`, with the same strategy'),
+    // No default: a filled-in default would change the hash of every existing run's config.
+    iterationZero: z
+      .boolean()
+      .optional()
+      .describe(
+        'evaluate the initial policy (and score the suites) as iteration 0, before iteration 1 trains. Default true',
+      ),
   })
   .refine((e) => new Set(e.suites?.map((s) => s.name)).size === (e.suites?.length ?? 0), {
     path: ['suites'],

@@ -175,6 +175,108 @@ export async function evolveIteration({
     return { generations, scores, shards: shardOutputs };
   }
 
+  /**
+   * 7-8. Evaluate `served`: the direct answer and each refinement round on the held-out prompts, then
+   * every benchmark suite, generated like the evaluation and judged and scored by the suite's rules.
+   */
+  async function evaluatePolicy(
+    served: ModelRef,
+  ): Promise<{ evaluation: EvalSummary; suites: SuiteSummary[] }> {
+    await enter('evaluate');
+    const evalPrompts = await bookkeeping.loadPrompts.executeWithOptions(
+      { summary: 'load evaluation prompts' },
+      [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
+    );
+    const evalStrategy = evaluationStrategy(config.evaluation);
+    const evalParams = {
+      temperature: config.evaluation.temperature,
+      topP: 1,
+      maxTokens: config.evaluation.maxTokens ?? config.sampling.maxTokens,
+      seed: config.sampling.seed,
+    };
+    const { generations, scores } = await generateAndJudge(
+      'eval',
+      evalPrompts,
+      served,
+      evalParams,
+      evalStrategy,
+    );
+    const rounds = evalStrategy.depth - 1;
+    const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
+      {
+        summary: `${evalStrategy.name} (keep ${evalStrategy.keep}): accuracy direct and refine@1..${rounds}`,
+      },
+      [{ scope: scope('eval'), prompts: evalPrompts, generations, scores, rounds, strategy: evalStrategy }],
+    );
+    report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
+
+    // 8. Benchmark suites: generated like the evaluation, then judged and scored by each suite's rules.
+    const suites = progress.suites!;
+    for (const suite of config.evaluation.suites ?? []) {
+      const phase = `suite-${suite.name}`;
+      await enter(phase);
+      const suitePrompts = await bookkeeping.loadPrompts.executeWithOptions(
+        { summary: `load ${suite.kind} suite ${suite.name}` },
+        [{ scope: scope(phase), sources: [suiteSource(suite)], seedOffset: 0 }],
+      );
+      // The run's judge picks the kept answer where the strategy keeps the best; gold answers get the suite's verifier.
+      const judge = suite.kind === 'accuracy' ? { ...config.judge, verifier: suite.verifier } : config.judge;
+      const generated = await generateAndJudge(phase, suitePrompts, served, evalParams, evalStrategy, judge);
+      const verdicts =
+        suite.kind === 'accuracy'
+          ? []
+          : await mapLimit(
+              generated.shards,
+              config.maxShardsInFlight,
+              async ({ shard, generations, scores }) => {
+                const label = `${suite.name} verdicts shard ${shard.index + 1}/${shard.count}`;
+                await unpaused(label);
+                return shardWork.judgeSuiteShard.executeWithOptions({ summary: label }, [
+                  {
+                    scope: scope(`${phase}/verdicts`),
+                    suite,
+                    shard,
+                    generations,
+                    scores: [scores],
+                    rounds,
+                    strategy: evalStrategy,
+                  },
+                ]);
+              },
+            );
+      const summary = await bookkeeping.summarizeSuite.executeWithOptions(
+        { summary: `${suite.name}: ${suite.kind} direct and refine@1..${rounds}` },
+        [
+          {
+            scope: scope(phase),
+            suite,
+            prompts: suitePrompts,
+            generations: generated.generations,
+            scores: generated.scores,
+            verdicts,
+            rounds,
+            strategy: evalStrategy,
+          },
+        ],
+      );
+      report(phase, { rows: summary.prompts, wallMs: summary.wallMs, uri: summary.uri });
+      suites.push(summary);
+    }
+    return { evaluation, suites };
+  }
+
+  const finish = async (
+    checkpoint: string,
+    { evaluation, suites }: Awaited<ReturnType<typeof evaluatePolicy>>,
+  ) => {
+    await enter('done');
+    const result: IterationResult = { iteration, checkpoint, evaluation, steps: progress.steps };
+    return suites.length > 0 ? { ...result, suites } : result;
+  };
+
+  // Iteration 0: the initial policy pi_1, evaluated before anything is trained (curves start there).
+  if (iteration === 0) return finish(policyModel, await evaluatePolicy(policy));
+
   // 0. Only after a regression (keepBest): the server answers with the regressed checkpoint, not pi_t.
   if (serving !== undefined && serving !== policyModel) {
     await enter('serve-policy');
@@ -258,91 +360,6 @@ export async function evolveIteration({
   await enter('serve');
   const served = await serveStep(checkpoint.path, policyModel, 'serve the new checkpoint');
 
-  // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
-  await enter('evaluate');
-  const evalPrompts = await bookkeeping.loadPrompts.executeWithOptions(
-    { summary: 'load evaluation prompts' },
-    [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
-  );
-  const evalStrategy = evaluationStrategy(config.evaluation);
-  const evalParams = {
-    temperature: config.evaluation.temperature,
-    topP: 1,
-    maxTokens: config.evaluation.maxTokens ?? maxTokens,
-    seed,
-  };
-  const { generations, scores } = await generateAndJudge(
-    'eval',
-    evalPrompts,
-    served,
-    evalParams,
-    evalStrategy,
-  );
-  const rounds = evalStrategy.depth - 1;
-  const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
-    { summary: `${evalStrategy.name} (keep ${evalStrategy.keep}): accuracy direct and refine@1..${rounds}` },
-    [{ scope: scope('eval'), prompts: evalPrompts, generations, scores, rounds, strategy: evalStrategy }],
-  );
-  report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
-
-  // 8. Benchmark suites: generated like the evaluation, then judged and scored by each suite's rules.
-  const suites = progress.suites!;
-  for (const suite of config.evaluation.suites ?? []) {
-    const phase = `suite-${suite.name}`;
-    await enter(phase);
-    const suitePrompts = await bookkeeping.loadPrompts.executeWithOptions(
-      { summary: `load ${suite.kind} suite ${suite.name}` },
-      [{ scope: scope(phase), sources: [suiteSource(suite)], seedOffset: 0 }],
-    );
-    // The run's judge picks the kept answer where the strategy keeps the best; gold answers get the suite's verifier.
-    const judge = suite.kind === 'accuracy' ? { ...config.judge, verifier: suite.verifier } : config.judge;
-    const generated = await generateAndJudge(phase, suitePrompts, served, evalParams, evalStrategy, judge);
-    const verdicts =
-      suite.kind === 'accuracy'
-        ? []
-        : await mapLimit(
-            generated.shards,
-            config.maxShardsInFlight,
-            async ({ shard, generations, scores }) => {
-              const label = `${suite.name} verdicts shard ${shard.index + 1}/${shard.count}`;
-              await unpaused(label);
-              return shardWork.judgeSuiteShard.executeWithOptions({ summary: label }, [
-                {
-                  scope: scope(`${phase}/verdicts`),
-                  suite,
-                  shard,
-                  generations,
-                  scores: [scores],
-                  rounds,
-                  strategy: evalStrategy,
-                },
-              ]);
-            },
-          );
-    const summary = await bookkeeping.summarizeSuite.executeWithOptions(
-      { summary: `${suite.name}: ${suite.kind} direct and refine@1..${rounds}` },
-      [
-        {
-          scope: scope(phase),
-          suite,
-          prompts: suitePrompts,
-          generations: generated.generations,
-          scores: generated.scores,
-          verdicts,
-          rounds,
-          strategy: evalStrategy,
-        },
-      ],
-    );
-    report(phase, { rows: summary.prompts, wallMs: summary.wallMs, uri: summary.uri });
-    suites.push(summary);
-  }
-  await enter('done');
-  return {
-    iteration,
-    checkpoint: checkpoint.path,
-    evaluation,
-    ...(suites.length > 0 ? { suites } : {}),
-    steps: progress.steps,
-  };
+  // 7-8. Evaluate the new checkpoint.
+  return finish(checkpoint.path, await evaluatePolicy(served));
 }

@@ -55,7 +55,7 @@ export interface RunCarry {
 export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunResult> {
   const status: RunStatus = {
     status: 'running',
-    iteration: carry?.iterations.length ?? 0,
+    iteration: carry?.iterations.at(-1)?.iteration ?? 0,
     iterations: 0,
     policyModel: carry?.policyModel ?? '',
     paused: carry?.paused ?? false,
@@ -79,9 +79,11 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
     status.paused ? 'paused' : status.stopRequested ? 'stopping' : 'running';
 
   const childId = (t: number) => `${workflowInfo().workflowId}/iter-${t}`;
+  // Iteration 0 is a child too: status.iteration alone cannot tell it from "none started yet".
+  let childStarted = status.iteration > 0;
   // Pause and resume apply between steps, inside the running iteration, so they are passed on to it.
   const forward = async (signal: SignalDefinition) => {
-    if (status.iteration === 0) return;
+    if (!childStarted) return;
     await getExternalWorkflowHandle(childId(status.iteration))
       .signal(signal)
       .catch(() => undefined); // the iteration has just finished: the run loop sees the flag instead
@@ -140,48 +142,64 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   status.iterations = config.iterations;
   status.policyModel ||= config.policy.baseModel;
   const iterations: IterationResult[] = [...(carry?.iterations ?? [])];
+  status.evaluated = iterations.map(({ iteration, evaluation }) => ({
+    iteration,
+    accuracy: evaluation.accuracy,
+  }));
+  /** Runs iteration t as the child workflow `<runId>/iter-<t>` and hands its checkpoint on. */
+  const runIteration = async (iteration: number) => {
+    if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
+    await condition(() => !status.paused);
+    const previous = iterations.at(-1);
+    const kept = previous?.keptBest;
+    status.keptBest = kept;
+    setCurrentDetails(
+      `iteration ${iteration}/${config!.iterations}, policy ${status.policyModel}` +
+        (kept
+          ? ` (kept from iteration ${kept.iteration}: iteration ${previous!.iteration} scored ${kept.regressedTo} < ${kept.score})`
+          : ''),
+    );
+    status.iteration = iteration;
+    childStarted = true;
+    if (audit()) upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
+    const result = await executeChild(evolveIteration, {
+      workflowId: childId(iteration),
+      args: [
+        {
+          config: config!,
+          configHash,
+          iteration,
+          policyModel: status.policyModel,
+          paused: status.paused,
+          // The server still answers with the regressed checkpoint: the iteration serves the kept one.
+          ...(kept ? { serving: previous!.checkpoint } : {}),
+        },
+      ],
+      staticSummary:
+        iteration === 0
+          ? `EVOLVE iteration 0 (the initial policy, evaluated before training) of ${config!.runId}`
+          : `EVOLVE iteration ${iteration}/${config!.iterations} of ${config!.runId}`,
+      typedSearchAttributes: [
+        { key: RunIdKey, value: config!.runId },
+        { key: BaseModelKey, value: config!.policy.baseModel },
+      ],
+    });
+    // keepBest: an iteration scoring below the best so far hands that best checkpoint on instead.
+    const keptBest = config!.evaluation.keepBest ? keepBestDecision([...iterations, result]) : null;
+    iterations.push(keptBest ? { ...result, keptBest } : result);
+    status.evaluated!.push({ iteration, accuracy: result.evaluation.accuracy });
+    status.policyModel = keptBest?.checkpoint ?? result.checkpoint;
+  };
   try {
+    // Iteration 0 evaluates the initial policy; histories recorded before it replay without it.
+    if (iterations.length === 0 && config.evaluation.iterationZero !== false && patched('iteration-zero'))
+      await runIteration(0);
     for (
-      let iteration = iterations.length + 1;
+      let iteration = (iterations.at(-1)?.iteration ?? 0) + 1;
       iteration <= config.iterations && !status.stopRequested;
       iteration++
     ) {
-      if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
-      await condition(() => !status.paused);
-      const previous = iterations.at(-1);
-      const kept = previous?.keptBest;
-      status.keptBest = kept;
-      setCurrentDetails(
-        `iteration ${iteration}/${config.iterations}, policy ${status.policyModel}` +
-          (kept
-            ? ` (kept from iteration ${kept.iteration}: iteration ${previous!.iteration} scored ${kept.regressedTo} < ${kept.score})`
-            : ''),
-      );
-      status.iteration = iteration;
-      if (audit()) upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
-      const result = await executeChild(evolveIteration, {
-        workflowId: childId(iteration),
-        args: [
-          {
-            config,
-            configHash,
-            iteration,
-            policyModel: status.policyModel,
-            paused: status.paused,
-            // The server still answers with the regressed checkpoint: the iteration serves the kept one.
-            ...(kept ? { serving: previous!.checkpoint } : {}),
-          },
-        ],
-        staticSummary: `EVOLVE iteration ${iteration}/${config.iterations} of ${config.runId}`,
-        typedSearchAttributes: [
-          { key: RunIdKey, value: config.runId },
-          { key: BaseModelKey, value: config.policy.baseModel },
-        ],
-      });
-      // keepBest: an iteration scoring below the best so far hands that best checkpoint on instead.
-      const keptBest = config.evaluation.keepBest ? keepBestDecision([...iterations, result]) : null;
-      iterations.push(keptBest ? { ...result, keptBest } : result);
-      status.policyModel = keptBest?.checkpoint ?? result.checkpoint;
+      await runIteration(iteration);
       if (
         iteration < config.iterations &&
         !status.stopRequested &&
@@ -202,9 +220,9 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   } catch (err) {
     failed(err);
   }
-  const stopped =
-    iterations.length < config.iterations ? ` (stopped after iteration ${iterations.length})` : '';
-  setCurrentDetails(`done: ${iterations.length} iteration(s)${stopped}, final model ${status.policyModel}`);
+  const last = iterations.at(-1)?.iteration ?? 0;
+  const stopped = last < config.iterations ? ` (stopped after iteration ${last})` : '';
+  setCurrentDetails(`done: ${last} iteration(s)${stopped}, final model ${status.policyModel}`);
   publish('completed');
   await condition(allHandlersFinished);
   return { runId: config.runId, configHash, iterations, finalModel: status.policyModel };
