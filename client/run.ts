@@ -7,7 +7,7 @@ import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
-import { accuracyLine } from './inspect.js';
+import { accuracyLine, droppedNote } from './inspect.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
 export async function connectClient(address: string, namespace: string): Promise<Client> {
@@ -98,7 +98,7 @@ export function summaryTable(result: RunResult): string {
   for (const it of result.iterations) {
     for (const s of it.steps) {
       const time = s.reused ? 'reused' : seconds(s.wallMs);
-      lines.push([it.iteration, s.step, s.rows, time, s.uri].join('\t'));
+      lines.push([it.iteration, s.step, `${s.rows}${droppedNote(s)}`, time, s.uri].join('\t'));
     }
   }
   lines.push('');

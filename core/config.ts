@@ -51,7 +51,15 @@ const PromptFileSource = z.strictObject({
   format: PromptFileFormat.optional().describe(
     'evolve (JSONL of {"id", "prompt", "answer"?}, the default), gsm8k or math (official JSONL), arena-hard (question.jsonl), alpaca-eval (JSON array)',
   ),
-  limit: z.int().min(1).optional(),
+  limit: z.int().min(1).optional().describe('the first `limit` rows of the file are the pool'),
+  perIteration: z
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      'fresh prompts per iteration: iteration t trains on rows (t-1)*perIteration.. of the pool shuffled with `seed`, disjoint across iterations. Absent: every iteration gets the whole pool',
+    ),
+  seed: z.int().min(0).optional().describe('the shuffle behind perIteration. Default 0'),
 });
 const ArithmeticSource = z.strictObject({
   kind: z.literal('arithmetic'),
@@ -391,6 +399,22 @@ export const EvaluationSchema = z
   .refine((e) => new Set(e.suites?.map((s) => s.name)).size === (e.suites?.length ?? 0), {
     path: ['suites'],
     message: 'suite names must be unique',
+  })
+  .superRefine((e, ctx) => {
+    // Curves compare iterations on the same prompts: per-iteration slices are for training prompts only.
+    const sources: [PropertyKey[], PromptSource][] = [
+      [['prompts'], e.prompts],
+      ...(e.suites ?? []).flatMap((s, i): [PropertyKey[], PromptSource][] =>
+        s.kind === 'accuracy' ? [[['suites', i, 'prompts'], s.prompts]] : [],
+      ),
+    ];
+    for (const [path, source] of sources)
+      if (source.kind === 'file' && source.perIteration !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'perIteration'],
+          message: 'evaluation prompts are the same every iteration: perIteration is for training prompts',
+        });
   })
   .refine(
     (e) =>

@@ -103,6 +103,8 @@ export interface BuildPairsInput {
 export interface LoadPromptsInput {
   scope: StepScope;
   sources: PromptSource[];
+  /** Training only: the evaluation and suite prompts, whose texts are dropped from `sources` (decontamination). */
+  exclude?: PromptSource[];
 }
 
 export interface TrainingJob {
@@ -196,6 +198,8 @@ export interface StepReport {
   uri: string;
   /** Every part of the step (all its shards) was found finished, none recomputed. */
   reused: boolean;
+  /** Rows the step left out, by reason (its manifest's non-zero `dropped*` stats), e.g. droppedContaminated. */
+  dropped?: Record<string, number>;
 }
 
 /** The run's decision after an iteration that scored below the best so far (evaluation.keepBest). */

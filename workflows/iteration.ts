@@ -87,7 +87,12 @@ export async function evolveIteration({
     setCurrentDetails(`iteration ${iteration}: ${step}`);
     upsertSearchAttributes([{ key: StepKey, value: step }]);
   };
-  const report = (step: string, m: { rows: number; wallMs: number; uri: string; reused?: boolean }) =>
+  const report = (
+    step: string,
+    m: { rows: number; wallMs: number; uri: string; reused?: boolean; stats?: Record<string, number> },
+  ) => {
+    // What the step left out and why (droppedContaminated, droppedBelowMargin, ...), when anything.
+    const dropped = Object.entries(m.stats ?? {}).filter(([k, n]) => k.startsWith('dropped') && n > 0);
     progress.steps.push({
       iteration,
       step,
@@ -95,7 +100,9 @@ export async function evolveIteration({
       wallMs: m.wallMs,
       uri: m.uri,
       reused: m.reused ?? false,
+      ...(dropped.length > 0 ? { dropped: Object.fromEntries(dropped) } : {}),
     });
+  };
   upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
 
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
@@ -285,8 +292,16 @@ export async function evolveIteration({
 
   // 1-3. Sample, self-refine, judge.
   await enter('sample-refine-judge');
+  // Training prompts also in the evaluation or a suite are dropped (decontamination); histories recorded
+  // before it replay without.
+  const heldOut = [config.evaluation.prompts, ...(config.evaluation.suites ?? []).map(suiteSource)];
   const prompts = await bookkeeping.loadPrompts.executeWithOptions({ summary: 'load training prompts' }, [
-    { scope: scope('train'), sources: config.prompts, seedOffset: iteration },
+    {
+      scope: scope('train'),
+      sources: config.prompts,
+      seedOffset: iteration,
+      ...(patched('decontaminate') ? { exclude: heldOut } : {}),
+    },
   ]);
   report('train:prompts', prompts);
   const { temperature, topP, maxTokens, seed } = config.sampling;
