@@ -95,7 +95,8 @@ export function summaryTable(result: RunResult): string {
   const lines = [`run ${result.runId} (config ${result.configHash})`, ''];
   // Time is each step's activity time, summed over its shards (shards of different steps overlap).
   lines.push(['iter', 'step', 'rows', 'time', 'artifact'].join('\t'));
-  for (const it of result.iterations) {
+  const stage0 = result.stage0 ? [{ iteration: 0, steps: [result.stage0] }] : [];
+  for (const it of [...stage0, ...result.iterations]) {
     for (const s of it.steps) {
       const time = s.reused ? 'reused' : seconds(s.wallMs);
       lines.push([it.iteration, s.step, `${s.rows}${droppedNote(s)}`, time, s.uri].join('\t'));

@@ -249,6 +249,13 @@ const recipe = {
         .describe('self-refinement-aware SFT on sft.jsonl before DPO: in iteration 1, or in every iteration'),
       learningRate: z.number().gt(0).default(1e-5),
       epochs: z.number().gt(0).default(1),
+      dataset: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'stage 0 on an external preference set: JSONL of TRL conversational rows {prompt, chosen, rejected} (message lists; one assistant message each for chosen and rejected), trained once before iteration 1 (x -> y_w and c(x, y_l, z) -> y_w); its result is the policy of iteration 1',
+        ),
     })
     .prefault({})
     .describe('method.md Stage 0: `trl sft` on x -> y_w and c(x, y_l, z) -> y_w; DPO then trains its result'),

@@ -227,6 +227,8 @@ export interface IterationResult {
 export interface RunResult {
   runId: string;
   configHash: string;
+  /** Stage 0 SFT on trainer.sft.dataset, when configured: uri is pi_1, the checkpoint iteration 1 trains. */
+  stage0?: StepReport;
   iterations: IterationResult[];
   finalModel: string;
 }

@@ -15,7 +15,7 @@ import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/str
 import type { EvalSummary, GenerationParams, IterationResult, ModelRef, StepReport } from '../core/steps.js';
 import type { SuiteSummary } from '../core/suites.js';
 import { fnv1a64 } from '../core/templates.js';
-import { bookkeeping, serveOptions, shardWork, training } from './activities.js';
+import { bookkeeping, reuseIndexes, serveOptions, shardWork, training } from './activities.js';
 import { pauseSignal, resumeSignal } from './control.js';
 
 export interface IterationInput {
@@ -26,7 +26,7 @@ export interface IterationInput {
   policyModel: string;
   /** Start paused (the run was paused when this iteration began). */
   paused?: boolean;
-  /** What the server answers with now, where that is not policyModel (keepBest went back): served first. */
+  /** What the server answers with now, where that is not policyModel (keepBest went back, stage 0 trained): served first. */
   serving?: string;
 }
 
@@ -60,9 +60,7 @@ export async function evolveIteration({
 }: IterationInput): Promise<IterationResult> {
   const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
   // Steps find finished outputs in this run's reuse index, then in those of the runs it reuses.
-  const indexes = [config.runId, ...(config.reuseFrom ?? [])].map(
-    (run) => `${config.artifactRoot}/${run}/cas`,
-  );
+  const indexes = reuseIndexes(config);
   const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}`, indexes });
   const progress: IterationProgress = {
     iteration,
@@ -281,14 +279,15 @@ export async function evolveIteration({
     return suites.length > 0 ? { ...result, suites } : result;
   };
 
-  // Iteration 0: the initial policy pi_1, evaluated before anything is trained (curves start there).
-  if (iteration === 0) return finish(policyModel, await evaluatePolicy(policy));
-
-  // 0. Only after a regression (keepBest): the server answers with the regressed checkpoint, not pi_t.
+  // 0. The server answers with another model than pi_t: after a regression (keepBest) the regressed
+  // checkpoint, after stage 0 SFT the base model.
   if (serving !== undefined && serving !== policyModel) {
     await enter('serve-policy');
-    await serveStep(policyModel, serving, 'serve the best checkpoint so far');
+    await serveStep(policyModel, serving, 'serve the policy of this iteration');
   }
+
+  // Iteration 0: the initial policy pi_1, evaluated before anything is trained (curves start there).
+  if (iteration === 0) return finish(policyModel, await evaluatePolicy(policy));
 
   // 1-3. Sample, self-refine, judge.
   await enter('sample-refine-judge');

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { DataError } from '../../activities/artifacts.js';
 import { loadPrompts, validateConfig } from '../../activities/prompts.js';
+import { buildSftSet } from '../../activities/sft-set.js';
 import { ConfigError, parseRunConfig, type PromptSource } from '../../core/config.js';
 import { iterationSlice } from '../../core/prompt-slices.js';
 import { demoConfig } from '../support/config.js';
@@ -157,4 +159,56 @@ test('training prompts that are also evaluation or suite prompts (normalised tex
   const plain = await load(tmp(), 1, [{ kind: 'file', path: train }]);
   assert.equal(plain.rows, 6);
   assert.equal(plain.stats.droppedContaminated, undefined);
+});
+
+test('stage 0 SFT rows: x -> y_w and c(x, y_l, z) -> y_w per triple, reused while the file is unchanged; a bad row names file:line', async () => {
+  const d = tmp();
+  const dataset = join(d, 'prefs.jsonl');
+  const user = (content: string) => ({ role: 'user', content });
+  const assistant = (content: string) => ({ role: 'assistant', content });
+  const rows = [
+    { prompt: [user('2+2?')], chosen: [assistant('4')], rejected: [assistant('5')], score_chosen: 9 },
+    {
+      prompt: [{ role: 'system', content: 'Be brief.' }, user('Capital of France?')],
+      chosen: [assistant('Paris')],
+      rejected: [assistant('Lyon')],
+    },
+  ];
+  writeFileSync(dataset, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const refinement = demoConfig().refinement;
+  const scope = { runId: 'r', iteration: 0, dir: join(d, 'stage0', 'data'), indexes: [join(d, 'cas')] };
+  const made = await buildSftSet({ scope, dataset, refinement });
+  assert.equal(made.rows, 4);
+  assert.deepEqual(made.stats, { triples: 2, sftRows: 4 });
+  const sft = readFileSync(made.uri, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { kind: string; prompt: unknown[]; completion: unknown[] });
+  assert.deepEqual(
+    sft.map((r) => r.kind),
+    ['direct', 'refinement', 'direct', 'refinement'],
+  );
+  assert.deepEqual(sft[1]!.prompt, [user('2+2?'), assistant('5'), user(refinement.instruction)]);
+  assert.deepEqual(sft[1]!.completion, [assistant('4')]);
+  assert.deepEqual(sft[3]!.prompt, [
+    { role: 'system', content: 'Be brief.' },
+    user('Capital of France?'),
+    assistant('Lyon'),
+    user(refinement.instruction),
+  ]);
+  const again = await buildSftSet({ scope, dataset, refinement });
+  assert.equal(again.reused, true);
+  assert.equal(again.sha256, made.sha256);
+  writeFileSync(
+    dataset,
+    JSON.stringify(rows[0]) + '\n' + JSON.stringify({ prompt: [user('x')], chosen: [] }) + '\n',
+  );
+  await assert.rejects(
+    buildSftSet({ scope: { ...scope, dir: join(d, 'other') }, dataset, refinement }),
+    (err: unknown) =>
+      err instanceof DataError &&
+      err.message.includes(`${dataset}:2`) &&
+      /chosen: one chosen message/.test(err.message) &&
+      /rejected: required/.test(err.message),
+  );
 });
