@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { DataError } from '../../activities/artifacts.js';
-import { loadPrompts, validateConfig } from '../../activities/prompts.js';
+import { checkPromptPools, loadPrompts, validateConfig } from '../../activities/prompts.js';
 import { buildSftSet } from '../../activities/sft-set.js';
+import { loadConfigFile } from '../../client/config-file.js';
 import { ConfigError, parseRunConfig, type PromptSource } from '../../core/config.js';
 import { iterationSlice } from '../../core/prompt-slices.js';
 import { demoConfig } from '../support/config.js';
@@ -211,4 +212,20 @@ test('stage 0 SFT rows: x -> y_w and c(x, y_l, z) -> y_w per triple, reused whil
       /chosen: one chosen message/.test(err.message) &&
       /rejected: required/.test(err.message),
   );
+});
+
+test('the paper presets pass what evolve config checks, and their stage 0 sets are valid', async () => {
+  const dir = 'deploy/configs/paper';
+  const presets = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(presets.length >= 2, presets.join(', '));
+  for (const preset of presets) {
+    const config = loadConfigFile(join(dir, preset));
+    await checkPromptPools(config, preset);
+    const dataset = config.trainer.sft.dataset;
+    if (dataset) {
+      const scope = { runId: config.runId, iteration: 0, dir: tmp(), indexes: [] };
+      const sft = await buildSftSet({ scope, dataset, refinement: config.refinement });
+      assert.ok(sft.rows > 0, `${preset}: ${dataset} yields SFT rows`);
+    }
+  }
 });
