@@ -11,6 +11,7 @@ import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
 import { redact, redactError } from './redact.js';
 import { createServeActivities } from './serve.js';
+import { buildSftSet } from './sft-set.js';
 import { createSuiteActivities } from './suites.js';
 import { createTrainingActivities } from './training/index.js';
 
@@ -58,6 +59,7 @@ export function createActivities(deps: ActivityDeps = defaultDeps()) {
     ...createGenerationActivities(deps),
     ...createJudgeActivities(deps),
     buildPairs,
+    buildSftSet,
     ...createTrainingActivities(),
     ...createServeActivities(deps),
     summarizeEvaluation,

@@ -1,6 +1,7 @@
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
+import type { StepReport } from '../core/steps.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import { rootCause } from './errors.js';
@@ -10,6 +11,18 @@ export function bar(done: number, total: number, width = 20): string {
   const filled = total > 0 ? Math.round((Math.min(done, total) / total) * width) : 0;
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
 }
+
+/** `direct 30.0%, refine@1 40.0%` */
+export const accuracyLine = (accuracy: number[]) =>
+  accuracy.map((a, r) => `${r === 0 ? 'direct' : `refine@${r}`} ${(a * 100).toFixed(1)}%`).join(', ');
+
+/** ` (dropped: droppedContaminated 3)`, or nothing when the step dropped no row. */
+export const droppedNote = (step: StepReport) =>
+  step.dropped
+    ? ` (dropped: ${Object.entries(step.dropped)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')})`
+    : '';
 
 /** The visibility query that finds a run and its iterations (the same text works in the UI's filter box). */
 export const runQuery = (runId: string) => `EvolveRunId = "${runId}"`;
@@ -88,22 +101,25 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
     ].filter(Boolean);
     lines.push(`  iterations ${bar(status.iteration, status.iterations)}  policy ${status.policyModel}`);
     if (flags.length) lines.push(`  ${flags.join('; ')}`);
+    for (const { iteration, accuracy } of status.evaluated ?? [])
+      lines.push(
+        `  iteration ${iteration}${iteration === 0 ? ' (initial policy)' : ''} evaluated: ${accuracyLine(accuracy)}`,
+      );
   }
   let lastError = pendingFailure(description);
+  // Iteration 0 (the initial policy's evaluation) is a child too; before any child the query finds none.
   const iteration = status?.iteration ?? description.typedSearchAttributes.get(IterationKey) ?? 0;
-  if (iteration > 0) {
-    const child = client.workflow.getHandle(`${workflowId}/iter-${iteration}`);
-    const progress: IterationProgress | null = await child.query(iterationProgressQuery).catch(() => null);
-    if (progress) {
-      lines.push(`  iteration ${iteration}: step ${progress.step}${progress.paused ? ' (paused)' : ''}`);
-      if (progress.shards > 0) lines.push(`  shards     ${bar(progress.shardsDone, progress.shards)}`);
-      for (const s of progress.steps)
-        lines.push(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows -> ${s.uri}`);
-      for (const suite of progress.suites ?? []) lines.push(`  suite ${suiteLine(suite)}`);
-    }
-    const childDescription = await child.describe().catch(() => null);
-    lastError = (childDescription && pendingFailure(childDescription)) ?? lastError;
+  const child = client.workflow.getHandle(`${workflowId}/iter-${iteration}`);
+  const progress: IterationProgress | null = await child.query(iterationProgressQuery).catch(() => null);
+  if (progress) {
+    lines.push(`  iteration ${iteration}: step ${progress.step}${progress.paused ? ' (paused)' : ''}`);
+    if (progress.shards > 0) lines.push(`  shards     ${bar(progress.shardsDone, progress.shards)}`);
+    for (const s of progress.steps)
+      lines.push(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows${droppedNote(s)} -> ${s.uri}`);
+    for (const suite of progress.suites ?? []) lines.push(`  suite ${suiteLine(suite)}`);
   }
+  const childDescription = await child.describe().catch(() => null);
+  lastError = (childDescription && pendingFailure(childDescription)) ?? lastError;
   if (description.status.name === 'FAILED' || description.status.name === 'TIMED_OUT') {
     lastError = await handle.result().then(
       () => null,

@@ -8,6 +8,7 @@ import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
+import { accuracyLine, droppedNote } from './inspect.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
 export async function connectClient(address: string, namespace: string): Promise<Client> {
@@ -67,7 +68,7 @@ export async function watchRun(
   let last = '';
   const started = Date.now();
   while (!done) {
-    for (let t = iterations; t >= 1; t--) {
+    for (let t = iterations; t >= 0; t--) {
       const progress = await client.workflow
         .getHandle(`${handle.workflowId}/iter-${t}`)
         .query(iterationProgressQuery)
@@ -95,24 +96,26 @@ export function summaryTable(result: RunResult): string {
   const lines = [`run ${result.runId} (config ${result.configHash})`, ''];
   // Time is each step's activity time, summed over its shards (shards of different steps overlap).
   lines.push(['iter', 'step', 'rows', 'time', 'artifact'].join('\t'));
-  for (const it of result.iterations) {
+  const stage0 = result.stage0 ? [{ iteration: 0, steps: [result.stage0] }] : [];
+  for (const it of [...stage0, ...result.iterations]) {
     for (const s of it.steps) {
       const time = s.reused ? 'reused' : seconds(s.wallMs);
-      lines.push([it.iteration, s.step, s.rows, time, s.uri].join('\t'));
+      lines.push([it.iteration, s.step, `${s.rows}${droppedNote(s)}`, time, s.uri].join('\t'));
     }
   }
   lines.push('');
   for (const it of result.iterations) {
-    const acc = it.evaluation.accuracy.map(
-      (a, r) => `${r === 0 ? 'direct' : `refine@${r}`} ${(a * 100).toFixed(1)}%`,
-    );
     const s = it.evaluation.strategy;
     const how = s ? ` (${s.name}, N=${s.samples} K=${s.depth}, keep ${s.keep})` : '';
     lines.push(
-      `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${acc.join(', ')}`,
+      `iteration ${it.iteration} evaluation${how} on ${it.evaluation.prompts} held-out prompts: ${accuracyLine(it.evaluation.accuracy)}`,
     );
     for (const suite of it.suites ?? []) lines.push(`iteration ${it.iteration} suite ${suiteLine(suite)}`);
-    lines.push(`iteration ${it.iteration} checkpoint: ${it.checkpoint}`);
+    lines.push(
+      it.iteration === 0
+        ? `iteration 0 is the initial policy ${it.checkpoint}, evaluated before training`
+        : `iteration ${it.iteration} checkpoint: ${it.checkpoint}`,
+    );
     if (it.keptBest) {
       const { iteration, score, regressedTo } = it.keptBest;
       lines.push(

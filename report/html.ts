@@ -54,7 +54,8 @@ function iterationStatus(run: RunData, it: IterationData): string {
     it.evaluation && `evaluated on ${it.evaluation.prompts} prompts`,
     it.suites.length > 0 && `suites ${it.suites.map((suite) => suite.name).join(', ')} scored`,
   ].filter(Boolean);
-  return `<li>iteration ${it.iteration}/${run.config.iterations}: ${escape(done.join(', ') || 'started')}</li>`;
+  const label = it.iteration === 0 ? '0 (the initial policy)' : `${it.iteration}/${run.config.iterations}`;
+  return `<li>iteration ${label}: ${escape(done.join(', ') || 'started')}</li>`;
 }
 
 /** The pairs manifest as a dataset card: where the DPO data came from and what was dropped. */
@@ -99,12 +100,16 @@ table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ddd;padd
 /** One self-contained page: inline CSS and inline SVG charts, no scripts, links to the run's files. */
 export function reportHtml({ run, rows, charts, workflowUrl, generatedAt }: HtmlInput): string {
   const c = run.config;
-  const evaluated = run.iterations.filter((it) => it.evaluation).length;
+  // Iteration 0 (the initial policy) is evaluated too, but is not one of the trained iterations.
+  const evaluated = run.iterations.filter((it) => it.iteration > 0 && it.evaluation).length;
+  const zero = run.iterations.some((it) => it.iteration === 0 && it.evaluation)
+    ? ' The initial policy is evaluated as iteration 0.'
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>evolve report: ${escape(run.runId)}</title>
 <style>${STYLE}</style></head><body>
 <h1>EVOLVE run <code>${escape(run.runId)}</code></h1>
-<p>${evaluated} of ${c.iterations} iteration(s) evaluated. Base model <code>${escape(c.policy.baseModel)}</code>;
+<p>${evaluated} of ${c.iterations} iteration(s) evaluated.${zero} Base model <code>${escape(c.policy.baseModel)}</code>;
 ${c.sampling.samples} sample(s) x chain depth ${c.sampling.chainDepth}; ${escape(c.refinement.template)} refinement;
 evaluation with ${c.evaluation.refineRounds} refinement round(s). Generated ${escape(generatedAt)}.</p>
 <ul>${run.iterations.map((it) => iterationStatus(run, it)).join('')}</ul>

@@ -17,6 +17,11 @@ export interface RunStatus {
   configHash: string;
   /** Config updates accepted during this execution; they apply from the next iteration. */
   pendingChanges: string[];
+  /**
+   * Each finished iteration's evaluation accuracy (direct, refine@1..), iteration 0 (the initial policy)
+   * first when it was evaluated; absent in workflows started before it was reported.
+   */
+  evaluated?: { iteration: number; accuracy: number[] }[];
   /** Set while the running iteration started from a kept best checkpoint (evaluation.keepBest). */
   keptBest?: KeptBest;
 }

@@ -15,7 +15,7 @@ import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/str
 import type { EvalSummary, GenerationParams, IterationResult, ModelRef, StepReport } from '../core/steps.js';
 import type { SuiteSummary } from '../core/suites.js';
 import { fnv1a64 } from '../core/templates.js';
-import { bookkeeping, serveOptions, shardWork, training } from './activities.js';
+import { bookkeeping, reuseIndexes, serveOptions, shardWork, training } from './activities.js';
 import { pauseSignal, resumeSignal } from './control.js';
 
 export interface IterationInput {
@@ -26,7 +26,7 @@ export interface IterationInput {
   policyModel: string;
   /** Start paused (the run was paused when this iteration began). */
   paused?: boolean;
-  /** What the server answers with now, where that is not policyModel (keepBest went back): served first. */
+  /** What the server answers with now, where that is not policyModel (keepBest went back, stage 0 trained): served first. */
   serving?: string;
 }
 
@@ -60,9 +60,7 @@ export async function evolveIteration({
 }: IterationInput): Promise<IterationResult> {
   const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
   // Steps find finished outputs in this run's reuse index, then in those of the runs it reuses.
-  const indexes = [config.runId, ...(config.reuseFrom ?? [])].map(
-    (run) => `${config.artifactRoot}/${run}/cas`,
-  );
+  const indexes = reuseIndexes(config);
   const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}`, indexes });
   const progress: IterationProgress = {
     iteration,
@@ -87,7 +85,12 @@ export async function evolveIteration({
     setCurrentDetails(`iteration ${iteration}: ${step}`);
     upsertSearchAttributes([{ key: StepKey, value: step }]);
   };
-  const report = (step: string, m: { rows: number; wallMs: number; uri: string; reused?: boolean }) =>
+  const report = (
+    step: string,
+    m: { rows: number; wallMs: number; uri: string; reused?: boolean; stats?: Record<string, number> },
+  ) => {
+    // What the step left out and why (droppedContaminated, droppedBelowMargin, ...), when anything.
+    const dropped = Object.entries(m.stats ?? {}).filter(([k, n]) => k.startsWith('dropped') && n > 0);
     progress.steps.push({
       iteration,
       step,
@@ -95,7 +98,9 @@ export async function evolveIteration({
       wallMs: m.wallMs,
       uri: m.uri,
       reused: m.reused ?? false,
+      ...(dropped.length > 0 ? { dropped: Object.fromEntries(dropped) } : {}),
     });
+  };
   upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
 
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
@@ -175,16 +180,127 @@ export async function evolveIteration({
     return { generations, scores, shards: shardOutputs };
   }
 
-  // 0. Only after a regression (keepBest): the server answers with the regressed checkpoint, not pi_t.
+  /**
+   * 7-8. Evaluate `served`: the direct answer and each refinement round on the held-out prompts, then
+   * every benchmark suite, generated like the evaluation and judged and scored by the suite's rules.
+   */
+  async function evaluatePolicy(
+    served: ModelRef,
+  ): Promise<{ evaluation: EvalSummary; suites: SuiteSummary[] }> {
+    await enter('evaluate');
+    const evalPrompts = await bookkeeping.loadPrompts.executeWithOptions(
+      { summary: 'load evaluation prompts' },
+      [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
+    );
+    const evalStrategy = evaluationStrategy(config.evaluation);
+    const evalParams = {
+      temperature: config.evaluation.temperature,
+      topP: 1,
+      maxTokens: config.evaluation.maxTokens ?? config.sampling.maxTokens,
+      seed: config.sampling.seed,
+    };
+    const { generations, scores } = await generateAndJudge(
+      'eval',
+      evalPrompts,
+      served,
+      evalParams,
+      evalStrategy,
+    );
+    const rounds = evalStrategy.depth - 1;
+    const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
+      {
+        summary: `${evalStrategy.name} (keep ${evalStrategy.keep}): accuracy direct and refine@1..${rounds}`,
+      },
+      [{ scope: scope('eval'), prompts: evalPrompts, generations, scores, rounds, strategy: evalStrategy }],
+    );
+    report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
+
+    // 8. Benchmark suites: generated like the evaluation, then judged and scored by each suite's rules.
+    const suites = progress.suites!;
+    for (const suite of config.evaluation.suites ?? []) {
+      const phase = `suite-${suite.name}`;
+      await enter(phase);
+      const suitePrompts = await bookkeeping.loadPrompts.executeWithOptions(
+        { summary: `load ${suite.kind} suite ${suite.name}` },
+        [{ scope: scope(phase), sources: [suiteSource(suite)], seedOffset: 0 }],
+      );
+      // The run's judge picks the kept answer where the strategy keeps the best; gold answers get the suite's verifier.
+      const judge = suite.kind === 'accuracy' ? { ...config.judge, verifier: suite.verifier } : config.judge;
+      const generated = await generateAndJudge(phase, suitePrompts, served, evalParams, evalStrategy, judge);
+      const verdicts =
+        suite.kind === 'accuracy'
+          ? []
+          : await mapLimit(
+              generated.shards,
+              config.maxShardsInFlight,
+              async ({ shard, generations, scores }) => {
+                const label = `${suite.name} verdicts shard ${shard.index + 1}/${shard.count}`;
+                await unpaused(label);
+                return shardWork.judgeSuiteShard.executeWithOptions({ summary: label }, [
+                  {
+                    scope: scope(`${phase}/verdicts`),
+                    suite,
+                    shard,
+                    generations,
+                    scores: [scores],
+                    rounds,
+                    strategy: evalStrategy,
+                  },
+                ]);
+              },
+            );
+      const summary = await bookkeeping.summarizeSuite.executeWithOptions(
+        { summary: `${suite.name}: ${suite.kind} direct and refine@1..${rounds}` },
+        [
+          {
+            scope: scope(phase),
+            suite,
+            prompts: suitePrompts,
+            generations: generated.generations,
+            scores: generated.scores,
+            verdicts,
+            rounds,
+            strategy: evalStrategy,
+          },
+        ],
+      );
+      report(phase, { rows: summary.prompts, wallMs: summary.wallMs, uri: summary.uri });
+      suites.push(summary);
+    }
+    return { evaluation, suites };
+  }
+
+  const finish = async (
+    checkpoint: string,
+    { evaluation, suites }: Awaited<ReturnType<typeof evaluatePolicy>>,
+  ) => {
+    await enter('done');
+    const result: IterationResult = { iteration, checkpoint, evaluation, steps: progress.steps };
+    return suites.length > 0 ? { ...result, suites } : result;
+  };
+
+  // 0. The server answers with another model than pi_t: after a regression (keepBest) the regressed
+  // checkpoint, after stage 0 SFT the base model.
   if (serving !== undefined && serving !== policyModel) {
     await enter('serve-policy');
-    await serveStep(policyModel, serving, 'serve the best checkpoint so far');
+    await serveStep(policyModel, serving, 'serve the policy of this iteration');
   }
+
+  // Iteration 0: the initial policy pi_1, evaluated before anything is trained (curves start there).
+  if (iteration === 0) return finish(policyModel, await evaluatePolicy(policy));
 
   // 1-3. Sample, self-refine, judge.
   await enter('sample-refine-judge');
+  // Training prompts also in the evaluation or a suite are dropped (decontamination); histories recorded
+  // before it replay without.
+  const heldOut = [config.evaluation.prompts, ...(config.evaluation.suites ?? []).map(suiteSource)];
   const prompts = await bookkeeping.loadPrompts.executeWithOptions({ summary: 'load training prompts' }, [
-    { scope: scope('train'), sources: config.prompts, seedOffset: iteration },
+    {
+      scope: scope('train'),
+      sources: config.prompts,
+      seedOffset: iteration,
+      ...(patched('decontaminate') ? { exclude: heldOut } : {}),
+    },
   ]);
   report('train:prompts', prompts);
   const { temperature, topP, maxTokens, seed } = config.sampling;
@@ -258,91 +374,6 @@ export async function evolveIteration({
   await enter('serve');
   const served = await serveStep(checkpoint.path, policyModel, 'serve the new checkpoint');
 
-  // 7. Evaluate: direct answer and after each refinement round, on held-out prompts.
-  await enter('evaluate');
-  const evalPrompts = await bookkeeping.loadPrompts.executeWithOptions(
-    { summary: 'load evaluation prompts' },
-    [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
-  );
-  const evalStrategy = evaluationStrategy(config.evaluation);
-  const evalParams = {
-    temperature: config.evaluation.temperature,
-    topP: 1,
-    maxTokens: config.evaluation.maxTokens ?? maxTokens,
-    seed,
-  };
-  const { generations, scores } = await generateAndJudge(
-    'eval',
-    evalPrompts,
-    served,
-    evalParams,
-    evalStrategy,
-  );
-  const rounds = evalStrategy.depth - 1;
-  const evaluation: EvalSummary = await bookkeeping.summarizeEvaluation.executeWithOptions(
-    { summary: `${evalStrategy.name} (keep ${evalStrategy.keep}): accuracy direct and refine@1..${rounds}` },
-    [{ scope: scope('eval'), prompts: evalPrompts, generations, scores, rounds, strategy: evalStrategy }],
-  );
-  report('evaluate', { rows: evaluation.prompts, wallMs: evaluation.wallMs, uri: evaluation.uri });
-
-  // 8. Benchmark suites: generated like the evaluation, then judged and scored by each suite's rules.
-  const suites = progress.suites!;
-  for (const suite of config.evaluation.suites ?? []) {
-    const phase = `suite-${suite.name}`;
-    await enter(phase);
-    const suitePrompts = await bookkeeping.loadPrompts.executeWithOptions(
-      { summary: `load ${suite.kind} suite ${suite.name}` },
-      [{ scope: scope(phase), sources: [suiteSource(suite)], seedOffset: 0 }],
-    );
-    // The run's judge picks the kept answer where the strategy keeps the best; gold answers get the suite's verifier.
-    const judge = suite.kind === 'accuracy' ? { ...config.judge, verifier: suite.verifier } : config.judge;
-    const generated = await generateAndJudge(phase, suitePrompts, served, evalParams, evalStrategy, judge);
-    const verdicts =
-      suite.kind === 'accuracy'
-        ? []
-        : await mapLimit(
-            generated.shards,
-            config.maxShardsInFlight,
-            async ({ shard, generations, scores }) => {
-              const label = `${suite.name} verdicts shard ${shard.index + 1}/${shard.count}`;
-              await unpaused(label);
-              return shardWork.judgeSuiteShard.executeWithOptions({ summary: label }, [
-                {
-                  scope: scope(`${phase}/verdicts`),
-                  suite,
-                  shard,
-                  generations,
-                  scores: [scores],
-                  rounds,
-                  strategy: evalStrategy,
-                },
-              ]);
-            },
-          );
-    const summary = await bookkeeping.summarizeSuite.executeWithOptions(
-      { summary: `${suite.name}: ${suite.kind} direct and refine@1..${rounds}` },
-      [
-        {
-          scope: scope(phase),
-          suite,
-          prompts: suitePrompts,
-          generations: generated.generations,
-          scores: generated.scores,
-          verdicts,
-          rounds,
-          strategy: evalStrategy,
-        },
-      ],
-    );
-    report(phase, { rows: summary.prompts, wallMs: summary.wallMs, uri: summary.uri });
-    suites.push(summary);
-  }
-  await enter('done');
-  return {
-    iteration,
-    checkpoint: checkpoint.path,
-    evaluation,
-    ...(suites.length > 0 ? { suites } : {}),
-    steps: progress.steps,
-  };
+  // 7-8. Evaluate the new checkpoint.
+  return finish(checkpoint.path, await evaluatePolicy(served));
 }

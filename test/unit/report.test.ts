@@ -190,3 +190,33 @@ test('corrupt or missing artifacts: the error names the file, and the line for J
   rmSync(join(dir, 'config.json'));
   await fails(/no evolve run at .*config\.json is missing/);
 });
+
+test('iteration 0 (the initial policy, evaluated only) is reported and starts the curves', async (t) => {
+  const dir = copyDemoRun();
+  t.after(() => rmSync(dirname(dir), { recursive: true, force: true }));
+  // Iteration 0 writes only its evaluation: no training responses, pairs or trainer.
+  mkdirSync(join(dir, 'iter-0', 'eval'), { recursive: true });
+  const zero = { prompts: 10, accuracy: [0.2, 0.1], missing: [0, 0], wallMs: 5 };
+  writeFileSync(join(dir, 'iter-0', 'eval', 'evaluation.json'), JSON.stringify(zero));
+  const run = await readRun(dir);
+  assert.deepEqual(
+    run.iterations.map((it) => it.iteration),
+    [0, 1],
+  );
+  const rows = metricRows(run).filter((r) => r.iteration === 0);
+  assert.deepEqual(
+    rows.map((r) => [r.metric, r.value]),
+    [
+      ['accuracy direct', 0.2],
+      ['accuracy refine@1', 0.1],
+      ['gain refine@1 vs direct', 0.1 - 0.2],
+    ],
+  );
+  const { html } = await writeReport({ runDir: dir, outDir: join(dir, 'report'), workflowUrl: () => 'u' });
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /1 of 1 iteration\(s\) evaluated\. The initial policy is evaluated as iteration 0\./);
+  assert.match(page, /iteration 0 \(the initial policy\): evaluated on 10 prompts/);
+  // The accuracy curve's x axis starts at iteration 0.
+  const accuracy = (await renderCharts(run)).find((c) => c.id === 'accuracy')!;
+  assert.match(accuracy.svg!, /aria-label="[^"]*iteration: 0; /);
+});
