@@ -60,7 +60,7 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  change the config of the iterations not yet started
   evolve ui <run> [--open]       the run's UI page and the filter that lists its iterations
   evolve doctor <config>         check Temporal, the worker, the model and judge servers and the trainer
-  evolve codec-server [--port 8081] [--ui-origin URL]
+  evolve codec-server [--port 8081] [--host 127.0.0.1] [--ui-origin URL]
                                  decode EVOLVE_CODEC_KEY-encrypted payloads for the UI and \`temporal --codec-endpoint\`
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
   evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
@@ -263,7 +263,12 @@ function ui(argv: string[]): number {
 async function codecServer(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string', default: '8081' }, 'ui-origin': { type: 'string', multiple: true } },
+    options: {
+      port: { type: 'string', default: '8081' },
+      // A container publishes it on 0.0.0.0; on a workstation it stays on loopback.
+      host: { type: 'string', default: '127.0.0.1' },
+      'ui-origin': { type: 'string', multiple: true },
+    },
   });
   const codecs = codecsFromEnv();
   if (codecs.length === 0) throw new ConfigError('EVOLVE_CODEC_KEY is not set: there is nothing to decode');
@@ -272,9 +277,9 @@ async function codecServer(argv: string[]): Promise<number> {
     throw new ConfigError(`--port ${values.port}: expected a port`);
   const origins = values['ui-origin'] ?? [uiUrl(stackSettings())];
   const server = createCodecServer(codecs, origins);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, values.host, resolve));
   say(
-    `codec server on http://127.0.0.1:${(server.address() as AddressInfo).port} (CORS for ${origins.join(', ')})`,
+    `codec server on http://${values.host}:${(server.address() as AddressInfo).port} (CORS for ${origins.join(', ')})`,
   );
   await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
   server.close();
