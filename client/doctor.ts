@@ -5,6 +5,7 @@ import { Connection } from '@temporalio/client';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
+import { temporalConnection, type TemporalConnectionSettings } from '../workers/connection.js';
 import { loadConfigFile } from './config-file.js';
 
 const run = promisify(execFile);
@@ -14,13 +15,14 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 /** The server answers, the namespace exists, evolve's search attributes are registered, a worker polls. */
 async function checkTemporal(
-  address: string,
+  target: TemporalConnectionSettings,
   namespace: string,
   taskQueue: string,
 ): Promise<[string, Health][]> {
+  const { address } = target;
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address, connectTimeout: 3000 });
+    connection = await Connection.connect({ ...target, connectTimeout: 3000 });
   } catch (err) {
     return [['temporal', fail(`${address}: ${message(err)}`)]];
   }
@@ -129,7 +131,11 @@ export async function doctor(
 ): Promise<number> {
   const config = path ? loadConfigFile(path) : undefined;
   const settings = stackSettings(env);
-  const checks = await checkTemporal(temporalAddress(settings), settings.namespace, settings.taskQueue);
+  const checks = await checkTemporal(
+    temporalConnection(env, temporalAddress(settings)),
+    settings.namespace,
+    settings.taskQueue,
+  );
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
     const { llm, rewardModel } = config.judge;

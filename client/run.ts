@@ -7,11 +7,12 @@ import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
+import type { TemporalConnectionSettings } from '../workers/connection.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
-export async function connectClient(address: string, namespace: string): Promise<Client> {
+export async function connectClient(target: TemporalConnectionSettings, namespace: string): Promise<Client> {
   const payloadCodecs = codecsFromEnv();
-  const connection = await Connection.connect({ address, connectTimeout: 5000 });
+  const connection = await Connection.connect({ ...target, connectTimeout: 5000 });
   return new Client({ connection, namespace, dataConverter: { payloadCodecs } });
 }
 

@@ -1,18 +1,20 @@
 import { getHeapStatistics } from 'node:v8';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { temporalConnection } from './connection.js';
 import { warnNearHeapLimit } from './heap.js';
 import { installRuntime, runtimeSettings } from './runtime.js';
 import { createEvolveWorker } from './worker.js';
 
 /** The worker process: every evolve activity and workflow on one task queue. */
 async function main(): Promise<void> {
-  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const target = temporalConnection();
+  const { address } = target;
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = process.env.EVOLVE_TASK_QUEUE ?? 'evolve';
   const settings = runtimeSettings();
   installRuntime(settings);
   const log = Runtime.instance().logger;
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(target);
   try {
     // A workflow bundle made at image build time (deploy/docker/worker.Dockerfile) saves bundling at each start.
     const bundle = process.env.EVOLVE_WORKFLOW_BUNDLE;
