@@ -7,7 +7,7 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE}
 COPY deploy/requirements.txt /tmp/requirements.txt
 # torch's Linux wheels on PyPI bring their CUDA libraries (nvidia-* packages): no CUDA base image needed.
-RUN grep -E '^(torch|transformers|trl|peft|ray)[[=]' /tmp/requirements.txt > /tmp/trainer.txt \
+RUN grep -E '^(torch|transformers|trl|peft|ray)(\[|==)' /tmp/requirements.txt > /tmp/trainer.txt \
   && pip install --no-cache-dir --disable-pip-version-check -r /tmp/trainer.txt \
   && rm /tmp/requirements.txt /tmp/trainer.txt \
   && useradd --uid 1000 --create-home trainer
