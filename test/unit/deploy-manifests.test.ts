@@ -316,7 +316,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-test('the setup scripts of Compose and Kubernetes register the search attributes on a real Temporal, twice', async () => {
+/** A Temporal dev server without evolve's search attributes, for the setup scripts and the worker. */
+let temporal: { address: string; env: NodeJS.ProcessEnv; stop: () => void } | undefined;
+async function devServer() {
+  if (temporal) return temporal;
   const port = await freePort();
   const server = spawn(
     requireInstalled(temporalCli),
@@ -335,36 +338,84 @@ test('the setup scripts of Compose and Kubernetes register the search attributes
     ],
     { stdio: 'ignore' },
   );
+  const address = `127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: address,
+    PATH: `${resolve(temporalCli, '..')}:${process.env.PATH}`,
+  };
+  temporal = { address, env, stop: () => server.kill('SIGTERM') };
+  await until('the dev server', () =>
+    run(temporalCli, ['operator', 'cluster', 'health'], { env }).then(
+      () => true,
+      () => false,
+    ),
+  );
+  return temporal;
+}
+after(() => temporal?.stop());
+
+test('the setup scripts of Compose and Kubernetes register the search attributes on a real Temporal, twice', async () => {
+  const { env } = await devServer();
+  const compose = parse(read('deploy/compose/compose.yaml')).services['temporal-setup'].command[0] as string;
+  const job = parse(read('deploy/k8s/base/search-attributes-job.yaml')).spec.template.spec.containers[0]
+    .args[0];
+  // Compose writes a literal $ as $$; the Job's script is the same once that is undone.
+  assert.equal(compose.replaceAll('$$', '$'), job);
+  await run('sh', ['-c', job], { env });
+  await run('sh', ['-c', job], { env }); // a rerun finds them and changes nothing
+  const { stdout } = await run(temporalCli, ['operator', 'search-attribute', 'list', '--output', 'json'], {
+    env,
+  });
+  const custom = (JSON.parse(stdout) as { customAttributes: Record<string, string> }).customAttributes;
+  assert.deepEqual(
+    Object.entries(custom)
+      .map(([name, type]) => `${name}=${type.replace('INDEXED_VALUE_TYPE_', '')}`)
+      .sort(),
+    searchAttributeKeys.map((k) => `${k.name}=${k.type}`).sort(),
+  );
+});
+
+test('the image command starts the worker from a prebuilt bundle, serves metrics, and drains on SIGTERM', async () => {
+  const { address } = await devServer();
+  const bundle = join(scratch, 'workflow-bundle.js');
+  // The Dockerfile's bundle step, as it runs there.
+  await run(process.execPath, ['--import', 'tsx', 'workers/bundle-child.ts', bundle]);
+  const metricsPort = await freePort();
+  const start = (bundlePath: string) => {
+    const child = spawn('deploy/docker/worker-entrypoint.sh', ['worker'], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: address,
+        EVOLVE_TASK_QUEUE: 'deploy-image',
+        EVOLVE_WORKFLOW_BUNDLE: bundlePath,
+        EVOLVE_WORKER_HEAP_MB: '300',
+        EVOLVE_METRICS_HOST: '127.0.0.1',
+        EVOLVE_METRICS_PORT: String(metricsPort),
+        EVOLVE_LOG_FORMAT: 'json',
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    return { child, exited, out: () => out };
+  };
+
+  // A missing bundle is named: the worker reads the file it is given, it does not bundle on its own.
+  const missing = start(join(scratch, 'no-such-bundle.js'));
+  assert.equal(await missing.exited, 1);
+  assert.match(missing.out(), /evolve worker failed: .*no-such-bundle\.js/);
+
+  const worker = start(bundle);
   try {
-    const env = {
-      ...process.env,
-      TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
-      PATH: `${resolve(temporalCli, '..')}:${process.env.PATH}`,
-    };
-    const cli = (args: string[]) => run(temporalCli, args, { env });
-    await until('the dev server', () =>
-      cli(['operator', 'cluster', 'health']).then(
-        () => true,
-        () => false,
-      ),
-    );
-    const compose = parse(read('deploy/compose/compose.yaml')).services['temporal-setup']
-      .command[0] as string;
-    const job = parse(read('deploy/k8s/base/search-attributes-job.yaml')).spec.template.spec.containers[0]
-      .args[0];
-    // Compose writes a literal $ as $$; the Job's script is the same once that is undone.
-    assert.equal(compose.replaceAll('$$', '$'), job);
-    await run('sh', ['-c', job], { env });
-    await run('sh', ['-c', job], { env }); // a rerun finds them and changes nothing
-    const { stdout } = await cli(['operator', 'search-attribute', 'list', '--output', 'json']);
-    const custom = (JSON.parse(stdout) as { customAttributes: Record<string, string> }).customAttributes;
-    assert.deepEqual(
-      Object.entries(custom)
-        .map(([name, type]) => `${name}=${type.replace('INDEXED_VALUE_TYPE_', '')}`)
-        .sort(),
-      searchAttributeKeys.map((k) => `${k.name}=${k.type}`).sort(),
-    );
+    await until('the worker to start polling', () => /"state":"RUNNING"/.test(worker.out()));
+    assert.match(worker.out(), /"heapLimitMb":3\d\d/);
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.match(await metrics.text(), /task_queue="deploy-image"/);
   } finally {
-    server.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
   }
+  assert.equal(await worker.exited, 0, worker.out());
+  assert.match(worker.out(), /"state":"STOPPED"/);
 });
