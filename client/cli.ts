@@ -36,6 +36,7 @@ import { exportCommand, runDirectory } from './export.js';
 import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
+import { temporalConnection } from './temporal-connection.js';
 import { connectClient, startRun, summaryTable, watchRun } from './run.js';
 
 const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
@@ -78,7 +79,8 @@ Ports and names come from EVOLVE_TEMPORAL_PORT (7233), EVOLVE_UI_PORT (8233), EV
 EVOLVE_CODEC_PORT (8081), EVOLVE_TASK_QUEUE (evolve), TEMPORAL_NAMESPACE (default), EVOLVE_HOME (.evolve),
 EVOLVE_STATE_DIR (pids, logs, database; EVOLVE_HOME). \`up\` adopts only its own services: a port held by
 another process is refused, naming the variable that moves it. EVOLVE_CODEC_KEY (base64,
-32 bytes) encrypts payloads; EVOLVE_METRICS_PORT serves worker metrics; EVOLVE_LOG_FORMAT=json logs JSON lines.`;
+32 bytes) encrypts payloads; EVOLVE_METRICS_PORT serves worker metrics; EVOLVE_LOG_FORMAT=json logs JSON lines.
+TEMPORAL_ADDRESS, TEMPORAL_API_KEY and TEMPORAL_TLS_* point the CLI and the worker at another Temporal (docs/deploy.md).`;
 
 const say = (line: string) => console.log(line);
 
@@ -127,7 +129,7 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
       };
     }
   }
-  const client = await connectClient(temporalAddress(settings), settings.namespace);
+  const client = await connectClient(temporalConnection(temporalAddress(settings)), settings.namespace);
   try {
     const handle = await startRun(client, config, settings.taskQueue);
     if (!values.json) {
@@ -157,7 +159,7 @@ const signals = { pause: pauseSignal, resume: resumeSignal, stop: stopAfterItera
 
 async function withClient<T>(fn: (client: Client, settings: StackSettings) => Promise<T>): Promise<T> {
   const settings = stackSettings();
-  const client = await connectClient(temporalAddress(settings), settings.namespace);
+  const client = await connectClient(temporalConnection(temporalAddress(settings)), settings.namespace);
   try {
     return await fn(client, settings);
   } finally {

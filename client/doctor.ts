@@ -7,7 +7,7 @@ import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
 import { readSecret } from '../activities/secret-env.js';
 import { loadConfigFile } from './config-file.js';
-import { temporalConnection } from './temporal-connection.js';
+import { temporalConnection, type TemporalConnectionSettings } from './temporal-connection.js';
 
 const run = promisify(execFile);
 const ok = (detail: string): Health => ({ ok: true, detail });
@@ -16,14 +16,14 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 /** The server answers, the namespace exists, evolve's search attributes are registered, a worker polls. */
 async function checkTemporal(
-  address: string,
+  target: TemporalConnectionSettings,
   namespace: string,
   taskQueue: string,
-  env: NodeJS.ProcessEnv,
 ): Promise<[string, Health][]> {
+  const { address } = target;
   let connection: Connection;
   try {
-    connection = await Connection.connect({ ...temporalConnection(address, env), connectTimeout: 3000 });
+    connection = await Connection.connect({ ...target, connectTimeout: 3000 });
   } catch (err) {
     return [['temporal', fail(`${address}: ${message(err)}`)]];
   }
@@ -133,10 +133,9 @@ export async function doctor(
   const config = path ? loadConfigFile(path, env) : undefined;
   const settings = stackSettings(env);
   const checks = await checkTemporal(
-    temporalConnection(temporalAddress(settings), env).address,
+    temporalConnection(temporalAddress(settings), env),
     settings.namespace,
     settings.taskQueue,
-    env,
   );
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);

@@ -1,7 +1,6 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecsFromEnv } from '../codec/encryption.js';
-import { temporalConnection } from './temporal-connection.js';
 import { replicaUrls, type RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
@@ -9,11 +8,12 @@ import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
 import { accuracyLine, droppedNote } from './inspect.js';
+import type { TemporalConnectionSettings } from './temporal-connection.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
-export async function connectClient(address: string, namespace: string): Promise<Client> {
+export async function connectClient(target: TemporalConnectionSettings, namespace: string): Promise<Client> {
   const payloadCodecs = codecsFromEnv();
-  const connection = await Connection.connect({ ...temporalConnection(address), connectTimeout: 5000 });
+  const connection = await Connection.connect({ ...target, connectTimeout: 5000 });
   return new Client({ connection, namespace, dataConverter: { payloadCodecs } });
 }
 

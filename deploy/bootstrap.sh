@@ -36,6 +36,26 @@ else
   echo "==> base model: ready ($model_dir)"
 fi
 
+# The validators of deploy/'s images and manifests, apart from the trainer's venv. kustomize is built
+# from its Go module (the Go caches outside the clone make a rebuild a link step).
+tools="$home/deploy-tools"
+kustomize_version=v5.8.1
+tools_stamp="$tools/.evolve-tools"
+tools_want="$(cat deploy/deploy-tools.txt; echo "kustomize $kustomize_version")"
+if [ ! -f "$tools_stamp" ] || [ "$(cat "$tools_stamp")" != "$tools_want" ]; then
+  step "installing the deploy validators into $tools (kubernetes-validate, check-jsonschema, hadolint, kustomize)"
+  [ -x "$tools/bin/python" ] || "$py" -m venv "$tools"
+  "$tools/bin/pip" install --disable-pip-version-check --progress-bar off -r deploy/deploy-tools.txt
+  if command -v go >/dev/null; then
+    GOBIN="$(cd "$tools/bin" && pwd)" GOFLAGS=-buildvcs=false go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"
+    printf '%s' "$tools_want" > "$tools_stamp"
+  else
+    echo "==> Go is not installed: kustomize is missing, and the deploy manifest test will say so" >&2
+  fi
+else
+  echo "==> deploy validators: up to date ($tools)"
+fi
+
 if [ ! -d node_modules ]; then
   step "installing npm packages"
   npm ci

@@ -18,7 +18,14 @@ async function main(): Promise<void> {
   const log = Runtime.instance().logger;
   const connection = await NativeConnection.connect(options);
   try {
-    const worker = await createEvolveWorker({ connection, namespace, taskQueue });
+    // A workflow bundle made at image build time (deploy/docker/worker.Dockerfile) saves bundling at each start.
+    const bundle = process.env.EVOLVE_WORKFLOW_BUNDLE;
+    const worker = await createEvolveWorker({
+      connection,
+      namespace,
+      taskQueue,
+      ...(bundle ? { workflowBundle: { codePath: bundle } } : {}),
+    });
     log.info(`evolve worker: task queue "${taskQueue}" on ${address} (namespace ${namespace})`, {
       taskQueue,
       address,

@@ -123,7 +123,7 @@ function killWorker(why: string): void {
 test('a demo iteration survives kill -9 of its worker (mid-shard and mid-training) and trains a checkpoint the server then serves', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-e2e-'));
   const config = tinyConfig(root);
-  const client = await connectClient(temporalAddress(settings), settings.namespace);
+  const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
   try {
     const handle = await startRun(client, config, settings.taskQueue);
     const sampleDir = join(root, runId, 'iter-1', 'train', 'sample');

@@ -65,9 +65,9 @@ after(async () => {
 
 const tlsEnv = (extra: Record<string, string> = {}) => ({
   TEMPORAL_ADDRESS: address,
-  TEMPORAL_TLS_CA: join(dir, 'ca.pem'),
-  TEMPORAL_TLS_CERT: join(dir, 'client.pem'),
-  TEMPORAL_TLS_KEY: join(dir, 'client.key'),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'ca.pem'),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: join(dir, 'client.pem'),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: join(dir, 'client.key'),
   TEMPORAL_TLS_SERVER_NAME: 'temporal.test',
   ...extra,
 });
@@ -87,7 +87,11 @@ test('CLI and worker connect over mTLS from the Temporal CLI variables', async (
 });
 
 test('without the client certificate, or without TLS, the server is not reached', async () => {
-  const noCert = temporalConnection('x', { ...tlsEnv(), TEMPORAL_TLS_CERT: '', TEMPORAL_TLS_KEY: '' });
+  const noCert = temporalConnection('x', {
+    ...tlsEnv(),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: '',
+    TEMPORAL_TLS_CLIENT_KEY_PATH: '',
+  });
   await assert.rejects(async () => {
     const c = await Connection.connect({ ...noCert, connectTimeout: 3000 });
     await c.workflowService.getSystemInfo({});
@@ -110,10 +114,13 @@ test('the settings: an API key turns TLS on and is never sent in the clear; half
     () => temporalConnection('x', { TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }),
     /never sent without TLS/,
   );
-  assert.throws(() => temporalConnection('x', { TEMPORAL_TLS_CERT: join(dir, 'client.pem') }), /needs both/);
   assert.throws(
-    () => temporalConnection('x', { TEMPORAL_TLS_CA: join(dir, 'missing.pem') }),
-    /TEMPORAL_TLS_CA=.*cannot read/,
+    () => temporalConnection('x', { TEMPORAL_TLS_CLIENT_CERT_PATH: join(dir, 'client.pem') }),
+    /needs both/,
+  );
+  assert.throws(
+    () => temporalConnection('x', { TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'missing.pem') }),
+    /TEMPORAL_TLS_SERVER_CA_CERT_PATH=.*cannot read/,
   );
   assert.deepEqual(temporalConnection('127.0.0.1:7233', {}), { address: '127.0.0.1:7233' });
 });

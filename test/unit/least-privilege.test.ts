@@ -11,7 +11,7 @@ test('child processes of the worker get no worker credential', async () => {
     PATH: '/bin',
     EVOLVE_CODEC_KEY: 'k',
     TEMPORAL_API_KEY: 't',
-    TEMPORAL_TLS_KEY: 'p',
+    TEMPORAL_TLS_CLIENT_KEY_DATA: 'p',
     HF_HOME: '/h',
   };
   assert.deepEqual(childEnv(env, { X: '1' }), { PATH: '/bin', HF_HOME: '/h', X: '1' });

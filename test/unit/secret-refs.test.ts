@@ -42,7 +42,12 @@ test('apiKeyEnv may name only *_API_KEY or a variable listed in EVOLVE_SECRET_EN
 });
 
 test("the worker's own credentials are never a key, even when listed", () => {
-  for (const name of ['EVOLVE_CODEC_KEY', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'EVOLVE_CODEC_TOKEN']) {
+  for (const name of [
+    'EVOLVE_CODEC_KEY',
+    'TEMPORAL_API_KEY',
+    'TEMPORAL_TLS_CLIENT_KEY_DATA',
+    'EVOLVE_CODEC_TOKEN',
+  ]) {
     assert.throws(
       () => parseRunConfig(withPolicyEndpoint({ apiKeyEnv: name })),
       new RegExp(`policy\\.endpoint\\.apiKeyEnv: ${name} holds the worker's own credentials`),

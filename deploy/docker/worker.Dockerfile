@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# The evolve worker: every workflow and activity on one task queue; the same image runs the codec
+# server and the evolve CLI. Build from the repository root:
+#   docker build -f deploy/docker/worker.Dockerfile -t evolve-worker .
+# Node 22 LTS: vega-lite (the report) requires it; CI also runs the sources on Node 20.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# Production dependencies only. tsx is one of them: the worker runs its TypeScript through it.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# The workflow bundle, made once here rather than by webpack at every worker start.
+FROM deps AS bundle
+COPY . .
+RUN node --import tsx workers/bundle-child.ts /app/workflow-bundle.js
+
+FROM ${NODE_IMAGE}
+# tini reaps the children the worker leaves (the local training backend's trainers) and passes
+# SIGTERM on to node.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+# Owned by root and run as uid 1000 (`node`): the code cannot be changed by the process running it.
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+COPY --from=bundle /app/workflow-bundle.js ./workflow-bundle.js
+ENV NODE_ENV=production \
+    TEMPORAL_ADDRESS=temporal:7233 \
+    TEMPORAL_NAMESPACE=default \
+    EVOLVE_TASK_QUEUE=evolve \
+    EVOLVE_WORKER_HEAP_MB=256 \
+    EVOLVE_METRICS_HOST=0.0.0.0 \
+    EVOLVE_METRICS_PORT=9464 \
+    EVOLVE_LOG_FORMAT=json \
+    EVOLVE_WORKFLOW_BUNDLE=/app/workflow-bundle.js
+USER 1000:1000
+EXPOSE 9464
+# The Prometheus endpoint answers once the worker's runtime is up.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.EVOLVE_METRICS_PORT}/metrics`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/deploy/docker/worker-entrypoint.sh"]
+CMD ["worker"]
