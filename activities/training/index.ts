@@ -18,6 +18,7 @@ import {
   DPO_ENTRY_POINT,
   dpoArgs,
   entryPoint,
+  LAUNCH_ENTRY_POINT,
   launched,
   openRLHFCommand,
   resumable,
@@ -219,10 +220,14 @@ export function createTrainingActivities({
         }
         await writeAtomic(accelerateConfig, text);
       }
+      const launchScript = join(jobDir, 'launch.py');
+      if (launcher.kind === 'accelerate') {
+        await writeAtomic(launchScript, await readFile(LAUNCH_ENTRY_POINT, 'utf8'));
+      }
       const entry = launched(
         trainer,
         entryPoint(stage, model, reference, script),
-        accelerateConfig,
+        { launcher: launchScript, config: accelerateConfig },
         input.jobKey,
       );
       const command = resumable(pythonOf(trainer), entry, args, {

@@ -101,32 +101,34 @@ export function entryPoint(
   return [script, ...(referenceModel === policyModel ? [] : ['--ref_model_name_or_path', referenceModel])];
 }
 
+/** evolve's `accelerate launch` (deploy/trainer/launch.py), copied into each job that runs several processes. */
+export const LAUNCH_ENTRY_POINT = fileURLToPath(new URL('../../deploy/trainer/launch.py', import.meta.url));
+
 /**
- * The entry point under the launcher: as it is for one python process, or after `python -m
- * accelerate.commands.launch` (the `accelerate launch` CLI) for several, with the job's copy of the
- * accelerate config file if any (else plain data parallel through torchrun). The rendezvous port is
- * derived from the job key, so two jobs launched on one machine do not take the same one.
+ * The entry point under the launcher: as it is for one python process, or after the job's copy of
+ * deploy/trainer/launch.py (the `accelerate launch` CLI) for several, with the job's copy of the accelerate
+ * config file if any (else plain data parallel through torchrun). The rendezvous port is derived from the
+ * job key, so two jobs launched on one machine do not take the same one.
  */
 export function launched(
   trainer: Trainer,
   entry: string[],
-  configFile: string | null,
+  files: { launcher: string; config: string | null },
   jobKey: string,
 ): string[] {
   const launcher = trainer.launcher;
   if (launcher.kind === 'python') return entry;
   const port = 20_000 + (parseInt(fnv1a64(jobKey).slice(0, 8), 16) % 20_000);
   return [
-    '-m',
-    'accelerate.commands.launch',
+    files.launcher,
     '--num_processes',
     String(launcher.numProcesses),
     '--num_machines',
     '1',
     '--main_process_port',
     String(port),
-    ...(configFile
-      ? ['--config_file', configFile]
+    ...(files.config
+      ? ['--config_file', files.config]
       : ['--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no']),
     ...entry,
   ];

@@ -205,7 +205,18 @@ def build_trainer_class(trl, reference, loss, nll, srpo_alpha):
     return EvolveDPOTrainer
 
 
+def die_with_launcher():
+    """Under accelerate launch (torchrun), each rank runs in its own session: a group kill of the job reaches
+    only the launcher, so a rank dies when its launcher does (Linux PR_SET_PDEATHSIG) instead of training on."""
+    if "LOCAL_RANK" in os.environ and sys.platform == "linux":
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def main(argv):
+    die_with_launcher()
     reference = take_flag(argv, "--ref_model_name_or_path")
     loss = take_flag(argv, "--evolve_loss", "dpo")
     nll = float(take_flag(argv, "--evolve_nll", "0"))
@@ -218,6 +229,7 @@ def main(argv):
     # TRL's script imports DPOTrainer from trl when it runs: it then builds this subclass.
     trl.DPOTrainer = build_trainer_class(trl, reference, loss, nll, srpo_alpha)
     sys.argv = argv
+    # A misspelt trainer.extraArgs flag must fail the job, not do nothing.
     dpo.main(*dpo.make_parser().parse_args_and_config(fail_with_unknown_args=True))
 
 

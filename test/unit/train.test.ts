@@ -154,23 +154,24 @@ test("the loss flags: evolve's loss, its NLL term and SRPO's alpha, before the e
 
 test('the launcher: the entry point as it is, or under accelerate launch with N processes and a config', () => {
   const entry = ['/job/dpo.py', '--ref_model_name_or_path', '/base'];
+  const files = (config: string | null) => ({ launcher: '/job/launch.py', config });
   const parse = (launcher: unknown) => TrainerSchema.parse({ backend: 'local', launcher });
   assert.deepEqual(TrainerSchema.parse({ backend: 'local' }).launcher, { kind: 'python' });
-  assert.deepEqual(launched(parse({ kind: 'python' }), entry, null, 'k'), entry);
-  const ddp = launched(parse({ kind: 'accelerate', numProcesses: 2 }), entry, null, 'run/it1/train');
-  assert.deepEqual(ddp.slice(0, 4), ['-m', 'accelerate.commands.launch', '--num_processes', '2']);
+  assert.deepEqual(launched(parse({ kind: 'python' }), entry, files(null), 'k'), entry);
+  const ddp = launched(parse({ kind: 'accelerate', numProcesses: 2 }), entry, files(null), 'run/it1/train');
+  assert.deepEqual(ddp.slice(0, 3), ['/job/launch.py', '--num_processes', '2']);
   assert.ok(ddp.includes('--multi_gpu'), 'no config file: plain data parallel');
   assert.deepEqual(ddp.slice(-3), entry, 'the entry point and its flags come last');
   const port = Number(ddp[ddp.indexOf('--main_process_port') + 1]);
   assert.ok(port >= 20_000 && port < 40_000);
-  const again = launched(parse({ kind: 'accelerate', numProcesses: 2 }), entry, null, 'run/it1/train');
+  const again = launched(parse({ kind: 'accelerate', numProcesses: 2 }), entry, files(null), 'run/it1/train');
   assert.deepEqual(again, ddp, 'the same job key, the same port (a relaunch finds its rendezvous)');
   const zero3 = parse({
     kind: 'accelerate',
     numProcesses: 8,
     config: 'deploy/trainer/accelerate/zero3.yaml',
   });
-  const sharded = launched(zero3, ['-m', 'trl.scripts.sft'], '/job/accelerate.yaml', 'k');
+  const sharded = launched(zero3, ['-m', 'trl.scripts.sft'], files('/job/accelerate.yaml'), 'k');
   assert.deepEqual(sharded.slice(sharded.indexOf('--config_file'), -2), [
     '--config_file',
     '/job/accelerate.yaml',
