@@ -74,12 +74,25 @@ def build_trainer_class(trl, reference, loss, nll, srpo_alpha):
                 init = dict(kwargs["args"].model_init_kwargs or {})
                 kwargs["ref_model"] = create_model_from_path(reference, **init)
             super().__init__(*args, **kwargs)
-            if self.precompute_ref_logps:
-                raise ValueError("evolve's loss computes the reference log-probs itself: no precompute_ref_log_probs")
+            # TRL options of its own loss that this one does not apply must not be accepted and ignored.
+            ignored = {
+                "loss_type": (self.loss_types, ["sigmoid"]),
+                "loss_weights": (self.loss_weights, [1.0]),
+                "precompute_ref_log_probs": (self.precompute_ref_logps, False),
+                "use_weighting": (self.use_weighting, False),
+                "ld_alpha": (self.ld_alpha, None),
+                "f_divergence_type": (self.f_divergence_type, "reverse_kl"),
+                "label_smoothing": (self.label_smoothing, 0.0),
+            }
+            for name, (value, default) in ignored.items():
+                if value != default:
+                    raise ValueError(f"--{name} {value}: evolve's loss (trainer.loss, trainer.nll) does not apply it")
             self.data_collator = self._with_evolve_columns(self.data_collator)
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
+            if "weight" in self._signature_columns:
+                return
             extra = ["weight"] + [f"{r}_{k}" for r in REVISIONS for k in ("prompt_ids", "chosen_ids", "rejected_ids")]
             self._signature_columns = list(self._signature_columns) + extra
 

@@ -17,6 +17,7 @@ test("evolve's DPO entry point computes the weighted DPO, NLL and SRPO losses as
     'weighted dpo loss on a tiny model: ok',
     'nll term: ok',
     'truncation counted by kind: ok',
+    'TRL loss options it does not apply are refused: ok',
     'srpo loss on a tiny model: ok',
   ]) {
     assert.ok(run.stdout.includes(check), `missing "${check}" in:\n${run.stdout}`);

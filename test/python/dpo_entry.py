@@ -194,6 +194,15 @@ def check_trainer(workdir):
     assert line == expected + "'truncated_rows/direct': '1', 'dropped_rows/refinement': '1'}", line
     print("truncation counted by kind: ok", line)
 
+    try:
+        cls = dpo.build_trainer_class(trl, reference_dir, "dpo", 0.0, 0.3)
+        args = trl.DPOConfig(output_dir=os.path.join(workdir, "out"), loss_type=["ipo"], use_cpu=True, report_to="none")
+        cls(model=policy_dir, args=args, train_dataset=Dataset.from_dict(rows), processing_class=tokenizer)
+        raise AssertionError("a TRL loss option evolve's loss would ignore was accepted")
+    except ValueError as err:
+        assert "--loss_type ['ipo']" in str(err), err
+    print("TRL loss options it does not apply are refused: ok")
+
     got, examples = batch_loss(trainer_for("srpo", 0.0, [1.0, 1.0]))
     hand = 0.0
     for e in examples:
