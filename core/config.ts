@@ -301,10 +301,47 @@ const LoraSchema = z.strictObject({
     .describe('modules that get an adapter (--lora_target_modules)'),
 });
 
+/** How the trainer's processes are started: one python process, or `accelerate launch` with several. */
+const LauncherSchema = z
+  .discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('python').describe('one trainer process') }),
+    z.strictObject({
+      kind: z.literal('accelerate').describe('`accelerate launch` with numProcesses processes'),
+      numProcesses: z.int().min(1).max(1024).describe('processes in all (one per GPU; on the CPU, gloo)'),
+      config: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'an accelerate config file: deploy/trainer/accelerate/zero3.yaml (DeepSpeed ZeRO-3), deploy/trainer/accelerate/fsdp.yaml (FSDP), or your own; copied into the job; absent: plain data parallel (torchrun)',
+        ),
+    }),
+  ])
+  .prefault({ kind: 'python' })
+  .describe('python: one process; accelerate: `accelerate launch` (every backend runs the same command)');
+
 /** What is trained and how: the same recipe whichever backend runs it. */
 const recipe = {
+  launcher: LauncherSchema,
   device: z.enum(['cuda', 'cpu']).default('cuda').describe('cpu trains in fp32 (--use_cpu); cuda in bf16'),
   beta: z.number().gt(0).default(0.1).describe('DPO beta: how far the policy may move from the reference'),
+  loss: z
+    .enum(['dpo', 'srpo'])
+    .default('dpo')
+    .describe(
+      'dpo: L_PT over the pair rows, each scaled by its weight (pairing.weights); srpo: the SRPO baseline loss (Choi et al. 2024) on each triple, which scores both answers under c(x, y_l) and c(x, y_w) itself (needs pairing.refinementPairs, whose rows carry c(x, y_l, z))',
+    ),
+  nll: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe('RPO-style NLL term: alpha * -log pi(y_w|prompt) / |y_w| added to each row loss (0 = none)'),
+  srpoAlpha: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe("SRPO's mix: (1 - alpha) * generative term + alpha * self-improvement term (loss srpo)"),
   learningRate: z.number().gt(0).default(5e-7).describe('DPO learning rate'),
   epochs: z.number().gt(0).default(1).describe('DPO epochs over the pairs'),
   batchSize: z.int().min(1).default(2).describe('per-device batch size'),
@@ -344,7 +381,10 @@ const recipe = {
     .max(10)
     .default(2)
     .describe('restarts of a killed trainer (local) or failed pod (backoffLimit); each resumes'),
-  extraArgs: z.array(z.string()).default([]).describe('passed verbatim to `trl dpo`'),
+  extraArgs: z
+    .array(z.string())
+    .default([])
+    .describe('passed verbatim to `trl dpo` (TRL DPOConfig flags; an unknown flag fails the job)'),
 };
 
 const LocalTrainer = z.strictObject({
@@ -625,6 +665,25 @@ export const RunConfigSchema = z
         message: 'vllm-lora serves each checkpoint as a LoRA adapter: it needs trainer.lora (LoRA training)',
       });
     }
+    if (trainer.loss === 'srpo') {
+      // SRPO's loss has its own terms: the pair rows' weights would weight nothing, so they are refused.
+      if (!pairing.refinementPairs) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pairing', 'refinementPairs'],
+          message:
+            'trainer.loss srpo reads c(x, y_l, z) from the refinement rows: set pairing.refinementPairs true',
+        });
+      }
+      if (pairing.weights.direct !== 1 || pairing.weights.refinement !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pairing', 'weights'],
+          message:
+            'pairing.weights weight the terms of the dpo loss; trainer.loss srpo has its own (srpoAlpha)',
+        });
+      }
+    }
     const { name, samples, depth } = resolveStrategy(
       sampling.strategy,
       sampling.samples,
@@ -656,6 +715,7 @@ export type LlmJudge = z.infer<typeof LlmJudgeSchema>;
 export type RewardModel = z.infer<typeof RewardModelSchema>;
 export type Pairing = z.infer<typeof PairingSchema>;
 export type Trainer = z.infer<typeof TrainerSchema>;
+export type Launcher = z.infer<typeof LauncherSchema>;
 export type Evaluation = z.infer<typeof EvaluationSchema>;
 export type Serve = z.infer<typeof ServeSchema>;
 export type Suite = z.infer<typeof SuiteSchema>;

@@ -1,7 +1,7 @@
 import type { Pairing, Refinement } from './config.js';
-import type { GenerationRecord, PairRecord, SftRecord } from './records.js';
+import type { GenerationRecord, Message, PairRecord, SftRecord } from './records.js';
 import type { ScoredGeneration } from './strategies.js';
-import { directContext, fnv1a64, refinementContext, templateHash } from './templates.js';
+import { directContext, fnv1a64, refinementContext, refinementOf, templateHash } from './templates.js';
 
 export type { ScoredGeneration };
 
@@ -135,6 +135,44 @@ export function evolveRows(
     });
   }
   return rows;
+}
+
+/** A training row of trainer.loss srpo: a triple with both revision contexts, in TRL's conversational format. */
+export interface SrpoRow {
+  prompt: Message[];
+  chosen: Message[];
+  rejected: Message[];
+  revise_rejected: Message[];
+  revise_chosen: Message[];
+}
+
+/**
+ * SRPO's rows, one per triple: the direct row's (x, y_w, y_l), c(x, y_l, z) from the refinement row of the
+ * same prompt, and c(x, y_w, z) built with the same template and instruction. Throws naming the prompt whose
+ * refinement row is missing or was not built from its rejected answer.
+ */
+export function srpoRows(pairs: PairRecord[]): SrpoRow[] {
+  const refinements = new Map(pairs.filter((p) => p.kind === 'refinement').map((p) => [p.promptId, p]));
+  return pairs
+    .filter((p) => p.kind === 'direct')
+    .map((direct) => {
+      const x = direct.prompt.at(-1)!.content;
+      const [chosen, rejected] = [direct.chosen[0]!.content, direct.rejected[0]!.content];
+      const row = refinements.get(direct.promptId);
+      const refinement = row && refinementOf(row.prompt, x, rejected);
+      if (!row || !refinement) {
+        throw new Error(
+          `prompt ${direct.promptId}: SRPO needs its refinement row c(x, y_l, z) (pairing.refinementPairs), ${row ? 'which is not built from its rejected answer' : 'which is missing'}`,
+        );
+      }
+      return {
+        prompt: direct.prompt,
+        chosen: direct.chosen,
+        rejected: direct.rejected,
+        revise_rejected: row.prompt,
+        revise_chosen: refinementContext(x, chosen, refinement),
+      };
+    });
 }
 
 /** Self-refinement-aware SFT rows (stage 0): x -> y_w and c(x, y_l, z) -> y_w. */

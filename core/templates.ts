@@ -18,6 +18,22 @@ export function refinementContext(prompt: string, answer: string, refinement: Re
   ];
 }
 
+/**
+ * The refinement (template and instruction z) a context c(x, y, z) was built with, read back from it: SRPO
+ * rebuilds c(x, y_w, z) from a refinement row's c(x, y_l, z). Null when the context is not one of `answer`.
+ */
+export function refinementOf(context: Message[], prompt: string, answer: string): Refinement | null {
+  const [first, second, third] = context;
+  if (context.length === 3 && first?.content === prompt && second?.content === answer && third) {
+    return { template: 'multi-turn', instruction: third.content };
+  }
+  const head = refinementContext(prompt, answer, { template: 'single-turn', instruction: '' })[0]!.content;
+  if (context.length === 1 && first?.role === 'user' && first.content.startsWith(head)) {
+    return { template: 'single-turn', instruction: first.content.slice(head.length) };
+  }
+  return null;
+}
+
 export function directContext(prompt: PromptRecord | string): Message[] {
   return [{ role: 'user', content: typeof prompt === 'string' ? prompt : prompt.prompt }];
 }

@@ -1,11 +1,12 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { TrainingStage } from '../../core/checkpoint.js';
 import type { Trainer } from '../../core/config.js';
 import type { Manifest } from '../../core/records.js';
 import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../../core/steps.js';
 import { z } from 'zod';
+import { srpoRows } from '../../core/pairing.js';
 import { exists, readManifest, readManifestRows, writeAtomic } from '../artifacts.js';
 import { lookup, record, stepKey, without } from '../reuse.js';
 import type { JobStatus, TrainingBackend } from './backend.js';
@@ -13,7 +14,16 @@ import { kubernetesBackend } from './kubernetes.js';
 import { localBackend, localLogFile } from './local.js';
 import { parseLibraryVersions, parseTrainerMetrics } from './metrics.js';
 import { rayBackend } from './ray.js';
-import { dpoArgs, entryPoint, openRLHFCommand, resumable, sftArgs } from './recipe.js';
+import {
+  DPO_ENTRY_POINT,
+  dpoArgs,
+  entryPoint,
+  LAUNCH_ENTRY_POINT,
+  launched,
+  openRLHFCommand,
+  resumable,
+  sftArgs,
+} from './recipe.js';
 import {
   checkpointManifestPath,
   registerCheckpoint,
@@ -70,18 +80,33 @@ async function savedModel(
 
 /**
  * The rows a stage trains on, in TRL's conversational formats: preference rows (prompt, chosen,
- * rejected) from pairs.jsonl for dpo; prompt-completion rows from sft.jsonl, which the pair step writes
+ * rejected, with each row's weight and kind) from pairs.jsonl for dpo, or one SRPO row per triple; prompt-completion rows from sft.jsonl, which the pair step writes
  * next to it, for sft.
  */
 async function trainingRows(
   stage: TrainingStage,
   pairs: Manifest,
+  trainer: Trainer,
 ): Promise<{ source: Manifest; rows: object[] }> {
   if (stage === 'dpo') {
     const rows = await readManifestRows(pairs, 'pair');
+    if (trainer.loss === 'srpo') {
+      try {
+        return { source: pairs, rows: srpoRows(rows) };
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`${pairs.uri}: ${(err as Error).message}`, 'NoTrainingData');
+      }
+    }
+    // The weight scales the row's loss in deploy/trainer/dpo.py; the kind names its truncation counts.
     return {
       source: pairs,
-      rows: rows.map((p) => ({ prompt: p.prompt, chosen: p.chosen, rejected: p.rejected })),
+      rows: rows.map((p) => ({
+        prompt: p.prompt,
+        chosen: p.chosen,
+        rejected: p.rejected,
+        weight: p.weight,
+        kind: p.kind,
+      })),
     };
   }
   const sftUri = join(dirname(pairs.uri), 'sft.jsonl');
@@ -94,6 +119,20 @@ async function trainingRows(
   }
   const rows = await readManifestRows(sft, 'sft');
   return { source: sft, rows: rows.map((r) => ({ prompt: r.prompt, completion: r.completion })) };
+}
+
+/**
+ * The recipe in the step key: without the interpreter, nor the keys added since at their defaults (the
+ * dpo loss, no NLL term, one python process), so jobs indexed before them stay reusable.
+ */
+function recipeKey(trainer: Trainer): object {
+  const { loss, nll, srpoAlpha, launcher, ...rest } = trainer;
+  return {
+    ...without(rest, 'python'),
+    ...(loss === 'dpo' ? {} : { loss, srpoAlpha }),
+    ...(nll === 0 ? {} : { nll }),
+    ...(launcher.kind === 'python' ? {} : { launcher }),
+  };
 }
 
 /** What a reuse index records for a training step: the job whose output is the checkpoint. */
@@ -132,7 +171,7 @@ export function createTrainingActivities({
         ...(stage === 'sft' ? { stage } : {}), // dpo keys stay those of jobs indexed before the SFT stage
         policyModel: input.policyModel,
         referenceModel: input.referenceModel,
-        recipe: without(input.trainer, 'python'),
+        recipe: recipeKey(input.trainer),
       });
       const finished = await lookup(input.scope.indexes, key, IndexedJobSchema, succeeded);
       if (finished) {
@@ -154,7 +193,7 @@ export function createTrainingActivities({
         );
       }
       // TRL reads a local directory holding train.jsonl as a dataset; only its columns are passed.
-      const { source, rows } = await trainingRows(stage, input.pairs);
+      const { source, rows } = await trainingRows(stage, input.pairs, trainer);
       const data = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
       const dataDir = join(jobDir, 'data');
       const trainFile = join(dataDir, 'train.jsonl');
@@ -166,7 +205,31 @@ export function createTrainingActivities({
       const args = (stage === 'sft' ? sftArgs : dpoArgs)(trainer, model, dataDir, outputDir);
       const mergedDir = trainer.lora ? mergedDirOf(jobDir) : null;
       const served = trainer.lora ? await servedAdapterOf(model) : null;
-      const entry = entryPoint(stage, model, reference);
+      const script = join(jobDir, 'dpo.py'); // the job's own copy: what ran stays with the job, on every backend
+      if (stage === 'dpo') await writeAtomic(script, await readFile(DPO_ENTRY_POINT, 'utf8'));
+      const launcher = trainer.launcher;
+      const accelerateConfig =
+        launcher.kind === 'accelerate' && launcher.config ? join(jobDir, 'accelerate.yaml') : null;
+      if (accelerateConfig && launcher.kind === 'accelerate' && launcher.config) {
+        const text = await readFile(resolve(launcher.config), 'utf8').catch(() => null);
+        if (text === null) {
+          throw ApplicationFailure.nonRetryable(
+            `trainer.launcher.config: no accelerate config file at ${resolve(launcher.config)}`,
+            'BadConfig',
+          );
+        }
+        await writeAtomic(accelerateConfig, text);
+      }
+      const launchScript = join(jobDir, 'launch.py');
+      if (launcher.kind === 'accelerate') {
+        await writeAtomic(launchScript, await readFile(LAUNCH_ENTRY_POINT, 'utf8'));
+      }
+      const entry = launched(
+        trainer,
+        entryPoint(stage, model, reference, script),
+        { launcher: launchScript, config: accelerateConfig },
+        input.jobKey,
+      );
       const command = resumable(pythonOf(trainer), entry, args, {
         outputDir,
         mergedDir,

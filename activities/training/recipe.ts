@@ -1,8 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import type { Trainer } from '../../core/config.js';
+import { fnv1a64 } from '../../core/templates.js';
 
 /**
- * Recipes generated from the run config. Every backend runs the same TRL command line (`trl sft` for the
- * self-refinement-aware SFT stage, `trl dpo` for preference training), wrapped by `resumable()`; the
+ * Recipes generated from the run config. Every backend runs the same command line (`trl sft` for the
+ * self-refinement-aware SFT stage, deploy/trainer/dpo.py for preference training), wrapped by `resumable()`; the
  * OpenRLHF command is recorded next to the DPO one as the multi-node alternative.
  */
 export type Stage = 'sft' | 'dpo';
@@ -64,7 +66,16 @@ function trainingArgs(
 
 export function dpoArgs(trainer: Trainer, model: string, dataDir: string, outputDir: string): string[] {
   const run = { model, dataDir, outputDir, learningRate: trainer.learningRate, epochs: trainer.epochs };
-  return [...trainingArgs(trainer, run), '--beta', String(trainer.beta), ...trainer.extraArgs];
+  return [
+    ...trainingArgs(trainer, run),
+    '--beta',
+    String(trainer.beta),
+    '--evolve_loss',
+    trainer.loss,
+    ...(trainer.nll > 0 ? ['--evolve_nll', String(trainer.nll)] : []),
+    ...(trainer.loss === 'srpo' ? ['--srpo_alpha', String(trainer.srpoAlpha)] : []),
+    ...trainer.extraArgs,
+  ];
 }
 
 /** `trl sft` on prompt-completion rows: the loss is on the completion (y_w) only, TRL's default for them. */
@@ -73,35 +84,54 @@ export function sftArgs(trainer: Trainer, model: string, dataDir: string, output
   return trainingArgs(trainer, { model, dataDir, outputDir, learningRate, epochs });
 }
 
+/** evolve's DPO entry point (TRL's `trl dpo` script with evolve's loss), copied into each job directory. */
+export const DPO_ENTRY_POINT = fileURLToPath(new URL('../../deploy/trainer/dpo.py', import.meta.url));
+
 /**
- * `trl dpo` with a reference policy other than the model being trained. TRL's script has no flag for it
- * (its DPOTrainer loads the reference from the policy's own path), so this entry point takes
- * `--ref_model_name_or_path`, loads that model the way TRL loads the policy, and runs TRL's script.
+ * The python arguments that run a stage: TRL's own SFT script, or evolve's DPO entry point (the job's copy,
+ * `script`), told the reference policy when it is not the policy being trained (TRL has no flag for it).
  */
-const DPO_WITH_REFERENCE = `import sys
-import trl
-from trl.scripts import dpo
-from trl.trainer.utils import create_model_from_path
-
-flag = sys.argv.index("--ref_model_name_or_path")
-reference = sys.argv[flag + 1]
-del sys.argv[flag : flag + 2]
-
-
-class ReferenceDPOTrainer(trl.DPOTrainer):
-    def __init__(self, *args, **kwargs):
-        kwargs["ref_model"] = create_model_from_path(reference, **dict(kwargs["args"].model_init_kwargs or {}))
-        super().__init__(*args, **kwargs)
-
-
-trl.DPOTrainer = ReferenceDPOTrainer
-dpo.main(*dpo.make_parser().parse_args_and_config(fail_with_unknown_args=False))`;
-
-/** The python arguments that run a stage: TRL's own script, or the reference-policy entry point. */
-export function entryPoint(stage: Stage, policyModel: string, referenceModel: string): string[] {
+export function entryPoint(
+  stage: Stage,
+  policyModel: string,
+  referenceModel: string,
+  script: string,
+): string[] {
   if (stage === 'sft') return ['-m', 'trl.scripts.sft'];
-  if (referenceModel === policyModel) return ['-m', 'trl.scripts.dpo'];
-  return ['-c', DPO_WITH_REFERENCE, '--ref_model_name_or_path', referenceModel];
+  return [script, ...(referenceModel === policyModel ? [] : ['--ref_model_name_or_path', referenceModel])];
+}
+
+/** evolve's `accelerate launch` (deploy/trainer/launch.py), copied into each job that runs several processes. */
+export const LAUNCH_ENTRY_POINT = fileURLToPath(new URL('../../deploy/trainer/launch.py', import.meta.url));
+
+/**
+ * The entry point under the launcher: as it is for one python process, or after the job's copy of
+ * deploy/trainer/launch.py (the `accelerate launch` CLI) for several, with the job's copy of the accelerate
+ * config file if any (else plain data parallel through torchrun). The rendezvous port is derived from the
+ * job key, so two jobs launched on one machine do not take the same one.
+ */
+export function launched(
+  trainer: Trainer,
+  entry: string[],
+  files: { launcher: string; config: string | null },
+  jobKey: string,
+): string[] {
+  const launcher = trainer.launcher;
+  if (launcher.kind === 'python') return entry;
+  const port = 20_000 + (parseInt(fnv1a64(jobKey).slice(0, 8), 16) % 20_000);
+  return [
+    files.launcher,
+    '--num_processes',
+    String(launcher.numProcesses),
+    '--num_machines',
+    '1',
+    '--main_process_port',
+    String(port),
+    ...(files.config
+      ? ['--config_file', files.config]
+      : ['--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no']),
+    ...entry,
+  ];
 }
 
 /**

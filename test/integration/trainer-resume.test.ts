@@ -17,8 +17,8 @@ import { runIn, submitInput, trainer, writePairs } from '../support/training.js'
 const local = (extra: Record<string, unknown> = {}) =>
   trainer({ backend: 'local', python: requireInstalled(pythonBin), ...extra });
 
-/** The trainer's own python process (not the shells around it, nor `trl env`). */
-const trainerProcesses = (outputDir: string) => processesWith(outputDir, 'trl.scripts.dpo');
+/** The trainer's own python process (not the shells around it, whose argv holds the python path apart). */
+const trainerProcesses = (jobDir: string) => processesWith(`bin/python ${join(jobDir, 'dpo.py')}`);
 
 test('a trainer killed mid-training is restarted and resumes from its last checkpoint', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'evolve-resume-'));
@@ -31,7 +31,7 @@ test('a trainer killed mid-training is restarted and resumes from its last check
   const training = runIn(env, activities.awaitTraining, job);
   const saved = join(job.outputDir, 'checkpoint-1', 'trainer_state.json');
   await until('checkpoint-1', () => existsSync(saved), 600_000);
-  const [pid] = trainerProcesses(job.outputDir);
+  const [pid] = trainerProcesses(job.jobDir);
   assert.ok(pid, 'the trainer runs');
   process.kill(pid, 'SIGKILL');
   const checkpoint = await training;
@@ -73,11 +73,11 @@ test('cancelling training kills the trainer and leaves the job stopped, not rest
   const env = new MockActivityEnvironment();
   const job = await runIn(env, activities.submitTraining, submitInput(dir, pairs, config, 'cancel'));
   const training = runIn(env, activities.awaitTraining, job);
-  await until('the trainer to start', () => trainerProcesses(job.outputDir).length > 0);
+  await until('the trainer to start', () => trainerProcesses(job.jobDir).length > 0);
   env.cancel();
   await assert.rejects(training, (err) => err instanceof CancelledFailure);
-  assert.deepEqual(trainerProcesses(job.outputDir), []);
+  assert.deepEqual(trainerProcesses(job.jobDir), []);
   assert.equal((await backendFor(config).find(job))?.state, 'stopped');
   await sleep(1000);
-  assert.deepEqual(trainerProcesses(job.outputDir), [], 'nothing restarted it');
+  assert.deepEqual(trainerProcesses(job.jobDir), [], 'nothing restarted it');
 });

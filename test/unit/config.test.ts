@@ -103,6 +103,20 @@ test('a judge kind without its settings, or text input without a template, names
   const none = parseRunConfig({ ...good, judge: { kind: 'none', verifier: 'math' } });
   assert.equal(none.judge.llm, undefined);
   assert.deepEqual(none.pairing.weights, { direct: 1, refinement: 1 });
+  const srpo = (pairing: object) => ({
+    ...good,
+    pairing: { ...good.pairing, ...pairing },
+    trainer: { ...good.trainer, loss: 'srpo' },
+  });
+  assert.equal(parseRunConfig(srpo({})).trainer.loss, 'srpo');
+  assert.throws(
+    () => parseRunConfig(srpo({ refinementPairs: false })),
+    /pairing\.refinementPairs: trainer\.loss srpo reads c\(x, y_l, z\) from the refinement rows/,
+  );
+  assert.throws(
+    () => parseRunConfig(srpo({ weights: { direct: 1, refinement: 0.5 } })),
+    /pairing\.weights: pairing\.weights weight the terms of the dpo loss/,
+  );
 });
 
 test('policy.serve: by-path when absent, restart needs a command, an unknown kind is named', () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PairingSchema, type Pairing, type Refinement } from '../../core/config.js';
-import { evolveRows, selectPair, sftRows } from '../../core/pairing.js';
+import { evolveRows, selectPair, sftRows, srpoRows } from '../../core/pairing.js';
 import type { ScoredGeneration } from '../../core/strategies.js';
-import { templateHash } from '../../core/templates.js';
+import { refinementContext, templateHash } from '../../core/templates.js';
 import type { GenerationRecord } from '../../core/records.js';
 
 const pairing: Pairing = PairingSchema.parse({ rule: 'max-min', margin: 0.5 });
@@ -215,4 +215,20 @@ test('pair rows carry the term weights; SFT rows are x -> y_w and c(x, y_l, z) -
 
 test('NaN scores count as unjudged, never as a score', () => {
   assert.equal(pick(selectPair([response(0, 1, NaN), response(0, 2, 3)], pairing)), 'single-response');
+});
+
+test('SRPO rows: one per triple, with c(x, y_l, z) from its refinement row and c(x, y_w, z) rebuilt alike', () => {
+  const decision = selectPair([response(0, 1, 2), response(0, 2, 9)], pairing);
+  assert.ok(decision.kind === 'pair');
+  for (const template of ['multi-turn', 'single-turn'] as const) {
+    const z = { template, instruction: 'Improve it.' };
+    const [row, ...rest] = srpoRows(evolveRows('What is 2+2?', decision, pairing, z));
+    assert.equal(rest.length, 0);
+    assert.deepEqual(row!.prompt, [{ role: 'user', content: 'What is 2+2?' }]);
+    assert.deepEqual(row!.revise_rejected, refinementContext('What is 2+2?', 'answer 0.1', z));
+    assert.deepEqual(row!.revise_chosen, refinementContext('What is 2+2?', 'answer 0.2', z));
+    assert.deepEqual(row!.chosen, [{ role: 'assistant', content: 'answer 0.2' }]);
+  }
+  const direct = evolveRows('What is 2+2?', decision, { ...pairing, refinementPairs: false }, refinement);
+  assert.throws(() => srpoRows(direct), /prompt p: SRPO needs its refinement row .* which is missing/);
 });

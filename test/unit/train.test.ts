@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseTrainerMetrics } from '../../activities/training/metrics.js';
 import {
+  DPO_ENTRY_POINT,
   dpoArgs,
   entryPoint,
+  launched,
   openRLHFCommand,
   resumable,
   sftArgs,
@@ -120,13 +123,12 @@ test('the SFT recipe takes its own learning rate and epochs, and no DPO-only fla
   assert.deepEqual(flags(dpoArgs(trainer, '/m', '/data', '/out')).get('--learning_rate'), ['5e-7']);
 });
 
-test("the entry point: TRL's scripts, or the reference-policy wrapper when the reference differs", () => {
-  assert.deepEqual(entryPoint('sft', '/p', '/p'), ['-m', 'trl.scripts.sft']);
-  assert.deepEqual(entryPoint('dpo', '/p', '/p'), ['-m', 'trl.scripts.dpo']);
-  const wrapped = entryPoint('dpo', '/p', '/base');
-  assert.equal(wrapped[0], '-c');
-  assert.match(wrapped[1]!, /trl\.scripts import dpo/);
-  assert.deepEqual(wrapped.slice(2), ['--ref_model_name_or_path', '/base']);
+test("the entry point: TRL's SFT script, or the job's copy of evolve's DPO entry point", () => {
+  assert.deepEqual(entryPoint('sft', '/p', '/p', '/job/dpo.py'), ['-m', 'trl.scripts.sft']);
+  assert.deepEqual(entryPoint('dpo', '/p', '/p', '/job/dpo.py'), ['/job/dpo.py']);
+  const wrapped = entryPoint('dpo', '/p', '/base', '/job/dpo.py');
+  assert.deepEqual(wrapped, ['/job/dpo.py', '--ref_model_name_or_path', '/base']);
+  assert.match(readFileSync(DPO_ENTRY_POINT, 'utf8'), /class EvolveDPOTrainer\(trl\.DPOTrainer\)/);
   const command = resumable('py', wrapped, ['--beta', '0.1'], { outputDir: '/o', mergedDir: null });
   assert.deepEqual(command.slice(3, 7), ['evolve-train', 'py', '/o', '']);
   assert.deepEqual(command.slice(-4), ['--ref_model_name_or_path', '/base', '--beta', '0.1']);
@@ -134,4 +136,51 @@ test("the entry point: TRL's scripts, or the reference-policy wrapper when the r
   const lora = resumable('py', wrapped, ['--beta', '0.1'], dirs);
   assert.deepEqual(lora.slice(3, 9), ['evolve-train', 'py', '/o', '/m', '/p', '/s']);
   assert.match(lora[2]!, /combination_type="cat"/);
+});
+
+test("the loss flags: evolve's loss, its NLL term and SRPO's alpha, before the extra args", () => {
+  const f = (extra: Record<string, unknown>) =>
+    flags(dpoArgs(TrainerSchema.parse({ backend: 'local', ...extra }), '/m', '/data', '/out'));
+  const plain = f({});
+  assert.deepEqual(plain.get('--evolve_loss'), ['dpo']);
+  assert.ok(!plain.has('--evolve_nll') && !plain.has('--srpo_alpha'), 'no NLL term, no SRPO by default');
+  const rpo = f({ nll: 0.5, extraArgs: ['--seed', '3'] });
+  assert.deepEqual(rpo.get('--evolve_nll'), ['0.5']);
+  assert.deepEqual(rpo.get('--seed'), ['3']);
+  const srpo = f({ loss: 'srpo', srpoAlpha: 0.2 });
+  assert.deepEqual(srpo.get('--evolve_loss'), ['srpo']);
+  assert.deepEqual(srpo.get('--srpo_alpha'), ['0.2']);
+});
+
+test('the launcher: the entry point as it is, or under accelerate launch with N processes and a config', () => {
+  const entry = ['/job/dpo.py', '--ref_model_name_or_path', '/base'];
+  const files = (config: string | null) => ({ launcher: '/job/launch.py', config });
+  const parse = (launcher: unknown) => TrainerSchema.parse({ backend: 'local', launcher });
+  assert.deepEqual(TrainerSchema.parse({ backend: 'local' }).launcher, { kind: 'python' });
+  assert.deepEqual(launched(parse({ kind: 'python' }), entry, files(null), 'k'), entry);
+  const ddp = launched(parse({ kind: 'accelerate', numProcesses: 2 }), entry, files(null), 'run/it1/train');
+  assert.deepEqual(ddp.slice(0, 3), ['/job/launch.py', '--num_processes', '2']);
+  assert.ok(ddp.includes('--multi_gpu'), 'no config file: plain data parallel');
+  assert.deepEqual(ddp.slice(-3), entry, 'the entry point and its flags come last');
+  const port = Number(ddp[ddp.indexOf('--main_process_port') + 1]);
+  assert.ok(port >= 20_000 && port < 40_000);
+  const again = launched(parse({ kind: 'accelerate', numProcesses: 2 }), entry, files(null), 'run/it1/train');
+  assert.deepEqual(again, ddp, 'the same job key, the same port (a relaunch finds its rendezvous)');
+  const zero3 = parse({
+    kind: 'accelerate',
+    numProcesses: 8,
+    config: 'deploy/trainer/accelerate/zero3.yaml',
+  });
+  const sharded = launched(zero3, ['-m', 'trl.scripts.sft'], files('/job/accelerate.yaml'), 'k');
+  assert.deepEqual(sharded.slice(sharded.indexOf('--config_file'), -2), [
+    '--config_file',
+    '/job/accelerate.yaml',
+  ]);
+  assert.ok(!sharded.includes('--multi_gpu'));
+  assert.deepEqual(sharded.slice(-2), ['-m', 'trl.scripts.sft'], 'accelerate launch -m runs a module');
+  for (const file of ['zero3.yaml', 'fsdp.yaml']) {
+    const text = readFileSync(`deploy/trainer/accelerate/${file}`, 'utf8');
+    assert.match(text, /distributed_type: (DEEPSPEED|FSDP)/);
+  }
+  assert.throws(() => parse({ kind: 'accelerate' }), /numProcesses/);
 });
