@@ -13,6 +13,8 @@ export interface ChatRequest {
   maxTokens: number;
   seed: number;
   signal?: AbortSignal;
+  /** Sends no further attempt once aborted (a superseded shard attempt); an attempt in flight still lands. */
+  stop?: AbortSignal;
   /** Ask for the top-n alternatives of each output token (pairwise judges read the first one). */
   topLogprobs?: number;
   /** Constrain the reply to this JSON schema (response_format json_schema; vLLM and OpenAI honour it). */
@@ -146,6 +148,11 @@ function callSignal(parent: AbortSignal | undefined): { signal?: AbortSignal; re
   return { signal: controller.signal, release: () => parent.removeEventListener('abort', abort) };
 }
 
+const anyOf = (...signals: (AbortSignal | undefined)[]) => {
+  const set = signals.filter((s) => s !== undefined);
+  return set.length > 1 ? AbortSignal.any(set) : set[0];
+};
+
 const backoff = (attempt: number) =>
   Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
 
@@ -212,6 +219,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
     } as ChatCompletionCreateParamsNonStreaming;
     let last = '';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      request.stop?.throwIfAborted();
       await slots.acquire();
       let replica: Replica | undefined;
       let wait = 0;
@@ -269,7 +277,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
         if (replica) replica.inFlight--;
         slots.release();
       }
-      if (wait > 0 && attempt < maxAttempts) await sleep(wait, request.signal);
+      if (wait > 0 && attempt < maxAttempts) await sleep(wait, anyOf(request.signal, request.stop));
     }
     throw ApplicationFailure.retryable(
       `${replicaUrls(endpoint).join(', ')}: no reply after ${maxAttempts} attempts; last: ${last}`,
