@@ -31,8 +31,7 @@ test('a Temporal restart mid-shard: the overlapping attempts pay for no request 
   quietRuntime();
   const temporal = await restartableDevServer();
   cleanup.push(temporal.kill);
-  // Slow replies, two at a time: the refine shard takes ~15 s, long enough to restart Temporal inside it.
-  const fake: FakeServer = await startFakeOpenAI({ latencyMs: 800 });
+  const fake: FakeServer = await startFakeOpenAI({ latencyMs: 200 });
   cleanup.push(fake.close);
   const dir = mkdtempSync(join(tmpdir(), 'evolve-outage-'));
   const prompts: Manifest = await writeJsonlWithManifest(
@@ -78,13 +77,17 @@ test('a Temporal restart mid-shard: the overlapping attempts pay for no request 
       readdirSync(refineDir)
         .filter((f) => f.endsWith('.journal'))
         .reduce((n, f) => n + readFileSync(join(refineDir, f), 'utf8').split('\n').length - 1, 0);
-    await until('refine rows in the journal', () => {
+    const refineRows = (n: number) => () => {
       try {
-        return journalled() >= 2;
+        return journalled() >= n;
       } catch {
         return false;
       }
-    });
+    };
+    await until('refine to start', refineRows(0));
+    // Slow replies, two at a time: refine takes ~24 s, long enough to restart Temporal inside it.
+    fake.plan.latencyMs = 1500;
+    await until('refine rows in the journal', refineRows(2));
     // Down longer than the 5 s heartbeat timeout: Temporal gives attempt 1 up and starts attempt 2
     // while attempt 1, which never saw the outage, still has requests in flight.
     await temporal.kill();
