@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { formatIssues } from '../core/config.js';
 import { ManifestSchema, RecordSchemas, type Manifest, type RecordSchemaName } from '../core/records.js';
 import { ShardLease } from './lease.js';
+import { activityLine } from './outage.js';
 
 /** Bad data in a file: the message names the file and line, so it can be fixed by hand. */
 export class DataError extends Error {
@@ -363,6 +364,8 @@ export async function journalledStep<T>(
     const already = await step.finished?.();
     if (already) return already;
     const journal = await Journal.open(path, step.rowSchema, step.keyOf);
+    if (journal.rows.size > 0)
+      activityLine('info', `${step.out}: resuming from its journal, ${journal.rows.size} rows done`);
     try {
       // mapLimit lets requests in flight land in the journal before it throws, superseded or not.
       await work(journal, lease);

@@ -9,11 +9,16 @@ const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
 const watches = new Set<OutageWatch>();
 
-function warn(message: string, meta: Record<string, unknown>): void {
+/** A line in the worker log, from inside an activity (outside one there is nobody to tell). */
+export function activityLine(
+  level: 'info' | 'warn',
+  message: string,
+  meta: Record<string, unknown> = {},
+): void {
   try {
-    log.warn(message, meta);
+    log[level](message, meta);
   } catch {
-    // outside an activity: nobody to tell
+    // outside an activity
   }
 }
 
@@ -41,7 +46,9 @@ export class OutageWatch {
   succeeded(): void {
     this.lastSuccess = Date.now();
     if (this.downSince === null) return;
-    warn(`${this.name} is back after ${this.attempts} failed attempts`, { endpoint: this.name });
+    activityLine('info', `${this.name} is back after ${this.attempts} failed attempts`, {
+      endpoint: this.name,
+    });
     this.downSince = null;
     this.attempts = 0;
   }
@@ -51,7 +58,7 @@ export class OutageWatch {
     this.attempts++;
     if (this.downSince !== null) return;
     this.downSince = Date.now();
-    warn(`${this.name} is unreachable, waiting for it: ${message}`, { endpoint: this.name });
+    activityLine('warn', `${this.name} is unreachable, waiting for it: ${message}`, { endpoint: this.name });
   }
 
   /** True once the server has been down, with no good reply from it, for longer than the budget. */

@@ -10,6 +10,7 @@ import { writeJsonlWithManifest } from '../../activities/artifacts.js';
 import { arithmeticProblems } from '../../core/arithmetic.js';
 import { EndpointSchema } from '../../core/config.js';
 import type { Manifest } from '../../core/records.js';
+import { watchRun } from '../../client/run.js';
 import { createEvolveWorker } from '../../workers/worker.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { quietRuntime } from '../support/quiet.js';
@@ -90,10 +91,14 @@ test('a Temporal restart mid-shard: the overlapping attempts pay for no request 
     await until('refine rows in the journal', refineRows(2));
     // Down longer than the 5 s heartbeat timeout: Temporal gives attempt 1 up and starts attempt 2
     // while attempt 1, which never saw the outage, still has requests in flight.
+    // `evolve run --wait` watches through the outage.
+    const said: string[] = [];
+    const watched = watchRun(client, handle as never, 1, (line) => said.push(line));
     await temporal.kill();
     await new Promise((r) => setTimeout(r, 7000));
     await temporal.start();
-    return (await client.workflow.getHandle(handle.workflowId).result()) as Manifest[];
+    const result = (await watched) as unknown as Manifest[];
+    return result;
   });
 
   const history = await client.workflow.getHandle('outage').fetchHistory();
