@@ -14,6 +14,37 @@ export function jsonLogLine(entry: LogEntry): string {
   );
 }
 
+/** One line per distinct warning a minute: a lost Temporal connection makes every poller warn at once, again and again. */
+const REPEAT_WINDOW_MS = 60_000;
+
+/**
+ * Passes entries through, except WARN entries repeating a message already passed in the last minute:
+ * those are counted, and the count goes out with the next occurrence after the minute.
+ */
+export function dedupeWarnings(
+  write: (entry: LogEntry) => void,
+  now = () => Date.now(),
+): (entry: LogEntry) => void {
+  const seen = new Map<string, { at: number; dropped: number }>();
+  return (entry) => {
+    if (entry.level !== 'WARN') return write(entry);
+    const last = seen.get(entry.message);
+    if (last && now() - last.at < REPEAT_WINDOW_MS) {
+      last.dropped++;
+      return;
+    }
+    const dropped = last?.dropped ?? 0;
+    seen.set(entry.message, { at: now(), dropped: 0 });
+    if (seen.size > 1000) seen.delete(seen.keys().next().value!);
+    write(dropped > 0 ? { ...entry, message: `${entry.message} (and ${dropped} more like it)` } : entry);
+  };
+}
+
+const textLogLine = (entry: LogEntry) => {
+  const { time, level, message, ...meta } = JSON.parse(jsonLogLine(entry)) as Record<string, string>;
+  return `${time} [${level}] ${message}${Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : ''}`;
+};
+
 export interface RuntimeSettings {
   /** `host:port` the Prometheus exporter serves `/metrics` on, if any. */
   metrics?: string;
@@ -53,8 +84,14 @@ export function installRuntime(
   Runtime.install({
     logger:
       settings.format === 'json'
-        ? new DefaultLogger(settings.level, (entry) => write(jsonLogLine(entry)))
-        : new DefaultLogger(settings.level),
+        ? new DefaultLogger(
+            settings.level,
+            dedupeWarnings((entry) => write(jsonLogLine(entry))),
+          )
+        : new DefaultLogger(
+            settings.level,
+            dedupeWarnings((entry) => process.stderr.write(`${textLogLine(entry)}\n`)),
+          ),
     telemetryOptions: {
       logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
       ...(settings.metrics ? { metrics: { prometheus: { bindAddress: settings.metrics } } } : {}),
