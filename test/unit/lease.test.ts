@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { journalledStep } from '../../activities/artifacts.js';
 import { STALE_MS, ShardLease } from '../../activities/lease.js';
+import { until } from '../support/until.js';
 
 const Row = z.object({ id: z.string() });
 type Row = z.infer<typeof Row>;
@@ -30,7 +31,9 @@ test('a newer holder waits for the superseded one to land its request in flight,
   const inFlight = new Promise<void>((resolve) => (releaseFirst = resolve));
   let firstStarted = () => {};
   const started = new Promise<void>((resolve) => (firstStarted = resolve));
+  let firstLease: ShardLease | undefined;
   const first = journalledStep(step(dir), async (journal, lease) => {
+    firstLease = lease;
     for (const id of ['a', 'b', 'c']) {
       lease.check();
       sent.push(`first:${id}`);
@@ -53,7 +56,7 @@ test('a newer holder waits for the superseded one to land its request in flight,
     }
   });
   // The second attempt is waiting on the first one's owner file; the first notices within a poll.
-  await new Promise((resolve) => setTimeout(resolve, 1200));
+  await until('the first attempt to see it lost the lease', () => firstLease?.lost);
   assert.deepEqual(sent, ['first:a'], 'nothing is sent while the takeover waits');
   releaseFirst();
   await assert.rejects(first, /superseded by a newer attempt/);
