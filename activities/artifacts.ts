@@ -7,6 +7,8 @@ import type { z } from 'zod';
 import { formatIssues } from '../core/config.js';
 import { ManifestSchema, RecordSchemas, type Manifest, type RecordSchemaName } from '../core/records.js';
 import { secretScrubber } from './redact.js';
+import { ShardLease } from './lease.js';
+import { activityLine } from './outage.js';
 
 /** Bad data in a file: the message names the file and line, so it can be fixed by hand. */
 export class DataError extends Error {
@@ -340,6 +342,10 @@ export interface JournalledStep<T> {
   order: (a: T, b: T) => number;
   stats: (rows: T[]) => Record<string, number>;
   producedBy: ProducedBy;
+  /** The finished output, if an attempt this one waited for made it meanwhile (see reuse.ts). */
+  finished?: () => Promise<Manifest | null>;
+  /** Indexes the output while the lease is still held. */
+  publish?: (made: Manifest) => Promise<void>;
 }
 
 /** Where a shard step writes its rows, and the producer its manifest names. */
@@ -358,24 +364,36 @@ export const shardOutput = (
  */
 export async function journalledStep<T>(
   step: JournalledStep<T>,
-  work: (journal: Journal<T>) => Promise<unknown>,
+  work: (journal: Journal<T>, lease: ShardLease) => Promise<unknown>,
 ): Promise<Manifest> {
   const started = Date.now();
-  const journal = await Journal.open(
-    `${step.out}.${step.key.slice(0, 16)}.journal`,
-    step.rowSchema,
-    step.keyOf,
-  );
+  const path = `${step.out}.${step.key.slice(0, 16)}.journal`;
+  // Only the lease holder reads and writes the journal: no request is sent twice by two live attempts.
+  const lease = await ShardLease.acquire(path);
+  let done = false;
   try {
-    await work(journal);
-    const rows = [...journal.rows.values()].sort(step.order);
-    const manifest = await writeJsonlWithManifest(step.out, step.schema, rows, step.producedBy, {
-      stats: step.stats(rows),
-      wallMs: Date.now() - started,
-    });
-    await journal.discard();
-    return manifest;
+    const already = await step.finished?.();
+    if (already) return already;
+    const journal = await Journal.open(path, step.rowSchema, step.keyOf);
+    if (journal.rows.size > 0)
+      activityLine('info', `${step.out}: resuming from its journal, ${journal.rows.size} rows done`);
+    try {
+      // mapLimit lets requests in flight land in the journal before it throws, superseded or not.
+      await work(journal, lease);
+      lease.check();
+      const rows = [...journal.rows.values()].sort(step.order);
+      const manifest = await writeJsonlWithManifest(step.out, step.schema, rows, step.producedBy, {
+        stats: step.stats(rows),
+        wallMs: Date.now() - started,
+      });
+      await step.publish?.(manifest);
+      await journal.discard();
+      done = true;
+      return manifest;
+    } finally {
+      await journal.close().catch(() => undefined);
+    }
   } finally {
-    await journal.close().catch(() => undefined);
+    await lease.release(done);
   }
 }

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import type { Sampling } from '../core/config.js';
 import {
   GenerationFlag,
@@ -12,7 +11,7 @@ import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
 import { Journal, journalledStep, readManifestRows, readManifestSlice, shardOutput } from './artifacts.js';
 import { withHeartbeat } from './heartbeat.js';
-import { reusableOutput, stepKey, without } from './reuse.js';
+import { indexHooks, reusableOutput, stepKey, without } from './reuse.js';
 import { mapLimit } from '../core/concurrency.js';
 import { chatMany, type ChatFn, type ChatReply } from './inference.js';
 
@@ -73,7 +72,6 @@ function journalled(
     generateChains: GenerateChains,
   ) => Promise<void>,
 ): Promise<Manifest> {
-  const ctx = Context.current();
   const spec = {
     ...shardOutput(input, step),
     key,
@@ -85,7 +83,7 @@ function journalled(
     stats: countFlags,
   };
   return reusableOutput(input.scope, key, () =>
-    journalledStep(spec, async (journal) => {
+    journalledStep({ ...spec, ...indexHooks(input.scope, key) }, async (journal, lease) => {
       const resumedFrom = journal.rows.size;
       const generateChains: GenerateChains = async (g, chains) => {
         const seeds = chains.map((chain) => seedFor(input.params.seed, g.promptId, chain, g.step));
@@ -96,8 +94,10 @@ function journalled(
           topP: input.params.topP,
           maxTokens: input.params.maxTokens,
           seed: seeds[0]!,
-          signal: ctx.cancellationSignal,
+          signal: lease.abortSignal,
+          stop: lease.stopSignal,
         };
+        lease.check();
         const replies = await chatMany(chat, request, seeds);
         return Promise.all(
           replies.map((reply, i) => keep({ ...g, chain: chains[i]! }, reply, reply.seed ?? seeds[i]!)),

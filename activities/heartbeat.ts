@@ -1,4 +1,12 @@
 import { Context } from '@temporalio/activity';
+import { outages } from './outage.js';
+
+/** The activity's details, with the servers this worker is waiting out (shown by `temporal activity` and the UI). */
+function withOutages(details: unknown): unknown {
+  const waiting = outages();
+  if (waiting.length === 0) return details;
+  return typeof details === 'object' && details !== null ? { ...details, waiting } : { details, waiting };
+}
 
 /**
  * Heartbeats `details()` every `everyMs` while `work` runs, not only when a row lands: a slow server
@@ -11,8 +19,8 @@ export async function withHeartbeat<T>(
   everyMs = 10_000,
 ): Promise<T> {
   const ctx = Context.current();
-  ctx.heartbeat(details());
-  const timer = setInterval(() => ctx.heartbeat(details()), everyMs);
+  ctx.heartbeat(withOutages(details()));
+  const timer = setInterval(() => ctx.heartbeat(withOutages(details())), everyMs);
   try {
     return await work();
   } finally {

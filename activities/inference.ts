@@ -5,6 +5,7 @@ import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/ch
 import { replicaUrls, type Endpoint } from '../core/config.js';
 import type { Message } from '../core/records.js';
 import { readSecret } from './secret-env.js';
+import { OutageWatch } from './outage.js';
 
 export interface ChatRequest {
   model: string;
@@ -14,6 +15,8 @@ export interface ChatRequest {
   maxTokens: number;
   seed: number;
   signal?: AbortSignal;
+  /** Sends no further attempt once aborted (a superseded shard attempt); an attempt in flight still lands. */
+  stop?: AbortSignal;
   /** Ask for the top-n alternatives of each output token (pairwise judges read the first one). */
   topLogprobs?: number;
   /** Constrain the reply to this JSON schema (response_format json_schema; vLLM and OpenAI honour it). */
@@ -155,6 +158,41 @@ function callSignal(parent: AbortSignal | undefined): { signal?: AbortSignal; re
   return { signal: controller.signal, release: () => parent.removeEventListener('abort', abort) };
 }
 
+/** The server is unreachable or failing as a whole (not a malformed reply, not a rate limit). */
+const isOutage = (err: unknown) =>
+  err instanceof OpenAI.APIConnectionError ||
+  (err instanceof OpenAI.APIError &&
+    err.status !== undefined &&
+    (err.status >= 500 || err.status === 408 || err.status === 409));
+
+/**
+ * Whether a failing request stops retrying: when its server has been down for longer than the outage
+ * budget (non-retryable: the budget was the wait), or when it failed `maxAttempts` times while other
+ * requests got replies (this request is at fault; the activity's retries take it from there).
+ */
+function giveUp(
+  watch: OutageWatch,
+  last: { outage: boolean; message: string },
+  attempt: number,
+  maxAttempts: number,
+  since: number,
+) {
+  const { outage } = last;
+  if (outage && watch.exhausted)
+    return ApplicationFailure.nonRetryable(watch.giveUpMessage(), 'InferenceUnavailable');
+  if (attempt >= maxAttempts && (!outage || watch.othersSucceededSince(since)))
+    return ApplicationFailure.retryable(
+      `${watch.name}: no reply after ${attempt} attempts; last: ${last.message}`,
+      'InferenceUnavailable',
+    );
+  return null;
+}
+
+const anyOf = (...signals: (AbortSignal | undefined)[]) => {
+  const set = signals.filter((s) => s !== undefined);
+  return set.length > 1 ? AbortSignal.any(set) : set[0];
+};
+
 const backoff = (attempt: number) =>
   Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
 
@@ -177,6 +215,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
       ),
   );
   const slots = semaphore(endpoint.maxConcurrency);
+  const watch = new OutageWatch(`endpoint ${replicaUrls(endpoint).join(', ')}`, endpoint.outageBudgetHours);
   const maxAttempts = endpoint.maxAttempts ?? DEFAULT_ATTEMPTS;
   const cooldownMs = endpoint.ejectCooldownMs ?? DEFAULT_COOLDOWN_MS;
   let turn = 0;
@@ -220,11 +259,13 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
         ? { response_format: { type: 'json_schema', json_schema: { ...request.jsonSchema, strict: true } } }
         : {}),
     } as ChatCompletionCreateParamsNonStreaming;
-    let last = '';
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const firstTry = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      request.stop?.throwIfAborted();
       await slots.acquire();
       let replica: Replica | undefined;
       let wait = 0;
+      let failure: { outage: boolean; message: string } | undefined;
       const signal = callSignal(request.signal);
       try {
         replica = await pick(request.signal);
@@ -241,6 +282,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
           );
         }
         replica.failures = 0;
+        watch.succeeded();
         // The request's usage goes on its first completion, so that sums over records stay right.
         const usage = completion.usage
           ? {
@@ -263,7 +305,8 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
         if (!replica) throw err;
         const verdict = judgeError(err, replica.url);
         if (verdict.kind === 'fatal') throw verdict.error;
-        last = verdict.message;
+        failure = { outage: isOutage(err), message: verdict.message };
+        if (failure.outage) watch.failed(failure.message);
         if (verdict.kind === 'rate-limited') {
           replica.notBefore = Date.now() + (verdict.waitMs ?? backoff(attempt));
         } else {
@@ -279,12 +322,10 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
         if (replica) replica.inFlight--;
         slots.release();
       }
-      if (wait > 0 && attempt < maxAttempts) await sleep(wait, request.signal);
+      const verdict = failure && giveUp(watch, failure, attempt, maxAttempts, firstTry);
+      if (verdict) throw verdict;
+      if (wait > 0) await sleep(wait, anyOf(request.signal, request.stop));
     }
-    throw ApplicationFailure.retryable(
-      `${replicaUrls(endpoint).join(', ')}: no reply after ${maxAttempts} attempts; last: ${last}`,
-      'InferenceUnavailable',
-    );
   }
 
   const chat: ChatFn = async (request) => (await call(request, [request.seed]))[0]!;

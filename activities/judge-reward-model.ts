@@ -5,6 +5,7 @@ import type { Message } from '../core/records.js';
 import { askUntilReadable, type JudgeAdapter, type JudgeItem, type Reading } from './judge-adapter.js';
 import type { JudgeOutcome } from './judge-cache.js';
 import { readSecret } from './secret-env.js';
+import { OutageError, OutageWatch, waitingOut } from './outage.js';
 
 // The reply shapes of the three servers; anything else is an unreadable reply.
 const ClassifyReply = z.object({
@@ -91,20 +92,37 @@ export function rewardModelJudge(rm: RewardModel, fetchFn: typeof fetch = fetch)
     : undefined;
   const chatInput = rm.input === 'messages' && rm.api !== 'openrlhf';
   const batchSize = chatInput ? 1 : rm.batchSize;
+  const watch = new OutageWatch(`reward model ${root}`, rm.endpoint.outageBudgetHours);
 
   async function post(inputs: (Message[] | string)[], signal: AbortSignal): Promise<Reading[]> {
     const request = requestFor(rm, inputs);
     const url = `${root}${request.path}`;
-    const response = await fetchFn(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    const { response, text } = await waitingOut(
+      watch,
+      async () => {
+        try {
+          const response = await fetchFn(url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+            },
+            body: JSON.stringify(request.body),
+            signal: AbortSignal.any([signal, AbortSignal.timeout(rm.endpoint.requestTimeoutMs)]),
+          });
+          const text = await response.text();
+          if (response.status >= 500 || response.status === 408 || response.status === 409)
+            throw new OutageError(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
+          return { response, text };
+        } catch (err) {
+          // A timeout is one slow batch: askUntilReadable records it as an error, the shard goes on.
+          if (err instanceof OutageError || signal.aborted || (err as Error).name === 'TimeoutError')
+            throw err;
+          throw new OutageError(`${url}: ${(err as Error).message}`); // refused or reset
+        }
       },
-      body: JSON.stringify(request.body),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(rm.endpoint.requestTimeoutMs)]),
-    });
-    const text = await response.text();
+      signal,
+    );
     if (response.status >= 400 && response.status < 500 && ![408, 409, 429].includes(response.status)) {
       throw ApplicationFailure.nonRetryable(
         `${url} answered ${response.status}: ${text.slice(0, 500)}`,

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { join } from 'node:path';
 import type { Judge } from '../core/config.js';
 import { mapLimit } from '../core/concurrency.js';
@@ -13,7 +12,7 @@ import { verifiers } from '../core/verify.js';
 import { journalledStep, readManifestRows, shardOutput } from './artifacts.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
-import { reusableOutput, stepKey, without } from './reuse.js';
+import { indexHooks, reusableOutput, stepKey, without } from './reuse.js';
 import type { ChatFn } from './inference.js';
 import type { JudgeAdapter } from './judge-adapter.js';
 import { JudgeCache } from './judge-cache.js';
@@ -61,7 +60,6 @@ export function createJudgeActivities(deps: JudgeDeps) {
         },
       });
       return reusableOutput(input.scope, key, async () => {
-        const ctx = Context.current();
         const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
         const generations = (
           await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
@@ -80,6 +78,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
         const step = {
           ...shardOutput(input, 'judge'),
           key,
+          ...indexHooks(input.scope, key),
           schema: 'score' as const,
           rowSchema: ScoreRecordSchema,
           keyOf: (s: ScoreRecord) => s.generationId,
@@ -93,7 +92,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
             cacheHits: cache?.hits ?? 0,
           }),
         };
-        return journalledStep(step, (journal) =>
+        return journalledStep(step, (journal, lease) =>
           withHeartbeat(
             () => ({ done: journal.rows.size }),
             () =>
@@ -140,6 +139,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
                 }
                 const responses = judge.pairwise ? [g.text, anchor.text] : [g.text];
                 const key = cache.keyOf(prompt.prompt, ...responses);
+                lease.check();
                 const outcome = await cache.through(key, () =>
                   judge.judge(
                     {
@@ -148,7 +148,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
                       anchor: judge.pairwise ? anchor.text : undefined,
                       key,
                     },
-                    ctx.cancellationSignal,
+                    lease.abortSignal,
                   ),
                 );
                 await journal.append({ ...base, judge: judge.name, ...outcome });

@@ -81,13 +81,25 @@ export async function record(indexes: readonly string[], key: string, entry: unk
 
 const manifestIntact = async (m: Manifest) => (await exists(m.uri)) && (await fileSha256(m.uri)) === m.sha256;
 
+const finishedOutput = (scope: StepScope, key: string): Promise<Manifest | null> =>
+  lookup(scope.indexes, key, ManifestSchema, manifestIntact);
+
+/**
+ * For a journalled step (see journalledStep): find an output a superseded attempt finished meanwhile,
+ * and index the output before the lease is released, so the next holder finds it.
+ */
+export const indexHooks = (scope: StepScope, key: string) => ({
+  finished: () => finishedOutput(scope, key),
+  publish: (made: Manifest) => record(scope.indexes, key, made),
+});
+
 /** The indexed output for `key`, marked reused; otherwise `compute` makes it and it is indexed. */
 export async function reusableOutput(
   scope: StepScope,
   key: string,
   compute: () => Promise<Manifest>,
 ): Promise<Manifest> {
-  const found = await lookup(scope.indexes, key, ManifestSchema, manifestIntact);
+  const found = await finishedOutput(scope, key);
   if (found) {
     await record(scope.indexes, key, found);
     return { ...found, reused: true };

@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mapLimit } from '../core/concurrency.js';
@@ -34,7 +33,8 @@ import { withHeartbeat } from './heartbeat.js';
 import type { ChatFn } from './inference.js';
 import { askUntilReadable } from './judge-adapter.js';
 import { LABELS, labelPrompt, verdictPrompt } from './judge-llm.js';
-import { fileSha256, reusableOutput, stepKey, without } from './reuse.js';
+import { fileSha256, indexHooks, reusableOutput, stepKey, without } from './reuse.js';
+import type { ShardLease } from './lease.js';
 import { readScoredByPrompt } from './scored.js';
 
 type PairwiseSuite = JudgeSuiteShardInput['suite'];
@@ -128,7 +128,8 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
         },
       );
       return reusableOutput(input.scope, key, async () => {
-        const ctx = Context.current();
+        // Set once the shard's lease is held (journalledStep): requests follow it, not the raw cancellation.
+        let lease: ShardLease | undefined;
         const prompts = await shardPrompts(input.shard);
         const references = await readReferenceAnswers(suite);
         const byPrompt = await readScoredByPrompt(input.generations, input.scores);
@@ -142,7 +143,8 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
             temperature: attempt === 0 ? 0 : 0.7,
             maxTokens,
             seed: seedFor(attempt, itemKey, 0, 0),
-            signal: ctx.cancellationSignal,
+            signal: lease?.abortSignal,
+            stop: lease?.stopSignal,
             ...(topLogprobs ? { topLogprobs } : {}),
           });
         const judge = `llm:${suite.kind}:${suite.judge.model}`;
@@ -153,6 +155,7 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
         const step = {
           ...shardOutput(input, 'suite-judge'),
           key,
+          ...indexHooks(input.scope, key),
           schema: 'verdict' as const,
           rowSchema: VerdictRecordSchema,
           keyOf: rowKey,
@@ -166,12 +169,14 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
               ]),
             ),
         };
-        return journalledStep(step, (journal) =>
-          withHeartbeat(
+        return journalledStep(step, (journal, held) => {
+          lease = held;
+          return withHeartbeat(
             () => ({ done: journal.rows.size }),
             () =>
               mapLimit(work, suite.judge.endpoint.maxConcurrency, async ({ prompt, round }) => {
                 if (journal.has(rowKey({ promptId: prompt.id, round }))) return;
+                held.check();
                 const reference = references.get(prompt.id);
                 if (reference === undefined)
                   throw new DataError(`${referenceFile}: no reference answer for prompt "${prompt.id}"`);
@@ -200,8 +205,8 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
                     : await arenaGames(ask, suite, itemKey, item);
                 await journal.append({ ...base, ...judged });
               }),
-          ),
-        );
+          );
+        });
       });
     },
 

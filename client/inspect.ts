@@ -1,10 +1,45 @@
-import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import type { Client, QueryDefinition, WorkflowExecutionDescription } from '@temporalio/client';
 import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
 import type { StepReport } from '../core/steps.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import { rootCause } from './errors.js';
+
+/** Queries are answered by a worker; without one the server would hold the call for a minute. */
+const QUERY_TIMEOUT_MS = 5_000;
+const TASK_QUEUE_TYPE_WORKFLOW = 1; // temporal.api.enums.v1.TaskQueueType
+
+/**
+ * A query's answer, or null. When it got none, `notes` learns why if the reason is that no worker polls
+ * the run's task queue (the usual one: the worker is down).
+ */
+async function queryOrWhy<T>(
+  client: Client,
+  workflowId: string,
+  query: QueryDefinition<T>,
+  taskQueue: string,
+  notes: Set<string>,
+): Promise<T | null> {
+  try {
+    return await client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
+      client.workflow.getHandle(workflowId).query(query),
+    );
+  } catch {
+    const described = await client.workflowService
+      .describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+      })
+      .catch(() => null);
+    if (described && !described.pollers?.length)
+      notes.add(
+        `no worker is polling task queue "${taskQueue}": progress and status need one (start it: npm run worker)`,
+      );
+    return null;
+  }
+}
 
 /** `[#####.....] 3/6` */
 export function bar(done: number, total: number, width = 20): string {
@@ -90,7 +125,14 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
   if (hash) lines.push(`  config ${String(hash)}, artifacts under ${String(description.memo?.artifactRoot)}`);
 
   // Queries need a worker; a closed run whose worker is gone still shows its Temporal status and error.
-  const status: RunStatus | null = await handle.query(runStatusQuery).catch(() => null);
+  const notes = new Set<string>();
+  const status: RunStatus | null = await queryOrWhy(
+    client,
+    workflowId,
+    runStatusQuery,
+    description.taskQueue,
+    notes,
+  );
   if (status) {
     const flags = [
       status.paused && 'PAUSED',
@@ -110,7 +152,13 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
   // Iteration 0 (the initial policy's evaluation) is a child too; before any child the query finds none.
   const iteration = status?.iteration ?? description.typedSearchAttributes.get(IterationKey) ?? 0;
   const child = client.workflow.getHandle(`${workflowId}/iter-${iteration}`);
-  const progress: IterationProgress | null = await child.query(iterationProgressQuery).catch(() => null);
+  const progress: IterationProgress | null = await queryOrWhy(
+    client,
+    child.workflowId,
+    iterationProgressQuery,
+    description.taskQueue,
+    notes,
+  );
   if (progress) {
     lines.push(`  iteration ${iteration}: step ${progress.step}${progress.paused ? ' (paused)' : ''}`);
     if (progress.shards > 0) lines.push(`  shards     ${bar(progress.shardsDone, progress.shards)}`);
@@ -127,5 +175,6 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
     );
   }
   if (lastError) lines.push(`  last error: ${lastError}`);
+  for (const note of notes) lines.push(`  ${note}`);
   return lines;
 }

@@ -1,4 +1,4 @@
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, ServiceError, type WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { replicaUrls, type RunConfig } from '../core/config.js';
@@ -13,8 +13,45 @@ import type { TemporalConnectionSettings } from './temporal-connection.js';
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
 export async function connectClient(target: TemporalConnectionSettings, namespace: string): Promise<Client> {
   const payloadCodecs = codecsFromEnv();
-  const connection = await Connection.connect({ ...target, connectTimeout: 5000 });
+  const connection = await Connection.connect({ ...target, connectTimeout: 5000 }).catch((err: unknown) => {
+    throw new Error(temporalDown(target.address, err));
+  });
   return new Client({ connection, namespace, dataConverter: { payloadCodecs } });
+}
+
+/** What to tell an operator whose Temporal server does not answer. */
+export const temporalDown = (address: string, err: unknown) =>
+  `Temporal is not reachable at ${address} (${(err as Error).message}): start the stack with ` +
+  '`npm run evolve -- up`, or set EVOLVE_TEMPORAL_PORT to where your Temporal server listens';
+
+/** Temporal itself did not answer (as opposed to a run that failed). */
+const unreachable = (err: unknown) =>
+  err instanceof ServiceError || /UNAVAILABLE|Failed to connect|ECONNREFUSED/i.test(String(err));
+
+/** How long `--wait` keeps reconnecting to a Temporal server that went away. */
+const RECONNECT_MS = 30 * 60_000;
+
+/**
+ * The run's result, waiting out a Temporal server that is briefly down (a restart): the run itself is
+ * durable, only this watcher lost its connection.
+ */
+async function resultThroughOutages(
+  handle: WorkflowHandle<typeof evolveRun>,
+  say: (line: string) => void,
+): Promise<RunResult> {
+  let downSince: number | null = null;
+  for (;;) {
+    try {
+      return await handle.result();
+    } catch (err) {
+      if (!unreachable(err)) throw err;
+      if (downSince === null) {
+        downSince = Date.now();
+        say(`Temporal is unreachable (${(err as Error).message}); reconnecting, the run goes on meanwhile`);
+      } else if (Date.now() - downSince > RECONNECT_MS) throw err;
+      await sleep(2000);
+    }
+  }
 }
 
 /** Starts `evolveRun` with the config as its only argument: the same JSON the Temporal CLI would send. */
@@ -62,7 +99,7 @@ export async function watchRun(
   iterations: number,
   say: (line: string) => void,
 ): Promise<RunResult> {
-  const result = handle.result();
+  const result = resultThroughOutages(handle, say);
   let done = false;
   void result.finally(() => (done = true)).catch(() => undefined);
   let last = '';

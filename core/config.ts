@@ -65,7 +65,19 @@ export const EndpointSchema = z
       .superRefine((body, ctx) => refuseCredentialKeys(body, CREDENTIAL_FIELD, ctx, 'a credential field'))
       .optional()
       .describe('server-specific request fields sent as-is, e.g. {top_k: 20, stop_token_ids: [2]}'),
-    maxAttempts: z.int().min(1).max(50).optional().describe('tries per request. Default 8'),
+    maxAttempts: z
+      .int()
+      .min(1)
+      .max(50)
+      .optional()
+      .describe('tries per request while the server answers other requests. Default 8'),
+    outageBudgetHours: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'how long requests wait out a server that is down (connection errors, timeouts, 5xx) before the step fails. Default 24',
+      ),
     ejectCooldownMs: z
       .int()
       .min(0)

@@ -30,6 +30,31 @@ export function workerUmask(env: NodeJS.ProcessEnv = process.env): number {
     throw new Error(`EVOLVE_UMASK=${value}: expected an octal mask such as 077 or 022`);
   return parseInt(value, 8);
 }
+/** One line per distinct warning a minute: a lost Temporal connection makes every poller warn at once, again and again. */
+const REPEAT_WINDOW_MS = 60_000;
+
+/**
+ * Passes entries through, except WARN entries repeating a message already passed in the last minute:
+ * those are counted, and the count goes out with the next occurrence after the minute.
+ */
+export function dedupeWarnings(
+  write: (entry: LogEntry) => void,
+  now = () => Date.now(),
+): (entry: LogEntry) => void {
+  const seen = new Map<string, { at: number; dropped: number }>();
+  return (entry) => {
+    if (entry.level !== 'WARN') return write(entry);
+    const last = seen.get(entry.message);
+    if (last && now() - last.at < REPEAT_WINDOW_MS) {
+      last.dropped++;
+      return;
+    }
+    const dropped = last?.dropped ?? 0;
+    seen.set(entry.message, { at: now(), dropped: 0 });
+    if (seen.size > 1000) seen.delete(seen.keys().next().value!);
+    write(dropped > 0 ? { ...entry, message: `${entry.message} (and ${dropped} more like it)` } : entry);
+  };
+}
 
 export interface RuntimeSettings {
   /** `host:port` the Prometheus exporter serves `/metrics` on, if any. */
@@ -70,8 +95,11 @@ export function installRuntime(
 ): void {
   // Every line is redacted (activities/redact.ts): a failure's message may quote a server's reply.
   Runtime.install({
-    logger: new DefaultLogger(settings.level, (entry) =>
-      write(redact(settings.format === 'json' ? jsonLogLine(entry) : textLogLine(entry))),
+    logger: new DefaultLogger(
+      settings.level,
+      dedupeWarnings((entry) =>
+        write(redact(settings.format === 'json' ? jsonLogLine(entry) : textLogLine(entry))),
+      ),
     ),
     telemetryOptions: {
       logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },

@@ -2,6 +2,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { PayloadCodec } from '@temporalio/common';
 import { createActivities, type ActivityDeps, defaultDeps } from '../activities/index.js';
 import { codecsFromEnv } from '../codec/encryption.js';
+import { activityLog } from './activity-log.js';
 import { bundleWorkflowsApart } from './bundle.js';
 
 export { workflowsPath } from './bundle.js';
@@ -28,5 +29,6 @@ export async function createEvolveWorker(options: EvolveWorkerOptions): Promise<
     // In-flight shards get time to journal their last rows on SIGTERM instead of being cut at once.
     shutdownGraceTime: '10s',
     maxConcurrentActivityTaskExecutions: 16,
+    interceptors: { activity: [activityLog] },
   });
 }

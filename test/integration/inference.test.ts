@@ -9,10 +9,12 @@ import OpenAI from 'openai';
 import { writeJsonlWithManifest } from '../../activities/artifacts.js';
 import { createGenerationActivities } from '../../activities/generate.js';
 import { openAIChat, retryAfterMs, type ChatFn } from '../../activities/inference.js';
+import { outages } from '../../activities/outage.js';
 import { arithmeticProblems } from '../../core/arithmetic.js';
 import { EndpointSchema, type Endpoint } from '../../core/config.js';
 import type { GenerationRecord, Manifest } from '../../core/records.js';
 import { startFakeOpenAI, type FakeServer, type FaultPlan } from '../support/fake-openai.js';
+import { until } from '../support/until.js';
 
 // Real HTTP servers on loopback that inject faults; the real client and the real generation activities.
 const servers: FakeServer[] = [];
@@ -205,4 +207,36 @@ test('suspicious refinements are flagged in the record and counted in the manife
   assert.equal(rows.length, 3);
   assert.ok(rows.every((r) => r.flags.includes('refused') && r.flags.includes('truncated')));
   assert.deepEqual(refined!.stats, { empty: 0, truncated: 3, unchanged: 0, refused: 3 });
+});
+
+test('a server down for longer than maxAttempts allows is waited out, and the wait is visible', async () => {
+  const s = await server({ down: true });
+  // Time-scaled: 2 attempts per request used to be the whole budget; the outage budget is 36 s here.
+  const chat = openAIChat(endpoint({ baseUrl: s.baseUrl, maxAttempts: 2, outageBudgetHours: 0.01 }));
+  const replies = Promise.all([1, 2, 3].map((seed) => chat(request(seed))));
+  await until('several failed attempts', () => s.requests.failed >= 8, 30_000);
+  const waiting = outages().find((line) => line.includes(s.baseUrl));
+  assert.match(waiting ?? '', /^waiting for endpoint .* since \d\d:\d\d UTC, \d+ attempts; last: .*503/);
+  s.plan.down = false;
+  assert.equal((await replies).length, 3);
+  assert.equal(s.requests.served, 3);
+  assert.equal(
+    outages().find((line) => line.includes(s.baseUrl)),
+    undefined,
+    'the wait is over',
+  );
+});
+
+test('past its outage budget a request fails without retry, naming the budget', async () => {
+  const s = await server({ down: true });
+  const chat = openAIChat(endpoint({ baseUrl: s.baseUrl, maxAttempts: 2, outageBudgetHours: 0.0005 }));
+  await assert.rejects(chat(request(1)), (err: Error & { nonRetryable?: boolean }) => {
+    assert.match(
+      err.message,
+      /has been down since .*longer than its outage budget \(outageBudgetHours 0.0005\)/,
+    );
+    assert.equal(err.nonRetryable, true);
+    return true;
+  });
+  assert.ok(s.requests.failed > 2, `${s.requests.failed} attempts, more than maxAttempts`);
 });

@@ -225,25 +225,37 @@ test('unreadable replies are retried, then recorded as unparseable; a stalled ju
   }
 });
 
-test('a judge step that fails mid-shard resumes: finished verdicts are not asked again', async () => {
-  const rm = await startFakeRewardModel({ serverErrorEvery: 4 });
+test('a 5xx is waited out within the attempt; a judge step that fails mid-shard resumes without asking twice', async () => {
+  const flaky = await startFakeRewardModel({ serverErrorEvery: 4 });
+  const steady = await startFakeRewardModel();
   try {
-    const judge = JudgeSchema.parse({
-      kind: 'reward-model',
-      rewardModel: {
-        api: 'vllm-classify',
-        endpoint: { baseUrl: rm.baseUrl, maxConcurrency: 1 },
-        input: 'messages',
-      },
-    });
-    const input = await shardInput(judge);
-    await assert.rejects(judgeShard(input), /answered 500/, 'a 5xx fails the attempt, for Temporal to retry');
-    const askedBefore = rm.requests.length;
-    const manifest = await judgeShard(input);
+    const judgeOn = (baseUrl: string) =>
+      JudgeSchema.parse({
+        kind: 'reward-model',
+        rewardModel: { api: 'vllm-classify', endpoint: { baseUrl, maxConcurrency: 1 }, input: 'messages' },
+      });
+    const once = await judgeShard(await shardInput(judgeOn(flaky.baseUrl)));
+    assert.equal(once.rows, 9);
+    assert.equal(flaky.requests.length, 6 + 1, 'six items, the one 500 asked again');
+
+    // The third request is refused (a 4xx fails the attempt at once); the retry asks only the rest.
+    const input = await shardInput(judgeOn(steady.baseUrl));
+    let calls = 0;
+    const refusing: typeof fetch = (url, init) =>
+      ++calls === 3 ? Promise.resolve(new Response('{"error":"bad"}', { status: 400 })) : fetch(url, init);
+    const run = (fetchFn: typeof fetch): Promise<Manifest> =>
+      new MockActivityEnvironment().run(
+        createJudgeActivities({ ...defaultDeps(), fetch: fetchFn }).judgeShard,
+        input,
+      );
+    await assert.rejects(run(refusing), /answered 400/);
+    assert.equal(steady.requests.length, 2);
+    const manifest = await run(fetch);
     assert.equal(manifest.rows, 9);
-    assert.equal(rm.requests.length - askedBefore, 6 - (askedBefore - 1), 'only the unfinished ones');
+    assert.equal(steady.requests.length, 6, 'only the four unfinished ones asked again');
   } finally {
-    await rm.close();
+    await flaky.close();
+    await steady.close();
   }
 });
 

@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { doctor } from '../../client/doctor.js';
-import { listRuns } from '../../client/inspect.js';
+import { listRuns, showRun } from '../../client/inspect.js';
+import { connectClient } from '../../client/run.js';
 import { workflowsPath } from '../../workers/worker.js';
 import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
@@ -91,4 +92,22 @@ test('evolve list finds runs through visibility; evolve doctor names what is wro
     release();
     await handle.result();
   });
+});
+
+test('evolve show says no worker polls the task queue; a down Temporal is named with what to run', async () => {
+  const handle = await env.client.workflow.start('evolveRun', {
+    taskQueue: 'nobody',
+    workflowId: 'unworked',
+    args: [demoConfig({ runId: 'unworked', iterations: 1, artifactRoot: '/a' })],
+  });
+  try {
+    const lines = await showRun(env.client, 'unworked');
+    assert.match(lines.join('\n'), /no worker is polling task queue "nobody".*npm run worker/);
+  } finally {
+    await handle.terminate();
+  }
+  await assert.rejects(
+    connectClient({ address: '127.0.0.1:1' }, 'default'),
+    /Temporal is not reachable at 127\.0\.0\.1:1 .*npm run evolve -- up/,
+  );
 });

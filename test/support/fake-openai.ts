@@ -65,6 +65,8 @@ export interface FakeServer {
     lastBody: Record<string, unknown> | null;
     /** Authorization headers seen, to prove API keys reached the server. */
     authorizations: Set<string>;
+    /** Chat requests received (answered or not) by [model, messages, seed]: what a paid API bills. */
+    received: Map<string, number>;
   };
   close(): Promise<void>;
 }
@@ -184,6 +186,7 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
     byModel: new Map<string, number>(),
     lastBody: null,
     authorizations: new Set<string>(),
+    received: new Map<string, number>(),
   };
   const draw = random(plan.seed ?? 1);
   const gpu = plan.gpu && gpuModel(plan.gpu, requests);
@@ -206,11 +209,14 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         if (req.url?.endsWith('/stats')) {
           gpu?.settle();
           const byModel = Object.fromEntries(requests.byModel);
-          return json(200, { ...requests, byModel, lastBody: undefined });
+          return json(200, { ...requests, byModel, lastBody: undefined, received: undefined });
         }
         return json(200, { object: 'list', data: [] });
       }
       const n = ++requests.total;
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatBody;
+      const billed = JSON.stringify([body.model, body.messages, body.seed]);
+      requests.received.set(billed, (requests.received.get(billed) ?? 0) + 1);
       const now = performance.now();
       firstAt ||= now;
       if (now < retryAfterUntil) requests.early++;
@@ -229,7 +235,6 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         retryAfterUntil = Math.max(retryAfterUntil, now + burst.retryAfterS * 1000);
         return fail(429, 'injected 429 burst', { 'retry-after': String(burst.retryAfterS) });
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatBody;
       requests.lastBody = body as unknown as Record<string, unknown>;
       requests.peakInFlight = Math.max(requests.peakInFlight, ++requests.inFlight);
       const reply = () => {

@@ -45,7 +45,13 @@ async function failureOf(call: () => Promise<unknown>): Promise<unknown> {
 }
 
 const endpoint = (baseUrl: string) =>
-  EndpointSchema.parse({ baseUrl, apiKeyEnv: 'EVOLVE_TEST_ECHO_API_KEY', maxAttempts: 2 });
+  EndpointSchema.parse({
+    baseUrl,
+    apiKeyEnv: 'EVOLVE_TEST_ECHO_API_KEY',
+    maxAttempts: 2,
+    // A 500 is an outage, waited out for this long (2 s) before the failure this test reads.
+    outageBudgetHours: 2 / 3600,
+  });
 const chat = (status: number) =>
   openAIChat(endpoint(`${echo.url(status)}/v1`))({
     model: 'm',
@@ -65,7 +71,11 @@ const clients: [string, () => Promise<unknown>][] = [
       rewardModelJudge(
         RewardModelSchema.parse({
           api: 'vllm-pooling',
-          endpoint: { baseUrl: echo.url(status), apiKeyEnv: 'EVOLVE_TEST_ECHO_API_KEY' },
+          endpoint: {
+            baseUrl: echo.url(status),
+            apiKeyEnv: 'EVOLVE_TEST_ECHO_API_KEY',
+            outageBudgetHours: 2 / 3600,
+          },
         }),
       ).judge({ prompt: 'p', response: 'r' } as never, new AbortController().signal),
   ]),
