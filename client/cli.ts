@@ -31,6 +31,7 @@ import {
 import { loadConfigFile, loadPatchFile, setPath } from './config-file.js';
 import { doctor } from './doctor.js';
 import { exportCommand, runDirectory } from './export.js';
+import { markdownTable, parseExperimentArgs, runExperiment } from './experiment.js';
 import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
@@ -63,6 +64,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve codec-server [--port 8081] [--ui-origin URL]
                                  decode EVOLVE_CODEC_KEY-encrypted payloads for the UI and \`temporal --codec-endpoint\`
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
+  evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]
+                                 up, then the micro-reproduction: EVOLVE and Iterative DPO arms of
+                                 deploy/configs/micro side by side; writes results.json and results.md
   evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
                                  the run's evaluation answers as an official harness's model outputs
   evolve metrics alpaca-eval <annotations.json>... [--difficulty csv] [--json]
@@ -325,6 +329,16 @@ async function main(): Promise<number> {
     }
     case 'export':
       return exportCommand(rest, say);
+    case 'experiment': {
+      const options = parseExperimentArgs(rest);
+      await stackUp(settings, say);
+      const results = await withClient((client) => runExperiment(client, settings, options, say));
+      say('');
+      say(markdownTable(results.arms));
+      say('');
+      say(`${results.wallSeconds.toFixed(0)} s; results in ${options.outDir}/results.json and results.md`);
+      return 0;
+    }
     case 'metrics':
       return metricsCommand(rest, say);
     case 'demo': {
