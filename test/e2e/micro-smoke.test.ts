@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -109,5 +109,7 @@ test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and 
     assert.match(table, /\| iterative-dpo \| 1 \|/);
   } finally {
     await client.connection.close();
+    // Two full-weight checkpoints (about 1 GB): not left behind in the temporary directory.
+    rmSync(root, { recursive: true, force: true });
   }
 });
