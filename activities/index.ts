@@ -10,6 +10,7 @@ import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
 import { createServeActivities } from './serve.js';
+import { buildSftSet } from './sft-set.js';
 import { createSuiteActivities } from './suites.js';
 import { createTrainingActivities } from './training/index.js';
 
@@ -54,6 +55,7 @@ export function createActivities(deps: ActivityDeps = defaultDeps()) {
     ...createGenerationActivities(deps),
     ...createJudgeActivities(deps),
     buildPairs,
+    buildSftSet,
     ...createTrainingActivities(),
     ...createServeActivities(deps),
     summarizeEvaluation,

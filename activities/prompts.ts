@@ -3,8 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { arithmeticStream } from '../core/arithmetic.js';
 import { canonicalJson } from '../core/canonical-json.js';
-import { ConfigError, parseRunConfig, RunConfigSchema } from '../core/config.js';
-import type { Manifest } from '../core/records.js';
+import {
+  ConfigError,
+  parseRunConfig,
+  RunConfigSchema,
+  type PromptSource,
+  type RunConfig,
+} from '../core/config.js';
+import { iterationSlice, normalisedPrompt, poolShortfall } from '../core/prompt-slices.js';
+import type { Manifest, PromptRecord } from '../core/records.js';
 import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
 import { DataError, exists, readManifest, writingJsonl, writeAtomic } from './artifacts.js';
 import { readPromptFile } from './benchmarks/loaders.js';
@@ -26,6 +33,7 @@ export async function validateConfig(
   { amended = false }: { amended?: boolean } = {},
 ): Promise<ValidatedConfig> {
   const config = parseRunConfig(input, 'workflow input');
+  await checkPromptPools(config, 'workflow input');
   const hash = configHash(config);
   for (const [i, run] of (config.reuseFrom ?? []).entries()) {
     if (run === config.runId || !(await exists(join(config.artifactRoot, run, 'config.json'))))
@@ -50,35 +58,104 @@ export async function validateConfig(
   return { config, configHash: hash };
 }
 
+/** A source's prompts: generated (seeded by the iteration for fresh ones) or read, then sliced per iteration. */
+async function* sourcePrompts(
+  source: PromptSource,
+  seedOffset: number,
+  iteration: number,
+  stats: Record<string, number>,
+): AsyncGenerator<PromptRecord> {
+  if (source.kind === 'arithmetic') {
+    yield* arithmeticStream(source.count, source.seed + seedOffset, source.maxOperand);
+    return;
+  }
+  const pool = await readPromptFile(source);
+  if (source.perIteration === undefined) {
+    yield* pool;
+    return;
+  }
+  const seed = source.seed ?? 0;
+  let slice;
+  try {
+    slice = iterationSlice(pool, { perIteration: source.perIteration, seed }, iteration);
+  } catch (err) {
+    throw new DataError(`${source.path}: iteration ${iteration}: ${(err as Error).message}`);
+  }
+  Object.assign(stats, {
+    poolSize: pool.length,
+    sliceStart: slice.start,
+    sliceEnd: slice.end,
+    sliceSeed: seed,
+  });
+  yield* slice.rows;
+}
+
+/** The normalised texts of every prompt of `sources` (the evaluation prompts and suites). */
+async function promptTexts(sources: PromptSource[]): Promise<Set<string>> {
+  const texts = new Set<string>();
+  for (const source of sources)
+    for await (const p of sourcePrompts(source, 0, 0, {})) texts.add(normalisedPrompt(p.prompt));
+  return texts;
+}
+
 /**
  * Materialises the prompts of one iteration as an artifact; an iteration offsets generator seeds for
- * fresh prompts. Rows are written as they are produced, one source at a time.
+ * fresh prompts and takes its own slice of a file source with perIteration (its ids are the rows).
+ * Prompts whose normalised text is also in `exclude` (the evaluation prompts and suites) are dropped
+ * and counted as `droppedContaminated`: a model is never trained on what it is evaluated on. Rows are
+ * written as they are produced, one source at a time.
  */
 export async function loadPrompts(input: LoadPromptsInput & { seedOffset: number }): Promise<Manifest> {
   const out = join(input.scope.dir, 'prompts.jsonl');
   const existing = await readManifest(out);
   if (existing) return existing;
   const started = Date.now();
+  const held = input.exclude ? await promptTexts(input.exclude) : null;
   return writingJsonl({ out }, async ({ out: writer }) => {
     const seen = new Set<string>();
-    let withAnswer = 0;
+    const stats: Record<string, number> = { withAnswer: 0 };
+    if (held) stats.droppedContaminated = 0;
     for (const source of input.sources) {
-      const prompts =
-        source.kind === 'arithmetic'
-          ? arithmeticStream(source.count, source.seed + input.seedOffset, source.maxOperand)
-          : await readPromptFile(source);
-      for (const p of prompts) {
+      for await (const p of sourcePrompts(source, input.seedOffset, input.scope.iteration, stats)) {
         if (seen.has(p.id))
           throw new DataError(`prompt id "${p.id}" appears twice across ${input.sources.length} source(s)`);
         seen.add(p.id);
-        if (p.answer !== undefined) withAnswer++;
+        if (held?.has(normalisedPrompt(p.prompt))) {
+          stats.droppedContaminated!++;
+          continue;
+        }
+        if (p.answer !== undefined) stats.withAnswer!++;
         await writer.write(p);
       }
     }
     return writer.finish(
       'prompt',
       { step: 'prompts', runId: input.scope.runId, iteration: input.scope.iteration },
-      { stats: { withAnswer }, wallMs: Date.now() - started },
+      { stats, wallMs: Date.now() - started },
     );
   });
+}
+
+/**
+ * The config checks that need the prompt files: a file source with perIteration must hold
+ * iterations x perIteration prompts, so that every iteration gets fresh ones. One line per problem.
+ */
+export async function promptPoolProblems(config: RunConfig): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [i, source] of config.prompts.entries()) {
+    if (source.kind !== 'file' || source.perIteration === undefined) continue;
+    const pool = await readPromptFile(source).catch((err: unknown) => {
+      problems.push(`  prompts.${i}.path: ${(err as Error).message}`);
+      return null;
+    });
+    const shortfall = pool && poolShortfall(pool.length, source.perIteration, config.iterations);
+    if (shortfall) problems.push(`  prompts.${i}.perIteration: ${source.path}: ${shortfall}`);
+  }
+  return problems;
+}
+
+/** Throws a ConfigError naming every prompt pool too small for the run (see promptPoolProblems). */
+export async function checkPromptPools(config: RunConfig, source = 'config'): Promise<void> {
+  const problems = await promptPoolProblems(config);
+  if (problems.length > 0) throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
 }

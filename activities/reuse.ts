@@ -17,7 +17,15 @@ import { exists, writeAtomic } from './artifacts.js';
  */
 
 /** Bump a step's number when a change to its code changes its output for the same inputs. */
-const CODE_VERSION = { sample: 1, refine: 1, judge: 1, pair: 1, train: 1, 'suite-judge': 1 } as const;
+const CODE_VERSION = {
+  sample: 1,
+  refine: 1,
+  judge: 1,
+  pair: 1,
+  train: 1,
+  'suite-judge': 1,
+  'sft-set': 1,
+} as const;
 export type ReusableStep = keyof typeof CODE_VERSION;
 
 export function stepKey(step: ReusableStep, inputs: readonly string[], slice: unknown): string {

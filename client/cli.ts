@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkPromptPools } from '../activities/prompts.js';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { createCodecServer } from '../codec/server.js';
 import { ConfigError } from '../core/config.js';
@@ -104,6 +105,7 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   };
   if (config.reuseFrom?.includes(config.runId))
     throw new ConfigError(`--resume-from ${config.runId}: the new run needs its own id: pass --run-id`);
+  await checkPromptPools(config, path);
   if (options.demo) {
     // The demo talks to the embedded model server wherever EVOLVE_MODEL_PORT put it.
     config.policy = {
@@ -324,7 +326,9 @@ async function main(): Promise<number> {
       return report(rest);
     case 'config': {
       if (!rest[0]) throw new ConfigError('usage: evolve config <config.yaml|json>');
-      say(JSON.stringify(loadConfigFile(rest[0]), null, 2));
+      const config = loadConfigFile(rest[0]);
+      await checkPromptPools(config, rest[0]);
+      say(JSON.stringify(config, null, 2));
       return 0;
     }
     case 'export':

@@ -1,6 +1,7 @@
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
+import type { StepReport } from '../core/steps.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import { rootCause } from './errors.js';
@@ -14,6 +15,14 @@ export function bar(done: number, total: number, width = 20): string {
 /** `direct 30.0%, refine@1 40.0%` */
 export const accuracyLine = (accuracy: number[]) =>
   accuracy.map((a, r) => `${r === 0 ? 'direct' : `refine@${r}`} ${(a * 100).toFixed(1)}%`).join(', ');
+
+/** ` (dropped: droppedContaminated 3)`, or nothing when the step dropped no row. */
+export const droppedNote = (step: StepReport) =>
+  step.dropped
+    ? ` (dropped: ${Object.entries(step.dropped)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')})`
+    : '';
 
 /** The visibility query that finds a run and its iterations (the same text works in the UI's filter box). */
 export const runQuery = (runId: string) => `EvolveRunId = "${runId}"`;
@@ -106,7 +115,7 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
     lines.push(`  iteration ${iteration}: step ${progress.step}${progress.paused ? ' (paused)' : ''}`);
     if (progress.shards > 0) lines.push(`  shards     ${bar(progress.shardsDone, progress.shards)}`);
     for (const s of progress.steps)
-      lines.push(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows -> ${s.uri}`);
+      lines.push(`  ${s.reused ? 'reused' : 'done'} ${s.step}: ${s.rows} rows${droppedNote(s)} -> ${s.uri}`);
     for (const suite of progress.suites ?? []) lines.push(`  suite ${suiteLine(suite)}`);
   }
   const childDescription = await child.describe().catch(() => null);

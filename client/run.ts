@@ -7,7 +7,7 @@ import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
-import { accuracyLine } from './inspect.js';
+import { accuracyLine, droppedNote } from './inspect.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
 export async function connectClient(address: string, namespace: string): Promise<Client> {
@@ -95,10 +95,11 @@ export function summaryTable(result: RunResult): string {
   const lines = [`run ${result.runId} (config ${result.configHash})`, ''];
   // Time is each step's activity time, summed over its shards (shards of different steps overlap).
   lines.push(['iter', 'step', 'rows', 'time', 'artifact'].join('\t'));
-  for (const it of result.iterations) {
+  const stage0 = result.stage0 ? [{ iteration: 0, steps: [result.stage0] }] : [];
+  for (const it of [...stage0, ...result.iterations]) {
     for (const s of it.steps) {
       const time = s.reused ? 'reused' : seconds(s.wallMs);
-      lines.push([it.iteration, s.step, s.rows, time, s.uri].join('\t'));
+      lines.push([it.iteration, s.step, `${s.rows}${droppedNote(s)}`, time, s.uri].join('\t'));
     }
   }
   lines.push('');

@@ -51,7 +51,15 @@ const PromptFileSource = z.strictObject({
   format: PromptFileFormat.optional().describe(
     'evolve (JSONL of {"id", "prompt", "answer"?}, the default), gsm8k or math (official JSONL), arena-hard (question.jsonl), alpaca-eval (JSON array)',
   ),
-  limit: z.int().min(1).optional(),
+  limit: z.int().min(1).optional().describe('the first `limit` rows of the file are the pool'),
+  perIteration: z
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      'fresh prompts per iteration: iteration t trains on rows (t-1)*perIteration.. of the pool shuffled with `seed`, disjoint across iterations. Absent: every iteration gets the whole pool',
+    ),
+  seed: z.int().min(0).optional().describe('the shuffle behind perIteration. Default 0'),
 });
 const ArithmeticSource = z.strictObject({
   kind: z.literal('arithmetic'),
@@ -241,6 +249,13 @@ const recipe = {
         .describe('self-refinement-aware SFT on sft.jsonl before DPO: in iteration 1, or in every iteration'),
       learningRate: z.number().gt(0).default(1e-5),
       epochs: z.number().gt(0).default(1),
+      dataset: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'stage 0 on an external preference set: JSONL of TRL conversational rows {prompt, chosen, rejected} (message lists; one assistant message each for chosen and rejected), trained once before iteration 1 (x -> y_w and c(x, y_l, z) -> y_w); its result is the policy of iteration 1',
+        ),
     })
     .prefault({})
     .describe('method.md Stage 0: `trl sft` on x -> y_w and c(x, y_l, z) -> y_w; DPO then trains its result'),
@@ -391,6 +406,22 @@ export const EvaluationSchema = z
   .refine((e) => new Set(e.suites?.map((s) => s.name)).size === (e.suites?.length ?? 0), {
     path: ['suites'],
     message: 'suite names must be unique',
+  })
+  .superRefine((e, ctx) => {
+    // Curves compare iterations on the same prompts: per-iteration slices are for training prompts only.
+    const sources: [PropertyKey[], PromptSource][] = [
+      [['prompts'], e.prompts],
+      ...(e.suites ?? []).flatMap((s, i): [PropertyKey[], PromptSource][] =>
+        s.kind === 'accuracy' ? [[['suites', i, 'prompts'], s.prompts]] : [],
+      ),
+    ];
+    for (const [path, source] of sources)
+      if (source.kind === 'file' && source.perIteration !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'perIteration'],
+          message: 'evaluation prompts are the same every iteration: perIteration is for training prompts',
+        });
   })
   .refine(
     (e) =>

@@ -103,6 +103,8 @@ export interface BuildPairsInput {
 export interface LoadPromptsInput {
   scope: StepScope;
   sources: PromptSource[];
+  /** Training only: the evaluation and suite prompts, whose texts are dropped from `sources` (decontamination). */
+  exclude?: PromptSource[];
 }
 
 export interface TrainingJob {
@@ -196,6 +198,8 @@ export interface StepReport {
   uri: string;
   /** Every part of the step (all its shards) was found finished, none recomputed. */
   reused: boolean;
+  /** Rows the step left out, by reason (its manifest's non-zero `dropped*` stats), e.g. droppedContaminated. */
+  dropped?: Record<string, number>;
 }
 
 /** The run's decision after an iteration that scored below the best so far (evaluation.keepBest). */
@@ -223,6 +227,8 @@ export interface IterationResult {
 export interface RunResult {
   runId: string;
   configHash: string;
+  /** Stage 0 SFT on trainer.sft.dataset, when configured: uri is pi_1, the checkpoint iteration 1 trains. */
+  stage0?: StepReport;
   iterations: IterationResult[];
   finalModel: string;
 }

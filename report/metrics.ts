@@ -1,6 +1,6 @@
 import { basename, join, relative } from 'node:path';
 import type { PromptSource } from '../core/config.js';
-import type { ScoreRecord } from '../core/records.js';
+import type { Manifest, ScoreRecord } from '../core/records.js';
 import type { IterationData, RunData } from './read.js';
 
 /** One number of the run, with the judge and answer extractor that produced it and the file it came from. */
@@ -142,12 +142,19 @@ function rewardRows(run: RunData, it: IterationData): MetricRow[] {
     });
 }
 
-function pairRows(run: RunData, it: IterationData): MetricRow[] {
-  if (!it.pairs) return [];
-  const source = relative(run.dir, join(it.dir, 'train', 'pairs', 'pairs.jsonl.manifest.json'));
-  return Object.entries(it.pairs.stats).map(([metric, value]) => ({
+/** A manifest's stats as rows: the dataset card of the pairs, the prompt counts (decontamination). */
+function statRows(
+  run: RunData,
+  it: IterationData,
+  manifest: Manifest | null,
+  file: string,
+  set: string,
+): MetricRow[] {
+  if (!manifest) return [];
+  const source = relative(run.dir, join(it.dir, file));
+  return Object.entries(manifest.stats).map(([metric, value]) => ({
     iteration: it.iteration,
-    set: `pairs (${run.config.pairing.rule}, margin ${run.config.pairing.margin})`,
+    set,
     metric,
     value,
     unit: metric.endsWith('Share') ? ('share' as const) : ('number' as const),
@@ -192,7 +199,14 @@ export function metricRows(run: RunData): MetricRow[] {
     ...evalRows(run, it),
     ...suiteRows(run, it),
     ...rewardRows(run, it),
-    ...pairRows(run, it),
+    ...statRows(run, it, it.prompts, 'train/prompts.jsonl.manifest.json', 'training prompts'),
+    ...statRows(
+      run,
+      it,
+      it.pairs,
+      'train/pairs/pairs.jsonl.manifest.json',
+      `pairs (${run.config.pairing.rule}, margin ${run.config.pairing.margin})`,
+    ),
     ...trainerRows(run, it),
   ]);
 }

@@ -38,6 +38,8 @@ export interface IterationData {
   dir: string;
   trainScores: ScoreRecord[];
   evalScores: ScoreRecord[];
+  /** The training prompts' manifest: its stats count the prompts dropped as contaminated. */
+  prompts: Manifest | null;
   pairs: Manifest | null;
   training: Training | null;
   evaluation: Evaluation | null;
@@ -142,12 +144,16 @@ async function readSuites(dir: string): Promise<SuiteSummary[]> {
 async function readIteration(runDir: string, iteration: number): Promise<IterationData> {
   const dir = join(runDir, `iter-${iteration}`);
   const pairsPath = join(dir, 'train', 'pairs', 'pairs.jsonl');
+  const promptsPath = join(dir, 'train', 'prompts.jsonl');
   const evaluationPath = join(dir, 'eval', 'evaluation.json');
   return {
     iteration,
     dir,
     trainScores: await readScores(join(dir, 'train', 'judge')),
     evalScores: await readScores(join(dir, 'eval', 'judge')),
+    prompts: (await exists(manifestPath(promptsPath)))
+      ? await readJsonFile(manifestPath(promptsPath), ManifestSchema)
+      : null,
     pairs: (await exists(manifestPath(pairsPath)))
       ? await readJsonFile(manifestPath(pairsPath), ManifestSchema)
       : null,

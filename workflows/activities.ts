@@ -1,5 +1,5 @@
 import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { Serve } from '../core/config.js';
+import type { RunConfig, Serve } from '../core/config.js';
 import type { Activities } from '../activities/index.js';
 
 /** Retry shape for steps that call servers: transient faults back off, bad input fails at once. */
@@ -32,3 +32,7 @@ export const serveOptions = (serve: Serve | undefined, summary: string): Activit
   startToCloseTimeout: serve?.kind === 'restart' ? serve.healthTimeoutMs * 2 + 600_000 : '10m',
   heartbeatTimeout: '1m',
 });
+
+/** The reuse indexes steps look finished outputs up in: this run's, then those of the runs it reuses. */
+export const reuseIndexes = (config: RunConfig) =>
+  [config.runId, ...(config.reuseFrom ?? [])].map((run) => `${config.artifactRoot}/${run}/cas`);

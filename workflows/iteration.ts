@@ -15,7 +15,7 @@ import { evaluationStrategy, trainingStrategy, type Strategy } from '../core/str
 import type { EvalSummary, GenerationParams, IterationResult, ModelRef, StepReport } from '../core/steps.js';
 import type { SuiteSummary } from '../core/suites.js';
 import { fnv1a64 } from '../core/templates.js';
-import { bookkeeping, serveOptions, shardWork, training } from './activities.js';
+import { bookkeeping, reuseIndexes, serveOptions, shardWork, training } from './activities.js';
 import { pauseSignal, resumeSignal } from './control.js';
 
 export interface IterationInput {
@@ -26,7 +26,7 @@ export interface IterationInput {
   policyModel: string;
   /** Start paused (the run was paused when this iteration began). */
   paused?: boolean;
-  /** What the server answers with now, where that is not policyModel (keepBest went back): served first. */
+  /** What the server answers with now, where that is not policyModel (keepBest went back, stage 0 trained): served first. */
   serving?: string;
 }
 
@@ -60,9 +60,7 @@ export async function evolveIteration({
 }: IterationInput): Promise<IterationResult> {
   const root = `${config.artifactRoot}/${config.runId}/iter-${iteration}`;
   // Steps find finished outputs in this run's reuse index, then in those of the runs it reuses.
-  const indexes = [config.runId, ...(config.reuseFrom ?? [])].map(
-    (run) => `${config.artifactRoot}/${run}/cas`,
-  );
+  const indexes = reuseIndexes(config);
   const scope = (dir: string) => ({ runId: config.runId, iteration, dir: `${root}/${dir}`, indexes });
   const progress: IterationProgress = {
     iteration,
@@ -87,7 +85,12 @@ export async function evolveIteration({
     setCurrentDetails(`iteration ${iteration}: ${step}`);
     upsertSearchAttributes([{ key: StepKey, value: step }]);
   };
-  const report = (step: string, m: { rows: number; wallMs: number; uri: string; reused?: boolean }) =>
+  const report = (
+    step: string,
+    m: { rows: number; wallMs: number; uri: string; reused?: boolean; stats?: Record<string, number> },
+  ) => {
+    // What the step left out and why (droppedContaminated, droppedBelowMargin, ...), when anything.
+    const dropped = Object.entries(m.stats ?? {}).filter(([k, n]) => k.startsWith('dropped') && n > 0);
     progress.steps.push({
       iteration,
       step,
@@ -95,7 +98,9 @@ export async function evolveIteration({
       wallMs: m.wallMs,
       uri: m.uri,
       reused: m.reused ?? false,
+      ...(dropped.length > 0 ? { dropped: Object.fromEntries(dropped) } : {}),
     });
+  };
   upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
 
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
@@ -274,19 +279,28 @@ export async function evolveIteration({
     return suites.length > 0 ? { ...result, suites } : result;
   };
 
+  // 0. The server answers with another model than pi_t: after a regression (keepBest) the regressed
+  // checkpoint, after stage 0 SFT the base model.
+  if (serving !== undefined && serving !== policyModel) {
+    await enter('serve-policy');
+    await serveStep(policyModel, serving, 'serve the policy of this iteration');
+  }
+
   // Iteration 0: the initial policy pi_1, evaluated before anything is trained (curves start there).
   if (iteration === 0) return finish(policyModel, await evaluatePolicy(policy));
 
-  // 0. Only after a regression (keepBest): the server answers with the regressed checkpoint, not pi_t.
-  if (serving !== undefined && serving !== policyModel) {
-    await enter('serve-policy');
-    await serveStep(policyModel, serving, 'serve the best checkpoint so far');
-  }
-
   // 1-3. Sample, self-refine, judge.
   await enter('sample-refine-judge');
+  // Training prompts also in the evaluation or a suite are dropped (decontamination); histories recorded
+  // before it replay without.
+  const heldOut = [config.evaluation.prompts, ...(config.evaluation.suites ?? []).map(suiteSource)];
   const prompts = await bookkeeping.loadPrompts.executeWithOptions({ summary: 'load training prompts' }, [
-    { scope: scope('train'), sources: config.prompts, seedOffset: iteration },
+    {
+      scope: scope('train'),
+      sources: config.prompts,
+      seedOffset: iteration,
+      ...(patched('decontaminate') ? { exclude: heldOut } : {}),
+    },
   ]);
   report('train:prompts', prompts);
   const { temperature, topP, maxTokens, seed } = config.sampling;

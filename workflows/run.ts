@@ -23,8 +23,9 @@ import {
   RunIdKey,
   StatusKey,
 } from '../core/search-attributes.js';
-import type { IterationResult, RunResult } from '../core/steps.js';
-import { bookkeeping } from './activities.js';
+import type { IterationResult, RunResult, StepReport } from '../core/steps.js';
+import { fnv1a64 } from '../core/templates.js';
+import { bookkeeping, reuseIndexes, training } from './activities.js';
 import {
   pauseSignal,
   resumeSignal,
@@ -43,6 +44,8 @@ export interface RunCarry {
   stopRequested: boolean;
   /** The input is a config changed by `updateConfig`, which replaces the run's claimed config. */
   amended?: boolean;
+  /** Stage 0 SFT (trainer.sft.dataset), once it has trained pi_1. */
+  stage0?: StepReport;
 }
 
 /**
@@ -146,6 +149,8 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
     iteration,
     accuracy: evaluation.accuracy,
   }));
+  /** What the server answers with where that is not status.policyModel (stage 0 has just trained pi_1). */
+  let serving: string | undefined;
   /** Runs iteration t as the child workflow `<runId>/iter-<t>` and hands its checkpoint on. */
   const runIteration = async (iteration: number) => {
     if (status.paused) setCurrentDetails(`paused before iteration ${iteration}`);
@@ -171,8 +176,9 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
           iteration,
           policyModel: status.policyModel,
           paused: status.paused,
-          // The server still answers with the regressed checkpoint: the iteration serves the kept one.
-          ...(kept ? { serving: previous!.checkpoint } : {}),
+          // The server still answers with the regressed checkpoint (or the base model, after stage 0):
+          // the iteration serves its policy first.
+          ...(kept ? { serving: previous!.checkpoint } : serving ? { serving } : {}),
         },
       ],
       staticSummary:
@@ -184,13 +190,23 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
         { key: BaseModelKey, value: config!.policy.baseModel },
       ],
     });
+    serving = undefined;
     // keepBest: an iteration scoring below the best so far hands that best checkpoint on instead.
     const keptBest = config!.evaluation.keepBest ? keepBestDecision([...iterations, result]) : null;
     iterations.push(keptBest ? { ...result, keptBest } : result);
     status.evaluated!.push({ iteration, accuracy: result.evaluation.accuracy });
     status.policyModel = keptBest?.checkpoint ?? result.checkpoint;
   };
+  let stage0 = carry?.stage0;
   try {
+    // Stage 0 (method.md): SFT on an external preference set, once, before anything else; its result is
+    // pi_1, which iteration 0 evaluates and iteration 1 trains. Configs before the option never ran it.
+    const dataset = config.trainer.sft?.dataset;
+    if (dataset !== undefined && iterations.length === 0 && !stage0 && patched('stage0-sft')) {
+      stage0 = await stageZero(config, configHash, dataset);
+      serving = config.policy.baseModel;
+      status.policyModel = stage0.uri;
+    }
     // Iteration 0 evaluates the initial policy; histories recorded before it replay without it.
     if (iterations.length === 0 && config.evaluation.iterationZero !== false && patched('iteration-zero'))
       await runIteration(0);
@@ -212,6 +228,7 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
           paused: status.paused,
           stopRequested: false,
           ...(status.pendingChanges.length > 0 || carry?.amended ? { amended: true } : {}),
+          ...(stage0 ? { stage0 } : {}),
         };
         // An updated config travels as the next execution's input; otherwise the original input does.
         await continueAsNew<typeof evolveRun>(status.pendingChanges.length > 0 ? config : input, next);
@@ -225,5 +242,53 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   setCurrentDetails(`done: ${last} iteration(s)${stopped}, final model ${status.policyModel}`);
   publish('completed');
   await condition(allHandlersFinished);
-  return { runId: config.runId, configHash, iterations, finalModel: status.policyModel };
+  return {
+    runId: config.runId,
+    configHash,
+    ...(stage0 ? { stage0 } : {}),
+    iterations,
+    finalModel: status.policyModel,
+  };
+}
+
+/**
+ * Stage 0 as its own keyed, resumable training job: the preference set's SFT rows (x -> y_w and
+ * c(x, y_l, z) -> y_w) in sft.jsonl, then `sft` of the base model on them. A restart, a reset or a run
+ * that reuses this one finds both finished (reuse index) instead of training again.
+ */
+async function stageZero(config: RunConfig, configHash: string, dataset: string): Promise<StepReport> {
+  setCurrentDetails(`stage 0: SFT of ${config.policy.baseModel} on ${dataset}`);
+  const scope = {
+    runId: config.runId,
+    iteration: 0,
+    dir: `${config.artifactRoot}/${config.runId}/stage0`,
+    indexes: reuseIndexes(config),
+  };
+  const sft = await bookkeeping.buildSftSet.executeWithOptions(
+    { summary: `stage 0 SFT rows from ${dataset}` },
+    [{ scope: { ...scope, dir: `${scope.dir}/data` }, dataset, refinement: config.refinement }],
+  );
+  const base = config.policy.baseModel;
+  const jobKey = `${config.runId}-stage0-sft-${fnv1a64(`${configHash}/${base}/${sft.sha256}`)}`;
+  // The sft stage trains on the sft.jsonl beside its `pairs` manifest: here that file itself.
+  const job = await training.submitTraining.executeWithOptions({ summary: `submit ${jobKey}` }, [
+    {
+      scope: { ...scope, dir: `${scope.dir}/checkpoint` },
+      stage: 'sft',
+      pairs: sft,
+      policyModel: base,
+      referenceModel: base,
+      trainer: config.trainer,
+      jobKey,
+    },
+  ]);
+  const checkpoint = await training.awaitTraining.executeWithOptions({ summary: `train ${jobKey}` }, [job]);
+  return {
+    iteration: 0,
+    step: 'stage0:sft',
+    rows: sft.rows,
+    wallMs: checkpoint.wallMs,
+    uri: checkpoint.path,
+    reused: (sft.reused ?? false) && (checkpoint.reused ?? false),
+  };
 }

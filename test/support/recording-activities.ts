@@ -46,6 +46,10 @@ export function recordingActivities(
       calls.push(`pair ${generations} generation + ${i.shards.length} score manifests`);
       return manifest(`${i.scope.dir}/pairs.jsonl`, 6);
     },
+    buildSftSet: async (i: { scope: { dir: string }; dataset: string }) => {
+      calls.push(`sft-set ${i.dataset} -> ${i.scope.dir}`);
+      return manifest(`${i.scope.dir}/sft.jsonl`, 4);
+    },
     submitTraining: async (i: {
       jobKey: string;
       stage?: string;

@@ -113,3 +113,47 @@ test('evaluation.iterationZero false starts at iteration 1', async () => {
   );
   assert.ok(!calls.some((c) => c.includes('/iter-0/')));
 });
+
+test('stage 0 SFT on trainer.sft.dataset trains pi_1 once, before iteration 0 evaluates it and iteration 1 trains it', async () => {
+  const id = 'stage0';
+  const calls: string[] = [];
+  const worker = await server.worker(id, recordingActivities(calls));
+  const base = demoConfig();
+  const config = demoConfig({
+    runId: id,
+    iterations: 2,
+    artifactRoot: '/a',
+    trainer: { ...base.trainer, sft: { ...base.trainer.sft, dataset: 'prefs.jsonl' } },
+    evaluation: { ...base.evaluation, iterationZero: true },
+  });
+  const result: RunResult = await worker.runUntil(
+    server.env.client.workflow.execute('evolveRun', { taskQueue: id, workflowId: id, args: [config] }),
+  );
+  const baseModel = config.policy.baseModel;
+  const pi1 = '/a/stage0/stage0/checkpoint/out';
+  assert.deepEqual(calls.slice(0, 5), [
+    'sft-set prefs.jsonl -> /a/stage0/stage0/data',
+    `submit ${baseModel}`,
+    `sft of ${baseModel} against ${baseModel}`,
+    'await stage0-stage0-sft',
+    `serve ${pi1}`,
+  ]);
+  assert.equal(calls.filter((c) => c.startsWith('sft-set')).length, 1, 'keyed once, across continue-as-new');
+  assert.equal(calls.filter((c) => c.startsWith('sft of')).length, 1);
+  assert.deepEqual(result.stage0 && [result.stage0.step, result.stage0.rows, result.stage0.uri], [
+    'stage0:sft',
+    4,
+    pi1,
+  ]);
+  assert.deepEqual(
+    result.iterations.map((it) => [it.iteration, it.checkpoint]),
+    [
+      [0, pi1],
+      [1, '/a/stage0/iter-1/train/checkpoint/out'],
+      [2, '/a/stage0/iter-2/train/checkpoint/out'],
+    ],
+  );
+  assert.ok(calls.includes(`sample /a/stage0/iter-0/eval/sample #0 ${pi1} x1`), 'iteration 0 evaluates pi_1');
+  assert.ok(calls.includes(`dpo of ${pi1} against ${pi1}`), 'iteration 1 trains pi_1');
+  assert.match(summaryTable(result), /^0\tstage0:sft\t4\t/m);
+});

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Refinement } from '../core/config.js';
+import { MessageSchema, type Manifest, type Message, type SftRecord } from '../core/records.js';
+import type { StepScope } from '../core/steps.js';
+import { refinementContext } from '../core/templates.js';
+import { DataError, readJsonl, writingJsonl } from './artifacts.js';
+import { reusableOutput, stepKey } from './reuse.js';
+
+const answer = (role: string) =>
+  z
+    .array(MessageSchema)
+    .length(1, `one ${role} message`)
+    .refine((m) => m.length !== 1 || m[0]!.role === 'assistant', 'an assistant message');
+
+/** A row of TRL's conversational preference format with an explicit prompt (extra columns are ignored). */
+const PreferenceRowSchema = z.object({
+  prompt: z
+    .array(MessageSchema)
+    .min(1)
+    .refine((m) => m.at(-1)?.role === 'user', 'a conversation that ends with a user message'),
+  chosen: answer('chosen'),
+  rejected: answer('rejected'),
+});
+
+export interface BuildSftSetInput {
+  scope: StepScope;
+  /** trainer.sft.dataset: JSONL of (prompt, chosen, rejected) rows. */
+  dataset: string;
+  refinement: Refinement;
+}
+
+/** c(x, y_l, z) for a conversation x: its earlier turns, then the refinement context of its last prompt. */
+const refinementOf = (prompt: Message[], rejected: string, refinement: Refinement): Message[] => [
+  ...prompt.slice(0, -1),
+  ...refinementContext(prompt.at(-1)!.content, rejected, refinement),
+];
+
+/**
+ * Stage 0 of method.md from an external preference set: each (x, y_w, y_l) becomes the two SFT rows
+ * x -> y_w and c(x, y_l, z) -> y_w, written to sft.jsonl. Every row is validated first (file:line and the
+ * field); the output is reused while the file and the refinement template are unchanged.
+ */
+export async function buildSftSet(input: BuildSftSetInput): Promise<Manifest> {
+  const content = await readFile(input.dataset).catch((err: NodeJS.ErrnoException) => {
+    throw new DataError(
+      err.code === 'ENOENT'
+        ? `trainer.sft.dataset: ${input.dataset} not found`
+        : `trainer.sft.dataset: ${input.dataset} cannot be read (${err.message})`,
+    );
+  });
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const key = stepKey('sft-set', [sha256], { refinement: input.refinement });
+  return reusableOutput(input.scope, key, async () => {
+    const started = Date.now();
+    return writingJsonl({ out: join(input.scope.dir, 'sft.jsonl') }, async ({ out }) => {
+      let triples = 0;
+      for await (const row of readJsonl(input.dataset, PreferenceRowSchema)) {
+        const sourceId = `${input.dataset}:${++triples}`;
+        const base = { promptId: `stage0-${triples}`, completion: row.chosen, sourceId };
+        const rows: SftRecord[] = [
+          { ...base, kind: 'direct', prompt: row.prompt },
+          {
+            ...base,
+            kind: 'refinement',
+            prompt: refinementOf(row.prompt, row.rejected[0]!.content, input.refinement),
+          },
+        ];
+        for (const r of rows) await out.write(r);
+      }
+      if (triples === 0) throw new DataError(`trainer.sft.dataset: ${input.dataset} has no rows`);
+      const producedBy = { step: 'sft-set', runId: input.scope.runId, iteration: input.scope.iteration };
+      return out.finish('sft', producedBy, {
+        stats: { triples, sftRows: 2 * triples },
+        wallMs: Date.now() - started,
+      });
+    });
+  });
+}
