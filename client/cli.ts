@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { checkPromptPools } from '../activities/prompts.js';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { createCodecServer } from '../codec/server.js';
-import { ConfigError, RunIdSchema } from '../core/config.js';
+import { ConfigError, RunIdSchema, type RunConfig } from '../core/config.js';
 import {
   codecLoginUrl,
   modelBaseUrl,
@@ -33,11 +33,12 @@ import {
 import { loadConfigFile, loadPatchFile, setPath } from './config-file.js';
 import { doctor } from './doctor.js';
 import { exportCommand, runDirectory } from './export.js';
+import { markdownTable, parseExperimentArgs, runExperiment } from './experiment.js';
 import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
 import { temporalConnection } from './temporal-connection.js';
-import { connectClient, startRun, summaryTable, watchRun } from './run.js';
+import { connectClient, onModelServer, startRun, summaryTable, watchRun } from './run.js';
 
 const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
 
@@ -67,6 +68,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
                                  decode EVOLVE_CODEC_KEY-encrypted payloads for the UI and \`temporal --codec-endpoint\`
                                  (requires the bearer token EVOLVE_CODEC_TOKEN; see docs/security.md)
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
+  evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]
+                                 up, then the micro-reproduction: EVOLVE and Iterative DPO arms of
+                                 deploy/configs/micro side by side; writes results.json and results.md
   evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
                                  the run's evaluation answers as an official harness's model outputs
   evolve metrics alpaca-eval <annotations.json>... [--difficulty csv] [--json]
@@ -107,7 +111,7 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
     const problem = id === undefined ? undefined : RunIdSchema.safeParse(id).error?.issues[0]?.message;
     if (problem) throw new ConfigError(`${flag} ${id}: ${problem}`);
   }
-  const config = {
+  let config: RunConfig = {
     ...loaded,
     runId: values['run-id'] ?? loaded.runId,
     ...(resumeFrom.length > 0 && { reuseFrom: [...(loaded.reuseFrom ?? []), ...resumeFrom] }),
@@ -115,20 +119,8 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   if (config.reuseFrom?.includes(config.runId))
     throw new ConfigError(`--resume-from ${config.runId}: the new run needs its own id: pass --run-id`);
   await checkPromptPools(config, path);
-  if (options.demo) {
-    // The demo talks to the embedded model server wherever EVOLVE_MODEL_PORT put it.
-    config.policy = {
-      ...config.policy,
-      endpoint: { ...config.policy.endpoint, baseUrl: modelBaseUrl(settings) },
-    };
-    const llm = config.judge.llm;
-    if (llm) {
-      config.judge = {
-        ...config.judge,
-        llm: { ...llm, endpoint: { ...llm.endpoint, baseUrl: modelBaseUrl(settings) } },
-      };
-    }
-  }
+  // The demo talks to the embedded model server wherever EVOLVE_MODEL_PORT put it.
+  if (options.demo) config = onModelServer(config, modelBaseUrl(settings));
   const client = await connectClient(temporalConnection(temporalAddress(settings)), settings.namespace);
   try {
     const handle = await startRun(client, config, settings.taskQueue);
@@ -362,6 +354,16 @@ async function main(): Promise<number> {
     }
     case 'export':
       return exportCommand(rest, say);
+    case 'experiment': {
+      const options = parseExperimentArgs(rest);
+      await stackUp(settings, say);
+      const results = await withClient((client) => runExperiment(client, settings, options, say));
+      say('');
+      say(markdownTable(results.arms));
+      say('');
+      say(`${results.wallSeconds.toFixed(0)} s; results in ${options.outDir}/results.json and results.md`);
+      return 0;
+    }
     case 'metrics':
       return metricsCommand(rest, say);
     case 'demo': {

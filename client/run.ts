@@ -54,6 +54,16 @@ async function resultThroughOutages(
   }
 }
 
+/** The config with its policy and LLM judge pointed at `baseUrl` (the embedded model server, wherever its port is). */
+export function onModelServer(config: RunConfig, baseUrl: string): RunConfig {
+  const llm = config.judge.llm;
+  return {
+    ...config,
+    policy: { ...config.policy, endpoint: { ...config.policy.endpoint, baseUrl } },
+    ...(llm && { judge: { ...config.judge, llm: { ...llm, endpoint: { ...llm.endpoint, baseUrl } } } }),
+  };
+}
+
 /** Starts `evolveRun` with the config as its only argument: the same JSON the Temporal CLI would send. */
 export async function startRun(
   client: Client,

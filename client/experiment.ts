@@ -1,0 +1,218 @@
+import type { Client } from '@temporalio/client';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { readAll } from '../activities/artifacts.js';
+import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
+import { wilsonInterval, type Interval } from '../core/metrics/wilson.js';
+import { PairRecordSchema } from '../core/records.js';
+import type { RunResult } from '../core/steps.js';
+import { modelBaseUrl, type StackSettings } from '../deploy/stack.js';
+import { loadConfigFile, loadPatchFile } from './config-file.js';
+import { onModelServer, startRun, watchRun } from './run.js';
+
+/** The micro-reproduction (docs/results/micro-reproduction.md): EVOLVE against Iterative DPO. */
+export const MICRO_DIR = 'deploy/configs/micro';
+export const ARMS = ['evolve', 'iterative-dpo'] as const;
+export type Arm = (typeof ARMS)[number];
+export const METRICS = ['direct', 'refine@1', 'refine@2'] as const;
+
+const ExperimentFileSchema = z.strictObject({
+  dev: PromptSourceSchema.describe(
+    'the dev split: hyper-parameters are chosen on it, never on the test split',
+  ),
+  smoke: z.record(z.string(), z.unknown()).describe('config keys merged into each arm by --smoke'),
+});
+
+export interface ExperimentOptions {
+  smoke: boolean;
+  split: 'test' | 'dev';
+  /** Names the runs (`micro-<arm>-<stamp>`), so that a rerun does not collide with an earlier one. */
+  stamp: string;
+  outDir: string;
+  /** Overrides the arms' artifactRoot (tests write under a temporary directory). */
+  artifactRoot?: string;
+  dir?: string;
+}
+
+/** One arm's run config: the committed file, the embedded model server, then the smoke and split overrides. */
+export function armConfig(arm: Arm, options: ExperimentOptions, settings: StackSettings): RunConfig {
+  const dir = options.dir ?? MICRO_DIR;
+  const loaded = loadConfigFile(join(dir, `${arm}.yaml`));
+  const experimentPath = join(dir, 'experiment.yaml');
+  const parsed = ExperimentFileSchema.safeParse(loadPatchFile(experimentPath));
+  if (!parsed.success)
+    throw new ConfigError(`${experimentPath} is invalid: ${z.prettifyError(parsed.error)}`);
+  const experiment = parsed.data;
+  const baseUrl = modelBaseUrl(settings);
+  let config = onModelServer(
+    applyConfigUpdate(loaded, options.smoke ? experiment.smoke : {}, 0).config,
+    baseUrl,
+  );
+  if (options.split === 'dev')
+    config = applyConfigUpdate(config, { evaluation: { prompts: experiment.dev } }, 0).config;
+  const suffix = [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', options.stamp]
+    .filter(Boolean)
+    .join('-');
+  return {
+    ...config,
+    runId: `micro-${arm}-${suffix}`,
+    ...(options.artifactRoot && { artifactRoot: options.artifactRoot }),
+  };
+}
+
+export interface MetricRow {
+  metric: (typeof METRICS)[number];
+  accuracy: number;
+  correct: number;
+  prompts: number;
+  ci95: Interval;
+}
+
+export interface IterationRow {
+  iteration: number;
+  metrics: MetricRow[];
+  /** Preference triples (direct rows) the iteration trained on; null for iteration 0 (no training). */
+  pairs: number | null;
+  /** Of those, how many had a refinement (a later step of the same chain) as the chosen response. */
+  refinementWins: number | null;
+  /** Activity time per step, summed over shards, in seconds. */
+  stepSeconds: Record<string, number>;
+}
+
+export interface ArmResults {
+  arm: Arm;
+  runId: string;
+  configHash: string;
+  iterations: IterationRow[];
+}
+
+/** The step of a generation from its id, `<run>/<iteration>/<prompt>/<chain>/<step>`. */
+const stepOf = (generationId: string) => Number(generationId.split('/').at(-1));
+
+/** Per iteration: accuracy with 95 % Wilson intervals, pairs, refinement wins, step times. */
+export async function armResults(arm: Arm, result: RunResult): Promise<ArmResults> {
+  const iterations: IterationRow[] = [];
+  for (const it of result.iterations) {
+    const { prompts, accuracy } = it.evaluation;
+    const metrics = accuracy.slice(0, METRICS.length).map((share, round): MetricRow => {
+      // accuracy[r] is a share of `prompts`: the count is exact up to float rounding.
+      const correct = Math.round(share * prompts);
+      return {
+        metric: METRICS[round]!,
+        accuracy: share,
+        correct,
+        prompts,
+        ci95: wilsonInterval(correct, prompts),
+      };
+    });
+    const pairStep = it.steps.find((s) => s.step === 'pair');
+    let pairs: number | null = null;
+    let refinementWins: number | null = null;
+    if (pairStep) {
+      const direct = (await readAll(pairStep.uri, PairRecordSchema)).filter((p) => p.kind === 'direct');
+      pairs = direct.length;
+      refinementWins = direct.filter((p) => stepOf(p.chosenId) > stepOf(p.rejectedId)).length;
+    }
+    const stepSeconds: Record<string, number> = {};
+    for (const s of it.steps) stepSeconds[s.step] = (stepSeconds[s.step] ?? 0) + s.wallMs / 1000;
+    iterations.push({ iteration: it.iteration, metrics, pairs, refinementWins, stepSeconds });
+  }
+  return { arm, runId: result.runId, configHash: result.configHash, iterations };
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+/** arm x iteration x direct / refine@1 / refine@2 (95 % Wilson), pairs and refinement wins. */
+export function markdownTable(arms: ArmResults[]): string {
+  const lines = [
+    `| arm | iteration | ${METRICS.join(' | ')} | refine@1 - direct | pairs | refinement won |`,
+    `|---|---|${METRICS.map(() => '---').join('|')}|---|---|---|`,
+  ];
+  for (const a of arms) {
+    for (const it of a.iterations) {
+      const cells = METRICS.map((name) => {
+        const m = it.metrics.find((x) => x.metric === name);
+        return m ? `${pct(m.accuracy)} [${pct(m.ci95.low)}, ${pct(m.ci95.high)}]` : '-';
+      });
+      const [direct, refine1] = it.metrics;
+      const gain = direct && refine1 ? `${(100 * (refine1.accuracy - direct.accuracy)).toFixed(1)}` : '-';
+      const wins =
+        it.pairs === null
+          ? '-'
+          : `${it.refinementWins} (${it.pairs ? pct(it.refinementWins! / it.pairs) : '0.0'} %)`;
+      lines.push(
+        `| ${a.arm} | ${it.iteration} | ${cells.join(' | ')} | ${gain} | ${it.pairs ?? '-'} | ${wins} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export interface ExperimentResults {
+  smoke: boolean;
+  split: 'test' | 'dev';
+  wallSeconds: number;
+  arms: ArmResults[];
+}
+
+/**
+ * Starts both arms on the stack's worker and waits for them. They run side by side: generation on the
+ * model server and `trl dpo` then overlap on the cores, and each arm's numbers do not depend on the other.
+ */
+export async function runExperiment(
+  client: Client,
+  settings: StackSettings,
+  options: ExperimentOptions,
+  say: (line: string) => void,
+): Promise<ExperimentResults> {
+  const started = Date.now();
+  const configs = ARMS.map((arm) => armConfig(arm, options, settings));
+  const arms = await Promise.all(
+    ARMS.map(async (arm, i) => {
+      const config = configs[i]!;
+      const handle = await startRun(client, config, settings.taskQueue);
+      say(`${arm}: started run ${config.runId}`);
+      const result = await watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
+      return armResults(arm, result);
+    }),
+  );
+  const results: ExperimentResults = {
+    smoke: options.smoke,
+    split: options.split,
+    wallSeconds: (Date.now() - started) / 1000,
+    arms,
+  };
+  mkdirSync(options.outDir, { recursive: true });
+  writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(options.outDir, 'results.md'), markdownTable(arms) + '\n');
+  return results;
+}
+
+/** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]`. */
+export function parseExperimentArgs(argv: string[], now = new Date()): ExperimentOptions {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      smoke: { type: 'boolean', default: false },
+      split: { type: 'string', default: 'test' },
+      out: { type: 'string' },
+      stamp: { type: 'string' },
+    },
+  });
+  const usage = 'usage: evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]';
+  if (positionals[0] !== 'micro') throw new ConfigError(usage);
+  if (values.split !== 'test' && values.split !== 'dev')
+    throw new ConfigError(`--split ${values.split}: expected test or dev\n${usage}`);
+  const stamp = values.stamp ?? now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(stamp))
+    throw new ConfigError(`--stamp ${stamp}: lower-case letters, digits and "-" (max 31)`);
+  return {
+    smoke: values.smoke,
+    split: values.split,
+    stamp,
+    outDir: values.out ?? join('.evolve', 'experiments', `micro-${values.smoke ? 'smoke-' : ''}${stamp}`),
+  };
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { runExperiment, type ExperimentResults } from '../../client/experiment.js';
+import { connectClient } from '../../client/run.js';
+import { PairRecordSchema } from '../../core/records.js';
+import {
+  stackDown,
+  stackSettings,
+  stackUp,
+  temporalAddress,
+  type StackSettings,
+} from '../../deploy/stack.js';
+import { freePort } from '../support/ports.js';
+
+// `npm run experiment:micro -- --smoke` end to end on the real embedded stack (Temporal dev server,
+// `transformers serve` with SmolLM2-135M, a worker, `trl dpo` on CPU): both arms, iteration 0 and 1.
+// Ports from the OS and ids of its own, so that it never meets another stack on this machine.
+const stamp = randomBytes(4).toString('hex');
+const settings: StackSettings = {
+  ...stackSettings({
+    ...process.env,
+    EVOLVE_TEMPORAL_PORT: String(await freePort()),
+    EVOLVE_UI_PORT: String(await freePort()),
+    EVOLVE_MODEL_PORT: String(await freePort()),
+  }),
+  stateDir: mkdtempSync(join(tmpdir(), 'evolve-micro-state-')),
+  taskQueue: `micro-smoke-${stamp}`,
+};
+const log = (line: string) => console.log(`# ${line}`);
+
+before(async () => {
+  await stackUp(settings, log);
+});
+after(async () => {
+  await stackDown(settings, log);
+});
+
+test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and writes its results', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'evolve-micro-'));
+  const outDir = join(root, 'out');
+  const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
+  try {
+    const results = await runExperiment(
+      client,
+      settings,
+      { smoke: true, split: 'test', stamp, outDir, artifactRoot: join(root, 'artifacts') },
+      log,
+    );
+    const written = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8')) as ExperimentResults;
+    assert.deepEqual(written, results);
+    assert.deepEqual(
+      results.arms.map((a) => [a.arm, a.runId]),
+      [
+        ['evolve', `micro-evolve-smoke-${stamp}`],
+        ['iterative-dpo', `micro-iterative-dpo-smoke-${stamp}`],
+      ],
+    );
+    for (const arm of results.arms) {
+      assert.deepEqual(
+        arm.iterations.map((it) => it.iteration),
+        [0, 1],
+        `${arm.arm}: iteration 0 is evaluated before iteration 1 trains`,
+      );
+      for (const it of arm.iterations) {
+        assert.deepEqual(
+          it.metrics.map((m) => [m.metric, m.prompts]),
+          [
+            ['direct', 2],
+            ['refine@1', 2],
+            ['refine@2', 2],
+          ],
+        );
+        for (const m of it.metrics) assert.ok(m.ci95.low <= m.accuracy && m.accuracy <= m.ci95.high);
+      }
+      const trained = arm.iterations[1]!;
+      assert.ok(trained.pairs! > 0, `${arm.arm}: iteration 1 trained on pairs`);
+      assert.ok(trained.stepSeconds.train! > 0, `${arm.arm}: iteration 1 ran the trainer`);
+    }
+    // Iteration 0 is the same untrained model, greedy, on the same problems in both arms.
+    const [evolve, dpo] = results.arms;
+    assert.deepEqual(evolve!.iterations[0]!.metrics, dpo!.iterations[0]!.metrics);
+    // Independent samples hold no refinement: a refinement can win only under EVOLVE.
+    assert.equal(dpo!.iterations[1]!.refinementWins, 0);
+
+    // What each arm trained on: EVOLVE a refinement row per direct row, Iterative DPO direct rows only.
+    const pairKinds = (runId: string) => {
+      const dir = join(root, 'artifacts', runId, 'iter-1', 'train', 'pairs');
+      return readFileSync(
+        join(
+          dir,
+          readdirSync(dir).find((f) => f === 'pairs.jsonl')!,
+        ),
+        'utf8',
+      )
+        .trim()
+        .split('\n')
+        .map((l) => PairRecordSchema.parse(JSON.parse(l)).kind);
+    };
+    const evolveKinds = pairKinds(evolve!.runId);
+    assert.equal(evolveKinds.filter((k) => k === 'refinement').length, evolve!.iterations[1]!.pairs);
+    assert.deepEqual(new Set(pairKinds(dpo!.runId)), new Set(['direct']));
+
+    const table = readFileSync(join(outDir, 'results.md'), 'utf8');
+    assert.match(table, /\| evolve \| 1 \|/);
+    assert.match(table, /\| iterative-dpo \| 1 \|/);
+  } finally {
+    await client.connection.close();
+    // Two full-weight checkpoints (about 1 GB): not left behind in the temporary directory.
+    rmSync(root, { recursive: true, force: true });
+  }
+});
