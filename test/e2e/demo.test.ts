@@ -14,14 +14,13 @@ import {
   modelBaseUrl,
   readPid,
   stackDown,
-  stackSettings,
   stackUp,
   startService,
   temporalAddress,
-  type StackSettings,
 } from '../../deploy/stack.js';
 import { demoConfig } from '../support/config.js';
-import { freePort, occupyPorts, WELL_KNOWN_PORTS } from '../support/ports.js';
+import { occupyPorts, WELL_KNOWN_PORTS } from '../support/ports.js';
+import { privateStack } from '../support/private-stack.js';
 import { reapOnExit } from '../support/processes.js';
 
 // The real embedded stack: Temporal dev server, `transformers serve` with SmolLM2-135M, a worker
@@ -29,16 +28,7 @@ import { reapOnExit } from '../support/processes.js';
 // Ports from the OS, its own state directory, workflow id and task queue: a stack left over on this
 // machine, or a stranger on the default ports (held here for the whole test), is never adopted.
 const runId = `e2e-${randomBytes(4).toString('hex')}`;
-const settings: StackSettings = {
-  ...stackSettings({
-    ...process.env,
-    EVOLVE_TEMPORAL_PORT: String(await freePort()),
-    EVOLVE_UI_PORT: String(await freePort()),
-    EVOLVE_MODEL_PORT: String(await freePort()),
-  }),
-  stateDir: mkdtempSync(join(tmpdir(), 'evolve-e2e-state-')),
-  taskQueue: runId,
-};
+const settings = await privateStack('e2e', runId);
 const log = (line: string) => console.log(`# ${line}`);
 let strangers: Awaited<ReturnType<typeof occupyPorts>> | undefined;
 

@@ -7,32 +7,19 @@ import { after, before, test } from 'node:test';
 import { runExperiment, type ExperimentResults } from '../../client/experiment.js';
 import { connectClient } from '../../client/run.js';
 import { PairRecordSchema } from '../../core/records.js';
-import {
-  stackDown,
-  stackSettings,
-  stackUp,
-  temporalAddress,
-  type StackSettings,
-} from '../../deploy/stack.js';
-import { freePort } from '../support/ports.js';
+import { stackDown, stackUp, temporalAddress } from '../../deploy/stack.js';
+import { privateStack } from '../support/private-stack.js';
+import { reapOnExit } from '../support/processes.js';
 
 // `npm run experiment:micro -- --smoke` end to end on the real embedded stack (Temporal dev server,
 // `transformers serve` with SmolLM2-135M, a worker, `trl dpo` on CPU): both arms, iteration 0 and 1.
 // Ports from the OS and ids of its own, so that it never meets another stack on this machine.
 const stamp = randomBytes(4).toString('hex');
-const settings: StackSettings = {
-  ...stackSettings({
-    ...process.env,
-    EVOLVE_TEMPORAL_PORT: String(await freePort()),
-    EVOLVE_UI_PORT: String(await freePort()),
-    EVOLVE_MODEL_PORT: String(await freePort()),
-  }),
-  stateDir: mkdtempSync(join(tmpdir(), 'evolve-micro-state-')),
-  taskQueue: `micro-smoke-${stamp}`,
-};
+const settings = await privateStack('micro', `micro-smoke-${stamp}`);
 const log = (line: string) => console.log(`# ${line}`);
 
 before(async () => {
+  reapOnExit();
   await stackUp(settings, log);
 });
 after(async () => {
