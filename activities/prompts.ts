@@ -139,11 +139,22 @@ export async function loadPrompts(input: LoadPromptsInput & { seedOffset: number
 /**
  * The config checks that need the prompt files: a file source with perIteration must hold
  * iterations x perIteration prompts, so that every iteration gets fresh ones. One line per problem.
+ * With `onAbsent`, a pool file that is not on this machine is handed to it instead of being a problem:
+ * a config may be checked away from the data (the worker checks again when the run starts).
  */
-export async function promptPoolProblems(config: RunConfig): Promise<string[]> {
+export async function promptPoolProblems(
+  config: RunConfig,
+  onAbsent?: (line: string) => void,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const [i, source] of config.prompts.entries()) {
     if (source.kind !== 'file' || source.perIteration === undefined) continue;
+    if (onAbsent && !(await exists(source.path))) {
+      onAbsent(
+        `prompts.${i}.path: ${source.path} is not on this machine: its pool (${config.iterations} x ${source.perIteration}) is checked when the run starts`,
+      );
+      continue;
+    }
     const pool = await readPromptFile(source).catch((err: unknown) => {
       problems.push(`  prompts.${i}.path: ${(err as Error).message}`);
       return null;
@@ -155,7 +166,11 @@ export async function promptPoolProblems(config: RunConfig): Promise<string[]> {
 }
 
 /** Throws a ConfigError naming every prompt pool too small for the run (see promptPoolProblems). */
-export async function checkPromptPools(config: RunConfig, source = 'config'): Promise<void> {
-  const problems = await promptPoolProblems(config);
+export async function checkPromptPools(
+  config: RunConfig,
+  source = 'config',
+  onAbsent?: (line: string) => void,
+): Promise<void> {
+  const problems = await promptPoolProblems(config, onAbsent);
   if (problems.length > 0) throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
 }

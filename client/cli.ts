@@ -348,7 +348,7 @@ async function main(): Promise<number> {
     case 'config': {
       if (!rest[0]) throw new ConfigError('usage: evolve config <config.yaml|json>');
       const config = loadConfigFile(rest[0]);
-      await checkPromptPools(config, rest[0]);
+      await checkPromptPools(config, rest[0], (line) => console.error(`note: ${line}`));
       say(JSON.stringify(config, null, 2));
       return 0;
     }
