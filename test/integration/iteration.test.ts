@@ -146,7 +146,10 @@ const alive = (pid: number) => {
 
 test('cancelling a run while it trains stops the trainer: no job is left behind', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
-  const config = { ...itConfig(root), runId: 'cancel' };
+  const base = itConfig(root);
+  // Cancellation reaches the activity with a heartbeat, up to 80 % of its 1-minute timeout later: the
+  // training must outlast that, or it may finish first (as it did once under load).
+  const config = { ...base, runId: 'cancel', trainer: { ...base.trainer, epochs: 200 } };
   const worker = await createEvolveWorker({
     connection: server.env.nativeConnection,
     taskQueue: 'cancel',
