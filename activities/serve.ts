@@ -77,7 +77,7 @@ export function createServeActivities({ chatFor }: ServeDeps) {
           }
           waiting = `probing ${urls.length} replica(s) with ${model}`;
           const probes = await Promise.all(
-            urls.map((url) => probe(chatFor, onlyReplica(endpoint, url), model)),
+            urls.map((url) => probe(chatFor, onlyReplica(endpoint, url), model, input.probe)),
           );
           return { endpoint, model, probe: probes[0]! };
         },
@@ -87,11 +87,16 @@ export function createServeActivities({ chatFor }: ServeDeps) {
 }
 
 /** A real completion from one replica; empty, or from another model than asked, is not serving it. */
-async function probe(chatFor: ServeDeps['chatFor'], endpoint: Endpoint, model: string): Promise<string> {
+async function probe(
+  chatFor: ServeDeps['chatFor'],
+  endpoint: Endpoint,
+  model: string,
+  sampling: ServeInput['probe'] = { temperature: 0, topP: 1 },
+): Promise<string> {
   const reply = await chatFor({ endpoint, model })({
     model,
     messages: [{ role: 'user', content: 'What is 2 + 3? Answer with a number.' }],
-    temperature: 0,
+    ...sampling,
     maxTokens: 16,
     seed: 0,
     signal: Context.current().cancellationSignal,

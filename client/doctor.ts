@@ -139,6 +139,8 @@ export async function doctor(
   );
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
+    if (config.evaluation.endpoint)
+      checks.push(['evaluation server', await checkEndpoint(config.evaluation.endpoint, env)]);
     const { llm, rewardModel } = config.judge;
     if (llm) checks.push(['judge server', await checkEndpoint(llm.endpoint, env)]);
     if (rewardModel) checks.push(['reward model server', await checkRoot(rewardModel.endpoint, env)]);

@@ -8,7 +8,8 @@ import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } fr
 import { wilsonInterval, type Interval } from '../core/metrics/wilson.js';
 import { PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
-import { modelBaseUrl, type StackSettings } from '../deploy/stack.js';
+import type { StackSettings } from '../deploy/stack.js';
+import { startBatchingServers } from './batching-servers.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
 import { onModelServer, startRun, watchRun } from './run.js';
 
@@ -36,8 +37,17 @@ export interface ExperimentOptions {
   dir?: string;
 }
 
-/** One arm's run config: the committed file, the embedded model server, then the smoke and split overrides. */
-export function armConfig(arm: Arm, options: ExperimentOptions, settings: StackSettings): RunConfig {
+/**
+ * An arm's two model servers (OpenAI base URLs). A batching server takes one model and one temperature
+ * at a time (client/batching-servers.ts): each arm samples on one and evaluates greedily on the other.
+ */
+export interface ArmServers {
+  policy: string;
+  evaluation: string;
+}
+
+/** One arm's run config: the committed file on the arm's servers, then the smoke and split overrides. */
+export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServers): RunConfig {
   const dir = options.dir ?? MICRO_DIR;
   const loaded = loadConfigFile(join(dir, `${arm}.yaml`));
   const experimentPath = join(dir, 'experiment.yaml');
@@ -45,11 +55,16 @@ export function armConfig(arm: Arm, options: ExperimentOptions, settings: StackS
   if (!parsed.success)
     throw new ConfigError(`${experimentPath} is invalid: ${z.prettifyError(parsed.error)}`);
   const experiment = parsed.data;
-  const baseUrl = modelBaseUrl(settings);
   let config = onModelServer(
     applyConfigUpdate(loaded, options.smoke ? experiment.smoke : {}, 0).config,
-    baseUrl,
+    servers.policy,
   );
+  const { evaluation } = config;
+  const evaluationEndpoint = {
+    ...(evaluation.endpoint ?? config.policy.endpoint),
+    baseUrl: servers.evaluation,
+  };
+  config = { ...config, evaluation: { ...evaluation, endpoint: evaluationEndpoint } };
   if (options.split === 'dev')
     config = applyConfigUpdate(config, { evaluation: { prompts: experiment.dev } }, 0).config;
   const suffix = [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', options.stamp]
@@ -168,16 +183,26 @@ export async function runExperiment(
   say: (line: string) => void,
 ): Promise<ExperimentResults> {
   const started = Date.now();
-  const configs = ARMS.map((arm) => armConfig(arm, options, settings));
-  const arms = await Promise.all(
-    ARMS.map(async (arm, i) => {
-      const config = configs[i]!;
-      const handle = await startRun(client, config, settings.taskQueue);
-      say(`${arm}: started run ${config.runId}`);
-      const result = await watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
-      return armResults(arm, result);
-    }),
-  );
+  const logs = join(options.outDir, 'logs');
+  say(`starting ${2 * ARMS.length} batching model servers (logs in ${logs})`);
+  const servers = await startBatchingServers(settings, 2 * ARMS.length, logs);
+  let arms: ArmResults[];
+  try {
+    const configs = ARMS.map((arm, i) =>
+      armConfig(arm, options, { policy: servers.urls[2 * i]!, evaluation: servers.urls[2 * i + 1]! }),
+    );
+    arms = await Promise.all(
+      ARMS.map(async (arm, i) => {
+        const config = configs[i]!;
+        const handle = await startRun(client, config, settings.taskQueue);
+        say(`${arm}: started run ${config.runId}`);
+        const result = await watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
+        return armResults(arm, result);
+      }),
+    );
+  } finally {
+    servers.stop();
+  }
   const results: ExperimentResults = {
     smoke: options.smoke,
     split: options.split,

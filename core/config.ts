@@ -545,6 +545,9 @@ export const EvaluationSchema = z
     keep: KeepSchema.optional().describe('default: best for tree, last for the others'),
     temperature: z.number().min(0).max(2).default(0).describe('sampling temperature of the evaluation'),
     maxTokens: z.int().min(1).optional().describe('most tokens per response (default: sampling.maxTokens)'),
+    endpoint: EndpointSchema.optional().describe(
+      'the server the evaluation generates on (default: policy.endpoint), e.g. one that batches at temperature 0 while the policy server samples; it loads each checkpoint by path',
+    ),
     keepBest: z
       .boolean()
       .optional()
@@ -668,7 +671,15 @@ export const RunConfigSchema = z
     evaluation: EvaluationSchema,
   })
   // Training data needs two responses per prompt, and last-vs-first a refinement, or nothing is paired.
-  .superRefine(({ sampling, pairing, policy, trainer }, ctx) => {
+  .superRefine(({ sampling, pairing, policy, trainer, evaluation }, ctx) => {
+    // Only the policy endpoint is told of a new checkpoint: another server must load it by path.
+    if (evaluation.endpoint && (policy.serve?.kind ?? 'by-path') !== 'by-path') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['evaluation', 'endpoint'],
+        message: `policy.serve.kind ${policy.serve?.kind} loads checkpoints on the policy endpoint only: evaluation.endpoint needs policy.serve.kind by-path`,
+      });
+    }
     // vLLM serves a LoRA over the base model it was started with: full weights cannot be hot-loaded.
     if (policy.serve?.kind === 'vllm-lora' && !trainer.lora) {
       ctx.addIssue({

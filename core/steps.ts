@@ -34,6 +34,12 @@ export interface ServeInput extends ModelRef {
   serve?: Serve;
   /** The model the server answered with until now: vLLM unloads that adapter first. */
   replaces?: string;
+  /**
+   * The run's sampling settings, which the probe uses: a server that batches with the settings of a
+   * model's first request (`transformers serve --continuous-batching`) then samples as the run will.
+   * Absent in workflows started before it: greedy.
+   */
+  probe?: { temperature: number; topP: number };
 }
 
 export interface Served extends ModelRef {

@@ -96,6 +96,39 @@ function portsOf(s: StackSettings, name: Service): { port: number; variable: str
   }
 }
 
+/**
+ * `transformers serve` on CPU. With `continuousBatching` it batches concurrent requests (several times the
+ * throughput), but it keeps one batch manager per server, for one model, whose sampling settings are
+ * those of that model's first request: such a server suits one model and one temperature at a time.
+ */
+export function modelServerCommand(s: StackSettings, port: number, continuousBatching = false) {
+  return {
+    cmd: join(s.home, 'venv', 'bin', 'transformers'),
+    args: [
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--device',
+      'cpu',
+      // Unbounded, its paged KV cache takes over half the machine's memory (13 GB of 24 on CPU): 384
+      // blocks of 32 tokens hold 32 requests of 384 tokens, about 0.6 GB for SmolLM2-135M.
+      ...(continuousBatching
+        ? ['--continuous-batching', '--cb-block-size', '32', '--cb-num-blocks', '384']
+        : []),
+    ],
+    // One OpenMP thread: with more, its spinning threads fight the trainer and the worker for the
+    // cores, and CPU generation gets several times slower (measured on 2 cores).
+    env: {
+      ...childEnv(process.env),
+      HF_HUB_OFFLINE: '1',
+      TRANSFORMERS_OFFLINE: '1',
+      OMP_NUM_THREADS: process.env.EVOLVE_MODEL_THREADS ?? '1',
+    },
+  };
+}
+
 const pidFile = (s: StackSettings, name: Service) => join(s.stateDir, 'run', `${name}.pid`);
 const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `${name}.log`);
 
@@ -141,18 +174,7 @@ function commandFor(
         env: childEnv(process.env),
       };
     case 'model':
-      return {
-        cmd: bin('transformers'),
-        args: ['serve', '--host', '127.0.0.1', '--port', String(s.modelPort), '--device', 'cpu'],
-        // One OpenMP thread: with more, its spinning threads fight the trainer and the worker for the
-        // cores, and CPU generation gets several times slower (measured on 2 cores).
-        env: {
-          ...childEnv(process.env),
-          HF_HUB_OFFLINE: '1',
-          TRANSFORMERS_OFFLINE: '1',
-          OMP_NUM_THREADS: process.env.EVOLVE_MODEL_THREADS ?? '1',
-        },
-      };
+      return modelServerCommand(s, s.modelPort);
     case 'worker':
       return {
         cmd: process.execPath,

@@ -106,7 +106,13 @@ export async function evolveIteration({
   const policy: ModelRef = { endpoint: config.policy.endpoint, model: policyModel };
   const serveStep = (model: string, replaces: string, summary: string) =>
     bookkeeping.serveCheckpoint.executeWithOptions(serveOptions(config.policy.serve, summary), [
-      { ...policy, model, serve: config.policy.serve, replaces },
+      {
+        ...policy,
+        model,
+        serve: config.policy.serve,
+        replaces,
+        probe: { temperature: config.sampling.temperature, topP: config.sampling.topP },
+      },
     ]);
 
   /**
@@ -188,6 +194,10 @@ export async function evolveIteration({
     served: ModelRef,
   ): Promise<{ evaluation: EvalSummary; suites: SuiteSummary[] }> {
     await enter('evaluate');
+    // The evaluation's own server, when it has one, loads the checkpoint by path on its first request.
+    const evaluated = config.evaluation.endpoint
+      ? { ...served, endpoint: config.evaluation.endpoint }
+      : served;
     const evalPrompts = await bookkeeping.loadPrompts.executeWithOptions(
       { summary: 'load evaluation prompts' },
       [{ scope: scope('eval'), sources: [config.evaluation.prompts], seedOffset: 0 }],
@@ -202,7 +212,7 @@ export async function evolveIteration({
     const { generations, scores } = await generateAndJudge(
       'eval',
       evalPrompts,
-      served,
+      evaluated,
       evalParams,
       evalStrategy,
     );
@@ -226,7 +236,14 @@ export async function evolveIteration({
       );
       // The run's judge picks the kept answer where the strategy keeps the best; gold answers get the suite's verifier.
       const judge = suite.kind === 'accuracy' ? { ...config.judge, verifier: suite.verifier } : config.judge;
-      const generated = await generateAndJudge(phase, suitePrompts, served, evalParams, evalStrategy, judge);
+      const generated = await generateAndJudge(
+        phase,
+        suitePrompts,
+        evaluated,
+        evalParams,
+        evalStrategy,
+        judge,
+      );
       const verdicts =
         suite.kind === 'accuracy'
           ? []

@@ -11,13 +11,7 @@ function listen(port: number): Promise<Server | null> {
 
 const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
-/** A port nothing listens on now, from the OS, for a server that must be told its port up front. */
-export async function freePort(): Promise<number> {
-  const server = (await listen(0))!;
-  const { port } = server.address() as { port: number };
-  await close(server);
-  return port;
-}
+export { freePort } from '../../client/batching-servers.js';
 
 /** Whether `port` can be bound on loopback now. */
 export async function portFree(port: number): Promise<boolean> {

@@ -13,9 +13,8 @@ import {
 } from '../../client/experiment.js';
 import type { RunResult } from '../../core/steps.js';
 import { trainingStrategy } from '../../core/strategies.js';
-import { stackSettings } from '../../deploy/stack.js';
 
-const settings = stackSettings({ EVOLVE_MODEL_PORT: '18123' });
+const servers = { policy: 'http://127.0.0.1:18123/v1', evaluation: 'http://127.0.0.1:18124/v1' };
 const options: ExperimentOptions = { smoke: false, split: 'test', stamp: 's1', outDir: '/unused' };
 
 /** Leaf key paths whose values differ. */
@@ -31,7 +30,7 @@ function diff(a: unknown, b: unknown, path = ''): string[] {
 
 test('the two arms differ only where the method does, and collect as many responses per prompt', () => {
   for (const smoke of [false, true]) {
-    const [evolve, dpo] = ARMS.map((arm) => armConfig(arm, { ...options, smoke }, settings));
+    const [evolve, dpo] = ARMS.map((arm) => armConfig(arm, { ...options, smoke }, servers));
     assert.deepEqual(diff(evolve, dpo).sort(), [
       'pairing.refinementPairs',
       'runId',
@@ -45,17 +44,19 @@ test('the two arms differ only where the method does, and collect as many respon
     assert.equal(dpo!.pairing.refinementPairs, false);
     const responses = (s: ReturnType<typeof trainingStrategy>) => s.samples * s.depth;
     assert.equal(responses(trainingStrategy(evolve!.sampling)), responses(trainingStrategy(dpo!.sampling)));
-    assert.equal(evolve!.policy.endpoint.baseUrl, 'http://127.0.0.1:18123/v1');
+    assert.equal(evolve!.policy.endpoint.baseUrl, servers.policy);
+    // A batching server keeps one temperature: the greedy evaluation has a server of its own.
+    assert.equal(evolve!.evaluation.endpoint?.baseUrl, servers.evaluation);
   }
 });
 
 test('the full arms run iterations 0..3 on 300 held-out problems; smoke is 1 iteration on a handful', () => {
-  const full = armConfig('evolve', options, settings);
+  const full = armConfig('evolve', options, servers);
   assert.equal(full.iterations, 3);
   assert.notEqual(full.evaluation.iterationZero, false);
   assert.equal(full.evaluation.refineRounds, 2, 'direct, refine@1 and refine@2');
   assert.ok(full.evaluation.prompts.kind === 'arithmetic' && full.evaluation.prompts.count >= 300);
-  const smoke = armConfig('evolve', { ...options, smoke: true }, settings);
+  const smoke = armConfig('evolve', { ...options, smoke: true }, servers);
   assert.equal(smoke.iterations, 1);
   assert.ok(smoke.prompts.every((p) => p.kind === 'arithmetic' && p.count <= 5));
   assert.ok(smoke.evaluation.maxTokens! <= 16 && smoke.trainer.extraArgs.includes('--max_steps'));
@@ -63,8 +64,8 @@ test('the full arms run iterations 0..3 on 300 held-out problems; smoke is 1 ite
 });
 
 test('--split dev evaluates on the dev split, whose seed no test or training draw uses', () => {
-  const test_ = armConfig('evolve', options, settings).evaluation.prompts;
-  const dev = armConfig('evolve', { ...options, split: 'dev' }, settings);
+  const test_ = armConfig('evolve', options, servers).evaluation.prompts;
+  const dev = armConfig('evolve', { ...options, split: 'dev' }, servers);
   assert.equal(dev.runId, 'micro-evolve-dev-s1');
   assert.ok(dev.evaluation.prompts.kind === 'arithmetic' && test_.kind === 'arithmetic');
   assert.notEqual(dev.evaluation.prompts.seed, test_.seed);

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { modelServerCommand, type StackSettings } from '../deploy/stack.js';
+
+/** A port nothing listens on now, from the OS, for a server that must be told its port up front. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface BatchingServers {
+  /** Each server's OpenAI base URL, `http://127.0.0.1:<port>/v1`. */
+  urls: string[];
+  stop(): void;
+}
+
+const READY_TIMEOUT_MS = 180_000;
+
+/**
+ * `count` model servers with continuous batching (`transformers serve --continuous-batching`), each in
+ * its own process group, logging to `logDir/batching-<i>.log`; all are stopped by `stop()` or when this
+ * process exits. Resolves once every server lists its models.
+ */
+export async function startBatchingServers(
+  settings: StackSettings,
+  count: number,
+  logDir: string,
+): Promise<BatchingServers> {
+  mkdirSync(logDir, { recursive: true });
+  const children: ChildProcess[] = [];
+  const stop = () => {
+    for (const child of children) {
+      try {
+        if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', stop);
+  const urls: string[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const { cmd, args, env } = modelServerCommand(settings, port, true);
+      const log = openSync(join(logDir, `batching-${i}.log`), 'a');
+      const child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', log, log] });
+      children.push(child);
+      urls.push(`http://127.0.0.1:${port}/v1`);
+    }
+    await Promise.all(urls.map((url, i) => ready(url, children[i]!, join(logDir, `batching-${i}.log`))));
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { urls, stop };
+}
+
+async function ready(url: string, child: ChildProcess, log: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`model server ${url} exited (${child.exitCode}); see ${log}`);
+    try {
+      if ((await fetch(`${url}/models`, { signal: AbortSignal.timeout(5000) })).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`model server ${url} did not answer within ${READY_TIMEOUT_MS / 1000} s; see ${log}`);
+}
