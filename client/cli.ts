@@ -6,7 +6,7 @@ import {
 } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkPromptPools } from '../activities/prompts.js';
 import { codecsFromEnv } from '../codec/encryption.js';
@@ -33,7 +33,13 @@ import {
 import { loadConfigFile, loadPatchFile, setPath } from './config-file.js';
 import { doctor } from './doctor.js';
 import { exportCommand, runDirectory } from './export.js';
-import { markdownTable, parseExperimentArgs, runExperiment } from './experiment.js';
+import {
+  markdownTable,
+  parseExperimentArgs,
+  readExperimentResults,
+  renderExperiment,
+  runExperiment,
+} from './experiment.js';
 import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
@@ -70,7 +76,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve demo                    up, then run deploy/demo/config.yaml to completion and print the summary
   evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]
                                  up, then the micro-reproduction: EVOLVE and Iterative DPO arms of
-                                 deploy/configs/micro side by side; writes results.json and results.md
+                                 deploy/configs/micro side by side; writes results.json, results.md and charts/
+  evolve experiment render <results.json> [--out DIR]
+                                 rebuild results.md and charts/*.svg from a results.json
   evolve export <run> --format alpaca-eval|arena-hard --out <file> [--iteration t] [--round r]
                                  the run's evaluation answers as an official harness's model outputs
   evolve metrics alpaca-eval <annotations.json>... [--difficulty csv] [--json]
@@ -355,6 +363,14 @@ async function main(): Promise<number> {
     case 'export':
       return exportCommand(rest, say);
     case 'experiment': {
+      if (rest[0] === 'render') {
+        const [file, ...more] = rest.slice(1);
+        const { values } = parseArgs({ args: more, options: { out: { type: 'string' } } });
+        if (!file) throw new ConfigError('usage: evolve experiment render <results.json> [--out DIR]');
+        const written = await renderExperiment(readExperimentResults(file), values.out ?? dirname(file));
+        for (const path of written) say(`wrote ${path}`);
+        return 0;
+      }
       const options = parseExperimentArgs(rest);
       await stackUp(settings, say);
       const results = await withClient((client) => runExperiment(client, settings, options, say));

@@ -1,14 +1,15 @@
 import type { Client } from '@temporalio/client';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { readAll } from '../activities/artifacts.js';
 import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
-import { wilsonInterval, type Interval } from '../core/metrics/wilson.js';
+import { wilsonInterval } from '../core/metrics/wilson.js';
 import { PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
 import type { StackSettings } from '../deploy/stack.js';
+import { experimentCharts } from '../report/experiment-charts.js';
 import { startBatchingServers } from './batching-servers.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
 import { onModelServer, startRun, watchRun } from './run.js';
@@ -77,31 +78,48 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
   };
 }
 
-export interface MetricRow {
-  metric: (typeof METRICS)[number];
-  accuracy: number;
-  correct: number;
-  prompts: number;
-  ci95: Interval;
-}
+const IntervalSchema = z.strictObject({ low: z.number(), high: z.number() });
 
-export interface IterationRow {
-  iteration: number;
-  metrics: MetricRow[];
-  /** Preference triples (direct rows) the iteration trained on; null for iteration 0 (no training). */
-  pairs: number | null;
-  /** Of those, how many had a refinement (a later step of the same chain) as the chosen response. */
-  refinementWins: number | null;
-  /** Activity time per step, summed over shards, in seconds. */
-  stepSeconds: Record<string, number>;
-}
+const MetricRowSchema = z.strictObject({
+  metric: z.enum(METRICS),
+  accuracy: z.number(),
+  correct: z.int(),
+  prompts: z.int(),
+  ci95: IntervalSchema.describe('95 % Wilson interval'),
+});
+export type MetricRow = z.infer<typeof MetricRowSchema>;
 
-export interface ArmResults {
-  arm: Arm;
-  runId: string;
-  configHash: string;
-  iterations: IterationRow[];
-}
+const IterationRowSchema = z.strictObject({
+  iteration: z.int(),
+  metrics: z.array(MetricRowSchema),
+  pairs: z
+    .int()
+    .nullable()
+    .describe('preference triples (direct rows) the iteration trained on; null for iteration 0'),
+  refinementWins: z
+    .int()
+    .nullable()
+    .describe('of those, how many had a later step of the same chain as the chosen response'),
+  stepSeconds: z.record(z.string(), z.number()).describe('activity time per step, summed over shards'),
+});
+export type IterationRow = z.infer<typeof IterationRowSchema>;
+
+const ArmResultsSchema = z.strictObject({
+  arm: z.enum(ARMS),
+  runId: z.string(),
+  configHash: z.string(),
+  iterations: z.array(IterationRowSchema),
+});
+export type ArmResults = z.infer<typeof ArmResultsSchema>;
+
+/** results.json: what the table and the charts are rebuilt from (`evolve experiment render`). */
+export const ExperimentResultsSchema = z.strictObject({
+  smoke: z.boolean(),
+  split: z.enum(['test', 'dev']),
+  wallSeconds: z.number(),
+  arms: z.array(ArmResultsSchema),
+});
+export type ExperimentResults = z.infer<typeof ExperimentResultsSchema>;
 
 /** The step of a generation from its id, `<run>/<iteration>/<prompt>/<chain>/<step>`. */
 const stepOf = (generationId: string) => Number(generationId.split('/').at(-1));
@@ -165,13 +183,6 @@ export function markdownTable(arms: ArmResults[]): string {
   return lines.join('\n');
 }
 
-export interface ExperimentResults {
-  smoke: boolean;
-  split: 'test' | 'dev';
-  wallSeconds: number;
-  arms: ArmResults[];
-}
-
 /**
  * Starts both arms on the stack's worker and waits for them. They run side by side: generation on the
  * model server and `trl dpo` then overlap on the cores, and each arm's numbers do not depend on the other.
@@ -211,8 +222,34 @@ export async function runExperiment(
   };
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(options.outDir, 'results.md'), markdownTable(arms) + '\n');
+  await renderExperiment(results, options.outDir);
   return results;
+}
+
+/** results.md (the table) and charts/*.svg from the results: `evolve experiment render` rebuilds them. */
+export async function renderExperiment(results: ExperimentResults, outDir: string): Promise<string[]> {
+  const written = [join(outDir, 'results.md')];
+  mkdirSync(join(outDir, 'charts'), { recursive: true });
+  writeFileSync(written[0]!, markdownTable(results.arms) + '\n');
+  for (const { id, svg } of await experimentCharts(results)) {
+    const path = join(outDir, 'charts', `${id}.svg`);
+    writeFileSync(path, svg);
+    written.push(path);
+  }
+  return written;
+}
+
+/** A results.json, checked against its schema: a bad file names itself and the field. */
+export function readExperimentResults(path: string): ExperimentResults {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${path}: ${(err as Error).message}`);
+  }
+  const parsed = ExperimentResultsSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
 }
 
 /** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]`. */

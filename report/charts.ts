@@ -16,7 +16,7 @@ type Row = Record<string, string | number>;
 const iter = (t: number) => `iter ${t}`;
 
 /** Vega-Lite compiled to Vega and rendered headless: no browser, no canvas. */
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();

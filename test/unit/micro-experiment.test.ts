@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +9,8 @@ import {
   ARMS,
   markdownTable,
   parseExperimentArgs,
+  readExperimentResults,
+  renderExperiment,
   type ExperimentOptions,
 } from '../../client/experiment.js';
 import type { RunResult } from '../../core/steps.js';
@@ -147,4 +149,37 @@ test('results: Wilson intervals per metric, pairs and refinement wins from the p
     /\| evolve \| 1 \| 80\.0 \[49\.0, 94\.3\] \| 90\.0 \[.*\] \| 100\.0 \[.*\] \| 10\.0 \| 2 \| 1 \(50\.0 %\) \|/,
   );
   assert.match(table, /\| evolve \| 0 \| 20\.0 .* \| - \| - \|/);
+
+  // results.json rebuilds the table and both charts (`evolve experiment render`).
+  const results = { smoke: false, split: 'test' as const, wallSeconds: 12, arms: [arm] };
+  const file = join(dir, 'results.json');
+  writeFileSync(file, JSON.stringify(results));
+  const written = await renderExperiment(readExperimentResults(file), join(dir, 'out'));
+  assert.deepEqual(
+    written.map((p) => p.slice(dir.length + 1)),
+    ['out/results.md', 'out/charts/accuracy.svg', 'out/charts/refinement-gain.svg'],
+  );
+  assert.equal(readFileSync(written[0]!, 'utf8'), table + '\n');
+  for (const svg of written.slice(1)) {
+    const text = readFileSync(svg, 'utf8');
+    assert.match(text, /^<svg/);
+    assert.match(text, /evolve/, 'the arm is in the legend');
+  }
+  assert.match(readFileSync(written[1]!, 'utf8'), /refine@2/, 'a panel per metric');
+});
+
+test('a results.json with a bad field is refused naming the file and the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'micro-bad-'));
+  const file = join(dir, 'results.json');
+  writeFileSync(file, JSON.stringify({ smoke: false, split: 'train', wallSeconds: 1, arms: [] }));
+  assert.throws(
+    () => readExperimentResults(file),
+    (err: Error) => {
+      assert.match(err.message, new RegExp(`${file} is invalid`));
+      assert.match(err.message, /split/);
+      return true;
+    },
+  );
+  writeFileSync(file, '{"smoke": ');
+  assert.throws(() => readExperimentResults(file), new RegExp(`${file}: `));
 });
