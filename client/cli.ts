@@ -40,7 +40,7 @@ import {
   renderExperiment,
   runExperiment,
 } from './experiment.js';
-import { formatTable, listRuns, runQuery, showRun } from './inspect.js';
+import { formatTable, listRuns, runQuery, showRun, unappliedOf } from './inspect.js';
 import { metricsCommand } from './metrics.js';
 import { rootCause } from './errors.js';
 import { temporalConnection } from './temporal-connection.js';
@@ -57,7 +57,9 @@ const USAGE = `evolve: the EVOLVE self-refinement loop on Temporal
   evolve config <config>         validate a config and print it as the workflow input JSON (defaults filled),
                                  e.g. for \`temporal workflow start --input-file\`
   evolve list [--query Q]        runs (newest first) with Temporal status, EvolveStatus and iteration
-  evolve show <run>              iteration and shard progress bars, pause/stop state, last error
+  evolve show <run> [--unapplied-config]
+                                 iteration and shard progress bars, pause/stop state, last error;
+                                 --unapplied-config: the config of updates a stopped run never applied
   evolve pause <run>             hold the run before its next step (running activities finish)
   evolve resume <run>            continue a paused run
   evolve stop <run>              finish the running iteration, then end the run
@@ -131,6 +133,15 @@ async function run(argv: string[], options: { demo: boolean }): Promise<number> 
   if (options.demo) config = onModelServer(config, modelBaseUrl(settings));
   const client = await connectClient(temporalConnection(temporalAddress(settings)), settings.namespace);
   try {
+    // A stopped run may hold updates it never applied: offer them rather than lose them silently.
+    for (const id of resumeFrom) {
+      const unapplied = await unappliedOf(client, id);
+      if (unapplied)
+        console.error(
+          `note: ${id} accepted config changes it never applied (${unapplied.changes.join(', ')}); ` +
+            `\`evolve show ${id} --unapplied-config > next.json\` writes the config they make, to run instead of ${path}`,
+        );
+    }
     const handle = await startRun(client, config, settings.taskQueue);
     if (!values.json) {
       say(`started run ${config.runId} on task queue "${settings.taskQueue}"`);
@@ -207,6 +218,19 @@ async function control(verb: keyof typeof signals | 'cancel' | 'show', workflowI
     if (verb !== 'show') say(`${verb} sent to ${workflowId}`);
     for (const line of await showRun(client, workflowId)) say(line);
     say(`  ${workflowUrl(settings, workflowId)}`);
+    return 0;
+  });
+}
+
+/** `evolve show <run> --unapplied-config`: the config a finished run's never-applied updates make. */
+async function unappliedConfig(workflowId: string): Promise<number> {
+  return withClient(async (client) => {
+    const unapplied = await unappliedOf(client, workflowId);
+    if (!unapplied)
+      throw new ConfigError(
+        `${workflowId} has no config changes it accepted and never applied (or has not ended)`,
+      );
+    say(JSON.stringify(unapplied.config, null, 2));
     return 0;
   });
 }
@@ -336,6 +360,8 @@ async function main(): Promise<number> {
     case 'run':
       return run(rest, { demo: false });
     case 'show':
+      if (rest[1] === '--unapplied-config') return unappliedConfig(requireRun(command, rest[0]));
+      return control(command, requireRun(command, rest[0]));
     case 'pause':
     case 'resume':
     case 'stop':

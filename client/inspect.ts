@@ -1,7 +1,7 @@
 import type { Client, QueryDefinition, WorkflowExecutionDescription } from '@temporalio/client';
 import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
-import type { StepReport } from '../core/steps.js';
+import type { RunResult, StepReport } from '../core/steps.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import { rootCause } from './errors.js';
@@ -138,6 +138,8 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
       status.paused && 'PAUSED',
       status.stopRequested && 'stopping after this iteration',
       status.pendingChanges.length > 0 && `config changes pending: ${status.pendingChanges.join(', ')}`,
+      (status.unappliedChanges?.length ?? 0) > 0 &&
+        `config changes accepted but never applied (the run ended first): ${status.unappliedChanges!.join(', ')}; \`evolve show ${workflowId} --unapplied-config\` prints the config they make`,
       status.keptBest &&
         `policy kept from iteration ${status.keptBest.iteration} (${status.keptBest.score}): the last iteration regressed to ${status.keptBest.regressedTo}`,
     ].filter(Boolean);
@@ -174,7 +176,20 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
       (err: unknown) => rootCause(err).message,
     );
   }
+  if (description.status.name === 'COMPLETED') {
+    const result = (await handle.result()) as RunResult;
+    if (result.stoppedAfter !== undefined)
+      lines.push(`  stopped after iteration ${result.stoppedAfter} of ${status?.iterations ?? '?'}`);
+  }
   if (lastError) lines.push(`  last error: ${lastError}`);
   for (const note of notes) lines.push(`  ${note}`);
   return lines;
+}
+
+/** The config updates a finished run accepted and never applied, or null (still running, or none). */
+export async function unappliedOf(client: Client, runId: string): Promise<RunResult['unapplied'] | null> {
+  const handle = client.workflow.getHandle(runId);
+  const description = await handle.describe().catch(() => null);
+  if (description?.status.name !== 'COMPLETED') return null;
+  return ((await handle.result()) as RunResult).unapplied ?? null;
 }

@@ -151,6 +151,11 @@ export function summaryTable(result: RunResult): string {
     }
   }
   lines.push('');
+  if (result.stoppedAfter !== undefined) lines.push(`stopped after iteration ${result.stoppedAfter}`);
+  if (result.unapplied)
+    lines.push(
+      `config changes accepted but never applied: ${result.unapplied.changes.join(', ')} (evolve show ${result.runId} --unapplied-config)`,
+    );
   for (const it of result.iterations) {
     const s = it.evaluation.strategy;
     const how = s ? ` (${s.name}, N=${s.samples} K=${s.depth}, keep ${s.keep})` : '';

@@ -237,4 +237,11 @@ export interface RunResult {
   stage0?: StepReport;
   iterations: IterationResult[];
   finalModel: string;
+  /** Set when a stop ended the run before `iterations`: the last iteration that ran. */
+  stoppedAfter?: number;
+  /**
+   * Config updates the run accepted but never applied (a stop, or an update during the last iteration):
+   * the key paths and the config they make, for a new run (`evolve show <run> --unapplied-config`).
+   */
+  unapplied?: { changes: string[]; config: RunConfig };
 }

@@ -17,6 +17,8 @@ export interface RunStatus {
   configHash: string;
   /** Config updates accepted during this execution; they apply from the next iteration. */
   pendingChanges: string[];
+  /** Once the run has ended: the accepted updates no iteration applied (RunResult.unapplied). */
+  unappliedChanges?: string[];
   /**
    * Each finished iteration's evaluation accuracy (direct, refine@1..), iteration 0 (the initial policy)
    * first when it was evaluated; absent in workflows started before it was reported.

@@ -238,16 +238,25 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
     failed(err);
   }
   const last = iterations.at(-1)?.iteration ?? 0;
-  const stopped = last < config.iterations ? ` (stopped after iteration ${last})` : '';
-  setCurrentDetails(`done: ${last} iteration(s)${stopped}, final model ${status.policyModel}`);
   publish('completed');
   await condition(allHandlersFinished);
+  // Updates accepted for iterations that will not run are reported, not silently dropped.
+  const unapplied = status.pendingChanges;
+  if (unapplied.length > 0) {
+    status.unappliedChanges = unapplied;
+    status.pendingChanges = [];
+  }
+  const stopped = last < config.iterations ? ` (stopped after iteration ${last})` : '';
+  const notApplied = unapplied.length > 0 ? `; config changes not applied: ${unapplied.join(', ')}` : '';
+  setCurrentDetails(`done: ${last} iteration(s)${stopped}, final model ${status.policyModel}${notApplied}`);
   return {
     runId: config.runId,
     configHash,
     ...(stage0 ? { stage0 } : {}),
     iterations,
     finalModel: status.policyModel,
+    ...(last < config.iterations ? { stoppedAfter: last } : {}),
+    ...(unapplied.length > 0 ? { unapplied: { changes: unapplied, config } } : {}),
   };
 }
 

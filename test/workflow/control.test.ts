@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { showRun, unappliedOf } from '../../client/inspect.js';
+import { summaryTable } from '../../client/run.js';
 import { StatusKey } from '../../core/search-attributes.js';
 import {
   pauseSignal,
@@ -82,6 +84,51 @@ test('stopAfterIteration ends the run after the running iteration, keeping its r
   assert.equal(result.iterations.length, 1, 'iteration 1 finished, 2 and 3 never started');
   assert.equal(result.finalModel, result.iterations[0]!.checkpoint);
   assert.equal(calls.filter((c) => c.startsWith('submit')).length, 1);
+});
+
+test('a stop reports the updates it kept from applying; show and the result say so', async () => {
+  const calls: string[] = [];
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const worker = await server.worker('ctl-stop-pending', recordingActivities(calls, gate));
+  const config = demoConfig({ runId: 'stop-pending', iterations: 3, artifactRoot: '/a' });
+  const { result, status, shown, unapplied } = await worker.runUntil(async () => {
+    const handle = await server.env.client.workflow.start('evolveRun', {
+      taskQueue: 'ctl-stop-pending',
+      workflowId: 'stop-pending',
+      args: [config],
+    });
+    await until('iteration 1 to be training', async () => calls.some((c) => c.startsWith('await')));
+    await handle.executeUpdate(updateConfigUpdate, { args: [{ sampling: { chainDepth: 3 } }] });
+    await handle.signal(stopAfterIterationSignal);
+    release();
+    const result = await handle.result();
+    return {
+      result,
+      status: await handle.query(runStatusQuery),
+      shown: await showRun(server.env.client, 'stop-pending'),
+      unapplied: await unappliedOf(server.env.client, 'stop-pending'),
+    };
+  });
+  assert.equal(result.stoppedAfter, 1);
+  assert.deepEqual(result.unapplied?.changes, ['sampling.chainDepth']);
+  assert.equal(result.unapplied?.config.sampling.chainDepth, 3, 'the config the update made');
+  assert.deepEqual(status.pendingChanges, [], 'nothing is pending once the run has ended');
+  assert.deepEqual(status.unappliedChanges, ['sampling.chainDepth']);
+  assert.ok(
+    shown.some((l) =>
+      l.includes('config changes accepted but never applied (the run ended first): sampling.chainDepth'),
+    ),
+    shown.join('\n'),
+  );
+  assert.ok(
+    shown.some((l) => l.includes('stopped after iteration 1 of 3')),
+    shown.join('\n'),
+  );
+  assert.deepEqual(unapplied, result.unapplied);
+  const table = summaryTable(result);
+  assert.match(table, /stopped after iteration 1/);
+  assert.match(table, /config changes accepted but never applied: sampling\.chainDepth/);
 });
 
 test('updateConfig changes the iterations not yet started; the running one keeps its config', async () => {
