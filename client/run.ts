@@ -1,7 +1,13 @@
-import { Client, Connection, ServiceError, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  ServiceError,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecsFromEnv } from '../codec/encryption.js';
-import { replicaUrls, type RunConfig } from '../core/config.js';
+import { ConfigError, replicaUrls, type RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
@@ -71,10 +77,13 @@ export async function startRun(
   taskQueue: string,
   workflowId = config.runId,
 ) {
-  return client.workflow.start<typeof evolveRun>('evolveRun', {
+  const options = {
     taskQueue,
     workflowId,
-    args: [config],
+    args: [config] as [RunConfig],
+    // A failed, cancelled or terminated run may start again under its id (its finished steps are
+    // reused); a completed one may not: its id names those results.
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' as const,
     staticSummary: `EVOLVE run ${config.runId}: ${config.iterations} iteration(s) of ${config.policy.baseModel}`,
     staticDetails: staticDetails(config),
     typedSearchAttributes: [
@@ -82,7 +91,18 @@ export async function startRun(
       { key: BaseModelKey, value: config.policy.baseModel },
     ],
     memo: { artifactRoot: config.artifactRoot },
-  });
+  };
+  try {
+    return await client.workflow.start<typeof evolveRun>('evolveRun', options);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const existing = await client.workflow.getHandle(workflowId).describe();
+    if (existing.status.name === 'RUNNING') throw err;
+    throw new ConfigError(
+      `run ${workflowId} already completed (${existing.closeTime?.toISOString() ?? 'closed'}): its id names its results. ` +
+        `To run it again, start a new run that reuses its finished steps: --run-id <new id> --resume-from ${workflowId}`,
+    );
+  }
 }
 
 /** The run's fixed facts for the UI's details panel (Temporal markdown). */

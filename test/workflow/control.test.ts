@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { showRun, unappliedOf } from '../../client/inspect.js';
-import { summaryTable } from '../../client/run.js';
+import { startRun, summaryTable } from '../../client/run.js';
 import { StatusKey } from '../../core/search-attributes.js';
 import {
   pauseSignal,
@@ -205,4 +205,18 @@ test('an invalid config update is rejected with its key path and changes nothing
     calls.filter((c) => c.startsWith('refine /a/bad-upd/iter-2/train')).map((c) => c.split(' ').at(-1)),
   );
   assert.deepEqual(depths, new Set(['2']));
+});
+
+test('evolve run refuses the id of a completed run, naming --resume-from', async () => {
+  const calls: string[] = [];
+  const worker = await server.worker('ctl-again', recordingActivities(calls));
+  const config = demoConfig({ runId: 'again', iterations: 1, artifactRoot: '/a' });
+  await worker.runUntil(async () => {
+    await (await startRun(server.env.client, config, 'ctl-again')).result();
+    await assert.rejects(
+      startRun(server.env.client, config, 'ctl-again'),
+      /run again already completed .*--run-id <new id> --resume-from again/,
+    );
+  });
+  assert.equal(calls.filter((c) => c.startsWith('submit')).length, 1, 'nothing ran a second time');
 });
