@@ -6,6 +6,7 @@ import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
 import { readSecret } from '../activities/secret-env.js';
+import { backendFor } from '../activities/training/index.js';
 import { loadConfigFile } from './config-file.js';
 import { temporalConnection, type TemporalConnectionSettings } from './temporal-connection.js';
 
@@ -105,7 +106,16 @@ async function checkRoot(endpoint: Endpoint, env: NodeJS.ProcessEnv): Promise<He
   }
 }
 
-async function checkTrainer(trainer: RunConfig['trainer']): Promise<Health> {
+export async function checkTrainer(trainer: RunConfig['trainer']): Promise<Health> {
+  // A remote backend's python lives in the cluster's image, not on this machine: ask the cluster.
+  const remote = backendFor(trainer).probe;
+  if (remote) {
+    try {
+      return ok(await remote());
+    } catch (err) {
+      return fail(message(err));
+    }
+  }
   if (!existsSync(trainer.python)) return fail(`${trainer.python} does not exist (trainer.python)`);
   try {
     const { stdout } = await run(

@@ -33,6 +33,11 @@ export interface TrainingBackend {
    * the change instead of polling.
    */
   watch?(job: JobRef, seen: JobStatus, opts: { timeoutMs: number; signal: AbortSignal }): Promise<void>;
+  /**
+   * For `evolve doctor`, a remote backend: proves the cluster answers and accepts this worker's
+   * credentials, and says what it is; throws with the reason otherwise.
+   */
+  probe?(): Promise<string>;
 }
 
 export const isFinished = (s: JobStatus) =>

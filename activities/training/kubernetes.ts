@@ -114,6 +114,12 @@ export function kubernetesBackend(trainer: KubernetesTrainer, stopTimeoutMs = 12
   }
 
   const backend: TrainingBackend = {
+    async probe() {
+      // Listing the namespace's Jobs needs the same credentials and RBAC as creating and watching them.
+      await requestJson(`${jobs}?limit=1`, { what, headers: await headers() });
+      return `kubernetes: ${base}, namespace ${trainer.namespace}: Jobs readable`;
+    },
+
     async submit(spec) {
       if (await backend.find(spec)) return;
       // 409 AlreadyExists: a concurrent submit created it first.

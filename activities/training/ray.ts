@@ -69,6 +69,13 @@ export function rayBackend(trainer: RayTrainer, stopTimeoutMs = 60_000): Trainin
   }
 
   const backend: TrainingBackend = {
+    async probe() {
+      // The Jobs SDK's own connection check: the dashboard's version endpoint.
+      const { body } = await requestJson(`${trainer.address.replace(/\/$/, '')}/api/version`, { what });
+      const version = (body as { ray_version?: unknown } | null)?.ray_version;
+      return `ray: ${trainer.address}, Ray ${typeof version === 'string' ? version : '(version unknown)'}`;
+    },
+
     async submit(spec: JobSpec) {
       if (await backend.find(spec)) return;
       const runtimeEnv = trainer.runtimeEnv as { env_vars?: Record<string, string> };

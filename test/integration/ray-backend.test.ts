@@ -31,6 +31,9 @@ test(
   { skip },
   async () => {
     const backend = rayBackend(rayTrainer());
+    // evolve doctor's check: the dashboard's version endpoint, with the installed Ray's version.
+    const ray = await backend.probe!();
+    assert.match(ray, new RegExp(`^ray: ${head.address}, Ray \\d+\\.\\d+`), ray);
     const marker = `evolve-ray-${process.pid}-${Date.now()}`;
     const job = { jobKey: marker, jobDir: tmpdir() };
     assert.equal(await backend.find(job), null);

@@ -172,6 +172,11 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
       if (jobsPath && req.method === 'GET' && !jobsPath[2] && url.searchParams.get('watch') === 'true') {
         return watch(url, res);
       }
+      if (jobsPath && req.method === 'GET' && !jobsPath[2]) {
+        const items = [...jobs.values()].map(jobObject);
+        const limit = Number(url.searchParams.get('limit') ?? items.length);
+        return json(res, 200, { kind: 'JobList', apiVersion: 'batch/v1', items: items.slice(0, limit) });
+      }
       if (jobsPath && req.method === 'POST' && !jobsPath[2]) {
         const manifest = body as JobManifest;
         const name = manifest?.metadata?.name ?? '';

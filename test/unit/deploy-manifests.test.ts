@@ -268,6 +268,7 @@ test('the Role lets the Kubernetes training backend do every request it makes', 
   }) as KubernetesTrainer;
   const backend = kubernetesBackend(config);
   const job = { jobKey: `rbac-${process.pid}`, jobDir: scratch };
+  await backend.probe!(); // evolve doctor's check
   await backend.submit({ ...job, command: ['sh', '-c', 'echo trained'], env: {} });
   const seen = (await backend.find(job))!;
   await backend.watch!(job, seen, { timeoutMs: 1000, signal: new AbortController().signal });
