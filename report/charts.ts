@@ -33,11 +33,14 @@ const roundCurves = (
   width: number,
 ): TopLevelSpec => ({
   data: { values: rows },
-  mark: { type: 'line', point: { size: 80 } },
+  // Hollow markers of a shape per response: where direct and refined are equal both stay visible.
+  mark: { type: 'line', point: { size: 90, filled: false, strokeWidth: 2 } },
   encoding: {
     x: { field: 'iteration', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
     y,
     color: { field: 'round', type: 'nominal', title: 'response' },
+    shape: { field: 'round', type: 'nominal', title: 'response' },
+    strokeDash: { field: 'round', type: 'nominal', title: 'response' },
     column,
   },
   width,
@@ -84,7 +87,17 @@ function gainSpec(run: RunData): [Row[], TopLevelSpec] {
       encoding: {
         x: { field: 'round', type: 'ordinal', title: 'refinement round', axis: { labelAngle: 0 } },
         xOffset: { field: 'iteration' },
-        y: { field: 'gain', type: 'quantitative', title: 'gain over the previous round (pp)' },
+        // A fixed format: all-zero gains otherwise get one tick labelled 0.000000.
+        y: {
+          field: 'gain',
+          type: 'quantitative',
+          title: 'gain over the previous round (pp)',
+          axis: { format: '+.1f' },
+          scale: {
+            domainMin: Math.min(-1, ...rows.map((r) => r.gain)),
+            domainMax: Math.max(1, ...rows.map((r) => r.gain)),
+          },
+        },
         color: iterationColor,
       },
       width: { step: 80 },
@@ -259,7 +272,7 @@ const CHARTS: {
   },
   {
     id: 'training',
-    title: 'DPO training: loss and implicit reward per logged step',
+    title: 'DPO training: loss and implicit reward by epoch (one point per logged step)',
     spec: trainingSpec,
     missing: 'the trainer has not logged a step yet',
   },

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join, relative, resolve, sep } from 'node:path';
 import type { Chart } from './charts.js';
 import type { MetricRow } from './metrics.js';
-import type { IterationData, RunData } from './read.js';
+import type { GenerationQuality, IterationData, RunData } from './read.js';
 import { TABLE_COLUMNS, tableCells } from './table.js';
 
 export interface HtmlInput {
@@ -12,6 +11,8 @@ export interface HtmlInput {
   charts: Chart[];
   workflowUrl: string;
   generatedAt: string;
+  /** Where report.html is written: links to the run's files are relative to it. */
+  outDir: string;
 }
 
 const escape = (text: string) =>
@@ -20,11 +21,18 @@ const escape = (text: string) =>
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
   );
 
-const fileLink = (path: string, label: string) =>
-  `<a href="${escape(pathToFileURL(resolve(path)).href)}">${escape(label)}</a>`;
+/**
+ * A link relative to the report, so that the report and the run directory can be moved or served
+ * together; percent-encoded like a file URL.
+ */
+const linker = (outDir: string) => (path: string, label: string) => {
+  const rel = relative(resolve(outDir), resolve(path)).split(sep).map(encodeURIComponent).join('/');
+  return `<a href="${escape(rel || '.')}">${escape(label)}</a>`;
+};
+type FileLink = ReturnType<typeof linker>;
 
 /** The artifacts of an iteration that exist, as links (a running iteration has only some). */
-function artifactLinks(run: RunData, it: IterationData): string {
+function artifactLinks(run: RunData, it: IterationData, fileLink: FileLink): string {
   const paths = [
     'train/prompts.jsonl',
     'train/sample',
@@ -59,7 +67,7 @@ function iterationStatus(run: RunData, it: IterationData): string {
 }
 
 /** The pairs manifest as a dataset card: where the DPO data came from and what was dropped. */
-function datasetCard(run: RunData, it: IterationData): string {
+function datasetCard(run: RunData, it: IterationData, fileLink: FileLink): string {
   if (!it.pairs) return '';
   const m = it.pairs;
   const facts: [string, string][] = [
@@ -75,7 +83,7 @@ function datasetCard(run: RunData, it: IterationData): string {
   return `<h3>iteration ${it.iteration}: ${fileLink(join(it.dir, 'train', 'pairs', 'pairs.jsonl'), 'pairs.jsonl')}</h3><table class="card">${rows}</table>`;
 }
 
-function metricsTableHtml(run: RunData, rows: MetricRow[]): string {
+function metricsTableHtml(run: RunData, rows: MetricRow[], fileLink: FileLink): string {
   const head = [...TABLE_COLUMNS, 'source'].map((c) => `<th>${c}</th>`).join('');
   const body = rows
     .map((row) => {
@@ -84,6 +92,57 @@ function metricsTableHtml(run: RunData, rows: MetricRow[]): string {
     })
     .join('\n');
   return `<table class="metrics"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+const percentOf = (n: number, of: number) => `${n} (${of ? ((100 * n) / of).toFixed(1) : '0.0'} %)`;
+
+/** Per iteration and phase: responses cut at maxTokens, empty, refinements that changed nothing, refusals. */
+function qualityTable(run: RunData): string {
+  const rows = run.iterations.flatMap((it) =>
+    it.quality.map((q: GenerationQuality) => {
+      const cells = [String(it.iteration), q.phase, String(q.responses)];
+      cells.push(
+        ...(['truncated', 'empty', 'unchanged', 'refused'] as const).map((f) =>
+          percentOf(q.flags[f], q.responses),
+        ),
+      );
+      return `<tr>${cells.map((c) => `<td>${escape(c)}</td>`).join('')}</tr>`;
+    }),
+  );
+  if (rows.length === 0) return '<p class="missing">No finished generations yet.</p>';
+  const head = [
+    'iter',
+    'phase',
+    'responses',
+    'truncated (maxTokens)',
+    'empty',
+    'unchanged refinement',
+    'refused',
+  ];
+  return `<table class="metrics"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+const lastUser = (messages: { role: string; content: string }[]) =>
+  messages.filter((m) => m.role === 'user').at(-1)?.content ?? '';
+const clip = (text: string, n = 400) => (text.length > n ? `${text.slice(0, n)}…` : text);
+
+/** The first pairs of an iteration's training set, as the trainer sees them. */
+function examplePairs(it: IterationData): string {
+  if (it.examplePairs.length === 0) return '';
+  const rows = it.examplePairs
+    .map((p) => {
+      const cells = [
+        p.kind,
+        lastUser(p.prompt),
+        p.chosen[0]?.content ?? '',
+        p.rejected[0]?.content ?? '',
+        p.margin.toFixed(3),
+      ];
+      return `<tr>${cells.map((c) => `<td>${escape(clip(c))}</td>`).join('')}</tr>`;
+    })
+    .join('');
+  const head = ['kind', 'prompt (last user turn)', 'chosen', 'rejected', 'margin'];
+  return `<h3>iteration ${it.iteration}</h3><table class="metrics"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function chartFigure(chart: Chart): string {
@@ -98,8 +157,9 @@ table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ddd;padd
 .card th{background:#f6f6f6}.missing{color:#a60}code{background:#f3f3f3;padding:0 .2rem}`;
 
 /** One self-contained page: inline CSS and inline SVG charts, no scripts, links to the run's files. */
-export function reportHtml({ run, rows, charts, workflowUrl, generatedAt }: HtmlInput): string {
+export function reportHtml({ run, rows, charts, workflowUrl, generatedAt, outDir }: HtmlInput): string {
   const c = run.config;
+  const fileLink = linker(outDir);
   // Iteration 0 (the initial policy) is evaluated too, but is not one of the trained iterations.
   const evaluated = run.iterations.filter((it) => it.iteration > 0 && it.evaluation).length;
   const zero = run.iterations.some((it) => it.iteration === 0 && it.evaluation)
@@ -118,11 +178,15 @@ ${fileLink(join(run.dir, 'config.json'), 'config.json')}</p>
 <h2>Charts</h2>
 ${charts.map(chartFigure).join('\n')}
 <h2>Metrics</h2>
-${metricsTableHtml(run, rows)}
+${metricsTableHtml(run, rows, fileLink)}
+<h2>Generation quality</h2>
+${qualityTable(run)}
 <h2>Pair datasets</h2>
-${run.iterations.map((it) => datasetCard(run, it)).join('\n') || '<p class="missing">No pairs yet.</p>'}
+${run.iterations.map((it) => datasetCard(run, it, fileLink)).join('\n') || '<p class="missing">No pairs yet.</p>'}
+<h2>Example pairs</h2>
+${run.iterations.map(examplePairs).join('\n') || '<p class="missing">No pairs yet.</p>'}
 <h2>Artifacts</h2>
-${run.iterations.map((it) => artifactLinks(run, it)).join('\n')}
+${run.iterations.map((it) => artifactLinks(run, it, fileLink)).join('\n')}
 </body></html>
 `;
 }

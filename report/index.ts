@@ -40,6 +40,7 @@ export async function writeReport({ runDir, outDir, workflowUrl }: ReportOptions
       charts,
       workflowUrl: workflowUrl(run.runId),
       generatedAt: new Date().toISOString(),
+      outDir,
     }),
   );
   return { html, charts: written, table: metricsTable(rows) };

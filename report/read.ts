@@ -2,9 +2,18 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { formatIssues, parseRunConfig, type RunConfig } from '../core/config.js';
-import { ManifestSchema, ScoreRecordSchema, type Manifest, type ScoreRecord } from '../core/records.js';
+import {
+  GenerationFlag,
+  GenerationRecordSchema,
+  ManifestSchema,
+  PairRecordSchema,
+  ScoreRecordSchema,
+  type Manifest,
+  type PairRecord,
+  type ScoreRecord,
+} from '../core/records.js';
 import { SuiteSummarySchema, type SuiteSummary } from '../core/suites.js';
-import { DataError, exists, manifestPath, readAll } from '../activities/artifacts.js';
+import { DataError, exists, manifestPath, readAll, readJsonl } from '../activities/artifacts.js';
 import { parseTrainerLog } from '../activities/training/metrics.js';
 
 /**
@@ -33,9 +42,23 @@ export interface Training {
   log: Record<string, number>[];
 }
 
+/** What a phase's finished generations look like: the share cut at maxTokens is the first thing to check. */
+export interface GenerationQuality {
+  phase: 'train' | 'eval';
+  responses: number;
+  /** Responses carrying each flag (empty, truncated, unchanged refinement, refused). */
+  flags: Record<z.infer<typeof GenerationFlag>, number>;
+}
+
+/** How many pairs the report shows as examples, per iteration. */
+const EXAMPLE_PAIRS = 3;
+
 export interface IterationData {
   iteration: number;
   dir: string;
+  quality: GenerationQuality[];
+  /** The first few rows of pairs.jsonl. */
+  examplePairs: PairRecord[];
   trainScores: ScoreRecord[];
   evalScores: ScoreRecord[];
   /** The training prompts' manifest: its stats count the prompts dropped as contaminated. */
@@ -103,6 +126,37 @@ async function readScores(dir: string): Promise<ScoreRecord[]> {
   return scores;
 }
 
+/** The first `n` rows of a JSONL file, without reading the rest (a pairs file can be large). */
+async function firstRows<T>(path: string, schema: z.ZodType<T>, n: number): Promise<T[]> {
+  const rows: T[] = [];
+  for await (const row of readJsonl(path, schema)) {
+    rows.push(row);
+    if (rows.length === n) break;
+  }
+  return rows;
+}
+
+/** Flag counts over the finished shards of a phase's sample and refine steps. */
+async function readQuality(
+  dir: string,
+  phase: GenerationQuality['phase'],
+): Promise<GenerationQuality | null> {
+  const flags = Object.fromEntries(GenerationFlag.options.map((f) => [f, 0])) as GenerationQuality['flags'];
+  let responses = 0;
+  for (const step of ['sample', 'refine']) {
+    const stepDir = join(dir, phase, step);
+    for (const name of await listDir(stepDir)) {
+      const shard = /^(shard-\d+\.jsonl)\.manifest\.json$/.exec(name)?.[1];
+      if (!shard) continue;
+      for (const row of (await readFinished(join(stepDir, shard), GenerationRecordSchema)).rows) {
+        responses++;
+        for (const flag of row.flags) flags[flag]++;
+      }
+    }
+  }
+  return responses > 0 ? { phase, responses, flags } : null;
+}
+
 /** The iteration's training job (the latest started, if a changed input made a second one). */
 async function readTraining(dir: string): Promise<Training | null> {
   const jobs: { dir: string; job: z.infer<typeof JobFileSchema> }[] = [];
@@ -146,17 +200,19 @@ async function readIteration(runDir: string, iteration: number): Promise<Iterati
   const pairsPath = join(dir, 'train', 'pairs', 'pairs.jsonl');
   const promptsPath = join(dir, 'train', 'prompts.jsonl');
   const evaluationPath = join(dir, 'eval', 'evaluation.json');
+  const pairsDone = await exists(manifestPath(pairsPath));
+  const quality = [await readQuality(dir, 'train'), await readQuality(dir, 'eval')];
   return {
     iteration,
     dir,
+    quality: quality.filter((q): q is GenerationQuality => q !== null),
+    examplePairs: pairsDone ? await firstRows(pairsPath, PairRecordSchema, EXAMPLE_PAIRS) : [],
     trainScores: await readScores(join(dir, 'train', 'judge')),
     evalScores: await readScores(join(dir, 'eval', 'judge')),
     prompts: (await exists(manifestPath(promptsPath)))
       ? await readJsonFile(manifestPath(promptsPath), ManifestSchema)
       : null,
-    pairs: (await exists(manifestPath(pairsPath)))
-      ? await readJsonFile(manifestPath(pairsPath), ManifestSchema)
-      : null,
+    pairs: pairsDone ? await readJsonFile(manifestPath(pairsPath), ManifestSchema) : null,
     training: await readTraining(join(dir, 'train', 'checkpoint')),
     evaluation: (await exists(evaluationPath))
       ? await readJsonFile(evaluationPath, EvaluationFileSchema)

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { DataError } from '../../activities/artifacts.js';
+import { PairRecordSchema } from '../../core/records.js';
 import { parseTrainerMetrics } from '../../activities/training/metrics.js';
 import { renderCharts } from '../../report/charts.js';
 import { writeReport } from '../../report/index.js';
@@ -219,4 +220,56 @@ test('iteration 0 (the initial policy, evaluated only) is reported and starts th
   // The accuracy curve's x axis starts at iteration 0.
   const accuracy = (await renderCharts(run)).find((c) => c.id === 'accuracy')!;
   assert.match(accuracy.svg!, /aria-label="[^"]*iteration: 0; /);
+});
+
+test('generation quality counts each flag over the finished shards; example pairs are the first rows', async () => {
+  const run = await readRun(demoRun);
+  const it = run.iterations.find((i) => i.iteration === 1)!;
+  const generations = ['sample', 'refine'].flatMap((step) =>
+    [0, 1].flatMap((s) => jsonl(join(iter1, 'train', step, `shard-${s}.jsonl`))),
+  ) as { flags: string[] }[];
+  const train = it.quality.find((q) => q.phase === 'train')!;
+  assert.equal(train.responses, generations.length);
+  for (const flag of ['truncated', 'empty', 'unchanged', 'refused'] as const)
+    assert.equal(train.flags[flag], generations.filter((g) => g.flags.includes(flag)).length, flag);
+  assert.ok(train.flags.truncated > 0, 'the demo run has responses cut at maxTokens');
+  const pairs = jsonl(join(iter1, 'train', 'pairs', 'pairs.jsonl'));
+  assert.deepEqual(
+    it.examplePairs,
+    pairs.slice(0, 3).map((p) => PairRecordSchema.parse(p)),
+  );
+});
+
+test('the report links to the run relatively, shows generation quality and example pairs', async (t) => {
+  const dir = copyDemoRun();
+  t.after(() => rmSync(dirname(dir), { recursive: true, force: true }));
+  const { html } = await writeReport({ runDir: dir, outDir: join(dir, 'report'), workflowUrl: () => 'u' });
+  const page = readFileSync(html, 'utf8');
+  assert.doesNotMatch(page, /file:\/\//, 'no absolute file links');
+  assert.match(page, /<a href="\.\.\/config\.json">config\.json<\/a>/);
+  assert.match(page, /<a href="\.\.\/iter-1\/train\/pairs\/pairs\.jsonl">/);
+  const run = await readRun(dir);
+  const train = run.iterations.find((i) => i.iteration === 1)!.quality.find((q) => q.phase === 'train')!;
+  const share = ((100 * train.flags.truncated) / train.responses).toFixed(1);
+  assert.match(
+    page,
+    new RegExp(
+      `<td>1</td><td>train</td><td>${train.responses}</td><td>${train.flags.truncated} \\(${share} %\\)</td>`,
+    ),
+  );
+  const first = jsonl(join(dir, 'iter-1', 'train', 'pairs', 'pairs.jsonl'))[0] as { kind: string };
+  assert.match(
+    page,
+    new RegExp(`<h2>Example pairs</h2>\\s*<h3>iteration 1</h3>.*<td>${first.kind}</td>`, 's'),
+  );
+});
+
+test('a gain chart whose gains are all zero has readable ticks', async (t) => {
+  const dir = copyDemoRun();
+  t.after(() => rmSync(dirname(dir), { recursive: true, force: true }));
+  const path = join(dir, 'iter-1', 'eval', 'evaluation.json');
+  writeFileSync(path, JSON.stringify({ ...json(path), accuracy: [0.5, 0.5] }));
+  const gain = (await renderCharts(await readRun(dir))).find((c) => c.id === 'gain')!;
+  assert.doesNotMatch(gain.svg!, />[-+−]?0\.000000</, 'no tick labelled 0.000000');
+  assert.match(gain.svg!, />\+0\.0</);
 });
