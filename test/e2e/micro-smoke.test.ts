@@ -3,28 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runExperiment, type ExperimentResults } from '../../client/experiment.js';
 import { connectClient } from '../../client/run.js';
 import { PairRecordSchema } from '../../core/records.js';
-import { stackDown, stackUp, temporalAddress } from '../../deploy/stack.js';
-import { privateStack } from '../support/private-stack.js';
-import { reapOnExit } from '../support/processes.js';
+import { temporalAddress } from '../../deploy/stack.js';
+import { usePrivateStack } from '../support/private-stack.js';
 
 // `npm run experiment:micro -- --smoke` end to end on the real embedded stack (Temporal dev server,
 // `transformers serve` with SmolLM2-135M, a worker, `trl dpo` on CPU): both arms, iteration 0 and 1.
 // Ports from the OS and ids of its own, so that it never meets another stack on this machine.
 const stamp = randomBytes(4).toString('hex');
-const settings = await privateStack('micro', `micro-smoke-${stamp}`);
 const log = (line: string) => console.log(`# ${line}`);
-
-before(async () => {
-  reapOnExit();
-  await stackUp(settings, log);
-});
-after(async () => {
-  await stackDown(settings, log);
-});
+const settings = await usePrivateStack('micro', `micro-smoke-${stamp}`, log);
 
 test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and writes its results', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-micro-'));

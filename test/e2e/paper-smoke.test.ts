@@ -3,30 +3,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { loadConfigFile } from '../../client/config-file.js';
 import { connectClient, onModelServer, startRun } from '../../client/run.js';
 import { PairRecordSchema, PromptRecordSchema } from '../../core/records.js';
 import type { RunResult } from '../../core/steps.js';
-import { modelBaseUrl, stackDown, stackUp, temporalAddress } from '../../deploy/stack.js';
-import { privateStack } from '../support/private-stack.js';
-import { reapOnExit } from '../support/processes.js';
+import { modelBaseUrl, temporalAddress } from '../../deploy/stack.js';
+import { usePrivateStack } from '../support/private-stack.js';
 
 // The paper-shaped preset at smoke size, deploy/configs/paper/cpu-smoke-evolve.yaml, run as it is
 // (only its endpoints, run id and artifact root moved) on a real embedded stack of its own: stage 0
 // SFT on the preset's preference set, iteration 0, fresh prompts from the pool, chain collection,
 // LLM judge, direct + refinement pairs, `trl dpo`, evaluation with a benchmark suite.
 const stamp = randomBytes(4).toString('hex');
-const settings = await privateStack('paper', `paper-smoke-${stamp}`);
 const log = (line: string) => console.log(`# ${line}`);
-
-before(async () => {
-  reapOnExit();
-  await stackUp(settings, log);
-});
-after(async () => {
-  await stackDown(settings, log);
-});
+const settings = await usePrivateStack('paper', `paper-smoke-${stamp}`, log);
 
 const rowsOf = <T>(path: string, parse: (row: unknown) => T): T[] =>
   readFileSync(path, 'utf8')
