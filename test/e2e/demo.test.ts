@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
@@ -22,6 +21,7 @@ import { demoConfig } from '../support/config.js';
 import { occupyPorts, WELL_KNOWN_PORTS } from '../support/ports.js';
 import { privateStack } from '../support/private-stack.js';
 import { reapOnExit } from '../support/processes.js';
+import { scratchDir } from '../support/scratch.js';
 
 // The real embedded stack: Temporal dev server, `transformers serve` with SmolLM2-135M, a worker
 // process, and `trl dpo` on CPU. The worker is killed with SIGKILL in the middle of a shard.
@@ -110,8 +110,8 @@ function killWorker(why: string): void {
   log(`killed worker ${pid} ${why}; restarting it`);
 }
 
-test('a demo iteration survives kill -9 of its worker (mid-shard and mid-training) and trains a checkpoint the server then serves', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'evolve-e2e-'));
+test('a demo iteration survives kill -9 of its worker (mid-shard and mid-training) and trains a checkpoint the server then serves', async (t) => {
+  const root = scratchDir('evolve-e2e-', t);
   const config = tinyConfig(root);
   const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
   try {

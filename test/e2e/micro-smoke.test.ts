@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runExperiment, type ExperimentResults } from '../../client/experiment.js';
@@ -9,6 +8,7 @@ import { connectClient } from '../../client/run.js';
 import { PairRecordSchema } from '../../core/records.js';
 import { temporalAddress } from '../../deploy/stack.js';
 import { usePrivateStack } from '../support/private-stack.js';
+import { scratchDir } from '../support/scratch.js';
 
 // `npm run experiment:micro -- --smoke` end to end on the real embedded stack (Temporal dev server,
 // `transformers serve` with SmolLM2-135M, a worker, `trl dpo` on CPU): both arms, iteration 0 and 1.
@@ -17,8 +17,8 @@ const stamp = randomBytes(4).toString('hex');
 const log = (line: string) => console.log(`# ${line}`);
 const settings = await usePrivateStack('micro', `micro-smoke-${stamp}`, log);
 
-test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and writes its results', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'evolve-micro-'));
+test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and writes its results', async (t) => {
+  const root = scratchDir('evolve-micro-', t);
   const outDir = join(root, 'out');
   const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
   try {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfigFile } from '../../client/config-file.js';
@@ -10,6 +9,7 @@ import { PairRecordSchema, PromptRecordSchema } from '../../core/records.js';
 import type { RunResult } from '../../core/steps.js';
 import { modelBaseUrl, temporalAddress } from '../../deploy/stack.js';
 import { usePrivateStack } from '../support/private-stack.js';
+import { scratchDir } from '../support/scratch.js';
 
 // The paper-shaped preset at smoke size, deploy/configs/paper/cpu-smoke-evolve.yaml, run as it is
 // (only its endpoints, run id and artifact root moved) on a real embedded stack of its own: stage 0
@@ -25,8 +25,8 @@ const rowsOf = <T>(path: string, parse: (row: unknown) => T): T[] =>
     .filter(Boolean)
     .map((line) => parse(JSON.parse(line)));
 
-test('the cpu-smoke EVOLVE preset runs stage 0, iteration 0 and iteration 1 end to end', async () => {
-  const artifactRoot = mkdtempSync(join(tmpdir(), 'evolve-paper-'));
+test('the cpu-smoke EVOLVE preset runs stage 0, iteration 0 and iteration 1 end to end', async (t) => {
+  const artifactRoot = scratchDir('evolve-paper-', t);
   const preset = loadConfigFile('deploy/configs/paper/cpu-smoke-evolve.yaml');
   const config = {
     ...onModelServer(preset, modelBaseUrl(settings)),

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -12,6 +11,7 @@ import { createEvolveWorker } from '../../workers/worker.js';
 import { tinyConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { useDevServer } from '../support/dev-server.js';
+import { scratchDir } from '../support/scratch.js';
 
 // A real dev server, a real worker with the real activities and a real `trl dpo` on CPU; only the
 // inference server is a double, to inject 5xx, 429s and a crash in the middle of a shard.
@@ -41,8 +41,8 @@ const rowsOf = (path: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-test('one iteration completes through injected faults and a mid-shard crash, with exactly-once rows', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'evolve-it-'));
+test('one iteration completes through injected faults and a mid-shard crash, with exactly-once rows', async (t) => {
+  const root = scratchDir('evolve-it-', t);
   const config = itConfig(root);
   // The first attempt of a refine shard dies after 3 replies, as a killed worker would.
   const real = defaultDeps();
@@ -144,8 +144,8 @@ const alive = (pid: number) => {
   }
 };
 
-test('cancelling a run while it trains stops the trainer: no job is left behind', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
+test('cancelling a run while it trains stops the trainer: no job is left behind', async (t) => {
+  const root = scratchDir('evolve-cancel-', t);
   const base = itConfig(root);
   // Cancellation reaches the activity with a heartbeat, up to 80 % of its 1-minute timeout later: the
   // training must outlast that, or it may finish first (as it did once under load).

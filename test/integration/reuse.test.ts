@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import proto from '@temporalio/proto';
@@ -15,6 +14,7 @@ import { tinyConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { baseModel } from '../support/paths.js';
 import { startDevServer } from '../support/dev-server.js';
+import { scratchDir } from '../support/scratch.js';
 
 // A real dev server, worker, activities and `trl dpo` on CPU; the inference server is the double, and
 // every request the worker sends it is logged by kind, so a repeated one cannot go unnoticed.
@@ -23,7 +23,7 @@ let fake: FakeServer;
 let worker: Worker;
 let running: Promise<void>;
 const requests: { kind: 'sample' | 'refine' | 'judge' | 'probe'; model: string }[] = [];
-const root = mkdtempSync(join(tmpdir(), 'evolve-reuse-'));
+const root = scratchDir('evolve-reuse-');
 
 before(async () => {
   env = await startDevServer();

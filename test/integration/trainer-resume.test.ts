@@ -12,6 +12,7 @@ import { baseModel, pythonBin, requireInstalled } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
 import { until } from '../support/until.js';
 import { runIn, submitInput, trainer, writePairs } from '../support/training.js';
+import { scratchDir } from '../support/scratch.js';
 
 // Real `trl dpo` on the CPU with the tiny model, as the local backend runs it.
 const local = (extra: Record<string, unknown> = {}) =>
@@ -65,7 +66,7 @@ test('a trainer killed mid-training is restarted and resumes from its last check
 });
 
 test('cancelling training kills the trainer and leaves the job stopped, not restarted', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'evolve-cancel-'));
+  const dir = scratchDir('evolve-cancel-', t);
   t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
   const pairs = await writePairs(dir, 4);
   const config = local({ epochs: 50 });
