@@ -16,7 +16,8 @@ export async function freePort(): Promise<number> {
 export interface BatchingServers {
   /** Each server's OpenAI base URL, `http://127.0.0.1:<port>/v1`. */
   urls: string[];
-  stop(): void;
+  /** SIGTERM to each server's group; resolves once all have exited (SIGKILL after 10 s). */
+  stop(): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 180_000;
@@ -30,23 +31,38 @@ export async function startBatchingServers(
   settings: StackSettings,
   count: number,
   logDir: string,
+  /** Ports to listen on, e.g. those a resumed experiment's runs were started with; else from the OS. */
+  ports: number[] = [],
 ): Promise<BatchingServers> {
   mkdirSync(logDir, { recursive: true });
   const children: ChildProcess[] = [];
-  const stop = () => {
+  const signal = (name: NodeJS.Signals) => {
     for (const child of children) {
       try {
-        if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+        if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, name);
       } catch {
         // already gone
       }
     }
   };
-  process.once('exit', stop);
+  const onExit = () => signal('SIGKILL');
+  process.once('exit', onExit);
+  const stop = async () => {
+    process.off('exit', onExit);
+    const exited = children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => c.once('exit', r)),
+    );
+    signal('SIGTERM');
+    const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+    await Promise.all(exited);
+    clearTimeout(timer);
+  };
   const urls: string[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const port = await freePort();
+      const port = ports[i] ?? (await freePort());
       const { cmd, args, env } = modelServerCommand(settings, port, true);
       const log = openSync(join(logDir, `batching-${i}.log`), 'a');
       const child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', log, log] });
@@ -55,7 +71,7 @@ export async function startBatchingServers(
     }
     await Promise.all(urls.map((url, i) => ready(url, children[i]!, join(logDir, `batching-${i}.log`))));
   } catch (err) {
-    stop();
+    await stop();
     throw err;
   }
   return { urls, stop };

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -9,6 +9,7 @@ import { wilsonInterval } from '../core/metrics/wilson.js';
 import { PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
 import type { StackSettings } from '../deploy/stack.js';
+import type { evolveRun } from '../workflows/run.js';
 import { experimentCharts } from '../report/experiment-charts.js';
 import { startBatchingServers } from './batching-servers.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
@@ -195,8 +196,15 @@ export async function runExperiment(
 ): Promise<ExperimentResults> {
   const started = Date.now();
   const logs = join(options.outDir, 'logs');
+  // The runs name their servers by URL: a rerun with the same stamp serves them on the same ports again.
+  const portsFile = join(options.outDir, 'servers.json');
+  const ports = existsSync(portsFile)
+    ? z.array(z.int()).parse(JSON.parse(readFileSync(portsFile, 'utf8')))
+    : [];
   say(`starting ${2 * ARMS.length} batching model servers (logs in ${logs})`);
-  const servers = await startBatchingServers(settings, 2 * ARMS.length, logs);
+  const servers = await startBatchingServers(settings, 2 * ARMS.length, logs, ports);
+  mkdirSync(options.outDir, { recursive: true });
+  writeFileSync(portsFile, JSON.stringify(servers.urls.map((url) => Number(new URL(url).port))) + '\n');
   let arms: ArmResults[];
   try {
     const configs = ARMS.map((arm, i) =>
@@ -205,14 +213,15 @@ export async function runExperiment(
     arms = await Promise.all(
       ARMS.map(async (arm, i) => {
         const config = configs[i]!;
-        const handle = await startRun(client, config, settings.taskQueue);
-        say(`${arm}: started run ${config.runId}`);
+        const handle = await startOrAttach(client, config, settings.taskQueue, (line) =>
+          say(`${arm}: ${line}`),
+        );
         const result = await watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
         return armResults(arm, result);
       }),
     );
   } finally {
-    servers.stop();
+    await servers.stop();
   }
   const results: ExperimentResults = {
     smoke: options.smoke,
@@ -224,6 +233,30 @@ export async function runExperiment(
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   await renderExperiment(results, options.outDir);
   return results;
+}
+
+/**
+ * Starts the arm's run, or, when the experiment is run again with the same stamp (its client died),
+ * waits for the run of that id that exists: running, or finished with its result.
+ */
+async function startOrAttach(
+  client: Client,
+  config: RunConfig,
+  taskQueue: string,
+  say: (line: string) => void,
+) {
+  const existing = await client.workflow
+    .getHandle<typeof evolveRun>(config.runId)
+    .describe()
+    .catch(() => null);
+  // A failed, cancelled or terminated run starts again (its finished steps are reused).
+  if (existing && (existing.status.name === 'RUNNING' || existing.status.name === 'COMPLETED')) {
+    say(`attached to run ${config.runId} (${existing.status.name})`);
+    return client.workflow.getHandle<typeof evolveRun>(config.runId);
+  }
+  const handle = await startRun(client, config, taskQueue);
+  say(`started run ${config.runId}`);
+  return handle;
 }
 
 /** results.md (the table) and charts/*.svg from the results: `evolve experiment render` rebuilds them. */

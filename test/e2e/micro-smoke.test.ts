@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runExperiment, type ExperimentResults } from '../../client/experiment.js';
@@ -85,9 +85,28 @@ test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and 
     const table = readFileSync(join(outDir, 'results.md'), 'utf8');
     assert.match(table, /\| evolve \| 1 \|/);
     assert.match(table, /\| iterative-dpo \| 1 \|/);
+    assert.ok(readFileSync(join(outDir, 'charts', 'accuracy.svg'), 'utf8').startsWith('<svg'));
+
+    // The same command again (its client died, say): it attaches to both runs, starts nothing, and
+    // serves them on the same ports as before.
+    const ports = readFileSync(join(outDir, 'servers.json'), 'utf8');
+    const said: string[] = [];
+    const again = await runExperiment(
+      client,
+      settings,
+      { smoke: true, split: 'test', stamp, outDir, artifactRoot: join(root, 'artifacts') },
+      (line) => said.push(line),
+    );
+    assert.deepEqual(
+      again.arms.map((a) => a.iterations),
+      results.arms.map((a) => a.iterations),
+    );
+    assert.deepEqual(said.filter((l) => /attached to run|started run/.test(l)).sort(), [
+      `evolve: attached to run micro-evolve-smoke-${stamp} (COMPLETED)`,
+      `iterative-dpo: attached to run micro-iterative-dpo-smoke-${stamp} (COMPLETED)`,
+    ]);
+    assert.equal(readFileSync(join(outDir, 'servers.json'), 'utf8'), ports);
   } finally {
     await client.connection.close();
-    // Two full-weight checkpoints (about 1 GB): not left behind in the temporary directory.
-    rmSync(root, { recursive: true, force: true });
   }
 });
