@@ -86,6 +86,9 @@ export function createServeActivities({ chatFor }: ServeDeps) {
   };
 }
 
+/** What the probe asks each replica. */
+export const PROBE_QUESTION = 'What is 2 + 3? Answer with a number.';
+
 /** A real completion from one replica; empty, or from another model than asked, is not serving it. */
 async function probe(
   chatFor: ServeDeps['chatFor'],
@@ -95,7 +98,7 @@ async function probe(
 ): Promise<string> {
   const reply = await chatFor({ endpoint, model })({
     model,
-    messages: [{ role: 'user', content: 'What is 2 + 3? Answer with a number.' }],
+    messages: [{ role: 'user', content: PROBE_QUESTION }],
     ...sampling,
     maxTokens: 16,
     seed: 0,

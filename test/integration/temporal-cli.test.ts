@@ -19,6 +19,7 @@ import { startDevServer } from '../support/dev-server.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { temporalCli } from '../support/paths.js';
 import { until } from '../support/until.js';
+import { PROBE_QUESTION } from '../../activities/serve.js';
 
 // Issue 7: a run operated from the Temporal CLI alone, with the commands of the README's "The Temporal
 // CLI" and reset sections. Real dev server, worker, activities and `trl dpo` on CPU; the inference
@@ -34,7 +35,7 @@ const shardSize = 1;
 
 /** Every chat request by its full content: one served twice would be work paid for twice. */
 const served = new Map<string, number>();
-const sent: { model: string; temperature: number }[] = [];
+const sent: { model: string; temperature: number; probe: boolean }[] = [];
 // The second shard's first request waits here, so the test can pause the run mid-iteration.
 let releaseSecondShard = () => {};
 const secondShard = new Promise<void>((resolve) => (releaseSecondShard = resolve));
@@ -50,7 +51,8 @@ before(async () => {
       if (promptsSeen.size > shardSize) await secondShard;
       const key = JSON.stringify([request.model, request.messages, request.seed, request.temperature]);
       served.set(key, (served.get(key) ?? 0) + 1);
-      sent.push({ model: request.model, temperature: request.temperature });
+      const probe = request.messages.some((m) => m.content === PROBE_QUESTION);
+      sent.push({ model: request.model, temperature: request.temperature, probe });
       return real.chatFor(model)(request);
     },
   };
@@ -273,7 +275,7 @@ test('start, pause, resume, update and reset a run from the Temporal CLI alone',
   // The update: iteration 1 sampled at the started temperature, iteration 2 (policy pi_1) at the new one.
   const checkpoint1 = result.iterations[0]!.checkpoint;
   const training = (model: string) =>
-    new Set(sent.filter((r) => r.model === model && r.temperature > 0).map((r) => r.temperature));
+    new Set(sent.filter((r) => r.model === model && r.temperature > 0 && !r.probe).map((r) => r.temperature));
   assert.deepEqual(training(runConfig().policy.baseModel), new Set([0.8]));
   assert.deepEqual(training(checkpoint1), new Set([0.6]));
 
