@@ -229,7 +229,6 @@ export async function runExperiment(
     wallSeconds: (Date.now() - started) / 1000,
     arms,
   };
-  mkdirSync(options.outDir, { recursive: true });
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   await renderExperiment(results, options.outDir);
   return results;
