@@ -320,7 +320,10 @@ export function createTrainingActivities({
         try {
           await nextLook(backend, job, status);
         } catch (err) {
-          if (err instanceof CancelledFailure) await backend.cancel(job);
+          // Only a cancel the workflow asked for stops the job. A missed heartbeat (a worker stalled by memory
+          // pressure), a worker shutdown or a pause leaves it running for the next attempt to re-attach to.
+          if (err instanceof CancelledFailure && ctx.cancellationDetails?.cancelRequested)
+            await backend.cancel(job);
           throw err;
         }
       }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { CancelledFailure } from '@temporalio/common';
+import { ActivityCancellationDetails, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { backendFor, createTrainingActivities } from '../../activities/training/index.js';
 import { CheckpointManifestSchema, RecipeSchema } from '../../core/checkpoint.js';
@@ -81,4 +81,29 @@ test('cancelling training kills the trainer and leaves the job stopped, not rest
   assert.equal((await backendFor(config).find(job))?.state, 'stopped');
   await sleep(1000);
   assert.deepEqual(trainerProcesses(job.jobDir), [], 'nothing restarted it');
+});
+
+// What the OOM killer did to a real run: a worker stalled by memory pressure misses its heartbeats, the
+// server times the attempt out and the worker cancels it. That is not the workflow's cancel: the trainer keeps
+// going and the next attempt re-attaches to it instead of finding the job stopped.
+test('a heartbeat timeout leaves the trainer running; the next attempt re-attaches and finishes', async (t) => {
+  const dir = scratchDir('evolve-timedout-', t);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pairs = await writePairs(dir, 2);
+  const config = local();
+  const activities = createTrainingActivities({ pollMs: 200 });
+  const first = new MockActivityEnvironment();
+  const job = await runIn(first, activities.submitTraining, submitInput(dir, pairs, config, 'timedout'));
+  const training = runIn(first, activities.awaitTraining, job);
+  await until('the trainer to start', () => trainerProcesses(job.jobDir).length > 0);
+  const [pid] = trainerProcesses(job.jobDir);
+  first.cancel('TIMED_OUT', new ActivityCancellationDetails({ timedOut: true }));
+  await assert.rejects(training, (err) => err instanceof CancelledFailure);
+  assert.deepEqual(trainerProcesses(job.jobDir), [pid], 'the same trainer still runs');
+  assert.equal((await backendFor(config).find(job))?.state, 'running');
+
+  const checkpoint = await runIn(new MockActivityEnvironment(), activities.awaitTraining, job);
+  assert.ok(existsSync(join(checkpoint.path, 'config.json')));
+  const jobFile = JSON.parse(readFileSync(join(job.jobDir, 'job.json'), 'utf8')) as { attempt: number };
+  assert.equal(jobFile.attempt, 1, 'never relaunched');
 });
