@@ -117,7 +117,11 @@ export type ArmResults = z.infer<typeof ArmResultsSchema>;
 export const ExperimentResultsSchema = z.strictObject({
   smoke: z.boolean(),
   split: z.enum(['test', 'dev']),
-  wallSeconds: z.number(),
+  wallSeconds: z
+    .number()
+    .describe(
+      "from the first start of either arm's run to the end of the last, interruptions and reruns of the command included",
+    ),
   arms: z.array(ArmResultsSchema),
 });
 export type ExperimentResults = z.infer<typeof ExperimentResultsSchema>;
@@ -194,7 +198,6 @@ export async function runExperiment(
   options: ExperimentOptions,
   say: (line: string) => void,
 ): Promise<ExperimentResults> {
-  const started = Date.now();
   const logs = join(options.outDir, 'logs');
   // The runs name their servers by URL: a rerun with the same stamp serves them on the same ports again.
   const portsFile = join(options.outDir, 'servers.json');
@@ -226,7 +229,10 @@ export async function runExperiment(
   const results: ExperimentResults = {
     smoke: options.smoke,
     split: options.split,
-    wallSeconds: (Date.now() - started) / 1000,
+    wallSeconds: await spanSeconds(
+      client,
+      arms.map((a) => a.runId),
+    ),
     arms,
   };
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
@@ -256,6 +262,21 @@ async function startOrAttach(
   const handle = await startRun(client, config, taskQueue);
   say(`started run ${config.runId}`);
   return handle;
+}
+
+/** From the first execution's start to the last one's close, over every execution of the runs. */
+async function spanSeconds(client: Client, runIds: string[]): Promise<number> {
+  let first = Infinity;
+  let last = 0;
+  for (const runId of runIds) {
+    // Visibility lists the earlier executions (a failed run started again); the latest is described.
+    for await (const w of client.workflow.list({ query: `WorkflowId = '${runId}'` }))
+      first = Math.min(first, w.startTime.getTime());
+    const latest = await client.workflow.getHandle(runId).describe();
+    first = Math.min(first, latest.startTime.getTime());
+    last = Math.max(last, (latest.closeTime ?? new Date()).getTime());
+  }
+  return (last - first) / 1000;
 }
 
 /** results.md (the table) and charts/*.svg from the results: `evolve experiment render` rebuilds them. */

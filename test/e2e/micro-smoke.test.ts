@@ -106,6 +106,9 @@ test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and 
       `iterative-dpo: attached to run micro-iterative-dpo-smoke-${stamp} (COMPLETED)`,
     ]);
     assert.equal(readFileSync(join(outDir, 'servers.json'), 'utf8'), ports);
+    // The wall time is the runs' own span, not the attaching command's wait.
+    assert.ok(results.wallSeconds > 10, `wall ${results.wallSeconds} s`);
+    assert.ok(Math.abs(again.wallSeconds - results.wallSeconds) < 1, `${again.wallSeconds} s again`);
   } finally {
     await client.connection.close();
   }
