@@ -76,6 +76,11 @@ export class OutageWatch {
     return `waiting for ${this.name} since ${hhmm(this.downSince)} UTC, ${this.attempts} attempts; last: ${this.last}`;
   }
 
+  /** No longer shown in heartbeats: for a watch that lives as long as one activity. */
+  release(): void {
+    watches.delete(this);
+  }
+
   giveUpMessage(): string {
     return `${this.name} has been down since ${new Date(this.downSince ?? Date.now()).toISOString()}, longer than its outage budget (outageBudgetHours ${this.budgetMs / 3_600_000}); last: ${this.last}`;
   }

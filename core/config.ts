@@ -399,6 +399,15 @@ const recipe = {
     .describe('passed verbatim to `trl dpo` (TRL DPOConfig flags; an unknown flag fails the job)'),
 };
 
+/** A cluster's API, followed for days: it may be down for a while (an upgrade, a restarted head node). */
+const backendOutageBudget = z
+  .number()
+  .positive()
+  .optional()
+  .describe(
+    'how long the cluster API is waited for while it is down (connection errors, timeouts, 5xx) before the step fails. Default 24',
+  );
+
 const LocalTrainer = z.strictObject({
   backend: z.literal('local').describe("a detached child process on the worker's machine"),
   python: z.string().min(1).default('.evolve/venv/bin/python').describe('interpreter with trl installed'),
@@ -428,6 +437,7 @@ const RayTrainer = z.strictObject({
     .describe('Ray runtime_env of the job (no secrets: it is workflow input)'),
   numGpus: z.number().min(0).default(0).describe('entrypoint_num_gpus'),
   numCpus: z.number().min(0).default(1).describe('entrypoint_num_cpus'),
+  outageBudgetHours: backendOutageBudget,
   ...recipe,
 });
 
@@ -469,6 +479,7 @@ const KubernetesTrainer = z.strictObject({
     .optional()
     .describe('the PVC holding artifactRoot, mounted at the same path'),
   serviceAccountName: z.string().optional().describe('service account of the pod'),
+  outageBudgetHours: backendOutageBudget,
   ...recipe,
 });
 

@@ -70,7 +70,7 @@ export const workflowUrl = (s: StackSettings, workflowId: string, ui = uiUrl(s))
   `${ui.replace(/\/+$/, '')}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}`;
 
 const ALL_SERVICES = ['codec', 'temporal', 'model', 'worker'] as const;
-type Service = (typeof ALL_SERVICES)[number];
+export type Service = (typeof ALL_SERVICES)[number];
 /** In start order; the codec server only with encrypted payloads, before the UI that decodes through it. */
 const servicesOf = (s: StackSettings): Service[] => [
   ...(s.runsCodec ? (['codec'] as const) : []),
@@ -451,8 +451,9 @@ export async function stackUp(
   s: StackSettings,
   say: (line: string) => void,
   timeoutMs = 180_000,
+  services: Service[] = servicesOf(s),
 ): Promise<void> {
-  for (const name of servicesOf(s)) {
+  for (const name of services) {
     const own = ownPid(s, name);
     await refuseStrangers(s, name, own);
     const before = own === null ? null : await checks[name](s);

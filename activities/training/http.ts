@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ConfigError } from '../../core/config.js';
+import { OutageError } from '../outage.js';
 
 export interface HttpReply {
   status: number;
@@ -98,7 +99,9 @@ export async function requestJson(
   init: { what: string; method?: string; headers?: Record<string, string>; body?: string; allow?: number[] },
 ): Promise<{ status: number; body: unknown }> {
   const headers = { 'content-type': 'application/json', accept: 'application/json', ...init.headers };
-  const { status, text } = await send(url, { ...init, headers });
+  const { status, text } = await send(url, { ...init, headers }).catch((err: Error) => {
+    throw new OutageError(`${init.what}: ${init.method ?? 'GET'} ${url}: ${err.message}`); // refused, reset, timed out
+  });
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : null;
@@ -108,6 +111,7 @@ export async function requestJson(
   if ((status >= 200 && status < 300) || init.allow?.includes(status)) return { status, body };
   const message = `${init.what}: ${init.method ?? 'GET'} ${url} answered ${status}: ${describe(body)}`;
   if ([400, 401, 403, 422].includes(status)) throw new ConfigError(message);
+  if (status >= 500 || status === 408) throw new OutageError(message);
   throw new Error(message);
 }
 

@@ -10,6 +10,8 @@ import { srpoRows } from '../../core/pairing.js';
 import { exists, readManifest, readManifestRows, writeAtomic } from '../artifacts.js';
 import { lookup, record, stepKey, without } from '../reuse.js';
 import type { JobStatus, TrainingBackend } from './backend.js';
+import { withHeartbeat } from '../heartbeat.js';
+import { OutageWatch, waitingOut } from '../outage.js';
 import { kubernetesBackend } from './kubernetes.js';
 import { localBackend, localLogFile } from './local.js';
 import { parseLibraryVersions, parseTrainerMetrics } from './metrics.js';
@@ -271,61 +273,73 @@ export function createTrainingActivities({
       };
       const started = Date.now();
       const backend = backendOf(job);
-      for (;;) {
-        const status = await backend.find(job);
-        if (!status) {
-          throw ApplicationFailure.nonRetryable(
-            `training job ${job.jobKey} was never submitted`,
-            'UnknownJob',
+      const budget =
+        job.trainer && 'outageBudgetHours' in job.trainer ? job.trainer.outageBudgetHours : undefined;
+      const watch = new OutageWatch(`${job.backend} training backend`, budget);
+      try {
+        for (;;) {
+          // A cluster API that is down is waited for (heartbeating, its state in the details), not retried
+          // into the activity's attempt limit: the job runs on without us looking.
+          const status = await withHeartbeat(
+            () => ({ jobKey: job.jobKey, backend: job.backend, lastStatus: 'unknown' }),
+            () => waitingOut(watch, () => backend.find(job), ctx.cancellationSignal),
           );
-        }
-        if (status.state === 'failed' || status.state === 'stopped') {
-          throw ApplicationFailure.nonRetryable(
-            `training job ${job.jobKey} ${status.state} on ${job.backend}: ${status.detail ?? 'no detail'}`,
-            'TrainerFailed',
-          );
-        }
-        if (status.state === 'succeeded') {
-          const saved = await savedModel(job);
-          if (!saved) {
+          if (!status) {
             throw ApplicationFailure.nonRetryable(
-              `trainer finished but ${job.outputDir} holds no model (nor a merged adapter)`,
+              `training job ${job.jobKey} was never submitted`,
+              'UnknownJob',
+            );
+          }
+          if (status.state === 'failed' || status.state === 'stopped') {
+            throw ApplicationFailure.nonRetryable(
+              `training job ${job.jobKey} ${status.state} on ${job.backend}: ${status.detail ?? 'no detail'}`,
               'TrainerFailed',
             );
           }
-          const logs = await backend.logs(job);
-          if (!(await exists(localLogFile(job.jobDir)))) await writeAtomic(localLogFile(job.jobDir), logs);
-          const metrics = parseTrainerMetrics(logs);
-          const manifest = await registerCheckpoint(job.jobDir, saved, {
-            versions: parseLibraryVersions(logs),
-            metrics,
-          });
-          return {
-            path: manifest.path,
-            manifest: checkpointManifestPath(manifest.path),
-            parent: manifest.parent,
-            ...(manifest.servedAdapter ? { servedAdapter: manifest.servedAdapter } : {}),
-            metrics,
-            wallMs: Date.now() - started,
+          if (status.state === 'succeeded') {
+            const saved = await savedModel(job);
+            if (!saved) {
+              throw ApplicationFailure.nonRetryable(
+                `trainer finished but ${job.outputDir} holds no model (nor a merged adapter)`,
+                'TrainerFailed',
+              );
+            }
+            const logs = await backend.logs(job);
+            if (!(await exists(localLogFile(job.jobDir)))) await writeAtomic(localLogFile(job.jobDir), logs);
+            const metrics = parseTrainerMetrics(logs);
+            const manifest = await registerCheckpoint(job.jobDir, saved, {
+              versions: parseLibraryVersions(logs),
+              metrics,
+            });
+            return {
+              path: manifest.path,
+              manifest: checkpointManifestPath(manifest.path),
+              parent: manifest.parent,
+              ...(manifest.servedAdapter ? { servedAdapter: manifest.servedAdapter } : {}),
+              metrics,
+              wallMs: Date.now() - started,
+              jobKey: job.jobKey,
+              reused: job.reused,
+            };
+          }
+          ctx.heartbeat({
             jobKey: job.jobKey,
-            reused: job.reused,
-          };
+            backend: job.backend,
+            lastStatus: status.state,
+            detail: status.detail,
+          });
+          try {
+            await nextLook(backend, job, status);
+          } catch (err) {
+            // Only a cancel the workflow asked for stops the job. A missed heartbeat (a worker stalled by memory
+            // pressure), a worker shutdown or a pause leaves it running for the next attempt to re-attach to.
+            if (err instanceof CancelledFailure && ctx.cancellationDetails?.cancelRequested)
+              await backend.cancel(job);
+            throw err;
+          }
         }
-        ctx.heartbeat({
-          jobKey: job.jobKey,
-          backend: job.backend,
-          lastStatus: status.state,
-          detail: status.detail,
-        });
-        try {
-          await nextLook(backend, job, status);
-        } catch (err) {
-          // Only a cancel the workflow asked for stops the job. A missed heartbeat (a worker stalled by memory
-          // pressure), a worker shutdown or a pause leaves it running for the next attempt to re-attach to.
-          if (err instanceof CancelledFailure && ctx.cancellationDetails?.cancelRequested)
-            await backend.cancel(job);
-          throw err;
-        }
+      } finally {
+        watch.release();
       }
     },
   };

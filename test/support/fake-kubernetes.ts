@@ -52,6 +52,8 @@ export interface FakeKubernetes {
   /** Every event sent to a watcher, in order. */
   events: { type: string; name: string }[];
   requests: { method: string; path: string; body: unknown }[];
+  /** An API server that is down (an upgrade, a lost control plane): every request answers 503. */
+  down: boolean;
   close(): Promise<void>;
 }
 
@@ -80,6 +82,7 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
   const requests: FakeKubernetes['requests'] = [];
   const events: FakeKubernetes['events'] = [];
   const watchers = new Set<{ name: string; res: ServerResponse }>();
+  const fake = { down: false } as FakeKubernetes;
 
   function jobObject(job: StoredJob) {
     const active = job.pods.filter((p) => p.process.exitCode === null && p.process.signalCode === null);
@@ -165,6 +168,7 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
       const url = new URL(req.url!, 'http://localhost');
       const body = req.method === 'POST' || req.method === 'DELETE' ? await readBody(req) : null;
       requests.push({ method: req.method!, path: url.pathname + url.search, body });
+      if (fake.down) return status(res, 503, 'ServiceUnavailable', 'the API server is down');
       if (req.headers.authorization !== `Bearer ${token}`)
         return status(res, 401, 'Unauthorized', 'Unauthorized');
       const jobsPath = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?$/.exec(url.pathname);
@@ -231,7 +235,7 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return {
+  Object.assign(fake, {
     apiServer: `http://127.0.0.1:${port}`,
     token,
     jobs,
@@ -250,5 +254,6 @@ export async function startFakeKubernetes(token = 'test-token'): Promise<FakeKub
       }
       await new Promise<void>((r) => server.close(() => r()));
     },
-  };
+  });
+  return fake;
 }

@@ -18,6 +18,8 @@ export interface FaultPlan {
   /** Shares of requests that answer 500 / stall for `stallMs`, drawn from a generator seeded by `seed`. */
   serverErrorRate?: number;
   stallRate?: number;
+  /** Share of replies sent as HTTP 200 with a cut-off JSON body, as a proxy dropping the connection does. */
+  malformedRate?: number;
   seed?: number;
   /** Requests whose number modulo `period` is below `length` answer 429 with Retry-After `retryAfterS`. */
   rateLimitBurst?: { period: number; length: number; retryAfterS: number };
@@ -65,8 +67,10 @@ export interface FakeServer {
     lastBody: Record<string, unknown> | null;
     /** Authorization headers seen, to prove API keys reached the server. */
     authorizations: Set<string>;
-    /** Chat requests received (answered or not) by [model, messages, seed]: what a paid API bills. */
+    /** Chat requests received (answered or not) by [model, messages, seed]. */
     received: Map<string, number>;
+    /** Whole replies the client read, by the same key: what a paid API bills. */
+    delivered: Map<string, number>;
   };
   close(): Promise<void>;
 }
@@ -187,6 +191,7 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
     lastBody: null,
     authorizations: new Set<string>(),
     received: new Map<string, number>(),
+    delivered: new Map<string, number>(),
   };
   const draw = random(plan.seed ?? 1);
   const gpu = plan.gpu && gpuModel(plan.gpu, requests);
@@ -209,7 +214,13 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         if (req.url?.endsWith('/stats')) {
           gpu?.settle();
           const byModel = Object.fromEntries(requests.byModel);
-          return json(200, { ...requests, byModel, lastBody: undefined, received: undefined });
+          return json(200, {
+            ...requests,
+            byModel,
+            lastBody: undefined,
+            received: undefined,
+            delivered: undefined,
+          });
         }
         return json(200, { object: 'list', data: [] });
       }
@@ -264,6 +275,11 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
           };
         });
         const tokens = plan.gpu?.completionTokens ?? choices[0]!.message.content.length;
+        if (plan.malformedRate && draw() < plan.malformedRate) {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"id": "chatcmpl-cut", "choi');
+          return;
+        }
+        res.once('finish', () => requests.delivered.set(billed, (requests.delivered.get(billed) ?? 0) + 1));
         json(200, {
           id: `chatcmpl-${n}`,
           object: 'chat.completion',

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTrainingActivities } from '../../activities/training/index.js';
 import { jobManifest, jobName, kubernetesBackend } from '../../activities/training/kubernetes.js';
@@ -182,39 +183,42 @@ test('a watch on the Job wakes on its change, not on a poll; it ends at its time
   await deleted;
 });
 
+/** A Job submitted with `script` as its pod, and the TrainingJob that awaitTraining follows. */
+async function submitted(t: TestContext, name: string, script: string, extra: Record<string, unknown> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), `evolve-k8s-${name}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = kube(extra);
+  const jobKey = `k8s-${name}-${process.pid}`;
+  const job: TrainingJob = {
+    jobKey,
+    jobDir: dir,
+    outputDir: join(dir, 'output'),
+    backend: 'kubernetes',
+    trainer: config,
+  };
+  await writeRecipe(dir, {
+    jobKey,
+    stage: 'dpo',
+    policyModel: '/base',
+    referenceModel: '/base',
+    trainer: config,
+    data: { uri: '/pairs.jsonl', sha256: 'a', rows: 1, trainFile: '/train.jsonl', trainSha256: 'b' },
+    command: ['trl'],
+    openrlhf: null,
+  });
+  await kubernetesBackend(config).submit({ jobKey, jobDir: dir, command: ['sh', '-c', script], env: {} });
+  return job;
+}
+
+// A stand-in trainer: saves a model and logs a metrics line, as TRL does, after `s` seconds.
+const standIn = (s: number) =>
+  `sleep ${s}; mkdir -p output && echo '{}' > output/config.json; echo "{'loss': '0.5'}"`;
+
 test(
   'awaitTraining on Kubernetes is woken by the watch, not by its poll interval',
   { timeout: 60_000 },
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'evolve-k8s-await-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const config = kube();
-    const jobKey = `k8s-await-${process.pid}`;
-    const job: TrainingJob = {
-      jobKey,
-      jobDir: dir,
-      outputDir: join(dir, 'output'),
-      backend: 'kubernetes',
-      trainer: config,
-    };
-    await writeRecipe(dir, {
-      jobKey,
-      stage: 'dpo',
-      policyModel: '/base',
-      referenceModel: '/base',
-      trainer: config,
-      data: { uri: '/pairs.jsonl', sha256: 'a', rows: 1, trainFile: '/train.jsonl', trainSha256: 'b' },
-      command: ['trl'],
-      openrlhf: null,
-    });
-    // A stand-in trainer: saves a model and logs a metrics line, as TRL does, after a second.
-    const trainerScript = `sleep 1; mkdir -p output && echo '{}' > output/config.json; echo "{'loss': '0.5'}"`;
-    await kubernetesBackend(config).submit({
-      jobKey,
-      jobDir: dir,
-      command: ['sh', '-c', trainerScript],
-      env: {},
-    });
+    const job = await submitted(t, 'await', standIn(1));
     const activities = createTrainingActivities({ pollMs: 600_000, watchMs: 60_000 });
     const started = Date.now();
     const checkpoint = await runIn(new MockActivityEnvironment(), activities.awaitTraining, job);
@@ -223,3 +227,32 @@ test(
     assert.equal(checkpoint.metrics.loss, 0.5);
   },
 );
+
+test('an API server that is down is waited for, with the wait in the heartbeat, until its budget', async (t) => {
+  const job = await submitted(t, 'outage', standIn(2));
+  const activities = createTrainingActivities({ pollMs: 200, watchMs: 1000 });
+  const env = new MockActivityEnvironment();
+  const beats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => beats.push(d));
+  api.down = true;
+  t.after(() => (api.down = false));
+  const training = runIn(env, activities.awaitTraining, job);
+  await until('a heartbeat saying what it waits for', () =>
+    beats.some((b) => JSON.stringify(b).includes('waiting for kubernetes training backend since')),
+  );
+  await sleep(3000); // the Job finishes while nobody can look
+  api.down = false;
+  const checkpoint = await training;
+  assert.equal(checkpoint.metrics.loss, 0.5, 'followed to completion after the outage');
+
+  // With a budget of 2 seconds, an outage longer than that fails the step for good, saying why.
+  const short = await submitted(t, 'budget', standIn(30), { outageBudgetHours: 2 / 3600 });
+  api.down = true;
+  await assert.rejects(
+    runIn(new MockActivityEnvironment(), activities.awaitTraining, short),
+    (err: Error & { nonRetryable?: boolean }) =>
+      err.nonRetryable === true && /longer than its outage budget/.test(err.message),
+  );
+  api.down = false;
+  await kubernetesBackend(kube()).cancel(short); // its pod must not outlive the test's directory
+});
