@@ -162,6 +162,39 @@ export async function promptPoolProblems(
     const shortfall = pool && poolShortfall(pool.length, source.perIteration, config.iterations);
     if (shortfall) problems.push(`  prompts.${i}.perIteration: ${source.path}: ${shortfall}`);
   }
+  if (!config.evaluation.judgeAccuracy) problems.push(...(await ungradedProblems(config, onAbsent)));
+  return problems;
+}
+
+/**
+ * Accuracy counts a kept answer as correct when its score is 1, which only a verifier against a gold
+ * answer means: on a prompt without one, a judge's top score would pass for "correct". Such evaluation
+ * prompts are refused unless `evaluation.judgeAccuracy` says that is what is wanted.
+ */
+async function ungradedProblems(config: RunConfig, onAbsent?: (line: string) => void): Promise<string[]> {
+  const sources: [string, PromptSource][] = [
+    ['evaluation.prompts', config.evaluation.prompts],
+    ...(config.evaluation.suites ?? []).flatMap((s, i): [string, PromptSource][] =>
+      s.kind === 'accuracy' ? [[`evaluation.suites.${i}.prompts`, s.prompts]] : [],
+    ),
+  ];
+  const problems: string[] = [];
+  for (const [key, source] of sources) {
+    if (source.kind !== 'file') continue;
+    if (onAbsent && !(await exists(source.path))) {
+      onAbsent(
+        `${key}.path: ${source.path} is not on this machine: its gold answers are checked when the run starts`,
+      );
+      continue;
+    }
+    const rows = await readPromptFile(source).catch(() => []); // unreadable: the prompts step names it
+    const ungraded = rows.filter((p) => p.answer === undefined);
+    if (ungraded.length > 0)
+      problems.push(
+        `  ${key}: ${source.path}: ${ungraded.length} of ${rows.length} prompts have no gold answer (first: id "${ungraded[0]!.id}"); ` +
+          "accuracy needs gold answers: add them, or set evaluation.judgeAccuracy: true to count the judge's top score as correct",
+      );
+  }
   return problems;
 }
 

@@ -567,6 +567,12 @@ export const EvaluationSchema = z
       .array(SuiteSchema)
       .optional()
       .describe('benchmark suites scored every iteration besides `prompts`, with the same strategy'),
+    judgeAccuracy: z
+      .boolean()
+      .optional()
+      .describe(
+        "count the judge's top score as correct on evaluation prompts without a gold answer. Without it such prompts are refused: accuracy needs gold answers",
+      ),
     // No default: a filled-in default would change the hash of every existing run's config.
     iterationZero: z
       .boolean()

@@ -128,6 +128,32 @@ test('a pool too small for iterations x perIteration is refused at config time, 
   );
 });
 
+test('evaluation prompts without gold answers are refused for accuracy unless judgeAccuracy is set', async () => {
+  const d = tmp();
+  const path = join(d, 'open.jsonl');
+  writeFileSync(
+    path,
+    [
+      { id: 'q1', prompt: 'What is 2 + 2?', answer: '4' },
+      { id: 'essay', prompt: 'Write a poem about rivers.' },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n',
+  );
+  const base = demoConfig({ runId: 'ungraded', artifactRoot: join(d, 'artifacts') });
+  const config = { ...base, evaluation: { ...base.evaluation, prompts: { kind: 'file' as const, path } } };
+  await assert.rejects(
+    validateConfig(config),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.message.includes(
+        `evaluation.prompts: ${path}: 1 of 2 prompts have no gold answer (first: id "essay")`,
+      ) &&
+      err.message.includes('evaluation.judgeAccuracy: true'),
+  );
+  await validateConfig({ ...config, evaluation: { ...config.evaluation, judgeAccuracy: true } });
+});
+
 test('training prompts that are also evaluation or suite prompts (normalised text) are dropped and counted', async () => {
   const d = tmp();
   const train = pool(d, 6);
