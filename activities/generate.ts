@@ -66,6 +66,8 @@ function journalled(
   step: 'sample' | 'refine',
   key: string,
   chat: ChatFn,
+  /** The rows the step writes when done, for progress (`evolve show`, `--wait`). */
+  total: number,
   work: (
     journal: Journal<GenerationRecord>,
     generate: Generate,
@@ -127,7 +129,7 @@ function journalled(
         return record;
       };
       await withHeartbeat(
-        () => ({ done: journal.rows.size, resumedFrom }),
+        () => ({ done: journal.rows.size, total, resumedFrom }),
         () => work(journal, generate, generateChains),
       );
     }),
@@ -151,19 +153,27 @@ export function createGenerationActivities({ chatFor }: GenerationDeps) {
     /** Step 1 of every chain: N independent answers per prompt. */
     async sampleShard(input: SampleShardInput): Promise<Manifest> {
       const key = stepKey('sample', [input.shard.prompts.sha256], generationSlice(input));
-      return journalled(input, 'sample', key, chatFor(input.policy), async (journal, _, generateChains) => {
-        const prompts = await shardPrompts(input.shard);
-        await mapLimit(prompts, input.policy.endpoint.maxConcurrency, async (p) => {
-          const chains = Array.from({ length: input.params.samples }, (_, chain) => chain).filter(
-            (chain) => !journal.has(generationKey({ promptId: p.id, chain, step: 1 })),
-          );
-          if (chains.length === 0) return;
-          await generateChains(
-            { promptId: p.id, step: 1, messages: directContext(p), parent: null, templateHash: null },
-            chains,
-          );
-        });
-      });
+      const rows = (input.shard.end - input.shard.start) * input.params.samples;
+      return journalled(
+        input,
+        'sample',
+        key,
+        chatFor(input.policy),
+        rows,
+        async (journal, _, generateChains) => {
+          const prompts = await shardPrompts(input.shard);
+          await mapLimit(prompts, input.policy.endpoint.maxConcurrency, async (p) => {
+            const chains = Array.from({ length: input.params.samples }, (_, chain) => chain).filter(
+              (chain) => !journal.has(generationKey({ promptId: p.id, chain, step: 1 })),
+            );
+            if (chains.length === 0) return;
+            await generateChains(
+              { promptId: p.id, step: 1, messages: directContext(p), parent: null, templateHash: null },
+              chains,
+            );
+          });
+        },
+      );
     },
 
     /** Steps 2..K: each chain revises its own previous response with the refinement template. */
@@ -174,7 +184,8 @@ export function createGenerationActivities({ chatFor }: GenerationDeps) {
         refinement: input.refinement,
       });
       const hash = templateHash(input.refinement);
-      return journalled(input, 'refine', key, chatFor(input.policy), async (journal, generate) => {
+      const rows = input.answers.rows * (input.chainDepth - 1);
+      return journalled(input, 'refine', key, chatFor(input.policy), rows, async (journal, generate) => {
         const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
         const answers = await readManifestRows(input.answers, 'generation');
         await mapLimit(answers, input.policy.endpoint.maxConcurrency, async (answer) => {

@@ -94,7 +94,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
         };
         return journalledStep(step, (journal, lease) =>
           withHeartbeat(
-            () => ({ done: journal.rows.size }),
+            () => ({ done: journal.rows.size, total: generations.length }),
             () =>
               mapLimit(generations, judge?.concurrency ?? 1, async (g) => {
                 if (journal.has(g.id)) return;

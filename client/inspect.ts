@@ -1,4 +1,5 @@
 import type { Client, QueryDefinition, WorkflowExecutionDescription } from '@temporalio/client';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
 import type { RunResult, StepReport } from '../core/steps.js';
@@ -99,6 +100,30 @@ export function formatTable(rows: Record<string, string>[]): string {
   return [line(keys), ...rows.map((r) => line(keys.map((k) => r[k]!)))].join('\n');
 }
 
+/**
+ * Rows done / to do of the shard activities running now, summed per activity type from their heartbeats
+ * (e.g. "refineChain 41/96 rows, judgeShard 12/48 rows"); null when none reports rows.
+ */
+export async function inFlightRows(
+  client: Client,
+  description: WorkflowExecutionDescription,
+): Promise<string | null> {
+  const per = new Map<string, { done: number; total: number }>();
+  for (const a of description.raw.pendingActivities ?? []) {
+    const details = await decodeFromPayloadsAtIndex<{ done?: unknown; total?: unknown }>(
+      client.options.loadedDataConverter,
+      0,
+      a.heartbeatDetails?.payloads,
+    ).catch(() => undefined);
+    if (typeof details?.done !== 'number' || typeof details.total !== 'number') continue;
+    const name = a.activityType?.name ?? 'activity';
+    const sum = per.get(name) ?? { done: 0, total: 0 };
+    per.set(name, { done: sum.done + details.done, total: sum.total + details.total });
+  }
+  if (per.size === 0) return null;
+  return [...per].map(([name, { done, total }]) => `${name} ${done}/${total} rows`).join(', ');
+}
+
 /** The newest failure of a still-running activity: what a retrying step keeps hitting. */
 function pendingFailure(description: WorkflowExecutionDescription): string | null {
   const failing = (description.raw.pendingActivities ?? []).filter((a) => a.lastFailure?.message);
@@ -143,7 +168,10 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
       status.keptBest &&
         `policy kept from iteration ${status.keptBest.iteration} (${status.keptBest.score}): the last iteration regressed to ${status.keptBest.regressedTo}`,
     ].filter(Boolean);
-    lines.push(`  iterations ${bar(status.iteration, status.iterations)}  policy ${status.policyModel}`);
+    // Iterations finished: the running one is not done until the run moves past it.
+    const finished =
+      description.status.name === 'COMPLETED' ? status.iteration : Math.max(0, status.iteration - 1);
+    lines.push(`  iterations ${bar(finished, status.iterations)}  policy ${status.policyModel}`);
     if (flags.length) lines.push(`  ${flags.join('; ')}`);
     for (const { iteration, accuracy } of status.evaluated ?? [])
       lines.push(
@@ -169,6 +197,8 @@ export async function showRun(client: Client, workflowId: string): Promise<strin
     for (const suite of progress.suites ?? []) lines.push(`  suite ${suiteLine(suite)}`);
   }
   const childDescription = await child.describe().catch(() => null);
+  const rows = childDescription && (await inFlightRows(client, childDescription));
+  if (rows) lines.push(`  in flight  ${rows}`);
   lastError = (childDescription && pendingFailure(childDescription)) ?? lastError;
   if (description.status.name === 'FAILED' || description.status.name === 'TIMED_OUT') {
     lastError = await handle.result().then(

@@ -13,7 +13,7 @@ import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
 import type { evolveRun } from '../workflows/run.js';
-import { accuracyLine, droppedNote } from './inspect.js';
+import { accuracyLine, droppedNote, inFlightRows } from './inspect.js';
 import type { TemporalConnectionSettings } from './temporal-connection.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
@@ -141,7 +141,12 @@ export async function watchRun(
         .query(iterationProgressQuery)
         .catch(() => null); // not started yet, or already gone: look at the previous iteration
       if (!progress) continue;
-      const line = describe(progress);
+      const running = await client.workflow
+        .getHandle(`${handle.workflowId}/iter-${t}`)
+        .describe()
+        .then((d) => inFlightRows(client, d))
+        .catch(() => null);
+      const line = describe(progress) + (running ? `: ${running}` : '');
       if (line !== last) say(`[${Math.round((Date.now() - started) / 1000)}s] ${line}`);
       last = line;
       break;

@@ -16,6 +16,7 @@ import type { RunStatus } from '../../workflows/control.js';
 import { createEvolveWorker, workflowsPath } from '../../workers/worker.js';
 import { tinyConfig } from '../support/config.js';
 import { startDevServer } from '../support/dev-server.js';
+import { showRun } from '../../client/inspect.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { temporalCli } from '../support/paths.js';
 import { until } from '../support/until.js';
@@ -167,6 +168,16 @@ test('start, pause, resume, update and reset a run from the Temporal CLI alone',
   assert.equal(paused.status, 'paused');
   assert.equal(paused.paused, true);
   assert.equal(paused.iteration, 1);
+  // `evolve show` counts the held shard's rows from its heartbeat, and no iteration is finished yet.
+  const shown = await showRun(env.client, runId);
+  assert.ok(
+    shown.some((l) => /in flight +sampleShard 0\/\d+ rows/.test(l)),
+    shown.join('\n'),
+  );
+  assert.ok(
+    shown.some((l) => /iterations .* 0\/\d/.test(l)),
+    shown.join('\n'),
+  );
 
   // Update: a bad change is refused naming the key, a good one applies from iteration 2.
   const update = (patch: unknown) =>
