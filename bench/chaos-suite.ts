@@ -95,17 +95,24 @@ function caseConfig(c: ChaosCase, baseUrl: string, root: string, runId: string):
   return {
     ...base,
     policy: { ...base.policy, endpoint },
-    prompts: [{ kind: 'arithmetic', count: 8, seed: 7, maxOperand: 9 }],
-    shardSize: 4,
+    // The open instructions have no gold answer: the LLM judge scores them, so the judge step sends requests.
+    prompts: [
+      { kind: 'arithmetic', count: 6, seed: 7, maxOperand: 9 },
+      { kind: 'file', path: 'deploy/demo/instructions.jsonl' },
+    ],
+    shardSize: 5,
     sampling: { ...base.sampling, samples: 2, chainDepth: 2, maxTokens: 32 },
     judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint } },
     evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 6, seed: 1000, maxOperand: 9 } },
   };
 }
 
-const journalled = (dir: string) =>
+/** Rows in a journal of `dir`, or an output there already (the step went by between two looks). */
+const started = (dir: string) =>
   existsSync(dir) &&
-  readdirSync(dir).some((f) => f.endsWith('.journal') && readFileSync(join(dir, f), 'utf8').length > 0);
+  readdirSync(dir).some(
+    (f) => f.endsWith('.jsonl') || (f.endsWith('.journal') && readFileSync(join(dir, f), 'utf8').length > 0),
+  );
 
 /** Whether the run has reached `step`, seen from its artifacts and its current step. */
 async function reached(step: Step, iterDir: string, current: () => Promise<string | null>): Promise<boolean> {
@@ -113,9 +120,9 @@ async function reached(step: Step, iterDir: string, current: () => Promise<strin
     case 'sample':
     case 'refine':
     case 'judge':
-      return journalled(join(iterDir, 'train', step));
+      return started(join(iterDir, 'train', step));
     case 'evaluate':
-      return journalled(join(iterDir, 'eval', 'sample'));
+      return started(join(iterDir, 'eval', 'sample'));
     case 'train': {
       const dir = join(iterDir, 'train', 'checkpoint');
       return existsSync(dir) && readdirSync(dir).some((d) => existsSync(join(dir, d, 'job.json')));

@@ -26,7 +26,21 @@ const started = new Date();
 const suite = await chaosSuite((line) => console.error(`# ${line}`));
 const rows: ChaosRow[] = [];
 try {
-  for (const c of cases) rows.push(await suite.run(c));
+  for (const c of cases)
+    rows.push(
+      await suite.run(c).catch((err: Error): ChaosRow => ({
+        name: c.name,
+        fault: c.fault ? `${c.fault.kind} at ${c.fault.at}` : 'none',
+        completed: false,
+        wallS: 0,
+        lost: 0,
+        duplicated: 0,
+        paidTwice: 0,
+        resent: 0,
+        recoveryS: null,
+        detail: `the case itself failed: ${err.message}`,
+      })),
+    );
 } finally {
   await suite.close();
 }
