@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Transform } from 'node:stream';
 import type { z } from 'zod';
 import { formatIssues } from '../core/config.js';
 import { ManifestSchema, RecordSchemas, type Manifest, type RecordSchemaName } from '../core/records.js';
@@ -17,19 +18,47 @@ export class DataError extends Error {
 
 export type ProducedBy = Manifest['producedBy'];
 
-/** Longest JSONL row read (8 Mi characters): a bigger one would take the worker's heap with it. */
-export const MAX_ROW_CHARS = 8 * 2 ** 20;
+/** Longest JSONL row read (8 MiB): a bigger one would take the worker's heap with it. */
+export const MAX_ROW_BYTES = 8 * 2 ** 20;
+
+/**
+ * Passes a file through while no line is longer than MAX_ROW_BYTES, and fails the stream as soon as one
+ * is: counted on the bytes as they arrive, before readline would hold the whole row in memory.
+ */
+function rowLimit(path: string): Transform {
+  let inRow = 0;
+  let lineNo = 1;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let start = 0; start < chunk.length;) {
+        const newline = chunk.indexOf(10, start);
+        const end = newline === -1 ? chunk.length : newline;
+        inRow += end - start;
+        if (inRow > MAX_ROW_BYTES)
+          return done(
+            new DataError(
+              `${path}:${lineNo}: a row longer than ${MAX_ROW_BYTES} bytes; rows are limited to that`,
+            ),
+          );
+        if (newline === -1) break;
+        inRow = 0;
+        lineNo++;
+        start = newline + 1;
+      }
+      done(null, chunk);
+    },
+  });
+}
 
 /** Streams a JSONL file, validating each row; errors name file and line. */
 export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGenerator<T> {
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  const source = createReadStream(path);
+  const input = source.pipe(rowLimit(path));
+  source.once('error', (err) => input.destroy(err)); // a missing file or a directory fails the loop below
+  const lines = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
-    if (line.length > MAX_ROW_CHARS)
-      throw new DataError(
-        `${path}:${lineNo}: a row of ${line.length} characters; rows are limited to ${MAX_ROW_CHARS}`,
-      );
     if (line.trim() === '') continue;
     yield parseRow(line, schema, `${path}:${lineNo}`);
   }

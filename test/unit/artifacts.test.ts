@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -106,4 +107,26 @@ test('a shard reads only its slice of a manifest, with file and line in errors',
     readManifestSlice(broken, 'prompt', 4, 5),
     /q\.jsonl:5 is invalid:\n {2}prompt: required/,
   );
+});
+
+// What the review found: one 50 MB prompt row took the worker's heap (256 MB) with it on every retry. The
+// row limit is counted as bytes arrive, so a reader on a 64 MB heap refuses a 200 MB row, naming the line.
+test('a row far larger than the heap is refused with file:line, not read into memory', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'evolve-huge-row-'));
+  const path = join(dir, 'prompts.jsonl');
+  writeFileSync(path, '{"id":"a","prompt":"p"}\n');
+  const chunk = 'x'.repeat(2 ** 20);
+  appendFileSync(path, '{"id":"b","prompt":"');
+  for (let i = 0; i < 200; i++) appendFileSync(path, chunk);
+  appendFileSync(path, '"}\n');
+  const reader = `import { readPromptFile } from './activities/benchmarks/loaders.ts';
+    await readPromptFile({ kind: 'file', path: ${JSON.stringify(path)} }).catch((err) => console.log(err.message));`;
+  const run = spawnSync(
+    process.execPath,
+    ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', reader],
+    { encoding: 'utf8' },
+  );
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(run.status, 0, run.stderr.slice(-2000));
+  assert.match(run.stdout, /prompts\.jsonl:2: a row longer than 8388608 bytes/);
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { DataError, MAX_ROW_CHARS } from '../../activities/artifacts.js';
+import { DataError, MAX_ROW_BYTES } from '../../activities/artifacts.js';
 import { readArenaHardAnswers, readPromptFile } from '../../activities/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,
@@ -373,9 +373,9 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
     'file',
   ],
   [
-    `a row over ${MAX_ROW_CHARS} characters (line 2)`,
-    prompt('evolve', `{"id":"a","prompt":"p"}\n{"id":"b","prompt":"${'x'.repeat(MAX_ROW_CHARS)}"}\n`),
-    /input-\d+\.jsonl:2: a row of \d+ characters/,
+    `a row over ${MAX_ROW_BYTES} bytes (line 2)`,
+    prompt('evolve', `{"id":"a","prompt":"p"}\n{"id":"b","prompt":"${'x'.repeat(MAX_ROW_BYTES)}"}\n`),
+    /input-\d+\.jsonl:2: a row longer than \d+ bytes/,
     'file:line',
   ],
 ];
