@@ -114,6 +114,9 @@ const started = (dir: string) =>
     (f) => f.endsWith('.jsonl') || (f.endsWith('.journal') && readFileSync(join(dir, f), 'utf8').length > 0),
   );
 
+/** The steps of an iteration in the order it enters them (workflows/iteration.ts). */
+const ITERATION_STEPS = ['sample-refine-judge', 'pair', 'train', 'serve', 'evaluate', 'done'];
+
 /** Whether the run has reached `step`, seen from its artifacts and its current step. */
 async function reached(step: Step, iterDir: string, current: () => Promise<string | null>): Promise<boolean> {
   switch (step) {
@@ -127,8 +130,12 @@ async function reached(step: Step, iterDir: string, current: () => Promise<strin
       const dir = join(iterDir, 'train', 'checkpoint');
       return existsSync(dir) && readdirSync(dir).some((d) => existsSync(join(dir, d, 'job.json')));
     }
-    default:
-      return (await current()) === step;
+    default: {
+      // A step of a second or less (pair, serve) may go by between two looks: then the fault strikes
+      // just after it, and the row says which step the run was at.
+      const now = await current();
+      return now !== null && ITERATION_STEPS.indexOf(now) >= ITERATION_STEPS.indexOf(step);
+    }
   }
 }
 
