@@ -273,18 +273,23 @@ export async function chaosSuite(say: (line: string) => void, budgetMs = 20 * 60
         say(`${c.name}: ${fault} (run at ${stepAtFault})`);
         faultEnd = await inflict(c, fake); // the client's connection reconnects by itself
       }
-      const outcome = await Promise.race([result.then(() => true), sleep(budgetMs).then(() => false)]).catch(
-        (err: Error) => {
+      const timeout = new AbortController();
+      const outcome = await Promise.race([
+        result.then(() => true),
+        sleep(budgetMs, false, { signal: timeout.signal }),
+      ])
+        .catch((err: Error) => {
           say(`${c.name}: failed: ${err.message}`);
           return false;
-        },
-      );
+        })
+        .finally(() => timeout.abort());
       const wallS = (Date.now() - started) / 1000;
       const rows = outputs(root, runId);
       const delivered = normalised(fake.requests.delivered, root, runId);
       const received = normalised(fake.requests.received, root, runId);
       if (!c.fault && !c.plan && outcome) baseline = { rows, delivered, received };
-      const base = baseline ?? { rows, delivered, received };
+      const base = baseline ?? (c.fault || c.plan ? null : { rows, delivered, received });
+      if (!base) throw new Error('no baseline to compare with: the baseline case runs first, and completes');
       let lost = 0;
       let duplicated = 0;
       const where: string[] = [];
