@@ -47,7 +47,7 @@ test('evolve show draws progress bars and names the error a retrying step keeps 
   });
   const text = during.join('\n');
   assert.match(text, /^show: RUNNING/);
-  assert.match(text, /iterations \[#{10}\.{10}\] 1\/2/, 'iteration 1 of 2 is running');
+  assert.match(text, /iterations \[\.{20}\] 0\/2/, 'none of 2 finished while iteration 1 runs');
   assert.match(text, /iteration 1: step sample-refine-judge/);
   assert.match(text, /shards {5}\[#{10}\.{10}\] 1\/2/, 'one of two shards done');
   assert.match(text, /last error: sampleShard attempt 2: injected: model server down/);
