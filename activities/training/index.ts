@@ -276,14 +276,19 @@ export function createTrainingActivities({
       const budget =
         job.trainer && 'outageBudgetHours' in job.trainer ? job.trainer.outageBudgetHours : undefined;
       const watch = new OutageWatch(`${job.backend} training backend`, budget);
-      try {
+      let last: JobStatus | null = null;
+      const details = () => ({
+        jobKey: job.jobKey,
+        backend: job.backend,
+        lastStatus: last?.state ?? 'unknown',
+        detail: last?.detail,
+      });
+      // A cluster API that is down is waited for (heartbeating, its state in the details), not retried
+      // into the activity's attempt limit: the job runs on without us looking.
+      const follow = async (): Promise<Checkpoint> => {
         for (;;) {
-          // A cluster API that is down is waited for (heartbeating, its state in the details), not retried
-          // into the activity's attempt limit: the job runs on without us looking.
-          const status = await withHeartbeat(
-            () => ({ jobKey: job.jobKey, backend: job.backend, lastStatus: 'unknown' }),
-            () => waitingOut(watch, () => backend.find(job), ctx.cancellationSignal),
-          );
+          const status = await waitingOut(watch, () => backend.find(job), ctx.cancellationSignal);
+          last = status;
           if (!status) {
             throw ApplicationFailure.nonRetryable(
               `training job ${job.jobKey} was never submitted`,
@@ -322,12 +327,7 @@ export function createTrainingActivities({
               reused: job.reused,
             };
           }
-          ctx.heartbeat({
-            jobKey: job.jobKey,
-            backend: job.backend,
-            lastStatus: status.state,
-            detail: status.detail,
-          });
+          ctx.heartbeat(details());
           try {
             await nextLook(backend, job, status);
           } catch (err) {
@@ -338,6 +338,9 @@ export function createTrainingActivities({
             throw err;
           }
         }
+      };
+      try {
+        return await withHeartbeat(details, follow);
       } finally {
         watch.release();
       }
