@@ -4,7 +4,7 @@ import { IterationKey, StatusKey } from '../core/search-attributes.js';
 import { runStatusQuery, type RunStatus } from '../workflows/control.js';
 import type { RunResult, StepReport } from '../core/steps.js';
 import { suiteLine } from '../core/suites.js';
-import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
+import { iterationProgressQuery, type IterationProgress } from '../workflows/control.js';
 import { rootCause } from './errors.js';
 
 /** Queries are answered by a worker; without one the server would hold the call for a minute. */

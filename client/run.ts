@@ -11,7 +11,7 @@ import { ConfigError, replicaUrls, type RunConfig } from '../core/config.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
-import { iterationProgressQuery, type IterationProgress } from '../workflows/iteration.js';
+import { iterationProgressQuery, type IterationProgress } from '../workflows/control.js';
 import type { evolveRun } from '../workflows/run.js';
 import { accuracyLine, droppedNote, inFlightRows } from './inspect.js';
 import type { TemporalConnectionSettings } from './temporal-connection.js';

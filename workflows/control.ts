@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { EvolveStatus } from '../core/search-attributes.js';
-import type { KeptBest } from '../core/steps.js';
+import type { KeptBest, StepReport } from '../core/steps.js';
+import type { SuiteSummary } from '../core/suites.js';
 
 /** Steering a long run; the Temporal CLI sends the same names (`temporal workflow signal --name pause`). */
 export const pauseSignal = defineSignal('pause');
@@ -41,3 +42,15 @@ export interface ConfigUpdateResult {
  * (objects merge, lists replace). The validator rejects a bad one, naming the key, before it is recorded.
  */
 export const updateConfigUpdate = defineUpdate<ConfigUpdateResult, [unknown]>('updateConfig');
+
+export interface IterationProgress {
+  iteration: number;
+  step: string;
+  paused: boolean;
+  shardsDone: number;
+  shards: number;
+  steps: StepReport[];
+  /** The benchmark suites scored so far in this iteration (absent in workflows started before suites). */
+  suites?: SuiteSummary[];
+}
+export const iterationProgressQuery = defineQuery<IterationProgress>('progress');

@@ -1,2 +1,3 @@
 export { evolveRun } from './run.js';
-export { evolveIteration, iterationProgressQuery } from './iteration.js';
+export { evolveIteration } from './iteration.js';
+export { iterationProgressQuery } from './control.js';

@@ -11,7 +11,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { defaultDeps, type ActivityDeps } from '../../activities/index.js';
 import type { RunConfig } from '../../core/config.js';
 import type { RunResult } from '../../core/steps.js';
-import type { IterationProgress } from '../../workflows/iteration.js';
+import type { IterationProgress } from '../../workflows/control.js';
 import type { RunStatus } from '../../workflows/control.js';
 import { createEvolveWorker, workflowsPath } from '../../workers/worker.js';
 import { tinyConfig } from '../support/config.js';

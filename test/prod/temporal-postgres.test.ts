@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   writeFileSync,
@@ -40,16 +41,21 @@ async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * n free ports under 32768: the server stores its membership ports in a PostgreSQL smallint, so the
+ * kernel's ephemeral ports (32768 and up) cannot be used.
+ */
 async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const s = createServer().listen(0, '127.0.0.1');
-      await new Promise((done) => s.once('listening', done));
-      return s;
-    }),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  const free = (port: number) =>
+    new Promise<boolean>((done) => {
+      const s = createServer()
+        .once('error', () => done(false))
+        .listen(port, '127.0.0.1', () => s.close(() => done(true)));
+    });
+  const ports: number[] = [];
+  for (let port = 20_000 + (process.pid % 1000) * 10; ports.length < n && port < 32_768; port++)
+    if (await free(port)) ports.push(port);
+  assert.equal(ports.length, n, 'enough free ports under 32768');
   return ports;
 }
 
@@ -158,6 +164,7 @@ test(
     );
     writeFileSync(join(root, 'config', 'production.yaml'), config);
     let server: ChildProcess | undefined;
+    const serverLog = openSync(join(work, 'server.log'), 'a');
     const address = `127.0.0.1:${frontend}`;
     const cliEnv = { ...process.env, TEMPORAL_ADDRESS: address };
     const healthy = () =>
@@ -169,11 +176,10 @@ test(
       server = spawn(
         join(home, 'server'),
         ['--root', root, '--config', 'config', '--env', 'production', '--allow-no-auth', 'start'],
-        {
-          stdio: ['ignore', 'ignore', 'inherit'],
-        },
+        // The config names its dynamic config relative to the working directory, not to --root.
+        { cwd: root, stdio: ['ignore', serverLog, serverLog] },
       );
-      await until('the Temporal server', healthy, 180_000);
+      await until(`the Temporal server (log: ${join(work, 'server.log')})`, healthy, 180_000);
     };
     cleanups.push(() => server?.kill('SIGKILL'));
     await timed('server start', startServer);

@@ -11,7 +11,7 @@ import {
   stopAfterIterationSignal,
   updateConfigUpdate,
 } from '../../workflows/control.js';
-import { iterationProgressQuery } from '../../workflows/iteration.js';
+import { iterationProgressQuery } from '../../workflows/control.js';
 import { demoConfig } from '../support/config.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
 import { recordingActivities } from '../support/recording-activities.js';

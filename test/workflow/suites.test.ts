@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Activities } from '../../activities/index.js';
 import type { RunResult } from '../../core/steps.js';
 import { suiteLine } from '../../core/suites.js';
-import { iterationProgressQuery } from '../../workflows/iteration.js';
+import { iterationProgressQuery } from '../../workflows/control.js';
 import { recordingActivities } from '../support/recording-activities.js';
 import { demoConfig } from '../support/config.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
