@@ -11,6 +11,7 @@ import { DataError } from '../../activities/artifacts.js';
 import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError } from '../../core/config.js';
 import { averageLength, codePointLength, type HeadToHead } from '../../core/metrics/alpaca-eval.js';
+import { fitL1Logistic, liblinearSeeds } from '../../core/metrics/liblinear.js';
 import { sharedData } from '../support/paths.js';
 
 const data = sharedData();
@@ -143,6 +144,32 @@ test(
     }
   },
 );
+
+test("liblinear port: the seeds and weights of sklearn's liblinear L1 fit at each C (make_fixtures.py --liblinear)", () => {
+  const expected = JSON.parse(readFileSync(join(fixtures, 'liblinear_fits.json'), 'utf8')) as {
+    seeds_123: number[];
+    fits: { random_state: number; C: number; coef: number[] }[];
+  };
+  assert.deepEqual(liblinearSeeds(123, 10), expected.seeds_123);
+  const [header, ...lines] = readFileSync(join(fixtures, 'df_gamed.csv'), 'utf8').trim().split('\n');
+  const column = (name: string) => header!.split(',').indexOf(name);
+  const rows = lines.map((l) => l.split(','));
+  const verbose = rows.map((r) => (r[column('model')]!.endsWith('verbose') ? 1 : 0));
+  const features = rows.map((r, i) => [
+    Math.tanh(Number(r[column('std_delta_len')])),
+    Number(r[column('instruction_difficulty')]),
+    verbose[i]!,
+  ]);
+  const targets = rows.map((r) => Number(r[column('preference')]));
+  const weights = verbose.map((v) => (v ? 1 : 0.1));
+  let worst = 0;
+  for (const { random_state, C, coef } of expected.fits) {
+    const w = fitL1Logistic(features, targets, weights, C, liblinearSeeds(random_state, 1)[0]!);
+    coef.forEach((c, i) => (worst = Math.max(worst, Math.abs(w[i]! - c))));
+  }
+  // The same steps in the same order: equal but for the last bits of a sum (measured 1.8e-15).
+  assert.ok(worst <= 1e-12, `max |weight - liblinear's| = ${worst}`);
+});
 
 test('AlpacaEval refusals name the file and line: preference outside [1, 2], blank CSV field, unknown baseline', async () => {
   const d = mkdtempSync(join(tmpdir(), 'evolve-official-'));
