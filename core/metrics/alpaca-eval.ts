@@ -1,4 +1,5 @@
-import { fitL1Logistic, fitLogistic, sigmoid } from './logistic.js';
+import { fitL1Logistic, liblinearSeeds } from './liblinear.js';
+import { fitLogistic, sigmoid } from './logistic.js';
 
 /**
  * AlpacaEval 2 metrics (tatsu-lab/alpaca_eval, metrics/helpers.py and metrics/glm_winrate.py).
@@ -112,6 +113,8 @@ const GAMED_WEIGHT = 0.2 / 2;
 /** LogisticRegressionCV(Cs=10): np.logspace(-4, 4, 10). */
 export const LC_CS = Array.from({ length: 10 }, (_, i) => 10 ** (-4 + (8 * i) / 9));
 const LC_FOLDS = 5;
+/** fit_LogisticRegressionCV's `random_state=123`: the seed of each C's liblinear fit. */
+const LC_SEEDS = liblinearSeeds(123, LC_CS.length);
 
 /** logloss_continuous of glm_winrate.py: weighted log loss with fractional targets, mean over rows. */
 function foldLoss(rows: readonly Train[], w: readonly number[]): number {
@@ -135,7 +138,8 @@ interface Train {
  * score over the folds, then one fit on all rows. A row is a group (the official duplicates each row
  * into a y=1 and a y=0 copy, kept together). GroupKFold deals equal-sized groups round robin in the
  * order numpy's argsort leaves them, which depends on the CPU's sort; here the order is the one a
- * stable sort gives. Only the choice of C depends on it.
+ * stable sort gives. Only the choice of C depends on it. Each fold's path fits the Cs in order from
+ * one RandomState, so the i-th C gets the i-th seed, and the refit on all rows the first.
  */
 function fitCrossValidatedL1(rows: readonly Train[]): { w: number[]; C: number } {
   if (rows.length < LC_FOLDS)
@@ -143,19 +147,21 @@ function fitCrossValidatedL1(rows: readonly Train[]): { w: number[]; C: number }
       `the cross-validated fit needs at least ${LC_FOLDS} judged rows, got ${rows.length}`,
     );
   const fold = (i: number) => (rows.length - 1 - i) % LC_FOLDS;
-  const fit = (train: readonly Train[], C: number) =>
+  const fit = (train: readonly Train[], C: number, seed: number) =>
     fitL1Logistic(
       train.map((r) => r.x),
       train.map((r) => r.target),
       train.map((r) => r.weight),
       C,
+      seed,
     );
-  const scores = LC_CS.map((C) => {
+  const scores = LC_CS.map((C, c) => {
     let sum = 0;
     for (let k = 0; k < LC_FOLDS; k++) {
       const w = fit(
         rows.filter((_, i) => fold(i) !== k),
         C,
+        LC_SEEDS[c]!,
       );
       sum += foldLoss(
         rows.filter((_, i) => fold(i) === k),
@@ -165,7 +171,7 @@ function fitCrossValidatedL1(rows: readonly Train[]): { w: number[]; C: number }
     return sum;
   });
   const best = scores.indexOf(Math.max(...scores));
-  return { w: fit(rows, LC_CS[best]!), C: LC_CS[best]! };
+  return { w: fit(rows, LC_CS[best]!, LC_SEEDS[0]!), C: LC_CS[best]! };
 }
 
 /**
