@@ -6,7 +6,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.evolve/**'] },
+  { ignores: ['node_modules/**', '.evolve/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

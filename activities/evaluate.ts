@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { selectAnswer, type Strategy } from '../core/strategies.js';
 import type { EvalSummary, EvaluateInput } from '../core/steps.js';
-import { exists, readManifestRows, writeAtomic } from './artifacts.js';
+import { exists, writeAtomic } from '../storage/files.js';
+import { readManifestRows } from '../storage/manifests.js';
 import { readScoredByPrompt } from './scored.js';
 import { readFile } from 'node:fs/promises';
 

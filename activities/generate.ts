@@ -9,9 +9,11 @@ import {
 } from '../core/records.js';
 import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../core/steps.js';
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
-import { Journal, journalledStep, readManifestRows, readManifestSlice, shardOutput } from './artifacts.js';
+import { Journal } from '../storage/journal.js';
+import { journalledStep, shardOutput } from './journalled-step.js';
+import { readManifestRows, readManifestSlice } from '../storage/manifests.js';
 import { withHeartbeat } from './heartbeat.js';
-import { indexHooks, reusableOutput, stepKey, without } from './reuse.js';
+import { indexHooks, reusableOutput, stepKey, without } from '../storage/reuse.js';
 import { mapLimit } from '../core/concurrency.js';
 import { chatMany, type ChatFn, type ChatReply } from './inference.js';
 

@@ -2,14 +2,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Endpoint } from '../core/config.js';
 import { ConfigError } from '../core/config.js';
 import type { ModelRef } from '../core/steps.js';
-import { DataError } from './artifacts.js';
+import { DataError } from '../storage/files.js';
 import { summarizeEvaluation } from './evaluate.js';
 import { createGenerationActivities } from './generate.js';
 import { openAIChat, type ChatFn } from './inference.js';
 import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
-import { redact, redactError } from './redact.js';
+import { redact, redactError } from '../core/redact.js';
 import { createServeActivities } from './serve.js';
 import { buildSftSet } from './sft-set.js';
 import { createSuiteActivities } from './suites.js';
@@ -36,7 +36,7 @@ export function defaultDeps(): ActivityDeps {
 
 /**
  * Bad config or bad data will fail every retry the same way: fail once, with the message a user can act
- * on. Every failure leaves redacted (activities/redact.ts): its message and stack go into the history.
+ * on. Every failure leaves redacted (core/redact.ts): its message and stack go into the history.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function failFastOnBadInput(fn: (...args: any[]) => Promise<unknown>) {

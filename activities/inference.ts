@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { replicaUrls, type Endpoint } from '../core/config.js';
 import type { Message } from '../core/records.js';
-import { readSecret } from './secret-env.js';
+import { readSecret } from '../core/secret-env.js';
 import { OutageWatch } from './outage.js';
 
 export interface ChatRequest {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeAtomic } from './artifacts.js';
+import { writeAtomic } from '../storage/files.js';
 
 export const JudgeOutcomeSchema = z.strictObject({
   status: z.enum(['ok', 'unparseable', 'error']),

@@ -4,8 +4,9 @@ import { replicaUrls, type RewardModel } from '../core/config.js';
 import type { Message } from '../core/records.js';
 import { askUntilReadable, type JudgeAdapter, type JudgeItem, type Reading } from './judge-adapter.js';
 import type { JudgeOutcome } from './judge-cache.js';
-import { readSecret } from './secret-env.js';
-import { OutageError, OutageWatch, waitingOut } from './outage.js';
+import { readSecret } from '../core/secret-env.js';
+import { OutageError } from '../core/outage-error.js';
+import { OutageWatch, waitingOut } from './outage.js';
 
 // The reply shapes of the three servers; anything else is an unreadable reply.
 const ClassifyReply = z.object({

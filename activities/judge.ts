@@ -9,10 +9,11 @@ import {
 } from '../core/records.js';
 import type { JudgeShardInput, ModelRef } from '../core/steps.js';
 import { verifiers } from '../core/verify.js';
-import { journalledStep, readManifestRows, shardOutput } from './artifacts.js';
+import { journalledStep, shardOutput } from './journalled-step.js';
+import { readManifestRows } from '../storage/manifests.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
-import { indexHooks, reusableOutput, stepKey, without } from './reuse.js';
+import { indexHooks, reusableOutput, stepKey, without } from '../storage/reuse.js';
 import type { ChatFn } from './inference.js';
 import type { JudgeAdapter } from './judge-adapter.js';
 import { JudgeCache } from './judge-cache.js';

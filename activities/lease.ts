@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/p
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeAtomic } from './artifacts.js';
+import { writeAtomic } from '../storage/files.js';
 
 /** How often a holder re-reads the lease and renews its owner file. */
 const POLL_MS = 500;

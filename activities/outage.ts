@@ -1,6 +1,7 @@
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OutageError } from '../core/outage-error.js';
 
 /** Default outage budget: long enough for a server crash at night to be fixed in the morning. */
 export const DEFAULT_OUTAGE_BUDGET_HOURS = 24;
@@ -89,11 +90,6 @@ export class OutageWatch {
 /** What this worker is waiting for now, for heartbeat details: one line per server that is down. */
 export function outages(): string[] {
   return [...watches].flatMap((w) => (w.state ? [w.state] : []));
-}
-
-/** A server that did not answer, or answered 5xx/408/409: worth waiting for. */
-export class OutageError extends Error {
-  override name = 'OutageError';
 }
 
 const BACKOFF_MAX_MS = 10_000;

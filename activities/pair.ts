@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import { DROP_REASONS, evolveRows, selectPair, sftRows, type DropReason } from '../core/pairing.js';
 import type { Manifest, PairRecord } from '../core/records.js';
 import type { BuildPairsInput } from '../core/steps.js';
-import { readManifestSlice, writingJsonl } from './artifacts.js';
-import { reusableOutput, stepKey } from './reuse.js';
+import { readManifestSlice } from '../storage/manifests.js';
+import { writingJsonl } from '../storage/jsonl-writer.js';
+import { reusableOutput, stepKey } from '../storage/reuse.js';
 import { readScoredByPrompt } from './scored.js';
 
 interface PairGroup {

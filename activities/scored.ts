@@ -1,6 +1,6 @@
 import type { Manifest, ScoreRecord } from '../core/records.js';
 import type { ScoredGeneration } from '../core/strategies.js';
-import { readManifestRows } from './artifacts.js';
+import { readManifestRows } from '../storage/manifests.js';
 
 /** Every response with its score (undefined where unjudged), grouped by prompt id. */
 export async function readScoredByPrompt(

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Endpoint } from '../core/config.js';
-import { send, type HttpReply } from './training/http.js';
-import { readSecret } from './secret-env.js';
+import { send, type HttpReply } from '../trainers/http.js';
+import { readSecret } from '../core/secret-env.js';
 
 /**
  * vLLM's admin routes on one replica (`baseUrl` is its `…/v1`). The LoRA routes exist only when vLLM

@@ -6,8 +6,10 @@ import type { Refinement } from '../core/config.js';
 import { MessageSchema, type Manifest, type Message, type SftRecord } from '../core/records.js';
 import type { StepScope } from '../core/steps.js';
 import { refinementContext } from '../core/templates.js';
-import { DataError, readJsonl, writingJsonl } from './artifacts.js';
-import { reusableOutput, stepKey } from './reuse.js';
+import { DataError } from '../storage/files.js';
+import { readJsonl } from '../storage/jsonl.js';
+import { writingJsonl } from '../storage/jsonl-writer.js';
+import { reusableOutput, stepKey } from '../storage/reuse.js';
 
 const answer = (role: string) =>
   z

@@ -18,22 +18,17 @@ import {
 } from '../core/suites.js';
 import { fnv1a64, seedFor } from '../core/templates.js';
 import { verifiers } from '../core/verify.js';
-import {
-  DataError,
-  exists,
-  journalledStep,
-  readManifestRows,
-  shardOutput,
-  writeAtomic,
-} from './artifacts.js';
-import { readReferenceAnswers } from './benchmarks/loaders.js';
-import { readInstructionDifficulty } from './benchmarks/official-results.js';
+import { DataError, exists, writeAtomic } from '../storage/files.js';
+import { journalledStep, shardOutput } from './journalled-step.js';
+import { readManifestRows } from '../storage/manifests.js';
+import { readReferenceAnswers } from '../storage/benchmarks/loaders.js';
+import { readInstructionDifficulty } from '../storage/benchmarks/official-results.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { ChatFn } from './inference.js';
 import { askUntilReadable } from './judge-adapter.js';
 import { LABELS, labelPrompt, verdictPrompt } from './judge-llm.js';
-import { fileSha256, indexHooks, reusableOutput, stepKey, without } from './reuse.js';
+import { fileSha256, indexHooks, reusableOutput, stepKey, without } from '../storage/reuse.js';
 import type { ShardLease } from './lease.js';
 import { readScoredByPrompt } from './scored.js';
 

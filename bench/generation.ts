@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import OpenAI from 'openai';
-import { writeJsonlWithManifest } from '../activities/artifacts.js';
+import { writeJsonlWithManifest } from '../storage/jsonl-writer.js';
 import { createGenerationActivities } from '../activities/generate.js';
 import { openAIChat } from '../activities/inference.js';
 import { arithmeticProblems } from '../core/arithmetic.js';

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkPromptPools } from '../activities/prompts.js';
+import { checkPromptPools } from '../storage/prompt-pools.js';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { createCodecServer } from '../codec/server.js';
 import { ConfigError, RunIdSchema, type RunConfig } from '../core/config.js';

@@ -5,8 +5,8 @@ import { Connection } from '@temporalio/client';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
-import { readSecret } from '../activities/secret-env.js';
-import { backendFor } from '../activities/training/index.js';
+import { readSecret } from '../core/secret-env.js';
+import { backendFor } from '../trainers/index.js';
 import { loadConfigFile } from './config-file.js';
 import { temporalConnection, type TemporalConnectionSettings } from './temporal-connection.js';
 
@@ -57,7 +57,7 @@ async function checkTemporal(
         `${kind} worker`,
         pollers?.length
           ? ok(`${pollers.length} poller(s) on task queue "${taskQueue}"`)
-          : fail(`no worker polls task queue "${taskQueue}" (start one: npm run worker)`),
+          : fail(`no worker polls task queue "${taskQueue}" (start one: npm run build && npm run worker)`),
       ]);
     }
     return checks;

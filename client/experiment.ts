@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { readAll } from '../activities/artifacts.js';
+import { readAll } from '../storage/jsonl.js';
 import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
 import { wilsonInterval } from '../core/metrics/wilson.js';
 import { PairRecordSchema } from '../core/records.js';

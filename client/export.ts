@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/config.js';
-import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../activities/benchmarks/exporters.js';
+import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../storage/benchmarks/exporters.js';
 
 const USAGE = `usage: evolve export <run id or run directory> --format ${EXPORT_FORMATS.join('|')} --out <file> [--iteration t] [--round r] [--model name]`;
 

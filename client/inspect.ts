@@ -36,7 +36,7 @@ async function queryOrWhy<T>(
       .catch(() => null);
     if (described && !described.pollers?.length)
       notes.add(
-        `no worker is polling task queue "${taskQueue}": progress and status need one (start it: npm run worker)`,
+        `no worker is polling task queue "${taskQueue}": progress and status need one (start it: npm run build && npm run worker)`,
       );
     return null;
   }

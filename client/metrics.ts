@@ -24,9 +24,9 @@ import {
   readLcWeights,
   readModelOutputs,
   type AlpacaAnnotation,
-} from '../activities/benchmarks/official-results.js';
-import { DataError } from '../activities/artifacts.js';
-import { evaluatedAnswers } from '../activities/benchmarks/exporters.js';
+} from '../storage/benchmarks/official-results.js';
+import { DataError } from '../storage/files.js';
+import { evaluatedAnswers } from '../storage/benchmarks/exporters.js';
 import { accuracyByExtractor, type AccuracySuite } from '../core/metrics/accuracy.js';
 import { optionalInt, runDirectory } from './export.js';
 import { formatTable } from './table.js';

@@ -14,6 +14,7 @@ mkdir -p "$dir"
 # v1.32 needs Go 1.26.10 or newer: the go command takes the toolchain from the module proxy.
 export GOTOOLCHAIN=go1.27.3 GOFLAGS=-buildvcs=false
 started=$(date +%s)
+echo "==> building the Temporal server $version and its SQL tool from go.temporal.io/server into $dir (a cold build takes long; the Go cache keeps what is compiled)"
 GOBIN="$(cd "$dir" && pwd)" go install "go.temporal.io/server/cmd/server@$version" "go.temporal.io/server/cmd/tools/sql@$version"
 src="$(go env GOMODCACHE)/go.temporal.io/server@$version"
 rm -rf "$dir/schema" "$dir/config"

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { writeAtomic } from '../activities/artifacts.js';
+import { writeAtomic } from '../storage/files.js';
 import { renderCharts } from './charts.js';
 import { reportHtml } from './html.js';
 import { metricRows } from './metrics.js';

@@ -13,8 +13,10 @@ import {
   type ScoreRecord,
 } from '../core/records.js';
 import { SuiteSummarySchema, type SuiteSummary } from '../core/suites.js';
-import { DataError, exists, manifestPath, readAll, readJsonl } from '../activities/artifacts.js';
-import { parseTrainerLog } from '../activities/training/metrics.js';
+import { DataError, exists } from '../storage/files.js';
+import { manifestPath } from '../storage/manifests.js';
+import { readAll, readJsonl } from '../storage/jsonl.js';
+import { parseTrainerLog } from '../core/trainer-log.js';
 
 /**
  * Reads what a run left under <artifactRoot>/<runId>. Paths are taken relative to the run directory, not

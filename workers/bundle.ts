@@ -1,11 +1,20 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-const script = fileURLToPath(new URL('./bundle-child.ts', import.meta.url));
+// Sources run through tsx (.ts) or compiled by `npm run build` into dist/ (.js).
+const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+export const workflowsPath = fileURLToPath(new URL(`../workflows/index.${ext}`, import.meta.url));
+const script = fileURLToPath(new URL(`./bundle-child.${ext}`, import.meta.url));
+
+/** The bundle `npm run build` made beside the compiled worker, if this is one. */
+export function prebuiltBundle(): string | undefined {
+  const path = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+  return ext === 'js' && existsSync(path) ? path : undefined;
+}
 
 /**
  * Bundles workflows/ in a short-lived child process and returns the code. Webpack's working memory

@@ -1,6 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { temporalConnection } from '../client/temporal-connection.js';
+import { prebuiltBundle } from './bundle.js';
 import { warnNearHeapLimit } from './heap.js';
 import { installRuntime, runtimeSettings, workerUmask } from './runtime.js';
 import { createEvolveWorker } from './worker.js';
@@ -18,8 +19,8 @@ async function main(): Promise<void> {
   const log = Runtime.instance().logger;
   const connection = await NativeConnection.connect(options);
   try {
-    // A workflow bundle made at image build time (deploy/docker/worker.Dockerfile) saves bundling at each start.
-    const bundle = process.env.EVOLVE_WORKFLOW_BUNDLE;
+    // A workflow bundle made by `npm run build` (or named by EVOLVE_WORKFLOW_BUNDLE) saves bundling at each start.
+    const bundle = process.env.EVOLVE_WORKFLOW_BUNDLE ?? prebuiltBundle();
     const worker = await createEvolveWorker({
       connection,
       namespace,

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
-import { redact } from '../activities/redact.js';
+import { redact } from '../core/redact.js';
 
 /** One JSON object per line: `{"time", "level", "message", ...metadata}` (workflow/activity ids, attempt...). */
 export function jsonLogLine(entry: LogEntry): string {
@@ -93,7 +93,7 @@ export function installRuntime(
   write: (line: string) => void = (line) =>
     void (settings.format === 'json' ? process.stdout : process.stderr).write(`${line}\n`),
 ): void {
-  // Every line is redacted (activities/redact.ts): a failure's message may quote a server's reply.
+  // Every line is redacted (core/redact.ts): a failure's message may quote a server's reply.
   Runtime.install({
     logger: new DefaultLogger(
       settings.level,

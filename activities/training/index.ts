@@ -7,15 +7,15 @@ import type { Manifest } from '../../core/records.js';
 import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../../core/steps.js';
 import { z } from 'zod';
 import { srpoRows } from '../../core/pairing.js';
-import { exists, readManifest, readManifestRows, writeAtomic } from '../artifacts.js';
-import { lookup, record, stepKey, without } from '../reuse.js';
-import type { JobStatus, TrainingBackend } from './backend.js';
+import { exists, writeAtomic } from '../../storage/files.js';
+import { readManifest, readManifestRows } from '../../storage/manifests.js';
+import { lookup, record, stepKey, without } from '../../storage/reuse.js';
+import type { JobStatus, TrainingBackend } from '../../trainers/backend.js';
 import { withHeartbeat } from '../heartbeat.js';
 import { OutageWatch, waitingOut } from '../outage.js';
-import { kubernetesBackend } from './kubernetes.js';
-import { localBackend, localLogFile } from './local.js';
-import { parseLibraryVersions, parseTrainerMetrics } from './metrics.js';
-import { rayBackend } from './ray.js';
+import { backendFor } from '../../trainers/index.js';
+import { localBackend, localLogFile } from '../../trainers/local.js';
+import { parseLibraryVersions, parseTrainerMetrics } from '../../core/trainer-log.js';
 import {
   DPO_ENTRY_POINT,
   dpoArgs,
@@ -33,17 +33,6 @@ import {
   trainingData,
   writeRecipe,
 } from './registry.js';
-
-export function backendFor(trainer: Trainer): TrainingBackend {
-  switch (trainer.backend) {
-    case 'local':
-      return localBackend(trainer.maxRestarts);
-    case 'ray':
-      return rayBackend(trainer);
-    case 'kubernetes':
-      return kubernetesBackend(trainer);
-  }
-}
 
 /** Jobs submitted before the trainer travelled with the job are local ones. */
 const backendOf = (job: TrainingJob) => (job.trainer ? backendFor(job.trainer) : localBackend(2));

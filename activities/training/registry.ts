@@ -8,7 +8,7 @@ import {
   type Recipe,
 } from '../../core/checkpoint.js';
 import type { Manifest } from '../../core/records.js';
-import { exists, writeAtomic } from '../artifacts.js';
+import { exists, writeAtomic } from '../../storage/files.js';
 
 /**
  * The checkpoint registry (schemas in core/checkpoint.ts): recipe.json at submit time, checkpoint.json

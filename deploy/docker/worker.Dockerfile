@@ -5,16 +5,20 @@
 # Node 22 LTS: vega-lite (the report) requires it; CI also runs the sources on Node 20.
 ARG NODE_IMAGE=node:22-bookworm-slim
 
-# Production dependencies only. tsx is one of them: the worker runs its TypeScript through it.
+# Production dependencies only: the built worker needs no TypeScript compiler or bundler at run time.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# The workflow bundle, made once here rather than by webpack at every worker start.
-FROM deps AS bundle
+# `npm run build`: the compiled code in dist/ with its workflow bundle, made once here rather than by
+# webpack at every worker start, and the trainer's Python entry points beside it.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
 COPY . .
-RUN node --import tsx workers/bundle-child.ts /app/workflow-bundle.js
+RUN npm run build
 
 FROM ${NODE_IMAGE}
 # tini reaps the children the worker leaves (the local training backend's trainers) and passes
@@ -24,9 +28,10 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # Owned by root and run as uid 1000 (`node`): the code cannot be changed by the process running it.
+COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
-COPY . .
-COPY --from=bundle /app/workflow-bundle.js ./workflow-bundle.js
+COPY --from=build /app/dist ./dist
+COPY deploy/docker/worker-entrypoint.sh ./deploy/docker/
 ENV NODE_ENV=production \
     TEMPORAL_ADDRESS=temporal:7233 \
     TEMPORAL_NAMESPACE=default \
@@ -34,8 +39,7 @@ ENV NODE_ENV=production \
     EVOLVE_WORKER_HEAP_MB=256 \
     EVOLVE_METRICS_HOST=0.0.0.0 \
     EVOLVE_METRICS_PORT=9464 \
-    EVOLVE_LOG_FORMAT=json \
-    EVOLVE_WORKFLOW_BUNDLE=/app/workflow-bundle.js
+    EVOLVE_LOG_FORMAT=json
 USER 1000:1000
 EXPOSE 9464
 # The Prometheus endpoint answers once the worker's runtime is up.

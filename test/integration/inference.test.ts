@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import OpenAI from 'openai';
-import { writeJsonlWithManifest } from '../../activities/artifacts.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { createGenerationActivities } from '../../activities/generate.js';
 import { openAIChat, retryAfterMs, type ChatFn } from '../../activities/inference.js';
 import { outages } from '../../activities/outage.js';

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { defaultDeps } from '../../activities/index.js';
 import { createJudgeActivities } from '../../activities/judge.js';
-import { writeJsonlWithManifest } from '../../activities/artifacts.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { JudgeSchema, type Judge } from '../../core/config.js';
 import { parseJudgeScore } from '../../core/verify.js';
 import type { GenerationRecord, Manifest, PromptRecord, ScoreRecord } from '../../core/records.js';

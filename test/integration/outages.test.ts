@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { writeJsonlWithManifest } from '../../activities/artifacts.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { arithmeticProblems } from '../../core/arithmetic.js';
 import { EndpointSchema } from '../../core/config.js';
 import type { Manifest } from '../../core/records.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { readManifestRows } from '../../activities/artifacts.js';
+import { readManifestRows } from '../../storage/manifests.js';
 import { createActivities } from '../../activities/index.js';
 import type { StrategyName } from '../../core/config.js';
 import type { GenerationRecord } from '../../core/records.js';

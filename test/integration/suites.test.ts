@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { readManifestRows } from '../../activities/artifacts.js';
+import { readManifestRows } from '../../storage/manifests.js';
 import { createActivities, defaultDeps } from '../../activities/index.js';
 import { parseRunConfig, type Suite } from '../../core/config.js';
 import { accuracyByExtractor } from '../../core/metrics/accuracy.js';

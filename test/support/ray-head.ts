@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { send } from '../../activities/training/http.js';
+import { send } from '../../trainers/http.js';
 import { portFree } from './ports.js';
 import { reapOnExit } from './processes.js';
 

@@ -1,6 +1,6 @@
 import type { MockActivityEnvironment } from '@temporalio/testing';
 import { join } from 'node:path';
-import { writeJsonlWithManifest } from '../../activities/artifacts.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { TrainerSchema, type Trainer } from '../../core/config.js';
 import type { Manifest, PairRecord, SftRecord } from '../../core/records.js';
 import type { SubmitTrainingInput } from '../../core/steps.js';

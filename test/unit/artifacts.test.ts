@@ -6,14 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
-import {
-  DataError,
-  Journal,
-  readManifestSlice,
-  readAll,
-  readManifest,
-  writeJsonlWithManifest,
-} from '../../activities/artifacts.js';
+import { DataError } from '../../storage/files.js';
+import { Journal } from '../../storage/journal.js';
+import { readManifestSlice, readManifest } from '../../storage/manifests.js';
+import { readAll } from '../../storage/jsonl.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { PromptRecordSchema } from '../../core/records.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'evolve-artifacts-'));
@@ -119,7 +116,7 @@ test('a row far larger than the heap is refused with file:line, not read into me
   appendFileSync(path, '{"id":"b","prompt":"');
   for (let i = 0; i < 200; i++) appendFileSync(path, chunk);
   appendFileSync(path, '"}\n');
-  const reader = `import { readPromptFile } from './activities/benchmarks/loaders.ts';
+  const reader = `import { readPromptFile } from './storage/benchmarks/loaders.ts';
     await readPromptFile({ kind: 'file', path: ${JSON.stringify(path)} }).catch((err) => console.log(err.message));`;
   const run = spawnSync(
     process.execPath,

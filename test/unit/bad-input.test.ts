@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { DataError, MAX_ROW_BYTES } from '../../activities/artifacts.js';
-import { readArenaHardAnswers, readPromptFile } from '../../activities/benchmarks/loaders.js';
+import { DataError } from '../../storage/files.js';
+import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
+import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,
   readArenaHardJudgments,
   readInstructionDifficulty,
-} from '../../activities/benchmarks/official-results.js';
+} from '../../storage/benchmarks/official-results.js';
 import { capRetryAfter, MAX_RETRY_AFTER_MS, retryAfterMs } from '../../activities/inference.js';
 import { loadConfigFile, loadPatchFile, setPath } from '../../client/config-file.js';
 import { applyConfigUpdate, ConfigError, type PromptFileFormat } from '../../core/config.js';

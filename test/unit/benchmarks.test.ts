@@ -3,14 +3,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DataError, writeJsonlWithManifest } from '../../activities/artifacts.js';
-import { exportEvaluation } from '../../activities/benchmarks/exporters.js';
-import { readArenaHardAnswers, readPromptFile } from '../../activities/benchmarks/loaders.js';
+import { DataError } from '../../storage/files.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
+import { exportEvaluation } from '../../storage/benchmarks/exporters.js';
+import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,
   readArenaHardJudgments,
   readInstructionDifficulty,
-} from '../../activities/benchmarks/official-results.js';
+} from '../../storage/benchmarks/official-results.js';
 import { loadPrompts } from '../../activities/prompts.js';
 import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError, parseRunConfig, type PromptFileFormat } from '../../core/config.js';

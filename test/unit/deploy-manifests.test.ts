@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
-import { kubernetesBackend } from '../../activities/training/kubernetes.js';
+import { kubernetesBackend } from '../../trainers/kubernetes.js';
 import { loadConfigFile } from '../../client/config-file.js';
 import type { KubernetesTrainer, RunConfig } from '../../core/config.js';
 import { searchAttributeFlags, searchAttributeKeys } from '../../core/search-attributes.js';
@@ -69,12 +69,13 @@ test('the Dockerfiles pass hadolint, which rejects an unpinned base image', asyn
   await assert.rejects(run(tool('hadolint'), [bad]), (err: { stdout: string }) => /DL3006/.test(err.stdout));
 });
 
-test('worker image: production dependencies, prebuilt bundle, non-root, heap cap and metrics from env', () => {
+test('worker image: production dependencies, the built dist/, non-root, heap cap and metrics from env', () => {
   const text = read('deploy/docker/worker.Dockerfile');
   assert.match(text, /npm ci --omit=dev/);
-  assert.match(text, /workers\/bundle-child\.ts \/app\/workflow-bundle\.js/);
-  assert.match(text, /EVOLVE_WORKFLOW_BUNDLE=\/app\/workflow-bundle\.js/);
+  assert.match(text, /\nRUN npm run build\n/);
   const final = text.slice(text.lastIndexOf('\nFROM '));
+  assert.match(final, /COPY --from=build \/app\/dist \.\/dist/);
+  assert.doesNotMatch(final, /COPY \. \./, 'no sources in the final image');
   assert.match(final, /\nUSER 1000:1000\n/, 'the final stage runs as uid 1000');
   for (const name of ['EVOLVE_WORKER_HEAP_MB', 'EVOLVE_METRICS_PORT', 'EVOLVE_METRICS_HOST=0.0.0.0'])
     assert.ok(final.includes(name), name);
@@ -100,10 +101,11 @@ test('worker entry point: node replaces the shell (SIGTERM reaches it) with the 
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.on('error', fail).on('exit', () => done({ pid: child.pid!, out: out.trim() }));
     });
+  const dist = resolve('dist');
   const worker = await start([]);
-  assert.equal(worker.out, `${worker.pid} --max-old-space-size=777 --import tsx workers/main.ts`);
+  assert.equal(worker.out, `${worker.pid} --max-old-space-size=777 ${dist}/workers/main.js`);
   const codec = await start(['codec-server', '--host', '0.0.0.0']);
-  assert.equal(codec.out, `${codec.pid} --import tsx client/cli.ts codec-server --host 0.0.0.0`);
+  assert.equal(codec.out, `${codec.pid} ${dist}/client/cli.js codec-server --host 0.0.0.0`);
 });
 
 test('trainer image installs the pins of deploy/requirements.txt for torch, transformers, trl, peft, ray', async () => {
@@ -377,19 +379,21 @@ test('the setup scripts of Compose and Kubernetes register the search attributes
   );
 });
 
-test('the image command starts the worker from a prebuilt bundle, serves metrics, and drains on SIGTERM', async () => {
+test('npm run build, then the image command starts the built worker with plain node from its bundle, serves metrics, drains on SIGTERM', async () => {
   const { address } = await devServer();
-  const bundle = join(scratch, 'workflow-bundle.js');
-  // The Dockerfile's bundle step, as it runs there.
-  await run(process.execPath, ['--import', 'tsx', 'workers/bundle-child.ts', bundle]);
+  // The Dockerfile's build step, as it runs there.
+  await run('bash', ['scripts/build.sh'], { maxBuffer: 16 << 20 });
+  for (const file of ['workers/main.js', 'client/cli.js', 'workflow-bundle.js', 'deploy/trainer/dpo.py'])
+    assert.ok(existsSync(join('dist', file)), `dist/${file}`);
   const metricsPort = await freePort();
-  const start = (bundlePath: string) => {
+  const start = (bundlePath?: string) => {
     const child = spawn('deploy/docker/worker-entrypoint.sh', ['worker'], {
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: address,
         EVOLVE_TASK_QUEUE: 'deploy-image',
-        EVOLVE_WORKFLOW_BUNDLE: bundlePath,
+        ...(bundlePath ? { EVOLVE_WORKFLOW_BUNDLE: bundlePath } : {}),
+        NODE_OPTIONS: '',
         EVOLVE_WORKER_HEAP_MB: '300',
         EVOLVE_METRICS_HOST: '127.0.0.1',
         EVOLVE_METRICS_PORT: String(metricsPort),
@@ -408,10 +412,12 @@ test('the image command starts the worker from a prebuilt bundle, serves metrics
   assert.equal(await missing.exited, 1);
   assert.match(missing.out(), /evolve worker failed: .*no-such-bundle\.js/);
 
-  const worker = start(bundle);
+  // No bundle named: the built worker reads dist/workflow-bundle.js.
+  const worker = start();
   try {
     await until('the worker to start polling', () => /"state":"RUNNING"/.test(worker.out()));
     assert.match(worker.out(), /"heapLimitMb":3\d\d/);
+    assert.doesNotMatch(worker.out(), /webpack|Workflow bundle created/i, 'no bundling at start');
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     assert.match(await metrics.text(), /task_queue="deploy-image"/);
   } finally {

@@ -6,7 +6,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTrainingActivities } from '../../activities/training/index.js';
-import { jobManifest, jobName, kubernetesBackend } from '../../activities/training/kubernetes.js';
+import { jobManifest, jobName, kubernetesBackend } from '../../trainers/kubernetes.js';
 import { writeRecipe } from '../../activities/training/registry.js';
 import type { TrainingJob } from '../../core/steps.js';
 import type { KubernetesTrainer } from '../../core/config.js';

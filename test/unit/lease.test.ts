@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { journalledStep } from '../../activities/artifacts.js';
+import { journalledStep } from '../../activities/journalled-step.js';
 import { STALE_MS, ShardLease } from '../../activities/lease.js';
 import { until } from '../support/until.js';
 

@@ -6,7 +6,7 @@ import { headToHead, lengthControlledWinRate, sampleStd } from '../../core/metri
 import { arenaHardScores, battlesOf, parseVerdict, type Judgment } from '../../core/metrics/arena-hard.js';
 import { bootstrap, percentile } from '../../core/metrics/bootstrap.js';
 import { mulberry32 as seededRandom, NumpyRandomState } from '../../core/random.js';
-import { readArenaHardJudgments } from '../../activities/benchmarks/official-results.js';
+import { readArenaHardJudgments } from '../../storage/benchmarks/official-results.js';
 import { sharedData } from '../support/paths.js';
 import { expectedWinRate, fitBradleyTerry, type Battle } from '../../core/metrics/bradley-terry.js';
 

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DataError } from '../../activities/artifacts.js';
+import { DataError } from '../../storage/files.js';
 import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError } from '../../core/config.js';
 import { averageLength, codePointLength, type HeadToHead } from '../../core/metrics/alpaca-eval.js';

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeJsonlWithManifest } from '../../activities/artifacts.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { buildPairs } from '../../activities/pair.js';
 import { PairingSchema, type Refinement } from '../../core/config.js';
 import { evolveRows, selectPair, sftRows } from '../../core/pairing.js';

@@ -4,11 +4,11 @@ import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { failFastOnBadInput } from '../../activities/index.js';
 import { openAIChat } from '../../activities/inference.js';
-import { redact, secretScrubber } from '../../activities/redact.js';
+import { redact, secretScrubber } from '../../core/redact.js';
 import { rewardModelJudge } from '../../activities/judge-reward-model.js';
 import { runHook } from '../../activities/serve-restart.js';
 import { loadAdapter, vllmReplica } from '../../activities/serve-vllm.js';
-import { kubernetesBackend } from '../../activities/training/kubernetes.js';
+import { kubernetesBackend } from '../../trainers/kubernetes.js';
 import { EndpointSchema, RewardModelSchema, type KubernetesTrainer } from '../../core/config.js';
 import { startEchoServer } from '../support/echo-server.js';
 import { trainer } from '../support/training.js';
@@ -131,4 +131,21 @@ test('URL credentials, credential query parameters and bearer tokens are redacte
   // Artifact rows lose only secret values: model text about "Bearer" tokens stays as it was.
   const scrub = secretScrubber({ X_API_KEY: 'sk-0123456789', OTHER: 'sk-0123456789-not-a-secret-name' });
   assert.equal(scrub('Bearer sk-0123456789 and Bearer words'), 'Bearer [redacted] and Bearer words');
+});
+
+test("the worker's secret variables are redacted; its Temporal address and namespace are not", () => {
+  const env = {
+    TEMPORAL_ADDRESS: 'temporal.internal:7233',
+    TEMPORAL_NAMESPACE: 'evolve-production',
+    TEMPORAL_API_KEY: 'tk-0123456789abcdef',
+    TEMPORAL_TLS_CLIENT_KEY_DATA: '-----BEGIN PRIVATE KEY-----abc',
+    EVOLVE_CODEC_TOKEN: 'codec-0123456789',
+  };
+  assert.equal(
+    redact(
+      `on temporal.internal:7233 (namespace evolve-production) with ${Object.values(env).slice(2).join(' ')}`,
+      env,
+    ),
+    'on temporal.internal:7233 (namespace evolve-production) with [redacted] [redacted] [redacted]',
+  );
 });

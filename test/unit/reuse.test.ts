@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeJsonlWithManifest } from '../../activities/artifacts.js';
-import { reusableOutput, stepKey, without } from '../../activities/reuse.js';
+import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
+import { reusableOutput, stepKey, without } from '../../storage/reuse.js';
 import type { StepScope } from '../../core/steps.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'evolve-reuse-unit-'));

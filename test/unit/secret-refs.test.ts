@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { openAIChat } from '../../activities/inference.js';
-import { readSecret } from '../../activities/secret-env.js';
+import { readSecret } from '../../core/secret-env.js';
 import { loadConfigFile } from '../../client/config-file.js';
 import { ConfigError, parseRunConfig } from '../../core/config.js';
 

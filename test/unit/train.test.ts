@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseTrainerMetrics } from '../../activities/training/metrics.js';
+import { parseTrainerMetrics } from '../../core/trainer-log.js';
 import {
   DPO_ENTRY_POINT,
   dpoArgs,

@@ -1,4 +1,4 @@
-import type { RayTrainer } from '../../core/config.js';
+import type { RayTrainer } from '../core/config.js';
 import { untilStopped, type JobRef, type JobSpec, type JobState, type TrainingBackend } from './backend.js';
 import { requestJson } from './http.js';
 

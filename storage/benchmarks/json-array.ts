@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { formatIssues } from '../../core/config.js';
-import { DataError } from '../artifacts.js';
+import { DataError } from '../files.js';
 
 /** The 1-based line on which each top-level element of a JSON array starts (strings are skipped). */
 function elementLines(text: string): number[] {

@@ -1,4 +1,4 @@
-import { listedSecretNames, RESERVED_SECRET } from '../core/secrets.js';
+import { listedSecretNames } from './secrets.js';
 
 /**
  * The one redaction layer: every message that can reach a workflow history (activity failures), the
@@ -17,9 +17,15 @@ export function registerSecret(value: string): void {
   if (value.length >= MIN_SECRET_CHARS) registered.add(value);
 }
 
+/**
+ * The worker's own credentials among its reserved variables: the Temporal ones that are secret (an API
+ * key, a client key's PEM), not its address, namespace or certificate, which every log line should show.
+ */
+const WORKER_SECRET = /^(EVOLVE_CODEC_KEY|EVOLVE_CODEC_TOKEN|TEMPORAL_API_KEY|TEMPORAL_TLS_CLIENT_KEY_DATA)$/;
+
 /** Whether a variable may hold a secret in use: any name a config may point at, and the worker's own. */
 const holdsSecret = (name: string, listed: string[]) =>
-  /(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$/.test(name) || RESERVED_SECRET.test(name) || listed.includes(name);
+  /(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$/.test(name) || WORKER_SECRET.test(name) || listed.includes(name);
 
 /** The secret values in use, longest first (so a key containing another is replaced whole). */
 export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {

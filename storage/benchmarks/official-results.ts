@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { codePointLength, type GamedRow } from '../../core/metrics/alpaca-eval.js';
 import { parseVerdict, VERDICTS, type Judgment, type Verdict } from '../../core/metrics/arena-hard.js';
-import { DataError, parseRow } from '../artifacts.js';
+import { DataError } from '../files.js';
+import { parseRow } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
 
 const AlpacaAnnotationSchema = z.object({

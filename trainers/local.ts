@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { open, readFile, rm as remove } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exists, writeAtomic } from '../artifacts.js';
+import { exists, writeAtomic } from '../storage/files.js';
 import type { JobSpec, JobStatus, TrainingBackend } from './backend.js';
-import { childEnv } from '../../core/secrets.js';
+import { childEnv } from '../core/secrets.js';
 
 /**
  * The local backend: the trainer as a child process of the worker's machine. The job directory, named

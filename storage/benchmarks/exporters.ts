@@ -13,7 +13,8 @@ import {
   type PromptRecord,
 } from '../../core/records.js';
 import { fnv1a64 } from '../../core/templates.js';
-import { DataError, exists, readAll, writeAtomic } from '../artifacts.js';
+import { DataError, exists, writeAtomic } from '../files.js';
+import { readAll } from '../jsonl.js';
 
 export const EXPORT_FORMATS = ['alpaca-eval', 'arena-hard'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ConfigError } from '../../core/config.js';
-import { OutageError } from '../outage.js';
+import { ConfigError } from '../core/config.js';
+import { OutageError } from '../core/outage-error.js';
 
 export interface HttpReply {
   status: number;

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import type { KubernetesTrainer } from '../../core/config.js';
-import { ConfigError } from '../../core/config.js';
-import { fnv1a64 } from '../../core/templates.js';
+import type { KubernetesTrainer } from '../core/config.js';
+import { ConfigError } from '../core/config.js';
+import { fnv1a64 } from '../core/templates.js';
 import { untilStopped, type JobSpec, type JobStatus, type TrainingBackend } from './backend.js';
 import { requestJson, send, streamJsonLines } from './http.js';
-import { registerSecret } from '../redact.js';
-import { readSecret } from '../secret-env.js';
+import { registerSecret } from '../core/redact.js';
+import { readSecret } from '../core/secret-env.js';
 
 /**
  * The Kubernetes backend: one batch/v1 Job per job key, created through the API server's REST API. The

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { PromptFileFormat, PromptSource } from '../../core/config.js';
 import { PromptRecordSchema, type PromptRecord } from '../../core/records.js';
 import { fnv1a64 } from '../../core/templates.js';
-import { DataError, readAll } from '../artifacts.js';
+import { DataError } from '../files.js';
+import { readAll } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
 
 const text = z.string().min(1);

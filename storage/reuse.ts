@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { canonicalJson } from '../core/canonical-json.js';
 import { ManifestSchema, type Manifest } from '../core/records.js';
 import type { StepScope } from '../core/steps.js';
-import { exists, writeAtomic } from './artifacts.js';
+import { exists, writeAtomic } from './files.js';
 
 /**
  * Content-addressed step outputs. A step's key hashes what determines its output: the step, the sha256

@@ -1,5 +1,5 @@
-import { ConfigError } from '../core/config.js';
-import { secretNameProblem, type SecretKind } from '../core/secrets.js';
+import { ConfigError } from './config.js';
+import { secretNameProblem, type SecretKind } from './secrets.js';
 
 /**
  * The value of the key variable `name`, checked again against the allow-list where it is read: a config
