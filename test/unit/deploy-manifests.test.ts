@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,6 +12,8 @@ import { loadConfigFile } from '../../client/config-file.js';
 import type { KubernetesTrainer, RunConfig } from '../../core/config.js';
 import { searchAttributeFlags, searchAttributeKeys } from '../../core/search-attributes.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../support/fake-kubernetes.js';
+import { cliDevServer } from '../support/dev-server.js';
+import { freePort } from '../support/ports.js';
 import { requireInstalled, temporalCli } from '../support/paths.js';
 import { until } from '../support/until.js';
 import { trainer } from '../support/training.js';
@@ -311,55 +313,8 @@ test('the Role lets the Kubernetes training backend do every request it makes', 
   }
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((done) => server.once('listening', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
-}
-
-/** A Temporal dev server without evolve's search attributes, for the setup scripts and the worker. */
-let temporal: { address: string; env: NodeJS.ProcessEnv; stop: () => void } | undefined;
-async function devServer() {
-  if (temporal) return temporal;
-  const port = await freePort();
-  const server = spawn(
-    requireInstalled(temporalCli),
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--port',
-      String(port),
-      '--http-port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--log-level',
-      'error',
-    ],
-    { stdio: 'ignore' },
-  );
-  const address = `127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    TEMPORAL_ADDRESS: address,
-    PATH: `${resolve(temporalCli, '..')}:${process.env.PATH}`,
-  };
-  temporal = { address, env, stop: () => server.kill('SIGTERM') };
-  await until('the dev server', () =>
-    run(temporalCli, ['operator', 'cluster', 'health'], { env }).then(
-      () => true,
-      () => false,
-    ),
-  );
-  return temporal;
-}
-after(() => temporal?.stop());
-
 test('the setup scripts of Compose and Kubernetes register the search attributes on a real Temporal, twice', async () => {
-  const { env } = await devServer();
+  const { env } = await cliDevServer();
   const compose = parse(read('deploy/compose/compose.yaml')).services['temporal-setup'].command[0] as string;
   const job = parse(read('deploy/k8s/base/search-attributes-job.yaml')).spec.template.spec.containers[0]
     .args[0];
@@ -380,7 +335,7 @@ test('the setup scripts of Compose and Kubernetes register the search attributes
 });
 
 test('npm run build, then the image command starts the built worker with plain node from its bundle, serves metrics, drains on SIGTERM', async () => {
-  const { address } = await devServer();
+  const { address } = await cliDevServer();
   // The Dockerfile's build step, as it runs there.
   await run('bash', ['scripts/build.sh'], { maxBuffer: 16 << 20 });
   for (const file of ['workers/main.js', 'client/cli.js', 'workflow-bundle.js', 'deploy/trainer/dpo.py'])

@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { searchAttributeFlags } from '../../core/search-attributes.js';
+import { childEnv } from '../../core/secrets.js';
+import { workerHeapFlags } from '../../workers/heap.js';
+
+/** The embedded stack: a Temporal dev server, `transformers serve` and an evolve worker, all under .evolve/. */
+export interface StackSettings {
+  /** Where bootstrap installed the venv and the base model. */
+  home: string;
+  /** Where the services keep pid files, logs and the Temporal database (tests use their own). */
+  stateDir: string;
+  temporalPort: number;
+  uiPort: number;
+  modelPort: number;
+  namespace: string;
+  taskQueue: string;
+  /** A codec server the UI decodes payloads with (`evolve codec-server`), when payloads are encrypted. */
+  codecEndpoint?: string;
+  /** EVOLVE_CODEC_KEY is set and no EVOLVE_CODEC_ENDPOINT given: the stack runs the codec server itself. */
+  runsCodec: boolean;
+  codecPort: number;
+}
+
+export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
+  const port = (name: string, fallback: number) => {
+    const value = env[name];
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new Error(`${name}=${value}: expected a port number 1-65535`);
+    return n;
+  };
+  const codecPort = port('EVOLVE_CODEC_PORT', 8081);
+  const runsCodec = Boolean(env.EVOLVE_CODEC_KEY) && !env.EVOLVE_CODEC_ENDPOINT;
+  const codecEndpoint =
+    env.EVOLVE_CODEC_ENDPOINT ?? (runsCodec ? `http://127.0.0.1:${codecPort}` : undefined);
+  return {
+    home: resolve(env.EVOLVE_HOME ?? '.evolve'),
+    stateDir: resolve(env.EVOLVE_STATE_DIR ?? env.EVOLVE_HOME ?? '.evolve'),
+    temporalPort: port('EVOLVE_TEMPORAL_PORT', 7233),
+    uiPort: port('EVOLVE_UI_PORT', 8233),
+    modelPort: port('EVOLVE_MODEL_PORT', 8000),
+    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.EVOLVE_TASK_QUEUE ?? 'evolve',
+    ...(codecEndpoint ? { codecEndpoint } : {}),
+    runsCodec,
+    codecPort,
+  };
+}
+
+export const temporalAddress = (s: StackSettings) => `127.0.0.1:${s.temporalPort}`;
+export const uiUrl = (s: StackSettings) => `http://127.0.0.1:${s.uiPort}`;
+export const modelBaseUrl = (s: StackSettings) => `http://127.0.0.1:${s.modelPort}/v1`;
+export const workflowUrl = (s: StackSettings, workflowId: string, ui = uiUrl(s)) =>
+  `${ui.replace(/\/+$/, '')}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}`;
+
+export const ALL_SERVICES = ['codec', 'temporal', 'model', 'worker'] as const;
+export type Service = (typeof ALL_SERVICES)[number];
+/** In start order; the codec server only with encrypted payloads, before the UI that decodes through it. */
+export const servicesOf = (s: StackSettings): Service[] => [
+  ...(s.runsCodec ? (['codec'] as const) : []),
+  'temporal',
+  'model',
+  'worker',
+];
+
+/** The ports a service listens on, each with the variable that moves it. */
+export function portsOf(s: StackSettings, name: Service): { port: number; variable: string }[] {
+  switch (name) {
+    case 'codec':
+      return [{ port: s.codecPort, variable: 'EVOLVE_CODEC_PORT' }];
+    case 'temporal':
+      return [
+        { port: s.temporalPort, variable: 'EVOLVE_TEMPORAL_PORT' },
+        { port: s.uiPort, variable: 'EVOLVE_UI_PORT' },
+      ];
+    case 'model':
+      return [{ port: s.modelPort, variable: 'EVOLVE_MODEL_PORT' }];
+    case 'worker':
+      return [];
+  }
+}
+
+/**
+ * `transformers serve` on CPU. With `continuousBatching` it batches concurrent requests (several times the
+ * throughput), but it keeps one batch manager per server, for one model, whose sampling settings are
+ * those of that model's first request: such a server suits one model and one temperature at a time.
+ */
+export function modelServerCommand(s: StackSettings, port: number, continuousBatching = false) {
+  return {
+    cmd: join(s.home, 'venv', 'bin', 'transformers'),
+    args: [
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--device',
+      'cpu',
+      // Unbounded, its paged KV cache takes over half the machine's memory (13 GB of 24 on CPU): 384
+      // blocks of 32 tokens hold 32 requests of 384 tokens, about 0.6 GB for SmolLM2-135M.
+      ...(continuousBatching
+        ? ['--continuous-batching', '--cb-block-size', '32', '--cb-num-blocks', '384']
+        : []),
+    ],
+    // One OpenMP thread: with more, its spinning threads fight the trainer and the worker for the
+    // cores, and CPU generation gets several times slower (measured on 2 cores).
+    env: {
+      ...childEnv(process.env),
+      HF_HUB_OFFLINE: '1',
+      TRANSFORMERS_OFFLINE: '1',
+      OMP_NUM_THREADS: process.env.EVOLVE_MODEL_THREADS ?? '1',
+    },
+  };
+}
+
+export const pidFile = (s: StackSettings, name: Service) => join(s.stateDir, 'run', `${name}.pid`);
+export const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `${name}.log`);
+
+/**
+ * How a service is launched: `runtime` (node's flags) may differ between two `evolve up`s; `cmd` and
+ * `args` are what identifies the service's process later.
+ */
+export function commandFor(
+  s: StackSettings,
+  name: Service,
+): { cmd: string; runtime?: string[]; args: string[]; env: NodeJS.ProcessEnv } {
+  const bin = (tool: string) => join(s.home, 'venv', 'bin', tool);
+  switch (name) {
+    case 'codec':
+      // The key and token reach it through the environment, never through its command line or pid file.
+      return {
+        cmd: process.execPath,
+        runtime: ['--import', 'tsx'],
+        args: ['client/cli.ts', 'codec-server', '--port', String(s.codecPort)],
+        env: { ...process.env, EVOLVE_CODEC_TOKEN: codecToken(s) },
+      };
+    case 'temporal':
+      return {
+        cmd: bin('temporal'),
+        args: [
+          'server',
+          'start-dev',
+          '--ip',
+          '127.0.0.1',
+          '--port',
+          String(s.temporalPort),
+          '--ui-port',
+          String(s.uiPort),
+          '--namespace',
+          s.namespace,
+          '--db-filename',
+          join(s.stateDir, 'temporal.db'),
+          '--log-level',
+          'warn',
+          ...searchAttributeFlags.flatMap((flag) => ['--search-attribute', flag]),
+          ...(s.codecEndpoint ? ['--ui-codec-endpoint', s.codecEndpoint] : []),
+        ],
+        env: childEnv(process.env),
+      };
+    case 'model':
+      return modelServerCommand(s, s.modelPort);
+    case 'worker':
+      return {
+        cmd: process.execPath,
+        runtime: [...workerHeapFlags(), '--import', 'tsx'],
+        args: ['workers/main.ts'],
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: temporalAddress(s),
+          TEMPORAL_NAMESPACE: s.namespace,
+          EVOLVE_TASK_QUEUE: s.taskQueue,
+        },
+      };
+  }
+}
+
+/**
+ * The bearer token of the stack's codec server: EVOLVE_CODEC_TOKEN, else one generated on first use and
+ * kept in <stateDir>/run/codec.token (0600), so that `evolve status` and a restarted stack agree.
+ */
+export function codecToken(s: StackSettings, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.EVOLVE_CODEC_TOKEN) return env.EVOLVE_CODEC_TOKEN;
+  const path = join(s.stateDir, 'run', 'codec.token');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** The link that lets a browser's UI decode: one visit sets the codec server's cookie. */
+export const codecLoginUrl = (s: StackSettings) =>
+  `${s.codecEndpoint}/login?token=${encodeURIComponent(codecToken(s))}`;
