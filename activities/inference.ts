@@ -86,12 +86,12 @@ class Replica {
 }
 
 /** What one failed attempt means: give up now, or retry (after `waitMs`, if the server asked). */
-type Verdict =
+type AttemptOutcome =
   | { kind: 'fatal'; error: unknown }
   | { kind: 'rate-limited'; waitMs: number | null; message: string }
   | { kind: 'unhealthy'; message: string };
 
-function judgeError(err: unknown, url: string): Verdict {
+function judgeError(err: unknown, url: string): AttemptOutcome {
   if (err instanceof OpenAI.APIUserAbortError) return { kind: 'fatal', error: err };
   if (err instanceof OpenAI.APIError && err.status !== undefined) {
     const message = `${url} answered ${err.status}: ${err.message}`;

@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { formatTable } from '../client/table.js';
+import { formatTable } from '../core/table.js';
 import { reapOnExit } from '../test/support/processes.js';
 import { CASES, chaosSuite, type ChaosRow } from './chaos-suite.js';
 

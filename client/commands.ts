@@ -25,23 +25,20 @@ import {
 } from '../workflows/control.js';
 import { loadConfigFile, loadPatchFile, setPath } from './config-file.js';
 import { runDirectory } from './export.js';
-import { formatTable, listRuns, runQuery, showRun, unappliedOf } from './inspect.js';
+import { listRuns, recordTable, runQuery, showRun, unappliedOf } from './inspect.js';
 import { rootCause } from './errors.js';
 import { temporalConnection } from './temporal-connection.js';
 import { connectClient, onModelServer, startRun, summaryTable, watchRun } from './run.js';
+import { commandArgs } from './args.js';
 
 export const say = (line: string) => console.log(line);
 
 export async function runCommand(argv: string[], options: { demo: boolean }): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      wait: { type: 'boolean' },
-      json: { type: 'boolean' },
-      'run-id': { type: 'string' },
-      'resume-from': { type: 'string', multiple: true },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    wait: { type: 'boolean' },
+    json: { type: 'boolean' },
+    'run-id': { type: 'string' },
+    'resume-from': { type: 'string', multiple: true },
   });
   const path = positionals[0];
   if (!path) throw new ConfigError('usage: evolve run <config.yaml|json> [--wait] [--json] [--run-id ID]');
@@ -113,10 +110,10 @@ export async function withClient<T>(fn: (client: Client, settings: StackSettings
 }
 
 export async function report(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { out: { type: 'string' }, artifacts: { type: 'string' }, 'ui-url': { type: 'string' } },
+  const { values, positionals } = commandArgs(argv, {
+    out: { type: 'string' },
+    artifacts: { type: 'string' },
+    'ui-url': { type: 'string' },
   });
   const run = positionals[0];
   if (!run)
@@ -174,11 +171,7 @@ export async function unappliedConfig(workflowId: string): Promise<number> {
 
 /** `evolve update <run> [patch.yaml] [--set key.path=value ...]`: the keys to change, merged in order. */
 export async function update(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { set: { type: 'string', multiple: true } },
-  });
+  const { values, positionals } = commandArgs(argv, { set: { type: 'string', multiple: true } });
   const [workflowId, file] = positionals;
   if (!workflowId || (!file && !values.set?.length)) {
     throw new ConfigError('usage: evolve update <run id> [changes.yaml] [--set key.path=value ...]');
@@ -207,18 +200,14 @@ export async function list(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { query: { type: 'string' } } });
   return withClient(async (client) => {
     const rows = await listRuns(client, values.query);
-    say(rows.length ? formatTable(rows as unknown as Record<string, string>[]) : 'no runs');
+    say(rows.length ? recordTable(rows as unknown as Record<string, string>[]) : 'no runs');
     return 0;
   });
 }
 
 /** Prints the run's UI page and the filter that lists its iterations; `--open` opens it in a browser. */
 export function ui(argv: string[]): number {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { open: { type: 'boolean' } },
-  });
+  const { values, positionals } = commandArgs(argv, { open: { type: 'boolean' } });
   const workflowId = requireRun('ui', positionals[0]);
   const settings = stackSettings();
   const page = workflowUrl(settings, workflowId);

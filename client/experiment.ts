@@ -1,7 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { readAll } from '../storage/jsonl.js';
 import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
@@ -14,6 +13,7 @@ import { experimentCharts } from '../report/experiment-charts.js';
 import { startBatchingServers } from './batching-servers.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
 import { onModelServer, startRun, watchRun } from './run.js';
+import { commandArgs } from './args.js';
 
 /** The micro-reproduction (docs/results/micro-reproduction.md): EVOLVE against Iterative DPO. */
 export const MICRO_DIR = 'deploy/configs/micro';
@@ -307,15 +307,11 @@ export function readExperimentResults(path: string): ExperimentResults {
 
 /** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]`. */
 export function parseExperimentArgs(argv: string[], now = new Date()): ExperimentOptions {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      smoke: { type: 'boolean', default: false },
-      split: { type: 'string', default: 'test' },
-      out: { type: 'string' },
-      stamp: { type: 'string' },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    smoke: { type: 'boolean', default: false },
+    split: { type: 'string', default: 'test' },
+    out: { type: 'string' },
+    stamp: { type: 'string' },
   });
   const usage = 'usage: evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]';
   if (positionals[0] !== 'micro') throw new ConfigError(usage);

@@ -1,9 +1,9 @@
 /** `evolve export <run>`: a run's evaluation answers in an official harness's input format. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/config.js';
 import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../storage/benchmarks/exporters.js';
+import { commandArgs } from './args.js';
 
 const USAGE = `usage: evolve export <run id or run directory> --format ${EXPORT_FORMATS.join('|')} --out <file> [--iteration t] [--round r] [--model name]`;
 
@@ -23,18 +23,16 @@ export function runDirectory(
   return existsSync(run) ? run : join(artifacts, run);
 }
 
+const EXPORT_FLAGS = {
+  format: { type: 'string' },
+  out: { type: 'string' },
+  iteration: { type: 'string' },
+  round: { type: 'string' },
+  model: { type: 'string' },
+} as const;
+
 export async function exportCommand(argv: string[], say: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      format: { type: 'string' },
-      out: { type: 'string' },
-      iteration: { type: 'string' },
-      round: { type: 'string' },
-      model: { type: 'string' },
-    },
-  });
+  const { values, positionals } = commandArgs(argv, EXPORT_FLAGS);
   const run = positionals[0];
   if (!run || !values.out || !(EXPORT_FORMATS as readonly string[]).includes(values.format ?? ''))
     throw new ConfigError(USAGE);

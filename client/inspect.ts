@@ -6,6 +6,7 @@ import type { RunResult, StepReport } from '../core/steps.js';
 import { suiteLine } from '../core/suites.js';
 import { iterationProgressQuery, type IterationProgress } from '../workflows/control.js';
 import { rootCause } from './errors.js';
+import { formatTable } from '../core/table.js';
 
 /** Queries are answered by a worker; without one the server would hold the call for a minute. */
 const QUERY_TIMEOUT_MS = 5_000;
@@ -88,16 +89,14 @@ export async function listRuns(client: Client, extraQuery?: string, limit = 50):
   return rows;
 }
 
-export function formatTable(rows: Record<string, string>[]): string {
+/** Rows of named cells as a text table, the first row's keys as its header. */
+export function recordTable(rows: Record<string, string>[]): string {
   if (rows.length === 0) return '';
   const keys = Object.keys(rows[0]!);
-  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => r[k]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return [line(keys), ...rows.map((r) => line(keys.map((k) => r[k]!)))].join('\n');
+  return formatTable(
+    keys,
+    rows.map((r) => keys.map((k) => r[k]!)),
+  );
 }
 
 /**

@@ -3,7 +3,6 @@
  * files (AlpacaEval annotations.json, Arena-Hard model_judgment/*.jsonl), no run or server needed.
  * `evolve metrics gsm8k|math`: a run's evaluation answers graded per answer extractor.
  */
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/config.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -29,7 +28,8 @@ import { DataError } from '../storage/files.js';
 import { evaluatedAnswers } from '../storage/benchmarks/exporters.js';
 import { accuracyByExtractor, type AccuracySuite } from '../core/metrics/accuracy.js';
 import { optionalInt, runDirectory } from './export.js';
-import { formatTable } from './table.js';
+import { formatTable } from '../core/table.js';
+import { commandArgs } from './args.js';
 
 const USAGE = `usage:
   evolve metrics alpaca-eval <annotations.json>... [--json]
@@ -189,23 +189,21 @@ async function graded(suite: AccuracySuite, run: string, iteration?: number, rou
   };
 }
 
+const METRICS_FLAGS = {
+  json: { type: 'boolean' },
+  difficulty: { type: 'string' },
+  gamed: { type: 'string' },
+  weights: { type: 'string' },
+  'lc-mode': { type: 'string', default: 'v1' },
+  baseline: { type: 'string', default: 'gpt-4-0314' },
+  rounds: { type: 'string', default: '100' },
+  seed: { type: 'string', default: '42' },
+  iteration: { type: 'string' },
+  round: { type: 'string' },
+} as const;
+
 export async function metricsCommand(argv: string[], say: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean' },
-      difficulty: { type: 'string' },
-      gamed: { type: 'string' },
-      weights: { type: 'string' },
-      'lc-mode': { type: 'string', default: 'v1' },
-      baseline: { type: 'string', default: 'gpt-4-0314' },
-      rounds: { type: 'string', default: '100' },
-      seed: { type: 'string', default: '42' },
-      iteration: { type: 'string' },
-      round: { type: 'string' },
-    },
-  });
+  const { values, positionals } = commandArgs(argv, METRICS_FLAGS);
   const [suite, ...files] = positionals;
   if (files.length === 0 || !['alpaca-eval', 'arena-hard', 'gsm8k', 'math'].includes(suite ?? ''))
     throw new ConfigError(USAGE);

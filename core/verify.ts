@@ -47,7 +47,7 @@ export function numbersMatch(value: string, gold: string): boolean {
   return x !== null && y !== null && Math.abs(x - y) < 1e-9 * Math.max(1, Math.abs(y));
 }
 
-export interface Verdict {
+export interface GoldVerdict {
   correct: boolean;
   extracted: string | null;
   /** Which extractor found the answer: scores from different extractors are not comparable. */
@@ -56,7 +56,7 @@ export interface Verdict {
   equivalence?: Equivalence | null;
 }
 
-export function verifyNumeric(response: string, gold: string): Verdict {
+export function verifyNumeric(response: string, gold: string): GoldVerdict {
   const extraction = extractNumber(response);
   return {
     correct: extraction !== null && numbersMatch(extraction.value, gold),
@@ -66,7 +66,7 @@ export function verifyNumeric(response: string, gold: string): Verdict {
 }
 
 /** MATH-style: the last `\boxed{}` (else "the answer is X"), normalised, compared as MATH/PRM800K do. */
-export function verifyMath(response: string, gold: string): Verdict {
+export function verifyMath(response: string, gold: string): GoldVerdict {
   const extraction = extractMathAnswer(response);
   if (!extraction) return { correct: false, extracted: null, extractor: null, equivalence: null };
   const equivalence = normaliseMathAnswer(gold) ? mathEquivalence(extraction.value, gold) : null;

@@ -1,3 +1,4 @@
+import { formatTable } from '../core/table.js';
 import { formatValue, type MetricRow } from './metrics.js';
 
 export const TABLE_COLUMNS = ['iter', 'set', 'metric', 'value', 'n', 'judge', 'extractor'] as const;
@@ -17,11 +18,5 @@ export function tableCells(row: MetricRow): string[] {
 
 /** Every metric as an aligned plain-text table for the terminal. */
 export function metricsTable(rows: MetricRow[]): string {
-  const lines = [[...TABLE_COLUMNS], ...rows.map(tableCells)];
-  const widths = TABLE_COLUMNS.map((_, c) => Math.max(...lines.map((cells) => cells[c]!.length)));
-  return lines
-    .map((cells) =>
-      cells.map((cell, c) => (c === TABLE_COLUMNS.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '),
-    )
-    .join('\n');
+  return formatTable(TABLE_COLUMNS, rows.map(tableCells));
 }

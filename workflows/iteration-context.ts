@@ -100,6 +100,13 @@ export class IterationContext {
     });
   }
 
+  /** Awaits a step's output and reports it under `step`. */
+  async reported<M extends StepMetrics>(step: string, output: Promise<M>): Promise<M> {
+    const made = await output;
+    this.report(step, made);
+    return made;
+  }
+
   async finish(
     checkpoint: string,
     { evaluation, suites }: { evaluation: EvalSummary; suites: SuiteSummary[] },

@@ -13,16 +13,10 @@ import type { IterationContext } from './iteration-context.js';
 export async function loadTrainingPrompts(it: IterationContext): Promise<Manifest> {
   const { config, iteration } = it;
   const heldOut = [config.evaluation.prompts, ...(config.evaluation.suites ?? []).map(suiteSource)];
-  const prompts = await bookkeeping.loadPrompts.executeWithOptions({ summary: 'load training prompts' }, [
-    {
-      scope: it.scope('train'),
-      sources: config.prompts,
-      seedOffset: iteration,
-      ...(patched('decontaminate') ? { exclude: heldOut } : {}),
-    },
-  ]);
-  it.report('train:prompts', prompts);
-  return prompts;
+  const exclude = patched('decontaminate') ? { exclude: heldOut } : {};
+  const input = { scope: it.scope('train'), sources: config.prompts, seedOffset: iteration, ...exclude };
+  const summary = 'load training prompts';
+  return it.reported('train:prompts', bookkeeping.loadPrompts.executeWithOptions({ summary }, [input]));
 }
 
 /** Step 4: direct and refinement preference pairs, a shard at a time. */
@@ -31,21 +25,11 @@ export async function buildPairs(
   prompts: Manifest,
   train: Generated,
 ): Promise<Manifest> {
-  const { config } = it;
-  const pairs = await bookkeeping.buildPairs.executeWithOptions(
-    { summary: `build pairs (${config.pairing.rule})` },
-    [
-      {
-        scope: it.scope('train/pairs'),
-        prompts,
-        shards: train.shards.map(({ shard: { start, end }, ...outputs }) => ({ start, end, ...outputs })),
-        pairing: config.pairing,
-        refinement: config.refinement,
-      },
-    ],
-  );
-  it.report('pair', pairs);
-  return pairs;
+  const { pairing, refinement } = it.config;
+  const shards = train.shards.map(({ shard: { start, end }, ...outputs }) => ({ start, end, ...outputs }));
+  const input = { scope: it.scope('train/pairs'), prompts, shards, pairing, refinement };
+  const summary = `build pairs (${pairing.rule})`;
+  return it.reported('pair', bookkeeping.buildPairs.executeWithOptions({ summary }, [input]));
 }
 
 /** The policy's server answers with `model` from now on, in place of `replaces`. */

@@ -4,19 +4,9 @@
  * times, a Bradley-Terry fit turns the battles into ratings, and the score is the predicted win rate
  * against the baseline, with a 95 % interval from bootstrap resamples of the battle rows.
  */
+import type { Verdict } from '../judge-replies.js';
 import { bootstrap, percentile } from './bootstrap.js';
 import { ARENA_SCALE, expectedWinRate, fitBradleyTerry, type Battle } from './bradley-terry.js';
-
-export const VERDICTS = ['A>>B', 'A>B', 'A=B', 'B>A', 'B>>A'] as const;
-export type Verdict = (typeof VERDICTS)[number];
-
-/** The verdict label in a judgment text (`[[A>B]]`), or null when there is none or they disagree. */
-export function parseVerdict(judgment: string): Verdict | null {
-  const labels = new Set([...judgment.matchAll(/\[\[([AB<>=]+)\]\]/g)].map((m) => m[1]));
-  if (labels.size !== 1) return null;
-  const [label] = labels;
-  return (VERDICTS as readonly string[]).includes(label!) ? (label as Verdict) : null;
-}
 
 /** One row of a judgment file: a model's two games against the baseline on one prompt. */
 export interface Judgment {

@@ -59,6 +59,21 @@ export class Mt19937 {
  * `randint(np.iinfo("i").max)` per C, which numpy's legacy masked sampler takes from the low 31
  * bits of each 32-bit draw, redrawing 2^31 - 1.
  */
+/**
+ * liblinear's optimality violation of coordinate j (weight wj, gradient G of the smooth part, the L1
+ * term's subgradient +-1); null where wj is 0 and G is well inside the bound: the coordinate is shrunk.
+ */
+function violationOf(wj: number, G: number, shrinkBound: number): number | null {
+  const Gp = G + 1;
+  const Gn = G - 1;
+  if (wj === 0) {
+    if (Gp < 0) return -Gp;
+    if (Gn > 0) return Gn;
+    return Gp > shrinkBound && Gn < -shrinkBound ? null : 0;
+  }
+  return wj > 0 ? Math.abs(Gp) : Math.abs(Gn);
+}
+
 export function liblinearSeeds(randomState: number, count: number): number[] {
   const rng = new Mt19937(randomState);
   const seeds: number[] = [];
@@ -179,21 +194,14 @@ export function fitL1Logistic(
         tmp += values[k]! * tau[ind]!;
       }
       Grad[j] = -tmp + xjnegSum[j]!;
-      const Gp = Grad[j]! + 1;
-      const Gn = Grad[j]! - 1;
-      let violation = 0;
-      if (w[j] === 0) {
-        if (Gp < 0) violation = -Gp;
-        else if (Gn > 0) violation = Gn;
-        else if (Gp > GmaxOld / l && Gn < -GmaxOld / l) {
-          // Outer-level shrinking.
-          activeSize--;
-          swap(s, activeSize);
-          s--;
-          continue;
-        }
-      } else if (w[j]! > 0) violation = Math.abs(Gp);
-      else violation = Math.abs(Gn);
+      const violation = violationOf(w[j]!, Grad[j]!, GmaxOld / l);
+      if (violation === null) {
+        // Outer-level shrinking.
+        activeSize--;
+        swap(s, activeSize);
+        s--;
+        continue;
+      }
       GmaxNew = Math.max(GmaxNew, violation);
       Gnorm1New += violation;
     }
@@ -219,19 +227,14 @@ export function fitL1Logistic(
         for (let k = 0; k < rows.length; k++) G += values[k]! * D[rows[k]!]! * xTd[rows[k]!]!;
         const Gp = G + 1;
         const Gn = G - 1;
-        let violation = 0;
-        if (wpd[j] === 0) {
-          if (Gp < 0) violation = -Gp;
-          else if (Gn > 0) violation = Gn;
-          else if (Gp > QPGmaxOld / l && Gn < -QPGmaxOld / l) {
-            // Inner-level shrinking.
-            QPActiveSize--;
-            swap(s, QPActiveSize);
-            s--;
-            continue;
-          }
-        } else if (wpd[j]! > 0) violation = Math.abs(Gp);
-        else violation = Math.abs(Gn);
+        const violation = violationOf(wpd[j]!, G, QPGmaxOld / l);
+        if (violation === null) {
+          // Inner-level shrinking.
+          QPActiveSize--;
+          swap(s, QPActiveSize);
+          s--;
+          continue;
+        }
         // The one-variable problem's solution.
         let z = Gp < H * wpd[j]! ? -Gp / H : Gn > H * wpd[j]! ? -Gn / H : -wpd[j]!;
         if (Math.abs(z) < 1.0e-12) continue;

@@ -7,7 +7,8 @@ import { opendir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { codePointLength, type GamedRow } from '../../core/metrics/alpaca-eval.js';
-import { parseVerdict, VERDICTS, type Judgment, type Verdict } from '../../core/metrics/arena-hard.js';
+import { parseVerdictLabel, VERDICTS, type Verdict } from '../../core/judge-replies.js';
+import type { Judgment } from '../../core/metrics/arena-hard.js';
 import { DataError } from '../files.js';
 import { parseRow } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
@@ -193,7 +194,7 @@ const JudgmentSchema = z
         if (g.score !== undefined) return g.score;
         // Files without a parsed score: take the label from the judge's text, as the official script does.
         const text = typeof g.judgment === 'string' ? g.judgment : (g.judgment?.answer ?? '');
-        return parseVerdict(text);
+        return parseVerdictLabel(text);
       }) as Judgment['games'],
     } satisfies Judgment,
   }));

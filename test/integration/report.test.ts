@@ -106,29 +106,24 @@ test('a run with benchmark suites: the report plots each suite per iteration, di
     };
     writeFileSync(path, JSON.stringify(full));
   };
+  // Rounds 0 and 1 of each suite, `metrics` computed from the round's headline value.
+  const rounds = (value: (round: number) => number, metrics: (v: number) => Record<string, number>) =>
+    [0, 1].map((round) => ({ round, value: value(round), metrics: metrics(value(round)), missing: 0 }));
   for (const iteration of [1, 2]) {
     const up = 10 * (iteration - 1);
+    const winRate = (r: number) => 30 + up + 5 * r;
+    const score = (r: number) => 20 + up + 7 * r;
     write(iteration, {
       name: 'alpaca',
       kind: 'alpaca-eval',
       headline: 'win rate',
-      rounds: [0, 1].map((round) => ({
-        round,
-        value: 30 + up + 5 * round,
-        metrics: { winRate: 30 + up + 5 * round, standardError: 2 },
-        missing: 0,
-      })),
+      rounds: rounds(winRate, (v) => ({ winRate: v, standardError: 2 })),
     });
     write(iteration, {
       name: 'arena',
       kind: 'arena-hard',
       headline: 'score vs baseline',
-      rounds: [0, 1].map((round) => ({
-        round,
-        value: 20 + up + 7 * round,
-        metrics: { score: 20 + up + 7 * round, lower: 15 + up, upper: 35 + up },
-        missing: 0,
-      })),
+      rounds: rounds(score, (v) => ({ score: v, lower: 15 + up, upper: 35 + up })),
     });
   }
 

@@ -9,7 +9,8 @@ import { createActivities, defaultDeps } from '../../activities/index.js';
 import { parseRunConfig, type Suite } from '../../core/config.js';
 import { accuracyByExtractor } from '../../core/metrics/accuracy.js';
 import { headToHead, lengthControlledWinRate } from '../../core/metrics/alpaca-eval.js';
-import { arenaHardScores, type Judgment, type Verdict } from '../../core/metrics/arena-hard.js';
+import type { Verdict } from '../../core/judge-replies.js';
+import { arenaHardScores, type Judgment } from '../../core/metrics/arena-hard.js';
 import type { Manifest, VerdictRecord } from '../../core/records.js';
 import { resolveStrategy } from '../../core/strategies.js';
 import type { ShardRef } from '../../core/steps.js';
@@ -131,16 +132,11 @@ async function runSuite(suite: Suite, deps = defaultDeps()) {
       start: index * SHARD,
       end: Math.min(prompts.rows, (index + 1) * SHARD),
     };
-    const answers = await run(activities.sampleShard, { scope: scope('sample'), shard, policy, params });
-    const refined = await run(activities.refineChain, {
-      scope: scope('refine'),
-      shard,
-      policy,
-      params,
-      answers,
-      chainDepth: strategy.depth,
-      refinement: config.refinement,
-    });
+    const base = { shard, policy, params };
+    const answers = await run(activities.sampleShard, { ...base, scope: scope('sample') });
+    const { refinement } = config;
+    const chain = { answers, chainDepth: strategy.depth, refinement };
+    const refined = await run(activities.refineChain, { ...base, ...chain, scope: scope('refine') });
     const generations = [answers, refined];
     const scores = await run(activities.judgeShard, { scope: scope('judge'), shard, generations, judge });
     shards.push({ shard, generations, scores });

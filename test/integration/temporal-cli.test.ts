@@ -42,11 +42,10 @@ let releaseSecondShard = () => {};
 const secondShard = new Promise<void>((resolve) => (releaseSecondShard = resolve));
 const promptsSeen = new Set<string>();
 
-before(async () => {
-  env = await startDevServer();
-  fake = await startFakeOpenAI();
+/** The real model client, with the test's bookkeeping in front of every request. */
+function countingDeps(): ActivityDeps {
   const real = defaultDeps();
-  const deps: ActivityDeps = {
+  return {
     chatFor: (model) => async (request) => {
       promptsSeen.add(request.messages.find((m) => m.role === 'user')!.content);
       if (promptsSeen.size > shardSize) await secondShard;
@@ -57,10 +56,14 @@ before(async () => {
       return real.chatFor(model)(request);
     },
   };
+}
+
+before(async () => {
+  [env, fake] = await Promise.all([startDevServer(), startFakeOpenAI()]);
   worker = await createEvolveWorker({
     connection: env.nativeConnection,
     taskQueue: 'evolve',
-    deps,
+    deps: countingDeps(),
     workflowBundle: (bundle = await bundleWorkflowCode({ workflowsPath })),
   });
   running = worker.run();

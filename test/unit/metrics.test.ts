@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { headToHead, lengthControlledWinRate, sampleStd } from '../../core/metrics/alpaca-eval.js';
-import { arenaHardScores, battlesOf, parseVerdict, type Judgment } from '../../core/metrics/arena-hard.js';
+import { parseVerdictLabel } from '../../core/judge-replies.js';
+import { arenaHardScores, battlesOf, type Judgment } from '../../core/metrics/arena-hard.js';
 import { bootstrap, percentile } from '../../core/metrics/bootstrap.js';
 import { mulberry32 as seededRandom, NumpyRandomState } from '../../core/random.js';
 import { readArenaHardJudgments } from '../../storage/benchmarks/official-results.js';
@@ -79,10 +80,10 @@ test('length-controlled win rate: recovers a known GLM and removes a pure length
 });
 
 test('Arena-Hard verdict labels: one consistent [[label]] or nothing', () => {
-  assert.equal(parseVerdict('... My final verdict is: [[B>>A]].'), 'B>>A');
-  assert.equal(parseVerdict('[[A>B]] then again [[A>B]]'), 'A>B');
-  assert.equal(parseVerdict('[[A>B]] or maybe [[B>A]]'), null);
-  assert.equal(parseVerdict('no verdict'), null);
+  assert.equal(parseVerdictLabel('... My final verdict is: [[B>>A]].'), 'B>>A');
+  assert.equal(parseVerdictLabel('[[A>B]] then again [[A>B]]'), 'A>B');
+  assert.equal(parseVerdictLabel('[[A>B]] or maybe [[B>A]]'), null);
+  assert.equal(parseVerdictLabel('no verdict'), null);
 });
 
 test('Arena-Hard battles: positions swapped in game 2, a strong verdict is three rows', () => {
