@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { selectAnswer, type Strategy } from '../core/strategies.js';
+import { selectAnswer } from '../core/strategies.js';
 import type { EvalSummary, EvaluateInput } from '../core/steps.js';
 import { exists, writeAtomic } from '../storage/files.js';
 import { readManifestRows } from '../storage/manifests.js';
@@ -15,13 +15,7 @@ export async function summarizeEvaluation(input: EvaluateInput): Promise<EvalSum
   const out = join(input.scope.dir, 'evaluation.json');
   if (await exists(out)) return JSON.parse(await readFile(out, 'utf8')) as EvalSummary;
   const started = Date.now();
-  // Workflows started before strategies evaluated one chain and scored its latest response.
-  const strategy: Strategy = input.strategy ?? {
-    name: 'chain',
-    samples: 1,
-    depth: input.rounds + 1,
-    keep: 'last',
-  };
+  const { strategy } = input;
   const prompts = await readManifestRows(input.prompts, 'prompt');
   const byPrompt = await readScoredByPrompt(input.generations, input.scores);
   const accuracy: number[] = [];

@@ -14,12 +14,9 @@ interface PairGroup {
   scores: Manifest[];
 }
 
-/** The input's groups in prompt order; an input scheduled before per-shard pairing is one group. */
+/** The input's shards in prompt order. */
 function groupsOf(input: BuildPairsInput): PairGroup[] {
-  if (input.shards) return input.shards.map((s) => ({ ...s, scores: [s.scores] }));
-  return [
-    { start: 0, end: input.prompts.rows, generations: input.generations ?? [], scores: input.scores ?? [] },
-  ];
+  return input.shards.map((s) => ({ ...s, scores: [s.scores] }));
 }
 
 /**

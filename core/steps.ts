@@ -98,10 +98,7 @@ export interface BuildPairsInput {
   scope: StepScope;
   prompts: Manifest;
   /** Pairs are built a shard at a time, so the step's memory does not grow with the prompt count. */
-  shards?: PairShard[];
-  /** As scheduled by workflows before per-shard pairing: the whole phase as one group. */
-  generations?: Manifest[];
-  scores?: Manifest[];
+  shards: PairShard[];
   pairing: Pairing;
   refinement: Refinement;
 }
@@ -154,8 +151,7 @@ export interface EvaluateInput {
   generations: Manifest[];
   scores: Manifest[];
   rounds: number;
-  /** Absent when scheduled by a workflow started before strategies: the first chain, its latest response. */
-  strategy?: Strategy;
+  strategy: Strategy;
 }
 
 export interface EvalSummary {

@@ -1,4 +1,4 @@
-import { patched, setCurrentDetails } from '@temporalio/workflow';
+import { setCurrentDetails } from '@temporalio/workflow';
 import { mapLimit } from '../core/concurrency.js';
 import type { Judge } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
@@ -22,9 +22,7 @@ export async function generateAndJudge(
   judge: Judge = it.config.judge,
 ) {
   const { config, progress } = it;
-  // Histories recorded before the shard cap replay with shards of shardSize (so do configs without it).
-  const cap = patched('max-shards') ? config.maxShards : undefined;
-  const shards = shardsOf(prompts, config.shardSize, cap);
+  const shards = shardsOf(prompts, config.shardSize, config.maxShards);
   progress.shards = shards.length;
   progress.shardsDone = 0;
   const results = await mapLimit(shards, config.maxShardsInFlight, async (shard) => {
@@ -34,8 +32,8 @@ export async function generateAndJudge(
     const answers = await shardWork.sampleShard.executeWithOptions({ summary: `sample ${label}` }, [
       { ...base, scope: it.scope(`${phase}/sample`) },
     ]);
-    // Depth 1 has nothing to refine; workflows started before strategies still ran the (empty) step.
-    const refine = strategy.depth > 1 || !patched('depth-1-skips-refine');
+    // Depth 1 has nothing to refine.
+    const refine = strategy.depth > 1;
     if (refine) await it.unpaused(`refine ${label}`);
     const refined = refine
       ? await shardWork.refineChain.executeWithOptions(

@@ -1,4 +1,3 @@
-import { patched } from '@temporalio/workflow';
 import type { Manifest } from '../core/records.js';
 import type { ModelRef } from '../core/steps.js';
 import { bookkeeping, serveOptions } from './activities.js';
@@ -8,13 +7,17 @@ import type { IterationContext } from './iteration-context.js';
 
 /**
  * The iteration's training prompts. Those also in the evaluation or a suite are dropped
- * (decontamination); histories recorded before it replay without.
+ * (decontamination).
  */
 export async function loadTrainingPrompts(it: IterationContext): Promise<Manifest> {
   const { config, iteration } = it;
   const heldOut = [config.evaluation.prompts, ...(config.evaluation.suites ?? []).map(suiteSource)];
-  const exclude = patched('decontaminate') ? { exclude: heldOut } : {};
-  const input = { scope: it.scope('train'), sources: config.prompts, seedOffset: iteration, ...exclude };
+  const input = {
+    scope: it.scope('train'),
+    sources: config.prompts,
+    seedOffset: iteration,
+    exclude: heldOut,
+  };
   const summary = 'load training prompts';
   return it.reported('train:prompts', bookkeeping.loadPrompts.executeWithOptions({ summary }, [input]));
 }

@@ -6,7 +6,6 @@ import {
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
-  patched,
   setCurrentDetails,
   setHandler,
   type SignalDefinition,
@@ -57,8 +56,6 @@ export class RunState {
   stage0: StepReport | undefined;
   #config: RunConfig | undefined;
   #configHash = '';
-  // Status attribute and memo came after the recorded histories: those replay without them.
-  #audited: boolean | undefined;
   // Iteration 0 is a child too: status.iteration alone cannot tell it from "none started yet".
   #childStarted: boolean;
   /** What the server answers with where that is not status.policyModel (stage 0 has just trained pi_1). */
@@ -89,14 +86,10 @@ export class RunState {
     return this.#config;
   }
 
-  #audit(): boolean {
-    return (this.#audited ??= patched('evolve-status-attribute'));
-  }
-
   #publish(next: EvolveStatus): void {
     if (this.status.status === next) return;
     this.status.status = next;
-    if (this.#audit()) upsertSearchAttributes([{ key: StatusKey, value: next }]);
+    upsertSearchAttributes([{ key: StatusKey, value: next }]);
   }
 
   #steering(): EvolveStatus {
@@ -171,10 +164,8 @@ export class RunState {
       { key: RunIdKey, value: config.runId },
       { key: BaseModelKey, value: config.policy.baseModel },
     ]);
-    if (this.#audit()) {
-      upsertSearchAttributes([{ key: StatusKey, value: this.#steering() }]);
-      upsertMemo({ configHash: this.#configHash, artifactRoot: config.artifactRoot });
-    }
+    upsertSearchAttributes([{ key: StatusKey, value: this.#steering() }]);
+    upsertMemo({ configHash: this.#configHash, artifactRoot: config.artifactRoot });
     status.status = this.#steering();
     status.iterations = config.iterations;
     status.policyModel ||= config.policy.baseModel;
@@ -214,7 +205,7 @@ export class RunState {
     );
     status.iteration = iteration;
     this.#childStarted = true;
-    if (this.#audit()) upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
+    upsertSearchAttributes([{ key: IterationKey, value: iteration }]);
     const serving = kept ? previous!.checkpoint : this.#serving;
     const result = await executeChild(evolveIteration, {
       workflowId: this.#childId(iteration),

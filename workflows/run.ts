@@ -1,4 +1,3 @@
-import { patched } from '@temporalio/workflow';
 import type { RunResult } from '../core/steps.js';
 import { RunState, type RunCarry } from './run-state.js';
 import { stageZero } from './train-policy.js';
@@ -16,17 +15,17 @@ export async function evolveRun(input: unknown, carry?: RunCarry): Promise<RunRe
   const { configHash } = await run.validate();
   try {
     // Stage 0 (method.md): SFT on an external preference set, once, before anything else; its result is
-    // pi_1, which iteration 0 evaluates and iteration 1 trains. Configs before the option never ran it.
+    // pi_1, which iteration 0 evaluates and iteration 1 trains.
     const dataset = run.config.trainer.sft?.dataset;
-    if (dataset !== undefined && run.iterations.length === 0 && !run.stage0 && patched('stage0-sft'))
+    if (dataset !== undefined && run.iterations.length === 0 && !run.stage0)
       run.trainedStageZero(await stageZero(run.config, configHash, dataset));
-    // Iteration 0 evaluates the initial policy; histories recorded before it replay without it.
+    // Iteration 0 evaluates the initial policy.
     const zero = run.config.evaluation.iterationZero !== false;
-    if (run.iterations.length === 0 && zero && patched('iteration-zero')) await run.iterate(0);
+    if (run.iterations.length === 0 && zero) await run.iterate(0);
     for (let t = run.next; t <= run.config.iterations && !run.status.stopRequested; t++) {
       await run.iterate(t);
       const more = t < run.config.iterations && !run.status.stopRequested;
-      if (more && patched('continue-as-new-per-iteration')) await run.continueAsNew();
+      if (more) await run.continueAsNew();
     }
   } catch (err) {
     run.failed(err);

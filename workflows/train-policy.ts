@@ -18,7 +18,7 @@ async function trainJob(input: SubmitTrainingInput): Promise<Checkpoint> {
 
 /**
  * Step 5: DPO of pi_t on this iteration's pairs, after the optional stage-0-style SFT on them
- * (method.md; `sft` is absent from configs of histories recorded before the option: those never ran it).
+ * (method.md; `trainer.sft.when`, default never).
  */
 export async function trainPolicy(
   it: IterationContext,

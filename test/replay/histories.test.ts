@@ -7,10 +7,10 @@ import { Worker } from '@temporalio/worker';
 import { workflowsPath } from '../../workers/worker.js';
 import { quietRuntime } from '../support/quiet.js';
 
-// Histories recorded from real runs (`temporal workflow show --output json`): the embedded demo, and the
-// Temporal CLI test's run (an accepted config update, an iteration reset while paused), replayed against
-// today's workflow code: a change that would break a running workflow fails here,
-// and must go through patched().
+// Histories recorded from real runs (`temporal workflow show --output json`): the Temporal CLI test's run
+// (an accepted config update, then continue-as-new) and its iteration 1 (reset while paused), replayed
+// against today's workflow code: a change that would break a running workflow fails here, and must go
+// through patched() (docs/development.md, replay and versioning).
 const dir = 'test/fixtures/histories';
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 

@@ -140,18 +140,6 @@ test('pairs built a shard at a time equal the pairs of every prompt at once, in 
     binned.reduce((n, [, v]) => n + v, 0),
     direct.length,
   );
-
-  // An input scheduled before per-shard pairing (flat lists) gives the same files.
-  const legacy = await buildPairs({
-    scope: scopeIn(root, 'legacy'),
-    prompts: promptManifest,
-    generations: shards.flatMap((s) => s.generations),
-    scores: shards.map((s) => s.scores),
-    pairing,
-    refinement,
-  });
-  assert.equal(legacy.sha256, manifest.sha256);
-  assert.deepEqual(legacy.stats, manifest.stats);
 });
 
 test('a bad row in the last shard fails the step with its file and line, and writes nothing', async () => {
