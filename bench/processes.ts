@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FakeStats, FaultPlan } from '../test/support/fake-openai.js';
@@ -6,16 +6,25 @@ import type { FakeStats, FaultPlan } from '../test/support/fake-openai.js';
 const children = new Set<ChildProcess>();
 process.once('exit', () => children.forEach((child) => child.kill('SIGTERM')));
 
-/** Runs a TypeScript file of bench/ in a child node process; resolves with its first JSON stdout line. */
+/** Whether `taskset` can pin processes here (util-linux, Linux only). */
+export const canPin = spawnSync('taskset', ['-p', String(process.pid)]).status === 0;
+
+/**
+ * Runs a TypeScript file of bench/ in a child node process; resolves with its first JSON stdout line.
+ * `cpus` (a taskset list such as "1") pins it, where taskset exists, so that client and server do not
+ * take turns on one core while the other idles.
+ */
 export function runChild<T>(
   file: string,
   arg: unknown,
   nodeFlags: string[] = [],
+  cpus?: string,
 ): { child: ChildProcess; first: Promise<T> } {
   const path = fileURLToPath(new URL(file, import.meta.url));
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path, JSON.stringify(arg)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const command = [process.execPath, ...nodeFlags, '--import', 'tsx', path, JSON.stringify(arg)];
+  // taskset execs node, so the child's pid is node's (its /proc entry is the worker's).
+  const pinned = cpus !== undefined && canPin ? ['taskset', '-c', cpus, ...command] : command;
+  const child = spawn(pinned[0]!, pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const first = new Promise<T>((resolve, reject) => {
@@ -31,15 +40,19 @@ export function runChild<T>(
 
 export interface FakeProcess {
   baseUrl: string;
+  /** Every replica's base URL (one unless the plan has a batching fleet). */
+  baseUrls: string[];
   stats(): Promise<FakeStats>;
   stop(): void;
 }
 
-export async function startFakeProcess(plan: FaultPlan): Promise<FakeProcess> {
-  const { child, first } = runChild<{ baseUrl: string }>('./fake-server.ts', plan);
-  const { baseUrl } = await first;
+export async function startFakeProcess(plan: FaultPlan, cpus?: string): Promise<FakeProcess> {
+  const { child, first } = runChild<{ baseUrls: string[] }>('./fake-server.ts', plan, [], cpus);
+  const { baseUrls } = await first;
+  const baseUrl = baseUrls[0]!;
   return {
     baseUrl,
+    baseUrls,
     stats: async () => (await (await fetch(`${baseUrl}/stats`)).json()) as FakeStats,
     stop: () => void child.kill('SIGTERM'),
   };
