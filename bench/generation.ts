@@ -64,7 +64,9 @@ const run = (section: string) => String(values.sections).includes(section);
 
 /**
  * One replica is vLLM serving an 8B model on one H100: about 5,000 output tokens/s with its batch full
- * (vLLM's published throughput), shared by up to 64 running sequences (--max-num-seqs). Prefill: 2 x 8e9
+ * (vLLM's published throughput), shared by up to 64 running sequences (--max-num-seqs), one sequence
+ * at most 150 tokens/s (a decode step reads the 16 GB of bf16 weights at 3.35 TB/s: at most ~200
+ * steps/s, ~150 in practice): below 34 running sequences a replica leaves budget unused. Prefill: 2 x 8e9
  * FLOPs per prompt token at ~400 TFLOP/s effective bf16 is about 25,000 tokens/s. Answers are
  * lognormal (median `--answer-tokens`, log-sd 0.5, 8 % reach max_tokens at twice the median), 4
  * characters a token. Simulated seconds are real seconds of that hardware; `--time-scale` runs them
@@ -75,6 +77,7 @@ const fleet: BatchingSpec = {
   replicas: int('replicas', 2),
   slots: int('slots'),
   tokensPerSecond: 5000,
+  maxSequenceTokensPerSecond: 150,
   prefillTokensPerSecond: 25_000,
   medianTokens: answerTokens,
   sigma: 0.5,

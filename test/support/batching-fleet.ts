@@ -4,7 +4,8 @@ import { mulberry32 } from '../../core/random.js';
  * A fleet of vLLM-like replicas under continuous batching, in simulated seconds (no timers: the
  * caller moves the clock, so the model can be tested without timing). Each replica has a fixed
  * token budget per second shared equally by its running sequences, at most `slots` of them (vLLM's
- * --max-num-seqs); further requests wait in its FIFO queue. A sequence's work is its prefill (prompt
+ * --max-num-seqs), none faster than one decode step per token allows; further requests wait in its
+ * FIFO queue. A sequence's work is its prefill (prompt
  * tokens, cheaper per token by tokensPerSecond / prefillTokensPerSecond) plus its output tokens.
  */
 export interface BatchingSpec {
@@ -12,6 +13,11 @@ export interface BatchingSpec {
   slots: number;
   /** Output tokens per second of one replica with every slot running. */
   tokensPerSecond: number;
+  /**
+   * The fastest one sequence decodes (a step reads every weight once): with few sequences running the
+   * budget is not all used, so a fleet that runs half empty does half the work.
+   */
+  maxSequenceTokensPerSecond: number;
   /** Prompt tokens per second one replica prefills when it does nothing else. */
   prefillTokensPerSecond: number;
   /** Output lengths are lognormal: this median (tokens) and log standard deviation, capped at max_tokens. */
@@ -40,16 +46,20 @@ class Replica {
       this.running.push(this.queue.shift()!);
   }
 
+  /** Tokens per second of each running sequence: its share of the budget, at most one step's worth. */
+  private rate(): number {
+    return Math.min(this.spec.maxSequenceTokensPerSecond, this.spec.tokensPerSecond / this.running.length);
+  }
+
   /** Simulated seconds until the next running sequence finishes, at the current share. */
   untilNextFinish(): number {
     if (this.running.length === 0) return Infinity;
-    const least = Math.min(...this.running.map((s) => s.left));
-    return (least * this.running.length) / this.spec.tokensPerSecond;
+    return Math.min(...this.running.map((s) => s.left)) / this.rate();
   }
 
   /** Decodes for `dt` seconds with no sequence finishing inside it; returns the finished ones at its end. */
   run(dt: number): Sequence[] {
-    const each = (dt * this.spec.tokensPerSecond) / this.running.length;
+    const each = dt * this.rate();
     const finished: Sequence[] = [];
     for (let i = this.running.length - 1; i >= 0; i--) {
       const s = this.running[i]!;

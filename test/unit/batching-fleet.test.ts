@@ -6,6 +6,7 @@ const spec: BatchingSpec = {
   replicas: 1,
   slots: 2,
   tokensPerSecond: 100,
+  maxSequenceTokensPerSecond: 1000,
   prefillTokensPerSecond: 1000,
   medianTokens: 2048,
   sigma: 0.5,
@@ -41,6 +42,19 @@ test('running sequences share the replica budget; the next in the queue takes a 
   // Two slots busy for 2 s, then one for 1 s.
   assert.ok(Math.abs(fleet.stats.slotSeconds - 5) < 1e-9);
   assert.equal(fleet.stats.lastFinish, 3);
+});
+
+test('a sequence alone decodes no faster than one step per token allows', () => {
+  const capped = { ...spec, maxSequenceTokensPerSecond: 60 };
+  // Alone: 60 tokens/s, not the budget's 100. Two: the budget binds, 50 each.
+  near(finishTimes(new BatchingFleet(capped), [[0, 0, 0, 100]]), [100 / 60]);
+  near(
+    finishTimes(new BatchingFleet(capped), [
+      [0, 0, 0, 100],
+      [0, 0, 0, 100],
+    ]),
+    [2, 2],
+  );
 });
 
 test('a sequence arriving later slows the running one down from then on', () => {
