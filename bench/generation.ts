@@ -189,11 +189,14 @@ async function pipeline(
     };
     // With the worker process's node flags, so its memory is the worker's.
     const { child, first } = runChild<PipelineResult>('./pipeline.ts', args, workerHeapFlags());
-    const memory = watchMemory(child.pid!);
-    const result = await first;
+    const watch = watchMemory(child.pid!);
+    const result = await first.catch((err: Error) => {
+      // A worker past its heap cap dies: say how far its memory got.
+      throw new Error(`${err.message}; its resident peak was ${watch.stop().peakRssMb.toFixed(0)} MB`);
+    });
     return {
       result,
-      memory: memory.stop(),
+      memory: watch.stop(),
       policy: await policy.stats(),
       evaluation: await evaluation.stats(),
     };
@@ -310,9 +313,16 @@ async function memoryRun(): Promise<void> {
     `(c) fast fleet, ${label(count)} (the shards in flight at ${large}), answers of ${answerTokens} tokens`,
   );
   const fast = { ...fleet, sigma: 0, timeScale: 10_000 };
-  const { result, memory } = await pipeline(count, { batching: fast }, { shardSize: size });
+  const what = `(c) worker RSS MB at start / peak (/proc VmHWM), ${large} prompts: shards of ${size}, ${defaults.maxShardsInFlight} in flight, ${(answerTokens * fleet.charsPerToken) / 1024} KiB answers`;
+  const ran = await pipeline(count, { batching: fast }, { shardSize: size }).catch((err: Error) => err);
+  if (ran instanceof Error) {
+    rows.push([what, ran.message, '<= 512', false]);
+    summary.largeRssMb = { prompts: large, ran: count, error: ran.message };
+    return;
+  }
+  const { result, memory } = ran;
   rows.push([
-    `(c) worker RSS MB at start / peak (/proc VmHWM), ${large} prompts: ${cut(result)} in flight, ${(answerTokens * fleet.charsPerToken) / 1024} KiB answers`,
+    what,
     `${result.startRssMb.toFixed(0)} / ${memory.peakRssMb.toFixed(0)}`,
     '<= 512',
     memory.peakRssMb <= 512,
