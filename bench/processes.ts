@@ -4,7 +4,17 @@ import { fileURLToPath } from 'node:url';
 import type { FakeStats, FaultPlan } from '../test/support/fake-openai.js';
 
 const children = new Set<ChildProcess>();
-process.once('exit', () => children.forEach((child) => child.kill('SIGTERM')));
+/** Signals a child's process group: the child and what it started (a pipeline's Temporal dev server). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
+process.once('exit', () => children.forEach((child) => killGroup(child, 'SIGTERM')));
+// Children in groups of their own do not get the terminal's Ctrl-C: exit, so that they are ended.
+process.once('SIGINT', () => process.exit(130));
 
 /** Whether `taskset` can pin processes here (util-linux, Linux only). */
 export const canPin = spawnSync('taskset', ['-p', String(process.pid)]).status === 0;
@@ -24,9 +34,14 @@ export function runChild<T>(
   const command = [process.execPath, ...nodeFlags, '--import', 'tsx', path, JSON.stringify(arg)];
   // taskset execs node, so the child's pid is node's (its /proc entry is the worker's).
   const pinned = cpus !== undefined && canPin ? ['taskset', '-c', cpus, ...command] : command;
-  const child = spawn(pinned[0]!, pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A group of its own: a worker that dies past its heap cap cannot stop the dev server it started,
+  // so the group is ended when the child exits.
+  const child = spawn(pinned[0]!, pinned.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   children.add(child);
-  child.once('exit', () => children.delete(child));
+  child.once('exit', () => {
+    children.delete(child);
+    killGroup(child, 'SIGTERM');
+  });
   const first = new Promise<T>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     // Servers the child starts may print to the same stdout: the answer is the line that is JSON.
