@@ -220,7 +220,12 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
   const cooldownMs = endpoint.ejectCooldownMs ?? DEFAULT_COOLDOWN_MS;
   let turn = 0;
 
-  /** The replica for the next attempt; waits while every replica is inside a Retry-After. */
+  /**
+   * The replica for the next attempt, counted in flight there at once; waits while every replica is
+   * inside a Retry-After. Counting it here rather than after the caller resumes matters for bursts:
+   * requests picking in the same tick (a shard's first requests, slots freed together) would all see
+   * the same counts and all go to the one least busy replica.
+   */
   async function pick(signal?: AbortSignal): Promise<Replica> {
     for (;;) {
       const now = Date.now();
@@ -237,6 +242,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
       turn = (turn + 1) % pool.length;
       let best = pool[turn]!;
       for (const r of pool) if (r.inFlight < best.inFlight) best = r;
+      best.inFlight++;
       return best;
     }
   }
@@ -269,7 +275,6 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
       const signal = callSignal(request.signal);
       try {
         replica = await pick(request.signal);
-        replica.inFlight++;
         const started = performance.now();
         const completion = await replica.client.chat.completions.create(body, { signal: signal.signal });
         const latencyMs = performance.now() - started;

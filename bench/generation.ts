@@ -1,190 +1,173 @@
 /**
- * `npm run bench:generation [-- --prompts 10000 --large 100000 --depth 4 --shard-size 500 --quick]`:
- * how well generation keeps an inference server busy. Prints one table:
- *  (a) requests/s and client CPU per request of the activity code path (sampleShard + refineChain:
- *      client, journal, manifests) against a bare `openai` client loop at the same concurrency, both
- *      in an activity context, on an instant-reply server (`--throughput-prompts`);
- *  (b) the share of wall time a simulated GPU-bound server is busy during sample + refine of
- *      `--prompts` prompts x K=`--depth`, through a Temporal dev server and a real worker;
- *  (c) the worker's resident memory in (b) and in the same pipeline at `--large` prompts;
- *  (d) Temporal history events and the largest event (payload included) per workflow run for
- *      `--events-prompts` prompts with the default shard settings, shard steps stubbed.
- * `--shard-size` is the least shard size of (b) and (c); `maxShards` (the default) may grow it.
- * `--sections abcd` picks sections. Every server runs in its own process, so client and server do
- * not share an event loop.
+ * `npm run bench:generation [-- --quick --json FILE --sections abcd ...]`: whether generation keeps a
+ * realistic inference fleet busy, and what it costs. Prints a table of targets with PASS / FAIL (the
+ * exit code is 1 when one fails), then, as the last line, one JSON object with every figure.
+ *  (a) requests/s and CPU per request of the activity path (sampleShard + refineChain) against a plain
+ *      `openai` loop with no activity context, on an instant server: `--rounds` rounds after a warm-up
+ *      round, the order alternating, each side a fresh process pinned to CPU 0 and the server to CPU 1;
+ *      the median of the per-round ratios with a distribution-free 95 % interval;
+ *  (b) slot use of a simulated vLLM fleet (`--replicas` x `--slots`, lognormal answers of median
+ *      `--answer-tokens`) during sample + refine of `--prompts` prompts x K=`--depth`, through a
+ *      Temporal dev server and a real worker; per-shard step hand-offs; worker CPU per request;
+ *  (c) the worker's memory (from /proc) in (b) and at `--large` prompts against the same fleet with
+ *      its clock run fast, answers of `--answer-tokens` tokens each;
+ *  (d) Temporal history events and the largest event per workflow run for `--events-prompts` prompts
+ *      with the default shard settings, shard steps stubbed.
+ * Every server runs in its own process, so client and server do not share an event loop.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import OpenAI from 'openai';
-import { writeJsonlWithManifest } from '../storage/jsonl-writer.js';
-import { createGenerationActivities } from '../activities/generate.js';
-import { openAIChat } from '../activities/inference.js';
-import { arithmeticProblems } from '../core/arithmetic.js';
-import { mapLimit } from '../core/concurrency.js';
-import type { Endpoint } from '../core/config.js';
+import { percentile } from '../core/metrics/bootstrap.js';
 import type { Manifest } from '../core/records.js';
 import { shardsOf } from '../core/shards.js';
-import type { PipelineArgs, PipelineResult } from './pipeline.js';
+import { defaultSharding } from '../test/support/config.js';
+import type { BatchingSpec } from '../test/support/batching-fleet.js';
+import type { FaultPlan } from '../test/support/fake-openai.js';
 import { workerHeapFlags } from '../workers/heap.js';
-import { runChild, startFakeProcess } from './processes.js';
+import { medianInterval } from './median-interval.js';
+import type { PipelineArgs, PipelineResult } from './pipeline.js';
+import { canPin, runChild, startFakeProcess } from './processes.js';
+import { watchMemory } from './proc-memory.js';
+import type { Rate, ThroughputArgs } from './throughput-client.js';
 
 const { values } = parseArgs({
   options: {
     prompts: { type: 'string', default: '10000' },
     large: { type: 'string', default: '100000' },
     depth: { type: 'string', default: '4' },
-    concurrency: { type: 'string', default: '64' },
     'shard-size': { type: 'string', default: '500' },
-    'throughput-prompts': { type: 'string', default: '2000' },
+    replicas: { type: 'string', default: '8' },
+    slots: { type: 'string', default: '64' },
+    'answer-tokens': { type: 'string', default: '2048' },
+    'time-scale': { type: 'string', default: '8' },
+    'throughput-prompts': { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '10' },
     'events-prompts': { type: 'string', default: '100000' },
-    'time-scale': { type: 'string', default: '64' },
     sections: { type: 'string', default: 'abcd' },
+    json: { type: 'string' },
+    'cpu-prof': { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
-const int = (name: keyof typeof values) => Number.parseInt(String(values[name]), 10);
-const quick = values.quick;
-const prompts = quick ? 500 : int('prompts');
-const large = quick ? 0 : int('large');
-const eventsPrompts = int('events-prompts');
+const int = (name: keyof typeof values, quickValue?: number) =>
+  values.quick && quickValue !== undefined ? quickValue : Number.parseInt(String(values[name]), 10);
+const prompts = int('prompts', 1000);
+const large = int('large', 0);
 const depth = int('depth');
+const shardSize = int('shard-size', 250);
+const throughputPrompts = int('throughput-prompts', 200);
 const concurrency = int('concurrency');
-const shardSize = int('shard-size');
-const throughputPrompts = quick ? 500 : int('throughput-prompts');
-const shardsInFlight = 4;
+const rounds = int('rounds');
+const eventsPrompts = int('events-prompts');
 const run = (section: string) => String(values.sections).includes(section);
 
 /**
- * A simulated GPU: 64 sequences at once, 2,560 tokens/s in all, 256-token replies (6.4 s each), its
- * clock run `--time-scale` times faster; scale it down where the client's CPU would be the bottleneck.
+ * One replica is vLLM serving an 8B model on one H100: about 5,000 output tokens/s with its batch full
+ * (vLLM's published throughput), shared by up to 64 running sequences (--max-num-seqs), one sequence
+ * at most 150 tokens/s (a decode step reads the 16 GB of bf16 weights at 3.35 TB/s: at most ~200
+ * steps/s, ~150 in practice): below 34 running sequences a replica leaves budget unused. Prefill: 2 x 8e9
+ * FLOPs per prompt token at ~400 TFLOP/s effective bf16 is about 25,000 tokens/s. Answers are
+ * lognormal (median `--answer-tokens`, log-sd 0.5, 8 % reach max_tokens at twice the median), 4
+ * characters a token. Simulated seconds are real seconds of that hardware; `--time-scale` runs them
+ * faster, low enough that the worker's CPU is not what limits the fleet.
  */
-const gpu = { slots: 64, tokensPerSecond: 2560, completionTokens: 256, timeScale: int('time-scale') };
+const answerTokens = int('answer-tokens');
+const fleet: BatchingSpec = {
+  replicas: int('replicas', 2),
+  slots: int('slots'),
+  tokensPerSecond: 5000,
+  maxSequenceTokensPerSecond: 150,
+  prefillTokensPerSecond: 25_000,
+  medianTokens: answerTokens,
+  sigma: 0.5,
+  charsPerToken: 4,
+  timeScale: int('time-scale', 16),
+};
+const maxTokens = 2 * answerTokens;
 
-const rows: [string, string, string][] = [];
+type Row = [measure: string, value: string, target: string, pass: boolean | null];
+const rows: Row[] = [];
+const summary: Record<string, unknown> = {};
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const fixed = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 
-async function promptShards(dir: string, count: number): Promise<Manifest> {
-  return writeJsonlWithManifest(join(dir, 'prompts.jsonl'), 'prompt', arithmeticProblems(count, 1, 99), {
-    step: 'prompts',
-    runId: 'bench',
-    iteration: 1,
-  });
-}
-
-interface Rate {
-  perS: number;
-  cpuUsPer: number;
-}
-const none: Rate = { perS: 0, cpuUsPer: Infinity };
-const better = (a: Rate, b: Rate): Rate => ({
-  perS: Math.max(a.perS, b.perS),
-  cpuUsPer: Math.min(a.cpuUsPer, b.cpuUsPer),
-});
-const show = (r: Rate) => `${r.perS.toFixed(0)} req/s, ${r.cpuUsPer.toFixed(0)} µs CPU/req`;
-
-/** Wall time and this process's CPU time (user + system) over a number of requests. */
-function startClock() {
-  const wall = performance.now();
-  const cpu = process.cpuUsage();
-  return {
-    stop(requests: number): Rate {
-      const used = process.cpuUsage(cpu);
-      return {
-        perS: requests / ((performance.now() - wall) / 1000),
-        cpuUsPer: (used.user + used.system) / requests,
-      };
-    },
-  };
-}
-
-/** (a) The activity path vs a bare client against an instant server at the same concurrency. */
+/** (a) The activity path against a plain openai loop, alternating, in fresh pinned processes. */
 async function throughput(): Promise<void> {
-  const server = await startFakeProcess({});
-  const requests = throughputPrompts * depth;
-  // The bare loop runs as an activity too, so both pay for the activity context (its AsyncLocalStorage
-  // turns on promise hooks for the whole process) and the ratio is the cost of the orchestration alone.
-  const bare = (): Promise<Rate> => new MockActivityEnvironment().run(bareLoop);
-  const bareLoop = async () => {
-    const client = new OpenAI({ baseURL: server.baseUrl, apiKey: 'x', maxRetries: 0 });
-    const clock = startClock();
-    await mapLimit(
-      Array.from({ length: requests }, (_, i) => i),
+  const server = await startFakeProcess({}, '1');
+  const side = (mode: ThroughputArgs['mode'], profile: boolean) => {
+    const args: ThroughputArgs = {
+      mode,
+      baseUrl: server.baseUrl,
+      prompts: throughputPrompts,
+      depth,
       concurrency,
-      (seed) =>
-        client.chat.completions.create({
-          model: 'm',
-          messages: [{ role: 'user', content: 'What is 12 more than 30?' }],
-          temperature: 1,
-          max_tokens: 32,
-          seed,
-        }),
-    );
-    return clock.stop(requests);
-  };
-  const orchestrated = async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'evolve-bench-'));
-    const manifest = await promptShards(dir, throughputPrompts);
-    const ep: Endpoint = { baseUrl: server.baseUrl, maxConcurrency: concurrency, requestTimeoutMs: 60_000 };
-    const chat = openAIChat(ep);
-    const activities = createGenerationActivities({ chatFor: () => chat });
-    const shards = shardsOf(manifest, 64);
-    const params = { samples: 1, temperature: 1, topP: 1, maxTokens: 32, seed: 1 };
-    const scope = (step: string) => ({
-      runId: 'bench',
-      iteration: 1,
-      dir: join(dir, step),
-      indexes: [join(dir, 'cas')],
-    });
-    const clock = startClock();
-    await mapLimit(shards, shardsInFlight, async (shard) => {
-      const env = new MockActivityEnvironment();
-      const base = { shard, policy: { endpoint: ep, model: 'm' }, params };
-      const answers: Manifest = await env.run(activities.sampleShard, { ...base, scope: scope('sample') });
-      await env.run(activities.refineChain, {
-        ...base,
-        scope: scope('refine'),
-        answers,
-        chainDepth: depth,
-        refinement: { template: 'multi-turn' as const, instruction: 'Improve your answer.' },
-      });
-    });
-    const rate = clock.stop(requests);
-    rmSync(dir, { recursive: true, force: true });
-    return rate;
+    };
+    const flags = profile && values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+    return runChild<Rate>('./throughput-client.ts', args, flags, '0').first;
   };
   try {
-    // Best of two rounds each, alternating. On a busy machine wall time mostly measures the other
-    // processes; the client's own CPU time per request is the steadier figure.
-    const best = { bare: none, orchestrated: none };
-    for (let round = 0; round < 2; round++) {
-      best.bare = better(best.bare, await bare());
-      best.orchestrated = better(best.orchestrated, await orchestrated());
-      log(`(a) round ${round + 1}: bare ${show(best.bare)}; activities ${show(best.orchestrated)}`);
+    const ratios: number[] = [];
+    const cpuRatios: number[] = [];
+    const rates: { bare: Rate; activities: Rate }[] = [];
+    // Round 0 warms the server (and the disk cache) and is not counted.
+    for (let round = 0; round <= rounds; round++) {
+      const order = round % 2 === 0 ? (['bare', 'activities'] as const) : (['activities', 'bare'] as const);
+      const got: Partial<Record<ThroughputArgs['mode'], Rate>> = {};
+      for (const mode of order) got[mode] = await side(mode, round === rounds);
+      const { bare, activities } = got as { bare: Rate; activities: Rate };
+      log(
+        `(a) round ${round}${round === 0 ? ' (warm-up)' : ''}: bare ${bare.perS.toFixed(0)} req/s ` +
+          `${bare.cpuUsPer.toFixed(0)} µs/req; activities ${activities.perS.toFixed(0)} req/s ` +
+          `${activities.cpuUsPer.toFixed(0)} µs/req`,
+      );
+      if (round === 0) continue;
+      rates.push({ bare, activities });
+      ratios.push(activities.perS / bare.perS);
+      cpuRatios.push(bare.cpuUsPer / activities.cpuUsPer);
     }
-    const label = `${requests} requests, concurrency ${concurrency}`;
-    rows.push([`(a) bare openai loop (${label})`, show(best.bare), '']);
-    rows.push([`(a) sampleShard+refineChain (${label})`, show(best.orchestrated), '']);
+    const ratio = medianInterval(ratios);
+    const cpu = medianInterval(cpuRatios);
+    const median = (pick: (r: { bare: Rate; activities: Rate }) => number) => percentile(rates.map(pick), 50);
+    const label = `${throughputPrompts * depth} requests, concurrency ${concurrency}, ${rounds} rounds`;
     rows.push([
-      '(a) ratio activities / bare, req/s',
-      (best.orchestrated.perS / best.bare.perS).toFixed(2),
-      '>= 0.90',
+      `(a) plain openai loop, median (${label})`,
+      `${median((r) => r.bare.perS).toFixed(0)} req/s, ${median((r) => r.bare.cpuUsPer).toFixed(0)} µs CPU/req`,
+      '',
+      null,
     ]);
     rows.push([
-      '(a) ratio bare / activities, client CPU per request',
-      (best.bare.cpuUsPer / best.orchestrated.cpuUsPer).toFixed(2),
-      '>= 0.90',
+      '(a) sampleShard + refineChain, median',
+      `${median((r) => r.activities.perS).toFixed(0)} req/s, ${median((r) => r.activities.cpuUsPer).toFixed(0)} µs CPU/req`,
+      '',
+      null,
     ]);
+    const ci = (m: typeof ratio) => `${fixed(m.median)} (95 % CI ${fixed(m.low)}-${fixed(m.high)})`;
+    rows.push([
+      '(a) req/s ratio activities / plain, median of rounds',
+      ci(ratio),
+      '>= 0.90',
+      ratio.median >= 0.9,
+    ]);
+    rows.push(['(a) CPU/req ratio plain / activities, median of rounds', ci(cpu), '', null]);
+    Object.assign(summary, {
+      ratioMedian: ratio.median,
+      ratioCi95: [ratio.low, ratio.high],
+      ratioCoverage: ratio.coverage,
+      ratios,
+      cpuRatioMedian: cpu.median,
+      cpuRatioCi95: [cpu.low, cpu.high],
+      pinned: canPin,
+    });
   } finally {
     server.stop();
   }
 }
 
+/** One iteration through a dev server and a real worker, its memory read from /proc meanwhile. */
 async function pipeline(
   count: number,
-  policyPlan: object,
+  policyPlan: FaultPlan,
   sharding: PipelineArgs['sharding'],
   stubShards = false,
 ) {
@@ -192,19 +175,31 @@ async function pipeline(
   const evaluation = await startFakeProcess({});
   try {
     const args: PipelineArgs = {
-      policyUrl: policy.baseUrl,
+      policyUrls: policy.baseUrls,
       evalUrl: evaluation.baseUrl,
       prompts: count,
       samples: 1,
       depth,
+      maxTokens,
       sharding,
-      // Twice the server's slots: its queue never runs dry while a shard changes step.
-      maxConcurrency: 2 * gpu.slots,
+      // Twice the fleet's slots, up to the schema's limit: its queues never run dry while a shard
+      // changes step.
+      maxConcurrency: Math.min(1024, 2 * fleet.replicas * fleet.slots),
       stubShards,
     };
     // With the worker process's node flags, so its memory is the worker's.
-    const result = await runChild<PipelineResult>('./pipeline.ts', args, workerHeapFlags()).first;
-    return { result, stats: await policy.stats() };
+    const { child, first } = runChild<PipelineResult>('./pipeline.ts', args, workerHeapFlags());
+    const watch = watchMemory(child.pid!);
+    const result = await first.catch((err: Error) => {
+      // A worker past its heap cap dies: say how far its memory got.
+      throw new Error(`${err.message}; its resident peak was ${watch.stop().peakRssMb.toFixed(0)} MB`);
+    });
+    return {
+      result,
+      memory: watch.stop(),
+      policy: await policy.stats(),
+      evaluation: await evaluation.stats(),
+    };
   } finally {
     policy.stop();
     evaluation.stop();
@@ -212,85 +207,194 @@ async function pipeline(
 }
 
 const cut = (r: PipelineResult) => `${r.shards.count} shards of ${r.shards.size}`;
-const rss = (r: PipelineResult) => `${r.startRssMb.toFixed(0)} / ${r.peakRssMb.toFixed(0)}`;
-const heapRow = (r: PipelineResult): [string, string, string] => [
-  '(c) worker V8 heap MB: live after full GC / in use incl. garbage, peaks',
-  `${r.peakLiveMb.toFixed(0)} / ${r.peakHeapMb.toFixed(0)}`,
-  '',
-];
-const seconds = (ms: number) => (ms / 1000).toFixed(1);
+const label = (n: number) => `${n} prompts x K=${depth}`;
+const p95 = (xs: number[]) => (xs.length > 0 ? percentile(xs, 95) : NaN);
+const hours = (s: number) => `${(s / 3600).toFixed(2)} h`;
 
-async function main() {
+/** (b) The realistic fleet: slot use, hand-offs, worker CPU, memory. */
+async function fleetRun(): Promise<void> {
+  const shape = `${fleet.replicas} x ${fleet.slots} slots`;
+  log(
+    `(b) simulated fleet ${shape}, ${label(prompts)}, shards of at least ${shardSize}, time x${fleet.timeScale}`,
+  );
+  const sharding = { shardSize, maxShardsInFlight: 4 };
+  const { result, memory, policy, evaluation } = await pipeline(prompts, { batching: fleet }, sharding);
+  const f = policy.fleet!;
+  const slots = fleet.replicas * fleet.slots;
+  const slotUse = f.slotSecondsToLastArrival / (slots * (f.lastArrival - f.firstArrival));
+  const slotUseToEnd = f.slotSeconds / (slots * (f.lastFinish - f.firstArrival));
+  const h = result.handoffs;
+  const handoffP95Ms = p95(h.sampleToRefine);
+  // `served` counts one replica's replies; the fleet counts all of them.
+  const requests = f.requests + evaluation.served;
+  const cpuUsPerRequest = result.cpuUs / requests;
+  rows.push([
+    `(b) fleet ${shape}: ${label(prompts)}, ${cut(result)}, ${f.requests} requests`,
+    `${result.trainRows} rows; ${hours(f.lastFinish - f.firstArrival)} simulated in ${(result.wallMs / 1000).toFixed(0)} s (x${fleet.timeScale})`,
+    `${prompts * depth} rows`,
+    result.trainRows === prompts * depth,
+  ]);
+  rows.push([
+    '(b) output tokens / request (mean), capped at max_tokens',
+    `${(f.outputTokens / f.requests).toFixed(0)}, ${((100 * f.capped) / f.requests).toFixed(1)} % at ${maxTokens}`,
+    '',
+    null,
+  ]);
+  rows.push(['(b) slot use, first request to last request', fixed(slotUse, 3), '>= 0.97', slotUse >= 0.97]);
+  rows.push(['(b) slot use, first request to last reply (drain included)', fixed(slotUseToEnd, 3), '', null]);
+  rows.push([
+    `(b) hand-off sample -> refine per shard, p95 / max ms (${h.sampleToRefine.length} shards)`,
+    `${fixed(handoffP95Ms, 0)} / ${fixed(Math.max(...h.sampleToRefine), 0)}`,
+    '<= 1000',
+    handoffP95Ms <= 1000,
+  ]);
+  rows.push([
+    '(b) its parts, p95 ms: last reply -> return / -> next start (Temporal) / -> first request',
+    [h.sampleFinish, h.sampleDispatch, h.refineSetup].map((xs) => fixed(p95(xs), 0)).join(' / '),
+    '',
+    null,
+  ]);
+  rows.push([
+    '(b) hand-off refine -> judge per shard, p95 ms',
+    fixed(p95(h.refineToJudge), 0),
+    '<= 1000',
+    p95(h.refineToJudge) <= 1000,
+  ]);
+  rows.push([
+    '(b) hand-off last judge -> pair step, ms',
+    fixed(h.judgeToPair ?? NaN, 0),
+    '<= 1000',
+    (h.judgeToPair ?? Infinity) <= 1000,
+  ]);
+  rows.push([
+    `(b) worker CPU per request (${requests} requests, whole process)`,
+    `${cpuUsPerRequest.toFixed(0)} µs`,
+    '',
+    null,
+  ]);
+  rows.push([
+    `(c) worker RSS MB at start / peak (/proc VmHWM), ${label(prompts)}`,
+    `${result.startRssMb.toFixed(0)} / ${memory.peakRssMb.toFixed(0)}`,
+    '<= 512',
+    memory.peakRssMb <= 512,
+  ]);
+  rows.push(['(c) worker live heap after full GC, peak MB', result.peakLiveMb.toFixed(0), '', null]);
+  Object.assign(summary, {
+    slotUse,
+    slotUseToEnd,
+    handoffP95Ms,
+    handoffMaxMs: Math.max(...h.sampleToRefine),
+    handoffPartsP95Ms: {
+      finish: p95(h.sampleFinish),
+      dispatch: p95(h.sampleDispatch),
+      setup: p95(h.refineSetup),
+    },
+    refineToJudgeP95Ms: p95(h.refineToJudge),
+    judgeToPairMs: h.judgeToPair,
+    workerCpuUsPerRequest: cpuUsPerRequest,
+    fleet: { ...fleet, stats: f, simulatedHours: (f.lastFinish - f.firstArrival) / 3600 },
+    wallS: result.wallMs / 1000,
+    workerRssMb: { start: result.startRssMb, peak: memory.peakRssMb, liveHeapPeak: result.peakLiveMb },
+  });
+}
+
+/**
+ * (c) The worker's memory peak of a `large`-prompt run. A shard step holds its shard's rows, so the peak
+ * is that of the shards in flight: at `large` prompts the default settings cut shards of
+ * large / maxShards prompts, maxShardsInFlight at a time. This runs exactly that many such shards (all
+ * in flight at once) against the fleet with its clock run fast, every answer `answerTokens` long; what
+ * grows with the prompt count itself (prompt file, workflow state) is (d)'s memory row, at full count.
+ */
+async function memoryRun(): Promise<void> {
+  const defaults = defaultSharding();
+  const size = shardsOf({ rows: large } as Manifest, defaults.shardSize, defaults.maxShards)[0]!.end;
+  const count = size * defaults.maxShardsInFlight;
+  log(
+    `(c) fast fleet, ${label(count)} (the shards in flight at ${large}), answers of ${answerTokens} tokens`,
+  );
+  const fast = { ...fleet, sigma: 0, timeScale: 10_000 };
+  // The target is to finish under the cap in force (EVOLVE_WORKER_HEAP_MB): past it the worker dies,
+  // and so would every restart on the same shards. Resident memory follows the cap, so it is shown only.
+  const capMb = Number(workerHeapFlags()[0]!.split('=')[1]);
+  const what = `(c) ${large} prompts (shards of ${size}, ${defaults.maxShardsInFlight} in flight), ${(answerTokens * fleet.charsPerToken) / 1024} KiB answers: worker RSS MB at start / peak (/proc VmHWM)`;
+  const target = `finishes under a ${capMb} MB heap cap`;
+  const ran = await pipeline(count, { batching: fast }, { shardSize: size }).catch((err: Error) => err);
+  if (ran instanceof Error) {
+    rows.push([what, `died: ${ran.message}`, target, false]);
+    summary.largeRssMb = { prompts: large, ran: count, heapCapMb: capMb, error: ran.message };
+    return;
+  }
+  const { result, memory } = ran;
+  rows.push([what, `${result.startRssMb.toFixed(0)} / ${memory.peakRssMb.toFixed(0)}`, target, true]);
+  rows.push(['(c) same, live heap after full GC, peak MB', result.peakLiveMb.toFixed(0), '', null]);
+  summary.largeRssMb = {
+    prompts: large,
+    ran: count,
+    heapCapMb: capMb,
+    start: result.startRssMb,
+    peak: memory.peakRssMb,
+    liveHeapPeak: result.peakLiveMb,
+  };
+}
+
+/** (d) History size with real manifests and the default shard settings, shard steps stubbed. */
+async function historyRun(): Promise<void> {
+  log(`(d) shard steps stubbed, ${label(eventsPrompts)}, default shard settings`);
+  const { result, memory } = await pipeline(eventsPrompts, {}, {}, true);
+  const { run, iteration } = result.history;
+  const largestKiB = Math.max(run.largestEventBytes, iteration.largestEventBytes) / 1024;
+  rows.push([
+    `(d) history events, iteration run (${label(eventsPrompts)}, ${cut(result)})`,
+    String(iteration.events),
+    '<= 2000',
+    iteration.events <= 2000,
+  ]);
+  rows.push(['(d) history events, parent run', String(run.events), '<= 2000', run.events <= 2000]);
+  rows.push([
+    '(d) largest history event (its payload included), KiB',
+    largestKiB.toFixed(1),
+    '<= 256',
+    largestKiB <= 256,
+  ]);
+  // What grows with the prompt count besides the per-shard work: prompt file, row offsets, workflow state.
+  rows.push([
+    `(c) worker RSS MB at start / peak (/proc VmHWM), ${eventsPrompts} prompts, shard steps stubbed`,
+    `${result.startRssMb.toFixed(0)} / ${memory.peakRssMb.toFixed(0)}`,
+    '<= 512',
+    memory.peakRssMb <= 512,
+  ]);
+  Object.assign(summary, {
+    stubbedRssMb: { prompts: eventsPrompts, start: result.startRssMb, peak: memory.peakRssMb },
+    eventsPer100k: (iteration.events * 100_000) / eventsPrompts,
+    eventsPrompts,
+    parentEvents: run.events,
+    largestEventKiB: largestKiB,
+  });
+}
+
+async function main(): Promise<number> {
   if (run('a')) {
-    log(`(a) instant server, ${throughputPrompts} prompts x K=${depth}`);
+    log(
+      `(a) instant server, ${throughputPrompts} prompts x K=${depth}, ${rounds} rounds${canPin ? ', pinned' : ''}`,
+    );
     await throughput();
   }
+  if (run('b')) await fleetRun();
+  if (run('c') && large > 0) await memoryRun();
+  if (run('d')) await historyRun();
 
-  const label = (n: number) => `${n} prompts x K=${depth}`;
-  const sharding = { shardSize, maxShardsInFlight: shardsInFlight };
-  if (run('b')) {
-    log(`(b) simulated GPU server, ${label(prompts)}, shards of at least ${shardSize}`);
-    const { result: run, stats } = await pipeline(prompts, { gpu }, sharding);
-    rows.push([
-      `(b) wall s, generations written (${label(prompts)}, ${cut(run)})`,
-      `${seconds(run.wallMs)}, ${run.trainRows}`,
-      `${prompts * depth} rows`,
-    ]);
-    rows.push([
-      '(b) GPU-sim server busy share of sample+refine wall',
-      (stats.busyMs / stats.spanMs).toFixed(3),
-      '>= 0.97',
-    ]);
-    rows.push([
-      `(b) GPU-sim slot utilisation (${gpu.slots} slots)`,
-      (stats.slotMs / (gpu.slots * stats.spanMs)).toFixed(3),
-      '',
-    ]);
-    rows.push([`(c) worker RSS MB at start / peak, ${prompts} prompts`, rss(run), '<= 512, flat']);
-    rows.push(heapRow(run));
-  }
-
-  if (run('c') && large > 0) {
-    log(`(c) instant server, ${label(large)}, shards of at least ${shardSize}`);
-    const { result } = await pipeline(large, {}, sharding);
-    rows.push([
-      `(c) worker RSS MB at start / peak, ${large} prompts, ${cut(result)} (wall ${seconds(result.wallMs)} s)`,
-      rss(result),
-      '<= 512, flat',
-    ]);
-    rows.push(['(c) worker lifetime max RSS MB', result.maxRssMb.toFixed(0), '']);
-    rows.push(heapRow(result));
-  }
-
-  if (run('d')) {
-    log(`(d) shard steps stubbed, ${label(eventsPrompts)}, default shard settings`);
-    const { result } = await pipeline(eventsPrompts, {}, {}, true);
-    const { run, iteration } = result.history;
-    rows.push([
-      `(d) history events, iteration run (${label(eventsPrompts)}, default: ${cut(result)})`,
-      String(iteration.events),
-      '<= 2000',
-    ]);
-    rows.push(['(d) history events, parent run', String(run.events), '<= 2000']);
-    rows.push([
-      '(d) largest history event (its payload included), KiB',
-      (Math.max(run.largestEventBytes, iteration.largestEventBytes) / 1024).toFixed(1),
-      '<< 2048 (payload limit)',
-    ]);
-    // What grows with the prompt count besides the per-shard work: prompt file, row offsets, workflow state.
-    rows.push([
-      `(c) worker RSS MB at start / peak, ${eventsPrompts} prompts, shard steps stubbed`,
-      rss(result),
-      '<= 512, flat',
-    ]);
-  }
-
-  const heads = ['measure', 'value', 'target'];
-  const width = heads.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const heads = ['measure', 'value', 'target', 'result'];
+  const cells = rows.map(([m, v, t, pass]) => [m, v, t, pass === null ? '' : pass ? 'PASS' : 'FAIL']);
+  const width = heads.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`;
   console.log(line(heads));
   console.log(`|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(r));
+  for (const r of cells) console.log(line(r));
+  const failed = rows.filter((r) => r[3] === false).map((r) => r[0]);
+  const out = { ...summary, failed, quick: values.quick, argv: process.argv.slice(2) };
+  if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2) + '\n');
+  console.log(JSON.stringify(out));
+  return failed.length > 0 ? 1 : 0;
 }
 
-await main();
+process.exitCode = await main();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities, defaultDeps } from '../activities/index.js';
+import { handoffRecorder, type Handoffs } from './handoffs.js';
 import { loadConfigFile } from '../client/config-file.js';
 import type { Endpoint, RunConfig } from '../core/config.js';
 import type { Manifest } from '../core/records.js';
@@ -24,11 +25,13 @@ import { requireInstalled, temporalCli } from '../test/support/paths.js';
 import { quietRuntime } from '../test/support/quiet.js';
 
 export interface PipelineArgs {
-  policyUrl: string;
+  /** The policy server's replicas: the product's client spreads requests over them. */
+  policyUrls: string[];
   evalUrl: string;
   prompts: number;
   samples: number;
   depth: number;
+  maxTokens: number;
   /** Shard settings over the schema's defaults (shardSize, maxShards, maxShardsInFlight). */
   sharding: Partial<Pick<RunConfig, 'shardSize' | 'maxShards' | 'maxShardsInFlight'>>;
   maxConcurrency: number;
@@ -51,28 +54,33 @@ export interface PipelineResult {
   peakHeapMb: number;
   /** Peak of the heap in use just after a full collection: the live set. */
   peakLiveMb: number;
+  /** CPU time (user + system) of this worker process over the run, µs. */
+  cpuUs: number;
+  handoffs: Handoffs;
 }
 
 const args = JSON.parse(process.argv[2]!) as PipelineArgs;
 quietRuntime();
 const root = mkdtempSync(join(tmpdir(), 'evolve-bench-'));
 const demo = loadConfigFile('deploy/demo/config.yaml');
-const endpoint = (baseUrl: string): Endpoint => ({
-  baseUrl,
-  maxConcurrency: args.maxConcurrency,
-  requestTimeoutMs: 300_000,
-});
+const limits = { maxConcurrency: args.maxConcurrency, requestTimeoutMs: 300_000 };
+const endpoint = (baseUrl: string): Endpoint => ({ baseUrl, ...limits });
 const config: RunConfig = {
   ...demo,
   runId: 'bench',
   artifactRoot: root,
-  policy: { ...demo.policy, endpoint: endpoint(args.policyUrl) },
+  policy: { ...demo.policy, endpoint: { baseUrls: args.policyUrls, ...limits } },
   prompts: [{ kind: 'arithmetic', count: args.prompts, seed: 1, maxOperand: 99 }],
   ...defaultSharding(),
   ...args.sharding,
-  sampling: { ...demo.sampling, samples: args.samples, chainDepth: args.depth },
+  sampling: { ...demo.sampling, samples: args.samples, chainDepth: args.depth, maxTokens: args.maxTokens },
   judge: { ...demo.judge, llm: { ...demo.judge.llm!, endpoint: endpoint(args.evalUrl) } },
-  evaluation: { ...demo.evaluation, prompts: { kind: 'arithmetic', count: 16, seed: 5, maxOperand: 99 } },
+  // Evaluation (iteration 0's too) goes to its own server: the policy fleet serves training generation only.
+  evaluation: {
+    ...demo.evaluation,
+    prompts: { kind: 'arithmetic', count: 16, seed: 5, maxOperand: 99 },
+    endpoint: endpoint(args.evalUrl),
+  },
 };
 
 const stub = (uri: string, rows = 0): Manifest => ({
@@ -85,8 +93,14 @@ const stub = (uri: string, rows = 0): Manifest => ({
   stats: {},
   wallMs: 0,
 });
+const handoffs = handoffRecorder();
+const real = createActivities(handoffs.deps(defaultDeps()));
 const activities = {
-  ...createActivities(defaultDeps()),
+  ...real,
+  sampleShard: handoffs.step('sample', real.sampleShard),
+  refineChain: handoffs.step('refine', real.refineChain),
+  judgeShard: handoffs.step('judge', real.judgeShard),
+  buildPairs: handoffs.pairs(real.buildPairs),
   submitTraining: async ({
     jobKey,
     scope,
@@ -162,20 +176,21 @@ try {
   let peakLive = 0;
   const stopGcWatch = afterFullGc((live) => (peakLive = Math.max(peakLive, live)));
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const result = await worker.runUntil(
     env.client.workflow.execute('evolveRun', { taskQueue: 'bench', workflowId: 'bench', args: [config] }),
   );
   const wallMs = performance.now() - started;
+  const cpuUsed = process.cpuUsage(cpu);
   clearInterval(sampler);
   stopGcWatch();
   const historyOf = (workflowId: string) => historySize(env.client.workflow.getHandle(workflowId));
   const shards = shardsOf({ rows: args.prompts } as Manifest, config.shardSize, config.maxShards);
-  const trainRows = (
-    result as { iterations: { steps: { step: string; rows: number }[] }[] }
-  ).iterations[0]!.steps.filter((s) => s.step === 'train:sample' || s.step === 'train:refine').reduce(
-    (n, s) => n + s.rows,
-    0,
-  );
+  // Iteration 0 (evaluation of the initial policy) has no training steps.
+  const trainRows = (result as { iterations: { steps: { step: string; rows: number }[] }[] }).iterations
+    .flatMap((i) => i.steps)
+    .filter((s) => s.step === 'train:sample' || s.step === 'train:refine')
+    .reduce((n, s) => n + s.rows, 0);
   const out: PipelineResult = {
     wallMs,
     trainRows,
@@ -186,6 +201,8 @@ try {
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     peakHeapMb: peakHeap / 2 ** 20,
     peakLiveMb: peakLive / 2 ** 20,
+    cpuUs: cpuUsed.user + cpuUsed.system,
+    handoffs: handoffs.result(),
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 } finally {

@@ -87,6 +87,21 @@ test('an endpoint sees at most maxConcurrency requests, across callers', async (
   assert.equal(s.requests.peakInFlight, 3);
 });
 
+test('a burst of requests spreads over the replicas, not onto the least busy one', async () => {
+  const replicas = await Promise.all([0, 1, 2, 3].map(() => server({ latencyMs: 200 })));
+  const chat = openAIChat(endpoint({ baseUrls: replicas.map((r) => r.baseUrl), maxConcurrency: 16 }));
+  // One request each on three replicas, then eight picking in the same tick (as a shard's first
+  // requests do): counted only after they resume, all eight saw the fourth replica least busy.
+  const first = Promise.all([0, 1, 2].map((i) => chat(request(i))));
+  await until(
+    'three requests in flight',
+    () => replicas.filter((r) => r.requests.inFlight === 1).length === 3,
+  );
+  await Promise.all([first, ...Array.from({ length: 8 }, (_, i) => chat(request(10 + i)))]);
+  const peaks = replicas.map((r) => r.requests.peakInFlight);
+  assert.ok(Math.max(...peaks) <= 3, `peak requests in flight per replica: ${peaks.join(', ')}`);
+});
+
 test('replicas: a dead and a broken replica are ejected, traffic moves, every record is written', async () => {
   const broken = await server({ down: true });
   const healthy = await server();

@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BatchingFleet, type BatchingSpec, type FleetStats } from './batching-fleet.js';
 
 /**
  * An OpenAI-compatible chat server for fault injection and load simulation: it answers arithmetic
  * questions (right for even seeds, off by one for odd ones), scores judge prompts (pointwise, and
- * pairwise preferring the longer answer), fails requests on a schedule or at random, and can model a
- * GPU-bound server. `GET /stats` returns its counters as JSON.
+ * pairwise preferring the longer answer), fails requests on a schedule or at random, and can model
+ * vLLM replicas under continuous batching. `GET /stats` returns its counters as JSON.
  */
 export interface FaultPlan {
   /** Every n-th request answers HTTP 500. */
@@ -36,10 +37,10 @@ export interface FaultPlan {
   /** Answer 401 unless the request carries `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /**
-   * A GPU-bound server: `slots` sequences decode at once, each at tokensPerSecond/slots, for
-   * `completionTokens` tokens (more waits in a queue). `timeScale` > 1 runs the clock faster.
+   * A GPU-bound server (batching-fleet.ts): replies of lognormal length, real-sized text, each after
+   * its prefill and decode in a simulated replica. Replicas of one fleet share a `FleetClock`.
    */
-  gpu?: { slots: number; tokensPerSecond: number; completionTokens: number; timeScale?: number };
+  batching?: BatchingSpec;
 }
 
 export interface FakeStats {
@@ -52,9 +53,8 @@ export interface FakeStats {
   early: number;
   /** Replies the client no longer waited for (it timed out). */
   abandoned: number;
-  /** GPU mode: ms with at least one sequence decoding, and slot-ms decoding. */
-  busyMs: number;
-  slotMs: number;
+  /** Batching mode: the whole fleet's figures, in simulated seconds. */
+  fleet?: FleetStats;
   /** From the first request's arrival to the last reply. */
   spanMs: number;
 }
@@ -143,39 +143,55 @@ function random(seed: number): () => number {
   };
 }
 
-/** Decode slots of a simulated GPU; accounts busy time as sequences start and finish. */
-function gpuModel(gpu: NonNullable<FaultPlan['gpu']>, stats: FakeStats) {
-  const perSequenceMs = (gpu.completionTokens / (gpu.tokensPerSecond / gpu.slots)) * 1000;
-  const durationMs = perSequenceMs / (gpu.timeScale ?? 1);
-  let active = 0;
-  let since = 0;
-  const queue: (() => void)[] = [];
-  const account = () => {
-    const now = performance.now();
-    if (active > 0) {
-      stats.busyMs += now - since;
-      stats.slotMs += (now - since) * active;
-    }
-    since = now;
-  };
-  const start = (done: () => void) => {
-    account();
-    active++;
-    setTimeout(() => {
-      account();
-      active--;
-      done();
-      const next = queue.shift();
-      if (next) start(next);
-    }, durationMs);
-  };
-  return {
-    decode: (done: () => void) => (active < gpu.slots ? start(done) : queue.push(done)),
-    settle: account,
-  };
+/**
+ * A `BatchingFleet` run on the wall clock: simulated time is wall time since start times `timeScale`,
+ * and one timer wakes the fleet when its next sequence finishes. Replicas served by one process
+ * share it, so the fleet's slot use is measured on one timeline.
+ */
+export class FleetClock {
+  readonly fleet: BatchingFleet;
+  private readonly start = performance.now();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly spec: BatchingSpec) {
+    this.fleet = new BatchingFleet(spec);
+  }
+
+  private now(): number {
+    return ((performance.now() - this.start) / 1000) * this.spec.timeScale;
+  }
+
+  private wake(): void {
+    clearTimeout(this.timer);
+    const next = this.fleet.untilNextFinish();
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => this.settle(), (next / this.spec.timeScale) * 1000);
+  }
+
+  decode(replica: number, promptTokens: number, outputTokens: number, done: () => void): void {
+    this.fleet.submit(this.now(), replica, promptTokens, outputTokens, done);
+    this.wake();
+  }
+
+  /** Brings the fleet up to now (finishing what is due), e.g. before reading its stats. */
+  settle(): FleetStats {
+    this.fleet.advance(this.now());
+    this.wake();
+    return this.fleet.stats;
+  }
 }
 
-export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer> {
+/** Reasoning-like filler that pads a reply to its simulated length. */
+const FILLER = 'We check each step of the computation once more before writing it down. '.repeat(2048);
+
+/**
+ * `replica` places this server in a fleet shared with other servers of the process; alone, a server
+ * with `plan.batching` is a fleet of its own.
+ */
+export async function startFakeOpenAI(
+  plan: FaultPlan = {},
+  replica?: { clock: FleetClock; index: number },
+): Promise<FakeServer> {
   const requests: FakeServer['requests'] = {
     total: 0,
     served: 0,
@@ -184,8 +200,6 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
     peakInFlight: 0,
     early: 0,
     abandoned: 0,
-    busyMs: 0,
-    slotMs: 0,
     spanMs: 0,
     byModel: new Map<string, number>(),
     lastBody: null,
@@ -194,7 +208,7 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
     delivered: new Map<string, number>(),
   };
   const draw = random(plan.seed ?? 1);
-  const gpu = plan.gpu && gpuModel(plan.gpu, requests);
+  const batching = replica ?? (plan.batching && { clock: new FleetClock(plan.batching), index: 0 });
   let firstAt = 0;
   let retryAfterUntil = 0;
   const server: Server = createServer((req, res) => {
@@ -212,10 +226,10 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
       if (req.method === 'GET') {
         if (req.url?.endsWith('/stats')) {
-          gpu?.settle();
           const byModel = Object.fromEntries(requests.byModel);
           return json(200, {
             ...requests,
+            fleet: batching?.clock.settle(),
             byModel,
             lastBody: undefined,
             received: undefined,
@@ -248,6 +262,8 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
       }
       requests.lastBody = body as unknown as Record<string, unknown>;
       requests.peakInFlight = Math.max(requests.peakInFlight, ++requests.inFlight);
+      // Batching mode: the reply's length, drawn before it is decoded.
+      let drawn: { tokens: number; capped: boolean } | undefined;
       const reply = () => {
         requests.inFlight--;
         if (res.destroyed) return void requests.abandoned++; // the client gave up (timeout)
@@ -258,7 +274,9 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
         const fixed = body.messages.length > 1 ? plan.refinementReply : undefined;
         const judged = pairwise(body.messages.at(-1)?.content ?? '');
         const choices = Array.from({ length: count }, (_, index) => {
-          const text = fixed?.text ?? judged?.text ?? answer(body, (body.seed ?? 0) + index);
+          const short = fixed?.text ?? judged?.text ?? answer(body, (body.seed ?? 0) + index);
+          const chars = drawn ? drawn.tokens * plan.batching!.charsPerToken : 0;
+          const text = chars > short.length ? FILLER.slice(0, chars - short.length - 1) + ' ' + short : short;
           const logprobs =
             body.logprobs && judged?.top
               ? {
@@ -271,10 +289,10 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
             index,
             message: { role: 'assistant', content: text },
             logprobs,
-            finish_reason: fixed?.finishReason ?? 'stop',
+            finish_reason: fixed?.finishReason ?? (drawn?.capped ? 'length' : 'stop'),
           };
         });
-        const tokens = plan.gpu?.completionTokens ?? choices[0]!.message.content.length;
+        const tokens = drawn?.tokens ?? choices[0]!.message.content.length;
         if (plan.malformedRate && draw() < plan.malformedRate) {
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"id": "chatcmpl-cut", "choi');
           return;
@@ -292,7 +310,13 @@ export async function startFakeOpenAI(plan: FaultPlan = {}): Promise<FakeServer>
       const stalled =
         (plan.stallEvery && n % plan.stallEvery === 0) || (plan.stallRate && draw() < plan.stallRate);
       const delay = (stalled ? (plan.stallMs ?? 0) : 0) + (plan.latencyMs ?? 0);
-      const respond = gpu ? () => gpu.decode(reply) : reply;
+      const decode = (b: NonNullable<typeof batching>) => () => {
+        const { fleet } = b.clock;
+        drawn = fleet.outputTokens(body.max_tokens ?? Infinity);
+        const prompt = fleet.promptTokens(body.messages.reduce((n, m) => n + m.content.length, 0));
+        b.clock.decode(b.index, prompt, drawn.tokens, reply);
+      };
+      const respond = batching ? decode(batching) : reply;
       if (delay > 0) setTimeout(respond, delay);
       else respond();
     });
