@@ -88,7 +88,8 @@ test('an endpoint sees at most maxConcurrency requests, across callers', async (
 });
 
 test('a burst of requests spreads over the replicas, not onto the least busy one', async () => {
-  const replicas = await Promise.all([0, 1, 2, 3].map(() => server({ latencyMs: 200 })));
+  // Replies take 2 s: the three first requests stay in flight across several looks of `until`.
+  const replicas = await Promise.all([0, 1, 2, 3].map(() => server({ latencyMs: 2000 })));
   const chat = openAIChat(endpoint({ baseUrls: replicas.map((r) => r.baseUrl), maxConcurrency: 16 }));
   // One request each on three replicas, then eight picking in the same tick (as a shard's first
   // requests do): counted only after they resume, all eight saw the fourth replica least busy.
