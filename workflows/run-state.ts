@@ -115,23 +115,22 @@ export class RunState {
         .signal(signal)
         .catch(() => undefined); // the iteration has just finished: the run loop sees the flag instead
     };
-    const steer = (change: () => void) => () => {
-      change();
-      this.#publish(this.#steering());
-    };
+    const steered = () => this.#publish(this.#steering());
     setHandler(runStatusQuery, () => status);
     setHandler(pauseSignal, async () => {
-      steer(() => (status.paused = true))();
+      status.paused = true;
+      steered();
       await forward(pauseSignal);
     });
     setHandler(resumeSignal, async () => {
-      steer(() => (status.paused = false))();
+      status.paused = false;
+      steered();
       await forward(resumeSignal);
     });
-    setHandler(
-      stopAfterIterationSignal,
-      steer(() => (status.stopRequested = true)),
-    );
+    setHandler(stopAfterIterationSignal, () => {
+      status.stopRequested = true;
+      steered();
+    });
     const update = (patch: unknown) => applyConfigUpdate(this.config, patch, status.iteration);
     setHandler(
       updateConfigUpdate,
