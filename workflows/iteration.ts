@@ -6,8 +6,6 @@ import { IterationContext, type IterationInput } from './iteration-context.js';
 import { buildPairs, loadTrainingPrompts, serveCheckpoint } from './iteration-steps.js';
 import { trainPolicy } from './train-policy.js';
 
-export type { IterationInput } from './iteration-context.js';
-
 /**
  * One EVOLVE iteration t (method.md): sample -> self-refine -> judge -> pair -> train -> serve ->
  * evaluate. Each step is one named call; its body is in the file it is imported from.

@@ -2,8 +2,6 @@ import type { RunResult } from '../core/steps.js';
 import { RunState, type RunCarry } from './run-state.js';
 import { stageZero } from './train-policy.js';
 
-export type { RunCarry } from './run-state.js';
-
 /**
  * The EVOLVE run: T iterations, each a child workflow `<runId>/iter-<t>`; the checkpoint trained in
  * iteration t is the policy of iteration t+1. Each iteration after the first starts in a fresh
