@@ -11,10 +11,10 @@ import type { ModelRef, RefineChainInput, SampleShardInput, ShardRef } from '../
 import { directContext, refinementContext, seedFor, templateHash } from '../core/templates.js';
 import { Journal } from '../storage/journal.js';
 import { journalledStep, shardOutput } from './journalled-step.js';
-import { readManifestRows, readManifestSlice } from '../storage/manifests.js';
+import { readManifestSlice, streamManifestRows } from '../storage/manifests.js';
 import { withHeartbeat } from './heartbeat.js';
 import { indexHooks, reusableOutput, stepKey, without } from '../storage/reuse.js';
-import { mapLimit } from '../core/concurrency.js';
+import { forEachLimit, semaphore, type Admission } from '../core/concurrency.js';
 import { chatMany, type ChatFn, type ChatReply } from './inference.js';
 
 export interface GenerationDeps {
@@ -44,7 +44,10 @@ function flagsFor(
 /** A refinement that declines to revise rather than answering. */
 const REFUSAL = /\b(I (cannot|can't|can not|am unable to|won't)|I'm (sorry|unable)|as an AI)\b/i;
 
-function countFlags(rows: GenerationRecord[]): Record<string, number> {
+/** What a generation step's journal keeps of a row: its place in the output, and its flags to count. */
+type GenerationSummary = Pick<GenerationRecord, 'promptId' | 'chain' | 'step' | 'flags'>;
+
+function countFlags(rows: GenerationSummary[]): Record<string, number> {
   const stats: Record<string, number> = Object.fromEntries(GenerationFlag.options.map((f) => [f, 0]));
   for (const row of rows) for (const flag of row.flags) stats[flag] = (stats[flag] ?? 0) + 1;
   return stats;
@@ -71,7 +74,7 @@ function journalled(
   /** The rows the step writes when done, for progress (`evolve show`, `--wait`). */
   total: number,
   work: (
-    journal: Journal<GenerationRecord>,
+    journal: Journal<GenerationRecord, GenerationSummary>,
     generate: Generate,
     generateChains: GenerateChains,
   ) => Promise<void>,
@@ -82,13 +85,19 @@ function journalled(
     schema: 'generation' as const,
     rowSchema: GenerationRecordSchema,
     keyOf: generationKey,
-    order: (a: GenerationRecord, b: GenerationRecord) =>
+    summarise: ({ promptId, chain, step, flags }: GenerationRecord): GenerationSummary => ({
+      promptId,
+      chain,
+      step,
+      flags,
+    }),
+    order: (a: GenerationSummary, b: GenerationSummary) =>
       a.promptId.localeCompare(b.promptId) || a.chain - b.chain || a.step - b.step,
     stats: countFlags,
   };
   return reusableOutput(input.scope, key, () =>
     journalledStep({ ...spec, ...indexHooks(input.scope, key) }, async (journal, lease) => {
-      const resumedFrom = journal.rows.size;
+      const resumedFrom = journal.size;
       const generateChains: GenerateChains = async (g, chains) => {
         const seeds = chains.map((chain) => seedFor(input.params.seed, g.promptId, chain, g.step));
         const request = {
@@ -131,7 +140,7 @@ function journalled(
         return record;
       };
       await withHeartbeat(
-        () => ({ done: journal.rows.size, total, resumedFrom }),
+        () => ({ done: journal.size, total, resumedFrom }),
         () => work(journal, generate, generateChains),
       );
     }),
@@ -151,6 +160,15 @@ type Generate = (spec: GenerationSpec) => Promise<GenerationRecord>;
 type GenerateChains = (spec: Omit<GenerationSpec, 'chain'>, chains: number[]) => Promise<GenerationRecord[]>;
 
 export function createGenerationActivities({ chatFor }: GenerationDeps) {
+  // Chains under way per endpoint over every shard of this worker, at most its maxConcurrency: each
+  // holds its answers in memory, so shards in flight must not each start that many (see forEachLimit).
+  const admissions = new Map<string, Admission>();
+  const admissionFor = ({ endpoint }: ModelRef): Admission => {
+    const key = JSON.stringify(endpoint);
+    let admission = admissions.get(key);
+    if (!admission) admissions.set(key, (admission = semaphore(endpoint.maxConcurrency)));
+    return admission;
+  };
   return {
     /** Step 1 of every chain: N independent answers per prompt. */
     async sampleShard(input: SampleShardInput): Promise<Manifest> {
@@ -164,16 +182,22 @@ export function createGenerationActivities({ chatFor }: GenerationDeps) {
         rows,
         async (journal, _, generateChains) => {
           const prompts = await shardPrompts(input.shard);
-          await mapLimit(prompts, input.policy.endpoint.maxConcurrency, async (p) => {
-            const chains = Array.from({ length: input.params.samples }, (_, chain) => chain).filter(
-              (chain) => !journal.has(generationKey({ promptId: p.id, chain, step: 1 })),
-            );
-            if (chains.length === 0) return;
-            await generateChains(
-              { promptId: p.id, step: 1, messages: directContext(p), parent: null, templateHash: null },
-              chains,
-            );
-          });
+          const admission = admissionFor(input.policy);
+          await forEachLimit(
+            prompts,
+            input.policy.endpoint.maxConcurrency,
+            async (p) => {
+              const chains = Array.from({ length: input.params.samples }, (_, chain) => chain).filter(
+                (chain) => !journal.has(generationKey({ promptId: p.id, chain, step: 1 })),
+              );
+              if (chains.length === 0) return;
+              await generateChains(
+                { promptId: p.id, step: 1, messages: directContext(p), parent: null, templateHash: null },
+                chains,
+              );
+            },
+            admission,
+          );
         },
       );
     },
@@ -189,25 +213,34 @@ export function createGenerationActivities({ chatFor }: GenerationDeps) {
       const rows = input.answers.rows * (input.chainDepth - 1);
       return journalled(input, 'refine', key, chatFor(input.policy), rows, async (journal, generate) => {
         const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
-        const answers = await readManifestRows(input.answers, 'generation');
-        await mapLimit(answers, input.policy.endpoint.maxConcurrency, async (answer) => {
-          const prompt = prompts.get(answer.promptId);
-          if (!prompt) throw new Error(`${input.answers.uri}: answer for unknown prompt ${answer.promptId}`);
-          let parent = answer;
-          for (let step = 2; step <= input.chainDepth; step++) {
-            const key = generationKey({ promptId: answer.promptId, chain: answer.chain, step });
-            parent =
-              journal.rows.get(key) ??
-              (await generate({
-                promptId: answer.promptId,
-                chain: answer.chain,
-                step,
-                messages: refinementContext(prompt.prompt, parent.text, input.refinement),
-                parent,
-                templateHash: hash,
-              }));
-          }
-        });
+        // Read as the chains start: the first requests go out before the whole input is parsed.
+        const answers = streamManifestRows(input.answers, 'generation');
+        const admission = admissionFor(input.policy);
+        await forEachLimit(
+          answers,
+          input.policy.endpoint.maxConcurrency,
+          async (answer) => {
+            const prompt = prompts.get(answer.promptId);
+            if (!prompt)
+              throw new Error(`${input.answers.uri}: answer for unknown prompt ${answer.promptId}`);
+            let parent = answer;
+            for (let step = 2; step <= input.chainDepth; step++) {
+              if (step > 2) await admission.yieldToStarting();
+              const key = generationKey({ promptId: answer.promptId, chain: answer.chain, step });
+              parent =
+                (await journal.read(key)) ??
+                (await generate({
+                  promptId: answer.promptId,
+                  chain: answer.chain,
+                  step,
+                  messages: refinementContext(prompt.prompt, parent.text, input.refinement),
+                  parent,
+                  templateHash: hash,
+                }));
+            }
+          },
+          admission,
+        );
       });
     },
   };

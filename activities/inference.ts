@@ -1,3 +1,4 @@
+import { semaphore } from '../core/concurrency.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
@@ -52,23 +53,6 @@ const DEFAULT_COOLDOWN_MS = 30_000;
 const EJECT_AFTER = 3;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
-
-/** A counting semaphore whose releasing holder hands its slot straight to the next waiter. */
-export function semaphore(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    async acquire(): Promise<void> {
-      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-      else active++;
-    },
-    release(): void {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    },
-  };
-}
 
 class Replica {
   inFlight = 0;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Judge } from '../core/config.js';
-import { mapLimit } from '../core/concurrency.js';
+import { forEachLimit } from '../core/concurrency.js';
 import {
   ScoreRecordSchema,
   type GenerationRecord,
@@ -10,7 +10,7 @@ import {
 import type { JudgeShardInput, ModelRef } from '../core/steps.js';
 import { verifiers } from '../core/verify.js';
 import { journalledStep, shardOutput } from './journalled-step.js';
-import { readManifestRows } from '../storage/manifests.js';
+import { streamManifestRows } from '../storage/manifests.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
 import { indexHooks, reusableOutput, stepKey, without } from '../storage/reuse.js';
@@ -35,10 +35,15 @@ export function judgeAdapter(judge: Judge, deps: JudgeDeps): JudgeAdapter | null
   return null;
 }
 
+/** A shard's responses, read as they are judged: a shard of long answers is not held in memory. */
+async function* responsesOf(manifests: Manifest[]): AsyncGenerator<GenerationRecord> {
+  for (const m of manifests) yield* streamManifestRows(m, 'generation');
+}
+
 /** The first answer of a prompt's first chain: what pairwise judges compare every other response with. */
-function anchorsOf(generations: GenerationRecord[]): Map<string, GenerationRecord> {
+async function anchorsOf(manifests: Manifest[]): Promise<Map<string, GenerationRecord>> {
   const anchors = new Map<string, GenerationRecord>();
-  for (const g of generations) {
+  for await (const g of responsesOf(manifests)) {
     const current = anchors.get(g.promptId);
     if (!current || g.chain < current.chain || (g.chain === current.chain && g.step < current.step))
       anchors.set(g.promptId, g);
@@ -62,9 +67,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
       });
       return reusableOutput(input.scope, key, async () => {
         const prompts = new Map((await shardPrompts(input.shard)).map((p) => [p.id, p]));
-        const generations = (
-          await Promise.all(input.generations.map((m) => readManifestRows(m, 'generation')))
-        ).flat();
+        const total = input.generations.reduce((n, m) => n + m.rows, 0);
         const judge = judgeAdapter(input.judge, deps);
         // scope.dir is <artifactRoot>/<runId>/iter-<t>/<phase>/judge: the default cache is shared by all runs.
         const cache =
@@ -73,7 +76,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
             input.judge.cacheDir ?? join(input.scope.dir, '..', '..', '..', '..', 'judge-cache'),
             judge.identity,
           );
-        const anchors = anchorsOf(generations);
+        const anchors = judge?.pairwise ? await anchorsOf(input.generations) : new Map();
         const verify = verifiers[input.judge.verifier];
         const count = (rows: ScoreRecord[], pred: (r: ScoreRecord) => boolean) => rows.filter(pred).length;
         const step = {
@@ -95,9 +98,9 @@ export function createJudgeActivities(deps: JudgeDeps) {
         };
         return journalledStep(step, (journal, lease) =>
           withHeartbeat(
-            () => ({ done: journal.rows.size, total: generations.length }),
+            () => ({ done: journal.size, total }),
             () =>
-              mapLimit(generations, judge?.concurrency ?? 1, async (g) => {
+              forEachLimit(responsesOf(input.generations), judge?.concurrency ?? 1, async (g) => {
                 if (journal.has(g.id)) return;
                 const prompt = prompts.get(g.promptId);
                 if (!prompt)
@@ -126,8 +129,8 @@ export function createJudgeActivities(deps: JudgeDeps) {
                     raw: null,
                   });
                 }
-                const anchor = anchors.get(g.promptId)!;
-                if (judge.pairwise && anchor.id === g.id) {
+                const anchor = judge.pairwise ? anchors.get(g.promptId)! : null;
+                if (anchor?.id === g.id) {
                   // The anchor against itself: an even game, not worth a request.
                   return journal.append({
                     ...base,
@@ -138,7 +141,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
                     raw: null,
                   });
                 }
-                const responses = judge.pairwise ? [g.text, anchor.text] : [g.text];
+                const responses = anchor ? [g.text, anchor.text] : [g.text];
                 const key = cache.keyOf(prompt.prompt, ...responses);
                 lease.check();
                 const outcome = await cache.through(key, () =>
@@ -146,7 +149,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
                     {
                       prompt: prompt.prompt,
                       response: g.text,
-                      anchor: judge.pairwise ? anchor.text : undefined,
+                      anchor: anchor?.text,
                       key,
                     },
                     lease.abortSignal,

@@ -167,7 +167,7 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
         return journalledStep(step, (journal, held) => {
           lease = held;
           return withHeartbeat(
-            () => ({ done: journal.rows.size, total: work.length }),
+            () => ({ done: journal.size, total: work.length }),
             () =>
               mapLimit(work, suite.judge.endpoint.maxConcurrency, async ({ prompt, round }) => {
                 if (journal.has(rowKey({ promptId: prompt.id, round }))) return;

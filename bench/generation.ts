@@ -1,5 +1,5 @@
 /**
- * `npm run bench:generation [-- --quick --json FILE --sections abcd ...]`: whether generation keeps a
+ * `npm run bench:generation [-- --quick --json FILE --sections abcdef ...]`: whether generation keeps a
  * realistic inference fleet busy, and what it costs. Prints a table of targets with PASS / FAIL (the
  * exit code is 1 when one fails), then, as the last line, one JSON object with every figure.
  *  (a) requests/s and CPU per request of the activity path (sampleShard + refineChain) against a plain
@@ -12,22 +12,27 @@
  *  (c) the worker's memory (from /proc) in (b) and at `--large` prompts against the same fleet with
  *      its clock run fast, answers of `--answer-tokens` tokens each;
  *  (d) Temporal history events and the largest event per workflow run for `--events-prompts` prompts
- *      with the default shard settings, shard steps stubbed.
+ *      with the default shard settings, shard steps stubbed;
+ *  (e) the hand-off across a worker restart and across the run's continue-as-new (`--restart-prompts`);
+ *  (f) slot use as the fleet grows (`--scales`: its clock run faster), with `--scaling-prompts` each:
+ *      where one worker stops keeping up.
  * Every server runs in its own process, so client and server do not share an event loop.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { percentile } from '../core/metrics/bootstrap.js';
 import type { Manifest } from '../core/records.js';
 import { shardsOf } from '../core/shards.js';
 import { defaultSharding } from '../test/support/config.js';
 import type { BatchingSpec } from '../test/support/batching-fleet.js';
-import type { FaultPlan } from '../test/support/fake-openai.js';
 import { workerHeapFlags } from '../workers/heap.js';
 import { medianInterval } from './median-interval.js';
-import type { PipelineArgs, PipelineResult } from './pipeline.js';
+import type { PipelineResult } from './pipeline.js';
+import { pipelineRunner } from './run-pipeline.js';
+import { markdownTable, type Row } from './results-table.js';
+import { restartRun, scalingRun, slotUseOf } from './scaling.js';
 import { canPin, runChild, startFakeProcess } from './processes.js';
-import { watchMemory } from './proc-memory.js';
 import type { Rate, ThroughputArgs } from './throughput-client.js';
 
 const { values } = parseArgs({
@@ -44,7 +49,10 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '10' },
     'events-prompts': { type: 'string', default: '100000' },
-    sections: { type: 'string', default: 'abcd' },
+    'restart-prompts': { type: 'string', default: '500' },
+    'scaling-prompts': { type: 'string', default: '4000' },
+    scales: { type: 'string', default: '8,16,32,48,64' },
+    sections: { type: 'string', default: 'abcdef' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -61,6 +69,8 @@ const concurrency = int('concurrency');
 const rounds = int('rounds');
 const eventsPrompts = int('events-prompts');
 const run = (section: string) => String(values.sections).includes(section);
+const scales = (values.quick ? '16,64' : String(values.scales)).split(',').map(Number);
+const loadAtStart = loadavg()[0];
 
 /**
  * One replica is vLLM serving an 8B model on one H100: about 5,000 output tokens/s with its batch full
@@ -86,7 +96,6 @@ const fleet: BatchingSpec = {
 };
 const maxTokens = 2 * answerTokens;
 
-type Row = [measure: string, value: string, target: string, pass: boolean | null];
 const rows: Row[] = [];
 const summary: Record<string, unknown> = {};
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -164,47 +173,8 @@ async function throughput(): Promise<void> {
   }
 }
 
-/** One iteration through a dev server and a real worker, its memory read from /proc meanwhile. */
-async function pipeline(
-  count: number,
-  policyPlan: FaultPlan,
-  sharding: PipelineArgs['sharding'],
-  stubShards = false,
-) {
-  const policy = await startFakeProcess(policyPlan);
-  const evaluation = await startFakeProcess({});
-  try {
-    const args: PipelineArgs = {
-      policyUrls: policy.baseUrls,
-      evalUrl: evaluation.baseUrl,
-      prompts: count,
-      samples: 1,
-      depth,
-      maxTokens,
-      sharding,
-      // Twice the fleet's slots, up to the schema's limit: its queues never run dry while a shard
-      // changes step.
-      maxConcurrency: Math.min(1024, 2 * fleet.replicas * fleet.slots),
-      stubShards,
-    };
-    // With the worker process's node flags, so its memory is the worker's.
-    const { child, first } = runChild<PipelineResult>('./pipeline.ts', args, workerHeapFlags());
-    const watch = watchMemory(child.pid!);
-    const result = await first.catch((err: Error) => {
-      // A worker past its heap cap dies: say how far its memory got.
-      throw new Error(`${err.message}; its resident peak was ${watch.stop().peakRssMb.toFixed(0)} MB`);
-    });
-    return {
-      result,
-      memory: watch.stop(),
-      policy: await policy.stats(),
-      evaluation: await evaluation.stats(),
-    };
-  } finally {
-    policy.stop();
-    evaluation.stop();
-  }
-}
+const shape = { depth, maxTokens, fleet };
+const pipeline = pipelineRunner(shape);
 
 const cut = (r: PipelineResult) => `${r.shards.count} shards of ${r.shards.size}`;
 const label = (n: number) => `${n} prompts x K=${depth}`;
@@ -221,7 +191,7 @@ async function fleetRun(): Promise<void> {
   const { result, memory, policy, evaluation } = await pipeline(prompts, { batching: fleet }, sharding);
   const f = policy.fleet!;
   const slots = fleet.replicas * fleet.slots;
-  const slotUse = f.slotSecondsToLastArrival / (slots * (f.lastArrival - f.firstArrival));
+  const slotUse = slotUseOf(f, slots);
   const slotUseToEnd = f.slotSeconds / (slots * (f.lastFinish - f.firstArrival));
   const h = result.handoffs;
   const handoffP95Ms = p95(h.sampleToRefine);
@@ -299,9 +269,9 @@ async function fleetRun(): Promise<void> {
 }
 
 /**
- * (c) The worker's memory peak of a `large`-prompt run. A shard step holds its shard's rows, so the peak
- * is that of the shards in flight: at `large` prompts the default settings cut shards of
- * large / maxShards prompts, maxShardsInFlight at a time. This runs exactly that many such shards (all
+ * (c) The worker's memory peak of a `large`-prompt run. What a shard step holds (its chains under way;
+ * its rows are on disk) peaks with the shards in flight: at `large` prompts the default settings cut
+ * shards of large / maxShards prompts, maxShardsInFlight at a time. This runs exactly that many such shards (all
  * in flight at once) against the fleet with its clock run fast, every answer `answerTokens` long; what
  * grows with the prompt count itself (prompt file, workflow state) is (d)'s memory row, at full count.
  */
@@ -340,7 +310,7 @@ async function memoryRun(): Promise<void> {
 /** (d) History size with real manifests and the default shard settings, shard steps stubbed. */
 async function historyRun(): Promise<void> {
   log(`(d) shard steps stubbed, ${label(eventsPrompts)}, default shard settings`);
-  const { result, memory } = await pipeline(eventsPrompts, {}, {}, true);
+  const { result, memory } = await pipeline(eventsPrompts, {}, {}, { stubShards: true });
   const { run, iteration } = result.history;
   const largestKiB = Math.max(run.largestEventBytes, iteration.largestEventBytes) / 1024;
   rows.push([
@@ -382,16 +352,22 @@ async function main(): Promise<number> {
   if (run('b')) await fleetRun();
   if (run('c') && large > 0) await memoryRun();
   if (run('d')) await historyRun();
+  const ctx = { shape, rows, summary, log };
+  if (run('e')) await restartRun(ctx, int('restart-prompts', 200));
+  if (run('f')) await scalingRun(ctx, int('scaling-prompts', 1000), shardSize, scales);
 
-  const heads = ['measure', 'value', 'target', 'result'];
-  const cells = rows.map(([m, v, t, pass]) => [m, v, t, pass === null ? '' : pass ? 'PASS' : 'FAIL']);
-  const width = heads.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`;
-  console.log(line(heads));
-  console.log(`|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of cells) console.log(line(r));
+  console.log(markdownTable(rows));
   const failed = rows.filter((r) => r[3] === false).map((r) => r[0]);
-  const out = { ...summary, failed, quick: values.quick, argv: process.argv.slice(2) };
+  const out = {
+    ...summary,
+    failed,
+    quick: values.quick,
+    argv: process.argv.slice(2),
+    finishedAt: new Date().toISOString(),
+    /** One-minute load averages when the benchmark started and ended: what else the cores were doing. */
+    load: [loadAtStart, loadavg()[0]],
+    table: rows,
+  };
   if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2) + '\n');
   console.log(JSON.stringify(out));
   return failed.length > 0 ? 1 : 0;

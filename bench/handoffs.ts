@@ -4,12 +4,15 @@
  * The shard steps' activities are wrapped to tag their requests with (shard, step) through async context.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from '../activities/index.js';
 import type { ChatFn } from '../activities/inference.js';
 import type { ShardRef } from '../core/steps.js';
 
 type Step = 'sample' | 'refine' | 'judge';
 interface Marks {
+  /** The iteration and phase, such as "iter-1/train". */
+  phase: string;
   start: number;
   end: number;
   firstRequest: number;
@@ -19,6 +22,8 @@ interface Marks {
 export interface Handoffs {
   /** Per shard, ms: the step's last reply to the next step's first request (or start). */
   sampleToRefine: number[];
+  /** The same by phase ("iter-1/train"). */
+  sampleToRefineByPhase: Record<string, number[]>;
   refineToJudge: number[];
   /**
    * The sample -> refine hand-off in parts, per shard, ms: the last reply to sampleShard's return
@@ -29,12 +34,26 @@ export interface Handoffs {
   refineSetup: number[];
   /** ms from the training phase's last judgeShard return to buildPairs' start. */
   judgeToPair: number | null;
+  /**
+   * ms from iteration 1's last reply to iteration 2's first request: the child workflow's end, the run's
+   * continue-as-new and the next child's first step (null when the run has one iteration).
+   */
+  continueAsNew: number | null;
 }
 
 export function handoffRecorder() {
   const current = new AsyncLocalStorage<Marks>();
   const marks = new Map<string, Partial<Record<Step, Marks>>>();
   let pairStart: number | null = null;
+  /** Per workflow (an iteration is a child workflow): its first request and last reply. */
+  const byWorkflow = new Map<string, { firstRequest: number; lastReply: number }>();
+  const workflowOf = () => {
+    try {
+      return Context.current().info.workflowExecution?.workflowId ?? null;
+    } catch {
+      return null; // not in an activity
+    }
+  };
   const shardKey = (shard: ShardRef) => `${shard.prompts.sha256}/${shard.index}`;
 
   /** The deps' clients, timing each request of a wrapped step. */
@@ -44,9 +63,18 @@ export function handoffRecorder() {
       const chat = inner.chatFor(model);
       const timed: ChatFn = async (request) => {
         const m = current.getStore();
-        if (m) m.firstRequest = Math.min(m.firstRequest, performance.now());
+        const workflowId = workflowOf();
+        const w =
+          workflowId === null
+            ? undefined
+            : (byWorkflow.get(workflowId) ?? { firstRequest: Infinity, lastReply: NaN });
+        if (workflowId !== null && w) byWorkflow.set(workflowId, w);
+        const sent = performance.now();
+        if (m) m.firstRequest = Math.min(m.firstRequest, sent);
+        if (w) w.firstRequest = Math.min(w.firstRequest, sent);
         const reply = await chat(request);
         if (m) m.lastReply = performance.now();
+        if (w) w.lastReply = performance.now();
         return reply;
       };
       return timed;
@@ -55,9 +83,10 @@ export function handoffRecorder() {
 
   /** An activity of a shard step, its times recorded under the shard. */
   const step =
-    <I extends { shard: ShardRef }, O>(name: Step, fn: (input: I) => Promise<O>) =>
+    <I extends { shard: ShardRef; scope: { dir: string } }, O>(name: Step, fn: (input: I) => Promise<O>) =>
     async (input: I): Promise<O> => {
-      const m: Marks = { start: performance.now(), end: NaN, firstRequest: Infinity, lastReply: NaN };
+      const phase = input.scope.dir.split('/').slice(-3, -1).join('/');
+      const m: Marks = { phase, start: performance.now(), end: NaN, firstRequest: Infinity, lastReply: NaN };
       const byStep = marks.get(shardKey(input.shard)) ?? {};
       marks.set(shardKey(input.shard), { ...byStep, [name]: m });
       try {
@@ -82,8 +111,14 @@ export function handoffRecorder() {
     const judged = all.flatMap((m) => (m.judge ? [m.judge.end] : [])).filter(Number.isFinite);
     // The first buildPairs is the training phase's: its judges are the ones that returned before it.
     const before = judged.filter((t) => pairStart !== null && t <= pairStart);
+    const iterations = [0, 1, 2].map((t) => [...byWorkflow].find(([id]) => id.endsWith(`/iter-${t}`))?.[1]);
+    const sampleToRefineByPhase: Record<string, number[]> = {};
+    for (const m of all)
+      if (m.sample && m.refine)
+        (sampleToRefineByPhase[m.sample.phase] ??= []).push(firstRequest(m.refine) - m.sample.lastReply);
     return {
       sampleToRefine: gaps('sample', 'refine', (m) => m.lastReply, firstRequest),
+      sampleToRefineByPhase,
       refineToJudge: gaps('refine', 'judge', (m) => m.lastReply, firstRequest),
       sampleFinish: gaps(
         'sample',
@@ -99,6 +134,8 @@ export function handoffRecorder() {
       ),
       refineSetup: gaps('refine', 'refine', (m) => m.start, firstRequest),
       judgeToPair: pairStart !== null && before.length > 0 ? pairStart - Math.max(...before) : null,
+      continueAsNew:
+        iterations[1] && iterations[2] ? iterations[2].firstRequest - iterations[1].lastReply : null,
     };
   }
 

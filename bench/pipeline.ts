@@ -18,6 +18,7 @@ import { searchAttributeKeys } from '../core/search-attributes.js';
 import { shardsOf } from '../core/shards.js';
 import type { Checkpoint, EvalSummary, ModelRef, ShardRef, TrainingJob } from '../core/steps.js';
 import { bundleWorkflowsApart } from '../workers/bundle.js';
+import { SHUTDOWN_GRACE } from '../workers/worker.js';
 import { afterFullGc } from '../workers/heap.js';
 import { defaultSharding } from '../test/support/config.js';
 import { historySize, type HistorySize } from '../test/support/history.js';
@@ -37,6 +38,10 @@ export interface PipelineArgs {
   maxConcurrency: number;
   /** Shard steps answer at once with manifests of the right size: for history sizes only. */
   stubShards: boolean;
+  /** Iterations after iteration 0 (the demo config's when absent); from 2 on, a continue-as-new is timed. */
+  iterations?: number;
+  /** Shuts the worker down as the first sample step returns and starts a new one: the restart is timed. */
+  restartAfterSample?: boolean;
 }
 
 export interface PipelineResult {
@@ -57,6 +62,8 @@ export interface PipelineResult {
   /** CPU time (user + system) of this worker process over the run, µs. */
   cpuUs: number;
   handoffs: Handoffs;
+  /** With restartAfterSample: ms from the sample step's return to the old worker stopped, then to the new one created. */
+  restart?: { drainMs: number; createMs: number };
 }
 
 const args = JSON.parse(process.argv[2]!) as PipelineArgs;
@@ -69,6 +76,7 @@ const config: RunConfig = {
   ...demo,
   runId: 'bench',
   artifactRoot: root,
+  iterations: args.iterations ?? demo.iterations,
   policy: { ...demo.policy, endpoint: { baseUrls: args.policyUrls, ...limits } },
   prompts: [{ kind: 'arithmetic', count: args.prompts, seed: 1, maxOperand: 99 }],
   ...defaultSharding(),
@@ -95,9 +103,17 @@ const stub = (uri: string, rows = 0): Manifest => ({
 });
 const handoffs = handoffRecorder();
 const real = createActivities(handoffs.deps(defaultDeps()));
+let sampleReturned: (at: number) => void = () => undefined;
+const firstSample = new Promise<number>((resolve) => (sampleReturned = resolve));
+const timedSample = handoffs.step('sample', real.sampleShard);
 const activities = {
   ...real,
-  sampleShard: handoffs.step('sample', real.sampleShard),
+  sampleShard: async (input: Parameters<typeof real.sampleShard>[0]) => {
+    const made = await timedSample(input);
+    // The restart falls between the training phase's steps, not iteration 0's evaluation.
+    if (input.scope.dir.endsWith('/train/sample')) sampleReturned(performance.now());
+    return made;
+  },
   refineChain: handoffs.step('refine', real.refineChain),
   judgeShard: handoffs.step('judge', real.judgeShard),
   buildPairs: handoffs.pairs(real.buildPairs),
@@ -157,14 +173,18 @@ const env = await TestWorkflowEnvironment.createLocal({
   },
 });
 try {
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: 'bench',
-    // As the worker process does: bundled in a child process, so webpack's memory is not the worker's.
-    workflowBundle: await bundleWorkflowsApart(),
-    activities,
-    maxConcurrentActivityTaskExecutions: 16,
-  });
+  // As the worker process does: bundled in a child process, so webpack's memory is not the worker's.
+  const workflowBundle = await bundleWorkflowsApart();
+  const newWorker = () =>
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: 'bench',
+      workflowBundle,
+      activities,
+      maxConcurrentActivityTaskExecutions: 16,
+      shutdownGraceTime: SHUTDOWN_GRACE,
+    });
+  let worker = await newWorker();
   const startRss = process.memoryUsage().rss;
   let peakRss = startRss;
   let peakHeap = 0;
@@ -177,9 +197,21 @@ try {
   const stopGcWatch = afterFullGc((live) => (peakLive = Math.max(peakLive, live)));
   const started = performance.now();
   const cpu = process.cpuUsage();
-  const result = await worker.runUntil(
-    env.client.workflow.execute('evolveRun', { taskQueue: 'bench', workflowId: 'bench', args: [config] }),
-  );
+  const run = await env.client.workflow.start('evolveRun', {
+    taskQueue: 'bench',
+    workflowId: 'bench',
+    args: [config],
+  });
+  let restart: PipelineResult['restart'];
+  if (args.restartAfterSample) {
+    // A restart between steps: the old worker drains, then a new one starts. (A rolling deploy starts
+    // the new one first; the SDK allows one worker per task queue in a process, so not here.)
+    const returned = await worker.runUntil(Promise.race([firstSample, run.result().then(() => NaN)]));
+    const stopped = performance.now();
+    worker = await newWorker();
+    restart = { drainMs: stopped - returned, createMs: performance.now() - stopped };
+  }
+  const result = await worker.runUntil(run.result());
   const wallMs = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);
   clearInterval(sampler);
@@ -203,6 +235,7 @@ try {
     peakLiveMb: peakLive / 2 ** 20,
     cpuUs: cpuUsed.user + cpuUsed.system,
     handoffs: handoffs.result(),
+    restart,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 } finally {

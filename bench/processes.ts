@@ -54,6 +54,7 @@ export function runChild<T>(
 }
 
 export interface FakeProcess {
+  pid: number;
   baseUrl: string;
   /** Every replica's base URL (one unless the plan has a batching fleet). */
   baseUrls: string[];
@@ -66,6 +67,7 @@ export async function startFakeProcess(plan: FaultPlan, cpus?: string): Promise<
   const { baseUrls } = await first;
   const baseUrl = baseUrls[0]!;
   return {
+    pid: child.pid!,
     baseUrl,
     baseUrls,
     stats: async () => (await (await fetch(`${baseUrl}/stats`)).json()) as FakeStats,

@@ -44,10 +44,22 @@ export class JsonlWriter {
     if (this.pendingChars >= 1 << 20) await this.flush();
   }
 
+  /** Appends lines already serialised and scrubbed (a journal's), each ending in a newline. */
+  async writeLines(chunk: Buffer, rows: number): Promise<void> {
+    await this.flush();
+    this.rows += rows;
+    await this.put(chunk);
+  }
+
   private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
     const chunk = Buffer.from(this.pending.join(''));
     this.pending = [];
     this.pendingChars = 0;
+    await this.put(chunk);
+  }
+
+  private async put(chunk: Buffer): Promise<void> {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     await this.handle.write(chunk);

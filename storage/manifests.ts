@@ -3,20 +3,31 @@ import { open, readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { type Manifest, ManifestSchema, type RecordSchemaName, RecordSchemas } from '../core/records.js';
 import { DataError, exists } from './files.js';
-import { parseRow, readAll } from './jsonl.js';
+import { parseRow, readAll, readJsonl } from './jsonl.js';
 
 export type ProducedBy = Manifest['producedBy'];
+
+type RowOf<N extends RecordSchemaName> = z.infer<(typeof RecordSchemas)[N]>;
+
+function schemaOf<N extends RecordSchemaName>(manifest: Manifest, name: N): z.ZodType<RowOf<N>> {
+  if (manifest.schema !== name)
+    throw new DataError(`${manifest.uri}: holds "${manifest.schema}" rows, expected "${name}"`);
+  return RecordSchemas[name] as unknown as z.ZodType<RowOf<N>>;
+}
 
 export function readManifestRows<N extends RecordSchemaName>(
   manifest: Manifest,
   name: N,
-): Promise<z.infer<(typeof RecordSchemas)[N]>[]> {
-  if (manifest.schema !== name)
-    throw new DataError(`${manifest.uri}: holds "${manifest.schema}" rows, expected "${name}"`);
-  return readAll(
-    manifest.uri,
-    RecordSchemas[name] as unknown as z.ZodType<z.infer<(typeof RecordSchemas)[N]>>,
-  );
+): Promise<RowOf<N>[]> {
+  return readAll(manifest.uri, schemaOf(manifest, name));
+}
+
+/** A manifest's rows read as they are used, for a step that need not hold them all. */
+export function streamManifestRows<N extends RecordSchemaName>(
+  manifest: Manifest,
+  name: N,
+): AsyncGenerator<RowOf<N>> {
+  return readJsonl(manifest.uri, schemaOf(manifest, name));
 }
 
 /** Byte offset of each row start (and of the end) of recently sliced files, by content hash. */
@@ -46,9 +57,8 @@ export async function readManifestSlice<N extends RecordSchemaName>(
   name: N,
   start: number,
   end: number,
-): Promise<z.infer<(typeof RecordSchemas)[N]>[]> {
-  if (manifest.schema !== name)
-    throw new DataError(`${manifest.uri}: holds "${manifest.schema}" rows, expected "${name}"`);
+): Promise<RowOf<N>[]> {
+  const schema = schemaOf(manifest, name);
   let pending = rowOffsets.get(manifest.sha256);
   if (!pending) {
     pending = offsetsOf(manifest);
@@ -63,7 +73,6 @@ export async function readManifestSlice<N extends RecordSchemaName>(
   try {
     const bytes = Buffer.alloc(to - from);
     await file.read(bytes, 0, bytes.length, from);
-    const schema = RecordSchemas[name] as unknown as z.ZodType<z.infer<(typeof RecordSchemas)[N]>>;
     return bytes
       .toString('utf8')
       .split('\n')

@@ -5,8 +5,9 @@ import { getHeapStatistics } from 'node:v8';
  * The worker's V8 heap cap, in MB (`EVOLVE_WORKER_HEAP_MB`, default 256). Uncapped, V8 sizes its heap
  * from the machine's memory and lets garbage pile up to several times the live set between full
  * collections: at 100k prompts the worker's live heap stayed under 100 MB while its resident memory
- * passed 560 MB. The cap also lowers V8's heap growing factor. A shard step holds its shard's rows, so
- * raise it for long responses or large shards (README, Production deployment).
+ * passed 560 MB. The cap also lowers V8's heap growing factor. Shard steps keep their rows on disk, so
+ * the live heap is the chains under way (docs/operations.md, Worker memory): raise the cap for long
+ * responses or a high maxConcurrency.
  */
 export function workerHeapFlags(env: NodeJS.ProcessEnv = process.env): string[] {
   const mb = env.EVOLVE_WORKER_HEAP_MB ?? '256';
@@ -35,7 +36,7 @@ export function warnNearHeapLimit(warn: (message: string) => void): () => void {
     if (live < 0.75 * limit || Date.now() - last < 60_000) return;
     last = Date.now();
     warn(
-      `live heap ${Math.round(live / 2 ** 20)} MB of a ${Math.round(limit / 2 ** 20)} MB cap: raise EVOLVE_WORKER_HEAP_MB or make shards smaller (maxShards)`,
+      `live heap ${Math.round(live / 2 ** 20)} MB of a ${Math.round(limit / 2 ** 20)} MB cap: raise EVOLVE_WORKER_HEAP_MB or lower the endpoint's maxConcurrency`,
     );
   });
 }

@@ -18,6 +18,9 @@ export interface EvolveWorkerOptions {
   payloadCodecs?: PayloadCodec[];
 }
 
+/** In-flight shards get time to journal their last rows on SIGTERM instead of being cut at once. */
+export const SHUTDOWN_GRACE = '10s';
+
 export async function createEvolveWorker(options: EvolveWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
@@ -26,8 +29,7 @@ export async function createEvolveWorker(options: EvolveWorkerOptions): Promise<
     activities: createActivities(options.deps ?? defaultDeps()),
     dataConverter: { payloadCodecs: options.payloadCodecs ?? codecsFromEnv() },
     workflowBundle: options.workflowBundle ?? (await bundleWorkflowsApart()),
-    // In-flight shards get time to journal their last rows on SIGTERM instead of being cut at once.
-    shutdownGraceTime: '10s',
+    shutdownGraceTime: SHUTDOWN_GRACE,
     maxConcurrentActivityTaskExecutions: 16,
     interceptors: { activity: [activityLog] },
   });

@@ -10,7 +10,7 @@ import { DataError } from '../../storage/files.js';
 import { Journal } from '../../storage/journal.js';
 import { readManifestSlice, readManifest } from '../../storage/manifests.js';
 import { readAll } from '../../storage/jsonl.js';
-import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
+import { writeJsonlWithManifest, writingJsonl } from '../../storage/jsonl-writer.js';
 import { PromptRecordSchema } from '../../core/records.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'evolve-artifacts-'));
@@ -56,7 +56,12 @@ test('a journal reopened after a crash keeps complete rows, drops a torn tail an
   await first.close();
   appendFileSync(path, '{"k":"c","v":'); // the process died mid-write
   const second = await Journal.open(path, schema, (r) => r.k);
-  assert.deepEqual([...second.rows.keys()], ['a', 'b']);
+  assert.deepEqual(
+    second.summaries().map((r) => r.k),
+    ['a', 'b'],
+  );
+  assert.deepEqual(await second.read('b'), { k: 'b', v: 2 }, 'a row is read back from the file');
+  assert.equal(await second.read('c'), undefined);
   await second.append({ k: 'b', v: 99 }); // a replayed request must not add a second row
   await second.append({ k: 'c', v: 3 });
   await second.close();
@@ -84,6 +89,36 @@ test('concurrent journal appends share writes, and each resolves only once its r
   await journal.close();
   const written = readFileSync(path, 'utf8').trim().split('\n');
   assert.deepEqual(written.map((l) => (JSON.parse(l) as { k: string }).k).sort(), [...keys].sort());
+});
+
+test('a journal keeps only summaries in memory and copies its rows in order, across a reopening', async () => {
+  const d = dir();
+  const path = join(d, 'j.journal');
+  const schema = z.object({ k: z.string(), n: z.number(), text: z.string() });
+  const summarise = (r: z.infer<typeof schema>) => ({ n: r.n });
+  const row = (n: number) => ({ k: `r${n}`, n, text: `é${'x'.repeat(n * 37)}` }); // multi-byte, varied lengths
+  const order = [7, 2, 1300, 5, 0, 999, 3];
+  const first = await Journal.open(path, schema, (r) => r.k, summarise);
+  await Promise.all(order.slice(0, 4).map((n) => first.append(row(n))));
+  await first.close();
+  const second = await Journal.open(path, schema, (r) => r.k, summarise);
+  for (const n of order.slice(4)) await second.append(row(n));
+  assert.deepEqual(
+    second.summaries(),
+    order.map((n) => ({ n })),
+  );
+  assert.deepEqual(await second.read('r1300'), row(1300), 'a reopened row reads back whole');
+  const m = await writingJsonl({ out: join(d, 'out.jsonl') }, async ({ out }) => {
+    await second.copyTo(out, (a, b) => a.n - b.n);
+    return out.finish('prompt', { step: 's', runId: 'r', iteration: 1 });
+  });
+  await second.close();
+  const bytes = readFileSync(join(d, 'out.jsonl'));
+  const sorted = [...order].sort((a, b) => a - b);
+  assert.equal(bytes.toString(), sorted.map((n) => JSON.stringify(row(n)) + '\n').join(''));
+  assert.equal(m.rows, order.length);
+  assert.equal(m.bytes, bytes.length);
+  assert.equal(m.sha256, createHash('sha256').update(bytes).digest('hex'));
 });
 
 test('a shard reads only its slice of a manifest, with file and line in errors', async () => {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
+import { RESULTS_JSON, rendered, targets } from '../../bench/render-results.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 /** The pages a reader follows: they must stay true to the code. */
@@ -121,4 +122,18 @@ test('every npm script and evolve command the docs name exists, and every comman
     [],
     'commands of `evolve --help` that README.md and docs/ never show',
   );
+});
+
+test("the generation benchmark's tables in the docs are what its JSON renders", () => {
+  const results = JSON.parse(readFileSync(join(ROOT, RESULTS_JSON), 'utf8')) as Parameters<
+    typeof rendered
+  >[2];
+  for (const { file, targetsOnly } of targets) {
+    const path = join(ROOT, file);
+    assert.equal(
+      readFileSync(path, 'utf8'),
+      rendered(path, targetsOnly, results),
+      `${file}: run npm run bench:tables to write its table from ${RESULTS_JSON}`,
+    );
+  }
 });
