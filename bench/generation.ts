@@ -26,7 +26,7 @@ import type { Manifest } from '../core/records.js';
 import { shardsOf } from '../core/shards.js';
 import { defaultSharding } from '../test/support/config.js';
 import type { BatchingSpec } from '../test/support/batching-fleet.js';
-import { workerHeapFlags } from '../workers/heap.js';
+import { workerHeapFlags } from '../core/worker-heap.js';
 import { medianInterval } from './median-interval.js';
 import type { PipelineResult } from './pipeline.js';
 import { pipelineRunner } from './run-pipeline.js';

@@ -1,6 +1,6 @@
 import type { BatchingSpec } from '../test/support/batching-fleet.js';
 import type { FaultPlan } from '../test/support/fake-openai.js';
-import { workerHeapFlags } from '../workers/heap.js';
+import { workerHeapFlags } from '../core/worker-heap.js';
 import type { PipelineArgs, PipelineResult } from './pipeline.js';
 import { runChild, startFakeProcess } from './processes.js';
 import { cpuSeconds, watchMemory } from './proc-memory.js';

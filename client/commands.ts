@@ -4,7 +4,6 @@ import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { checkPromptPools } from '../storage/prompt-pools.js';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { createCodecServer } from '../codec/server.js';
@@ -29,19 +28,14 @@ import { listRuns, recordTable, runQuery, showRun, unappliedOf } from './inspect
 import { rootCause } from './errors.js';
 import { temporalConnection } from './temporal-connection.js';
 import { connectClient, onModelServer, startRun, summaryTable, watchRun } from './run.js';
-import { commandArgs } from './args.js';
+import { commandArgs, UsageError } from './args.js';
 
 export const say = (line: string) => console.log(line);
 
 export async function runCommand(argv: string[], options: { demo: boolean }): Promise<number> {
-  const { values, positionals } = commandArgs(argv, {
-    wait: { type: 'boolean' },
-    json: { type: 'boolean' },
-    'run-id': { type: 'string' },
-    'resume-from': { type: 'string', multiple: true },
-  });
+  const { values, positionals } = commandArgs('run', argv);
   const path = positionals[0];
-  if (!path) throw new ConfigError('usage: evolve run <config.yaml|json> [--wait] [--json] [--run-id ID]');
+  if (!path) throw new UsageError('which config? name a YAML or JSON file');
   const settings = stackSettings();
   const loaded = loadConfigFile(path);
   const resumeFrom = values['resume-from'] ?? [];
@@ -110,16 +104,8 @@ export async function withClient<T>(fn: (client: Client, settings: StackSettings
 }
 
 export async function report(argv: string[]): Promise<number> {
-  const { values, positionals } = commandArgs(argv, {
-    out: { type: 'string' },
-    artifacts: { type: 'string' },
-    'ui-url': { type: 'string' },
-  });
-  const run = positionals[0];
-  if (!run)
-    throw new ConfigError(
-      'usage: evolve report <run id|run dir> [--out DIR] [--artifacts ROOT] [--ui-url URL]',
-    );
+  const { values, positionals } = commandArgs('report', argv);
+  const run = requireRun(positionals[0]);
   const settings = stackSettings();
   // Loaded on demand: the charting library is only needed here.
   const { writeReport } = await import('../report/index.js');
@@ -135,8 +121,8 @@ export async function report(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const requireRun = (verb: string, workflowId: string | undefined): string => {
-  if (!workflowId) throw new ConfigError(`usage: evolve ${verb} <run id>`);
+export const requireRun = (workflowId: string | undefined): string => {
+  if (!workflowId) throw new UsageError('which run? name its id');
   return workflowId;
 };
 
@@ -171,10 +157,10 @@ export async function unappliedConfig(workflowId: string): Promise<number> {
 
 /** `evolve update <run> [patch.yaml] [--set key.path=value ...]`: the keys to change, merged in order. */
 export async function update(argv: string[]): Promise<number> {
-  const { values, positionals } = commandArgs(argv, { set: { type: 'string', multiple: true } });
+  const { values, positionals } = commandArgs('update', argv);
   const [workflowId, file] = positionals;
   if (!workflowId || (!file && !values.set?.length)) {
-    throw new ConfigError('usage: evolve update <run id> [changes.yaml] [--set key.path=value ...]');
+    throw new UsageError('which run, and what to change? name a changes file or --set key.path=value');
   }
   const patch = file ? loadPatchFile(file) : {};
   for (const assignment of values.set ?? []) setPath(patch, assignment);
@@ -197,7 +183,7 @@ export async function update(argv: string[]): Promise<number> {
 }
 
 export async function list(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { query: { type: 'string' } } });
+  const { values } = commandArgs('list', argv);
   return withClient(async (client) => {
     const rows = await listRuns(client, values.query);
     say(rows.length ? recordTable(rows as unknown as Record<string, string>[]) : 'no runs');
@@ -207,8 +193,8 @@ export async function list(argv: string[]): Promise<number> {
 
 /** Prints the run's UI page and the filter that lists its iterations; `--open` opens it in a browser. */
 export function ui(argv: string[]): number {
-  const { values, positionals } = commandArgs(argv, { open: { type: 'boolean' } });
-  const workflowId = requireRun('ui', positionals[0]);
+  const { values, positionals } = commandArgs('ui', argv);
+  const workflowId = requireRun(positionals[0]);
   const settings = stackSettings();
   const page = workflowUrl(settings, workflowId);
   say(page);
@@ -226,17 +212,7 @@ export function ui(argv: string[]): number {
 }
 
 export async function codecServer(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '8081' },
-      host: { type: 'string', default: '127.0.0.1' },
-      'ui-origin': { type: 'string', multiple: true },
-      'allow-host': { type: 'string', multiple: true },
-      'allow-encode': { type: 'boolean' },
-      'no-auth': { type: 'boolean' },
-    },
-  });
+  const { values } = commandArgs('codec-server', argv);
   const codecs = codecsFromEnv();
   if (codecs.length === 0) throw new ConfigError('EVOLVE_CODEC_KEY is not set: there is nothing to decode');
   const port = Number(values.port);

@@ -13,13 +13,20 @@ import { experimentCharts } from '../report/experiment-charts.js';
 import { startBatchingServers } from './batching-servers.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
 import { onModelServer, startRun, watchRun } from './run.js';
-import { commandArgs } from './args.js';
+import { commandArgs, UsageError } from './args.js';
+import {
+  ARMS,
+  type Arm,
+  type ArmResults,
+  type ExperimentResults,
+  ExperimentResultsSchema,
+  type IterationRow,
+  METRICS,
+  type MetricRow,
+} from '../core/experiment-results.js';
 
 /** The micro-reproduction (docs/results/micro-reproduction.md): EVOLVE against Iterative DPO. */
 export const MICRO_DIR = 'deploy/configs/micro';
-export const ARMS = ['evolve', 'iterative-dpo'] as const;
-export type Arm = (typeof ARMS)[number];
-export const METRICS = ['direct', 'refine@1', 'refine@2'] as const;
 
 const ExperimentFileSchema = z.strictObject({
   dev: PromptSourceSchema.describe(
@@ -78,53 +85,6 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
     ...(options.artifactRoot && { artifactRoot: options.artifactRoot }),
   };
 }
-
-const IntervalSchema = z.strictObject({ low: z.number(), high: z.number() });
-
-const MetricRowSchema = z.strictObject({
-  metric: z.enum(METRICS),
-  accuracy: z.number(),
-  correct: z.int(),
-  prompts: z.int(),
-  ci95: IntervalSchema.describe('95 % Wilson interval'),
-});
-export type MetricRow = z.infer<typeof MetricRowSchema>;
-
-const IterationRowSchema = z.strictObject({
-  iteration: z.int(),
-  metrics: z.array(MetricRowSchema),
-  pairs: z
-    .int()
-    .nullable()
-    .describe('preference triples (direct rows) the iteration trained on; null for iteration 0'),
-  refinementWins: z
-    .int()
-    .nullable()
-    .describe('of those, how many had a later step of the same chain as the chosen response'),
-  stepSeconds: z.record(z.string(), z.number()).describe('activity time per step, summed over shards'),
-});
-export type IterationRow = z.infer<typeof IterationRowSchema>;
-
-const ArmResultsSchema = z.strictObject({
-  arm: z.enum(ARMS),
-  runId: z.string(),
-  configHash: z.string(),
-  iterations: z.array(IterationRowSchema),
-});
-export type ArmResults = z.infer<typeof ArmResultsSchema>;
-
-/** results.json: what the table and the charts are rebuilt from (`evolve experiment render`). */
-export const ExperimentResultsSchema = z.strictObject({
-  smoke: z.boolean(),
-  split: z.enum(['test', 'dev']),
-  wallSeconds: z
-    .number()
-    .describe(
-      "from the first start of either arm's run to the end of the last, interruptions and reruns of the command included",
-    ),
-  arms: z.array(ArmResultsSchema),
-});
-export type ExperimentResults = z.infer<typeof ExperimentResultsSchema>;
 
 /** The step of a generation from its id, `<run>/<iteration>/<prompt>/<chain>/<step>`. */
 const stepOf = (generationId: string) => Number(generationId.split('/').at(-1));
@@ -307,16 +267,11 @@ export function readExperimentResults(path: string): ExperimentResults {
 
 /** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]`. */
 export function parseExperimentArgs(argv: string[], now = new Date()): ExperimentOptions {
-  const { values, positionals } = commandArgs(argv, {
-    smoke: { type: 'boolean', default: false },
-    split: { type: 'string', default: 'test' },
-    out: { type: 'string' },
-    stamp: { type: 'string' },
-  });
-  const usage = 'usage: evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]';
-  if (positionals[0] !== 'micro') throw new ConfigError(usage);
+  const { values, positionals } = commandArgs('experiment', argv);
+  if (positionals[0] !== 'micro')
+    throw new UsageError(`micro or render${positionals[0] ? `, not "${positionals[0]}"` : '?'}`);
   if (values.split !== 'test' && values.split !== 'dev')
-    throw new ConfigError(`--split ${values.split}: expected test or dev\n${usage}`);
+    throw new UsageError(`--split ${values.split}: expected test or dev`);
   const stamp = values.stamp ?? now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(stamp))
     throw new ConfigError(`--stamp ${stamp}: lower-case letters, digits and "-" (max 31)`);

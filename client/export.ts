@@ -3,9 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../core/config.js';
 import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../storage/benchmarks/exporters.js';
-import { commandArgs } from './args.js';
-
-const USAGE = `usage: evolve export <run id or run directory> --format ${EXPORT_FORMATS.join('|')} --out <file> [--iteration t] [--round r] [--model name]`;
+import { commandArgs, UsageError } from './args.js';
 
 export function optionalInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -23,19 +21,13 @@ export function runDirectory(
   return existsSync(run) ? run : join(artifacts, run);
 }
 
-const EXPORT_FLAGS = {
-  format: { type: 'string' },
-  out: { type: 'string' },
-  iteration: { type: 'string' },
-  round: { type: 'string' },
-  model: { type: 'string' },
-} as const;
-
 export async function exportCommand(argv: string[], say: (line: string) => void): Promise<number> {
-  const { values, positionals } = commandArgs(argv, EXPORT_FLAGS);
+  const { values, positionals } = commandArgs('export', argv);
   const run = positionals[0];
-  if (!run || !values.out || !(EXPORT_FORMATS as readonly string[]).includes(values.format ?? ''))
-    throw new ConfigError(USAGE);
+  if (!run) throw new UsageError('which run? name its id or directory');
+  if (!values.out) throw new UsageError('--out: which file to write?');
+  if (!(EXPORT_FORMATS as readonly string[]).includes(values.format ?? ''))
+    throw new UsageError(`--format: one of ${EXPORT_FORMATS.join(', ')}`);
   const { rows, model } = await exportEvaluation({
     runDir: runDirectory(run),
     format: values.format as ExportFormat,

@@ -120,7 +120,11 @@ export async function inFlightRows(
     per.set(name, { done: sum.done + details.done, total: sum.total + details.total });
   }
   if (per.size === 0) return null;
-  return [...per].map(([name, { done, total }]) => `${name} ${done}/${total} rows`).join(', ');
+  // By name: the server lists pending activities in no fixed order, and a flip is not progress.
+  return [...per]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, { done, total }]) => `${name} ${done}/${total} rows`)
+    .join(', ');
 }
 
 /** The newest failure of a still-running activity: what a retrying step keeps hitting. */

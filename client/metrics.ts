@@ -29,14 +29,7 @@ import { evaluatedAnswers } from '../storage/benchmarks/exporters.js';
 import { accuracyByExtractor, type AccuracySuite } from '../core/metrics/accuracy.js';
 import { optionalInt, runDirectory } from './export.js';
 import { formatTable } from '../core/table.js';
-import { commandArgs } from './args.js';
-
-const USAGE = `usage:
-  evolve metrics alpaca-eval <annotations.json>... [--json]
-      [--gamed df_gamed.csv] [--difficulty instruction_difficulty.csv] [--lc-mode v1|noreg|unpenalised]
-      [--weights baseline_<model>.csv --difficulty instruction_difficulty.csv]
-  evolve metrics arena-hard <judgment file or dir>... [--baseline gpt-4-0314] [--rounds 100] [--seed 42] [--json]
-  evolve metrics gsm8k|math <run id or directory> [--iteration t] [--round r] [--json]`;
+import { commandArgs, UsageError } from './args.js';
 
 const fixed = (x: number, digits: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : 'n/a');
 
@@ -189,24 +182,14 @@ async function graded(suite: AccuracySuite, run: string, iteration?: number, rou
   };
 }
 
-const METRICS_FLAGS = {
-  json: { type: 'boolean' },
-  difficulty: { type: 'string' },
-  gamed: { type: 'string' },
-  weights: { type: 'string' },
-  'lc-mode': { type: 'string', default: 'v1' },
-  baseline: { type: 'string', default: 'gpt-4-0314' },
-  rounds: { type: 'string', default: '100' },
-  seed: { type: 'string', default: '42' },
-  iteration: { type: 'string' },
-  round: { type: 'string' },
-} as const;
-
 export async function metricsCommand(argv: string[], say: (line: string) => void): Promise<number> {
-  const { values, positionals } = commandArgs(argv, METRICS_FLAGS);
+  const { values, positionals } = commandArgs('metrics', argv);
   const [suite, ...files] = positionals;
-  if (files.length === 0 || !['alpaca-eval', 'arena-hard', 'gsm8k', 'math'].includes(suite ?? ''))
-    throw new ConfigError(USAGE);
+  if (!['alpaca-eval', 'arena-hard', 'gsm8k', 'math'].includes(suite ?? ''))
+    throw new UsageError(
+      `which benchmark? alpaca-eval, arena-hard, gsm8k or math${suite ? `, not "${suite}"` : ''}`,
+    );
+  if (files.length === 0) throw new UsageError(`${suite}: which files or run?`);
   if (suite === 'gsm8k' || suite === 'math') {
     const result = await graded(
       suite,

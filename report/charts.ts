@@ -83,7 +83,6 @@ function gainSpec(run: RunData): [Row[], TopLevelSpec] {
     rows,
     {
       data: { values: rows },
-      mark: 'bar',
       encoding: {
         x: { field: 'round', type: 'ordinal', title: 'refinement round', axis: { labelAngle: 0 } },
         xOffset: { field: 'iteration' },
@@ -100,6 +99,14 @@ function gainSpec(run: RunData): [Row[], TopLevelSpec] {
         },
         color: iterationColor,
       },
+      layer: [
+        { mark: 'bar' },
+        // A zero gain is a bar of no height: each bar's value, written at its end, shows it too.
+        {
+          mark: { type: 'text', dy: -8 },
+          encoding: { text: { field: 'gain', type: 'quantitative', format: '+.1f' } },
+        },
+      ],
       width: { step: 80 },
       height: 220,
     },

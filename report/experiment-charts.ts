@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { ExperimentResults } from '../client/experiment.js';
+import type { ExperimentResults } from '../core/experiment-results.js';
 import { newcombeDifference } from '../core/metrics/wilson.js';
 import { renderSvg } from './charts.js';
 

@@ -31,6 +31,9 @@ export async function createEvolveWorker(options: EvolveWorkerOptions): Promise<
     workflowBundle: options.workflowBundle ?? (await bundleWorkflowsApart()),
     shutdownGraceTime: SHUTDOWN_GRACE,
     maxConcurrentActivityTaskExecutions: 16,
+    // Shards heartbeat their rows every 10 s (activities/heartbeat.ts); the default throttle would send
+    // them on every 48 s (0.8 x the 1 min heartbeat timeout), so `evolve run` and `show` lagged that far.
+    maxHeartbeatThrottleInterval: '10s',
     interceptors: { activity: [activityLog] },
   });
 }

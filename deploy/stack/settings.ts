@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { searchAttributeFlags } from '../../core/search-attributes.js';
 import { childEnv } from '../../core/secrets.js';
-import { workerHeapFlags } from '../../workers/heap.js';
+import { workerHeapFlags } from '../../core/worker-heap.js';
 
 /** The embedded stack: a Temporal dev server, `transformers serve` and an evolve worker, all under .evolve/. */
 export interface StackSettings {

@@ -52,9 +52,9 @@ test('evolve report writes a report whose every chart renders its marks in headl
   assert.ok(!html.includes('Not available yet'));
 
   const drawn = await drawnMarks(chromium, html, out);
-  // From the demo run: 2 eval rounds of 1 iteration; 1 gain bar; score bars for 2 judges x 2 rounds
+  // From the demo run: 2 eval rounds of 1 iteration; 1 gain bar and its label; score bars for 2 judges x 2 rounds
   // (the LLM judge only "unparseable", the verifier 0 and 1); 7 pair counts; 3 trainer series of 5 steps.
-  assert.deepEqual(drawn, { accuracy: 2, gain: 1, rewards: 6, pairs: 7, training: 3 + 15 });
+  assert.deepEqual(drawn, { accuracy: 2, gain: 1 + 1, rewards: 6, pairs: 7, training: 3 + 15 });
 });
 
 /** Marks each chart drew in headless Chromium, by chart id (the report plus the PROBE script). */

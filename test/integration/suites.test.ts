@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { readManifestRows } from '../../storage/manifests.js';
@@ -17,11 +17,11 @@ import type { ShardRef } from '../../core/steps.js';
 import { verifiers } from '../../core/verify.js';
 import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
-import { sharedData } from '../support/paths.js';
 
 // The real generation, judge and suite activities; the fake OpenAI server is the policy (arithmetic
 // answers, refinements always right) and the pairwise judge (the longer output wins, see fake-openai.ts).
-const DATA = sharedData() ?? resolve('..', 'shared', 'data');
+// Slices of the public files (test/fixtures/suites/README.md): this test needs no shared data.
+const SLICES = 'test/fixtures/suites';
 const PROMPTS = 6;
 const SHARD = 4; // two shards: 4 + 2 prompts
 const strategy = resolveStrategy('chain', 1, 3); // direct, refine@1, refine@2
@@ -39,11 +39,13 @@ after(async () => {
 });
 
 /**
- * Tiny slices of the official files. Every other reference is cut to a few characters, so the short
+ * The official files' first rows. Every other reference is cut to a few characters, so the short
  * policy answers win some games and lose others.
  */
 function alpacaSlice(): string {
-  const all = JSON.parse(readFileSync(join(DATA, 'alpaca_eval', 'reference_gpt4_turbo.json'), 'utf8')) as {
+  const all = JSON.parse(
+    readFileSync(join(SLICES, 'alpaca_eval_reference_gpt4_turbo_head.json'), 'utf8'),
+  ) as {
     instruction: string;
     output: string;
   }[];
@@ -57,9 +59,9 @@ function alpacaSlice(): string {
 
 function arenaSlice(): { questions: string; baseline: string } {
   const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
-  const questions = lines(join(DATA, 'arena-hard-v0.1', 'question.jsonl')).slice(0, PROMPTS);
+  const questions = lines(join(SLICES, 'arena_hard_question_head.jsonl')).slice(0, PROMPTS);
   const uids = new Set(questions.map((q) => (JSON.parse(q) as { uid: string }).uid));
-  const answers = lines(join(DATA, 'arena-hard-v0.1', 'model_answer', 'gpt-4-0314.jsonl'))
+  const answers = lines(join(SLICES, 'arena_hard_gpt-4-0314_head.jsonl'))
     .map((l) => JSON.parse(l) as { uid: string; messages: { content: unknown }[] })
     .filter((a) => uids.has(a.uid))
     .map((a, i) => {

@@ -33,12 +33,29 @@ export async function registerSearchAttributes(connection: {
 /**
  * The shared evaluation data (`shared/data`, see its README): $EVOLVE_SHARED_DATA, else the first
  * `shared/data` in the working directory's ancestors (`../shared/data` beside a clone, or further up
- * from a worktree). Undefined where there is none, so the tests that need it skip.
+ * from a worktree). Undefined where there is none, so the tests that need it skip: a user's clone has
+ * none, and `EVOLVE_SHARED_DATA=none` hides it to run the suite as they do (.ci/run).
  */
 export function sharedData(): string | undefined {
-  if (process.env.EVOLVE_SHARED_DATA) return resolve(process.env.EVOLVE_SHARED_DATA);
+  const named = process.env.EVOLVE_SHARED_DATA;
+  if (named) return existsSync(named) ? resolve(named) : undefined;
   for (let dir = resolve('..'); ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'shared', 'data'))) return join(dir, 'shared', 'data');
     if (dirname(dir) === dir) return undefined;
   }
+}
+
+/**
+ * A file or folder of the shared data, and the reason to skip (node:test's `skip` option, which the
+ * summary counts) where it is absent.
+ */
+export function sharedFile(path: string): { path: string; skip: string | false } {
+  const data = sharedData();
+  const full = join(data ?? 'shared/data', path);
+  return {
+    path: full,
+    skip:
+      !(data && existsSync(full)) &&
+      `needs the full public data ${join('shared/data', path)}, absent here (EVOLVE_SHARED_DATA names it)`,
+  };
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { accuracyByExtractor } from '../../core/metrics/accuracy.js';
 import { mathEquivalence } from '../../core/math-answer.js';
+import { sharedFile } from '../support/paths.js';
 
 const mathAnswersMatch = (a: string, b: string) => mathEquivalence(a, b) !== null;
 
@@ -48,24 +49,20 @@ test('accuracy per extractor: each extractor on its own, misses counted', () => 
 
 // MATH-500's worked solutions end in \boxed{answer}: graded against the official answer field, all are
 // right; graded against the next problem's answer, almost none are.
-const math500 = '../shared/data/math500/test.jsonl';
-test(
-  'MATH-500 solutions grade as correct against their own answers only',
-  { skip: !existsSync(math500) && 'no ../shared/data' },
-  () => {
-    const rows = readFileSync(math500, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { solution: string; answer: string });
-    const own = accuracyByExtractor(
-      'math',
-      rows.map((r) => ({ response: r.solution, gold: r.answer })),
-    );
-    assert.equal(own[0]!.correct, 500);
-    const shifted = accuracyByExtractor(
-      'math',
-      rows.map((r, i) => ({ response: r.solution, gold: rows[(i + 1) % rows.length]!.answer })),
-    );
-    assert.ok(shifted[0]!.accuracy < 0.05, `spurious matches: ${shifted[0]!.correct}`);
-  },
-);
+const { path: math500, skip } = sharedFile('math500/test.jsonl');
+test('MATH-500 solutions grade as correct against their own answers only', { skip }, () => {
+  const rows = readFileSync(math500, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { solution: string; answer: string });
+  const own = accuracyByExtractor(
+    'math',
+    rows.map((r) => ({ response: r.solution, gold: r.answer })),
+  );
+  assert.equal(own[0]!.correct, 500);
+  const shifted = accuracyByExtractor(
+    'math',
+    rows.map((r, i) => ({ response: r.solution, gold: rows[(i + 1) % rows.length]!.answer })),
+  );
+  assert.ok(shifted[0]!.accuracy < 0.05, `spurious matches: ${shifted[0]!.correct}`);
+});

@@ -17,36 +17,32 @@ import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError, parseRunConfig, type PromptFileFormat } from '../../core/config.js';
 import type { GenerationRecord } from '../../core/records.js';
 import { demoConfig } from '../support/config.js';
-import { sharedData } from '../support/paths.js';
+import { sharedFile } from '../support/paths.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'evolve-benchmarks-'));
 const fixtures = 'test/fixtures/official';
-const data = sharedData() ?? '../shared/data';
+const { path: data, skip } = sharedFile('');
 const file = (path: string, format: PromptFileFormat) => readPromptFile({ kind: 'file', path, format });
 
-test(
-  'official data files load as prompt records with the benchmark ids',
-  { skip: !existsSync(data) && 'no ../shared/data' },
-  async () => {
-    const gsm8k = await file(`${data}/gsm8k/test.jsonl`, 'gsm8k');
-    assert.equal(gsm8k.length, 1319);
-    assert.equal(new Set(gsm8k.map((p) => p.id)).size, 1319);
-    assert.equal(gsm8k[0]!.answer, '18');
-    const math = await file(`${data}/math500/test.jsonl`, 'math');
-    assert.equal(math.length, 500);
-    assert.equal(math[0]!.id, 'test/precalculus/807.json');
-    const arena = await file(`${data}/arena-hard-v0.1/question.jsonl`, 'arena-hard');
-    assert.equal(arena.length, 500);
-    assert.match(arena[0]!.id, /^[0-9a-f]{32}$/);
-    const alpaca = await file(`${data}/alpaca_eval/reference_gpt4_turbo.json`, 'alpaca-eval');
-    assert.equal(alpaca.length, 805);
-    assert.deepEqual(alpaca[1], { id: 'alpaca-eval-1', prompt: 'How did US states get their names?' });
-    const answers = await readArenaHardAnswers(`${data}/arena-hard-v0.1/model_answer/gpt-4-0314.jsonl`);
-    assert.equal(answers.length, 500);
-    assert.deepEqual(new Set(answers.map((a) => a.id)), new Set(arena.map((p) => p.id)));
-    assert.ok(answers.every((a) => a.model === 'gpt-4-0314' && a.answer.length > 0));
-  },
-);
+test('official data files load as prompt records with the benchmark ids', { skip }, async () => {
+  const gsm8k = await file(`${data}/gsm8k/test.jsonl`, 'gsm8k');
+  assert.equal(gsm8k.length, 1319);
+  assert.equal(new Set(gsm8k.map((p) => p.id)).size, 1319);
+  assert.equal(gsm8k[0]!.answer, '18');
+  const math = await file(`${data}/math500/test.jsonl`, 'math');
+  assert.equal(math.length, 500);
+  assert.equal(math[0]!.id, 'test/precalculus/807.json');
+  const arena = await file(`${data}/arena-hard-v0.1/question.jsonl`, 'arena-hard');
+  assert.equal(arena.length, 500);
+  assert.match(arena[0]!.id, /^[0-9a-f]{32}$/);
+  const alpaca = await file(`${data}/alpaca_eval/reference_gpt4_turbo.json`, 'alpaca-eval');
+  assert.equal(alpaca.length, 805);
+  assert.deepEqual(alpaca[1], { id: 'alpaca-eval-1', prompt: 'How did US states get their names?' });
+  const answers = await readArenaHardAnswers(`${data}/arena-hard-v0.1/model_answer/gpt-4-0314.jsonl`);
+  assert.equal(answers.length, 500);
+  assert.deepEqual(new Set(answers.map((a) => a.id)), new Set(arena.map((p) => p.id)));
+  assert.ok(answers.every((a) => a.model === 'gpt-4-0314' && a.answer.length > 0));
+});
 
 test('the older Arena-Hard formats (question_id/turns, question_id/choices) load too', async () => {
   const d = tmp();

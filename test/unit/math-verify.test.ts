@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { lastBoxed, mathEquivalence, normaliseMathAnswer } from '../../core/math-answer.js';
 import { verifyMath } from '../../core/verify.js';
+import { sharedFile } from '../support/paths.js';
 
 test('the last \\boxed{} is taken with balanced braces', () => {
   assert.equal(lastBoxed('first \\boxed{1} then \\boxed{\\frac{1}{2}}.'), '\\frac{1}{2}');
@@ -47,38 +48,34 @@ test('verifyMath records the extractor and rejects answers it cannot find', () =
 });
 
 // The public MATH-500 file: every gold answer, written as a model would, verifies; wrong ones do not.
-const math500 = '../shared/data/math500/test.jsonl';
-test(
-  'MATH-500 gold answers verify in model-like phrasings; wrong answers are rejected',
-  { skip: !existsSync(math500) && 'no ../shared/data' },
-  (t) => {
-    const rows = readFileSync(math500, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { answer: string; solution: string });
-    let verified = 0;
-    let wrong = 0;
-    let rejected = 0;
-    rows.forEach((row, i) => {
-      const gold = row.answer;
-      const phrasings = [
-        row.solution,
-        `So the final answer is $\\boxed{${gold}}$.`,
-        `The answer is $${gold.replace(/\\frac/g, '\\dfrac')}$.`,
-        `Therefore \\boxed{\\left. ${gold} \\right.}`,
-      ];
-      if (phrasings.every((text) => verifyMath(text, gold).correct)) verified++;
-      // Wrong: the next problem's answer (when it differs) and the gold answer plus one.
-      const other = rows[(i + 1) % rows.length]!.answer;
-      for (const bad of normaliseMathAnswer(other) === normaliseMathAnswer(gold)
-        ? [`${gold}+1`]
-        : [other, `${gold}+1`]) {
-        wrong++;
-        if (!verifyMath(`\\boxed{${bad}}`, gold).correct) rejected++;
-      }
-    });
-    t.diagnostic(`MATH-500: ${verified}/${rows.length} gold verified, ${rejected}/${wrong} wrong rejected`);
-    assert.equal(verified, rows.length);
-    assert.equal(rejected, wrong);
-  },
-);
+const { path: math500, skip } = sharedFile('math500/test.jsonl');
+test('MATH-500 gold answers verify in model-like phrasings; wrong answers are rejected', { skip }, (t) => {
+  const rows = readFileSync(math500, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { answer: string; solution: string });
+  let verified = 0;
+  let wrong = 0;
+  let rejected = 0;
+  rows.forEach((row, i) => {
+    const gold = row.answer;
+    const phrasings = [
+      row.solution,
+      `So the final answer is $\\boxed{${gold}}$.`,
+      `The answer is $${gold.replace(/\\frac/g, '\\dfrac')}$.`,
+      `Therefore \\boxed{\\left. ${gold} \\right.}`,
+    ];
+    if (phrasings.every((text) => verifyMath(text, gold).correct)) verified++;
+    // Wrong: the next problem's answer (when it differs) and the gold answer plus one.
+    const other = rows[(i + 1) % rows.length]!.answer;
+    for (const bad of normaliseMathAnswer(other) === normaliseMathAnswer(gold)
+      ? [`${gold}+1`]
+      : [other, `${gold}+1`]) {
+      wrong++;
+      if (!verifyMath(`\\boxed{${bad}}`, gold).correct) rejected++;
+    }
+  });
+  t.diagnostic(`MATH-500: ${verified}/${rows.length} gold verified, ${rejected}/${wrong} wrong rejected`);
+  assert.equal(verified, rows.length);
+  assert.equal(rejected, wrong);
+});

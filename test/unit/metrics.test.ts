@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { headToHead, lengthControlledWinRate, sampleStd } from '../../core/metrics/alpaca-eval.js';
@@ -8,7 +8,7 @@ import { arenaHardScores, battlesOf, type Judgment } from '../../core/metrics/ar
 import { bootstrap, percentile } from '../../core/metrics/bootstrap.js';
 import { mulberry32 as seededRandom, NumpyRandomState } from '../../core/random.js';
 import { readArenaHardJudgments } from '../../storage/benchmarks/official-results.js';
-import { sharedData } from '../support/paths.js';
+import { sharedFile } from '../support/paths.js';
 import { expectedWinRate, fitBradleyTerry, type Battle } from '../../core/metrics/bradley-terry.js';
 
 const close = (actual: number, expected: number, tolerance: number, what = '') =>
@@ -179,18 +179,18 @@ test('bootstrap: the rows pandas sample(frac=1, replace=True) picks after np.ran
   assert.ok(Number.isNaN(percentile([1, Number.NaN], 50)));
 });
 
-const data = sharedData();
-const synthetic = data && join(data, 'arena-hard-v0.1', 'synthetic-judgments');
+const { path: synthetic, skip } = sharedFile('arena-hard-v0.1/synthetic-judgments');
 test(
   'Arena-Hard on the synthetic judgments: score, interval, rating and counts equal the official show_result.py',
-  { skip: !(synthetic && existsSync(synthetic)) && 'no shared/data/arena-hard-v0.1/synthetic-judgments' },
+  { skip },
   async () => {
-    const official = JSON.parse(
-      readFileSync(join(synthetic!, 'official_show_result.json'), 'utf8'),
-    ) as Record<string, Record<string, number>>;
+    const official = JSON.parse(readFileSync(join(synthetic, 'official_show_result.json'), 'utf8')) as Record<
+      string,
+      Record<string, number>
+    >;
     // The official run's glob listed the files y, x, z (of the six orders only this one reproduces its
     // interval); naming them in that order makes the test independent of this file system's listing.
-    const dir = join(synthetic!, 'model_judgment', 'gpt-4-1106-preview');
+    const dir = join(synthetic, 'model_judgment', 'gpt-4-1106-preview');
     const files = ['model-y', 'model-x', 'model-z'].map((m) => join(dir, `${m}.jsonl`));
     const judgments = await readArenaHardJudgments(files, 'gpt-4-0314');
     const rows = arenaHardScores(judgments, { baseline: 'gpt-4-0314', rounds: 100, seed: 42 });

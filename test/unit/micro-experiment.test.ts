@@ -6,13 +6,13 @@ import { test } from 'node:test';
 import {
   armConfig,
   armResults,
-  ARMS,
   markdownTable,
   parseExperimentArgs,
   readExperimentResults,
   renderExperiment,
   type ExperimentOptions,
 } from '../../client/experiment.js';
+import { ARMS } from '../../core/experiment-results.js';
 import type { RunResult } from '../../core/steps.js';
 import { trainingStrategy } from '../../core/strategies.js';
 
@@ -80,7 +80,7 @@ test('--split dev evaluates on the dev split, whose seed no test or training dra
 });
 
 test('arguments: micro is required, the split is checked, the stamp names the runs', () => {
-  assert.throws(() => parseExperimentArgs([]), /usage: evolve experiment micro/);
+  assert.throws(() => parseExperimentArgs([]), /micro or render\?/);
   assert.throws(
     () => parseExperimentArgs(['micro', '--split', 'train']),
     /--split train: expected test or dev/,

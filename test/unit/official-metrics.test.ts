@@ -3,23 +3,22 @@
  * committed LC fixtures (test/fixtures/official/alpaca_eval_lc, made by the official alpaca_eval).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { DataError } from '../../storage/files.js';
 import { metricsCommand } from '../../client/metrics.js';
 import { ConfigError } from '../../core/config.js';
 import { averageLength, codePointLength, type HeadToHead } from '../../core/metrics/alpaca-eval.js';
 import { fitL1Logistic, liblinearSeeds } from '../../core/metrics/liblinear.js';
-import { sharedData } from '../support/paths.js';
+import { sharedFile } from '../support/paths.js';
 
-const data = sharedData();
-const alpaca = data && join(data, 'alpaca_eval');
-const skip = !(alpaca && existsSync(join(alpaca, 'results'))) && 'no shared/data/alpaca_eval/results';
+const { path: results, skip } = sharedFile('alpaca_eval/results');
+const alpaca = dirname(results);
 const MODELS = ['FuseChat-Llama-3.2-1B-Instruct', 'alpaca-7b'];
 const annotations = (model: string) =>
-  join(alpaca!, 'results', model, 'weighted_alpaca_eval_gpt4_turbo', 'annotations.json');
+  join(results, model, 'weighted_alpaca_eval_gpt4_turbo', 'annotations.json');
 const fixtures = 'test/fixtures/official/alpaca_eval_lc';
 const official = JSON.parse(readFileSync(join(fixtures, 'official_lc.json'), 'utf8')) as {
   models: Record<
@@ -64,7 +63,7 @@ test(
   'AlpacaEval: every leaderboard column equals the published row for the two shared models',
   { skip },
   async () => {
-    const csv = readFileSync(join(alpaca!, 'weighted_alpaca_eval_gpt4_turbo_leaderboard.csv'), 'utf8').split(
+    const csv = readFileSync(join(alpaca, 'weighted_alpaca_eval_gpt4_turbo_leaderboard.csv'), 'utf8').split(
       '\n',
     );
     const header = csv[0]!.split(',');
@@ -90,7 +89,7 @@ test(
   'AlpacaEval LC from the published fitted weights equals the official predict_winrate',
   { skip },
   async () => {
-    const weights = join(alpaca!, 'weights', 'length_controlled_v1_baseline_gpt4_1106_preview.csv');
+    const weights = join(alpaca, 'weights', 'length_controlled_v1_baseline_gpt4_1106_preview.csv');
     const rows = await run(
       '--weights',
       weights,

@@ -264,7 +264,7 @@ test('the report links to the run relatively, shows generation quality and examp
   );
 });
 
-test('a gain chart whose gains are all zero has readable ticks', async (t) => {
+test('a gain chart whose gains are all zero has readable ticks and shows the zero', async (t) => {
   const dir = copyDemoRun();
   t.after(() => rmSync(dirname(dir), { recursive: true, force: true }));
   const path = join(dir, 'iter-1', 'eval', 'evaluation.json');
@@ -272,4 +272,6 @@ test('a gain chart whose gains are all zero has readable ticks', async (t) => {
   const gain = (await renderCharts(await readRun(dir))).find((c) => c.id === 'gain')!;
   assert.doesNotMatch(gain.svg!, />[-+−]?0\.000000</, 'no tick labelled 0.000000');
   assert.match(gain.svg!, />\+0\.0</);
+  // The bar has no height; its label is drawn as a mark, not only as an axis tick.
+  assert.match(gain.svg!, /class="mark-text role-mark[^"]*"[^>]*>\s*<text[^>]*>\+0\.0<\/text>/);
 });

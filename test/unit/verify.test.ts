@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { arithmeticProblems } from '../../core/arithmetic.js';
 import { extractNumber, parseJudgeScore, verifyNumeric } from '../../core/verify.js';
+import { sharedFile } from '../support/paths.js';
 
 test('extractors: strict, boxed, then the last number', () => {
   assert.deepEqual(extractNumber('so 3 + 4 = 7\n#### 7'), { extractor: 'strict', value: '7' });
@@ -21,32 +22,26 @@ test('numeric verification ignores commas and dollar signs, rejects wrong values
 });
 
 // The public GSM8K test file: every gold answer, written as a model would, verifies; a wrong one does not.
-const gsm8k = '../shared/data/gsm8k/test.jsonl';
-test(
-  'GSM8K gold answers verify in model-like phrasings',
-  { skip: !existsSync(gsm8k) && 'no ../shared/data' },
-  (t) => {
-    const rows = readFileSync(gsm8k, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { answer: string });
-    let verified = 0;
-    let rejected = 0;
-    for (const row of rows) {
-      const gold = row.answer.split('####').at(-1)!.trim();
-      const ok = [`The answer is ${gold}.`, `${row.answer}`, `So the total is \\boxed{${gold}}`].every(
-        (text) => verifyNumeric(text, gold).correct,
-      );
-      if (ok) verified++;
-      if (!verifyNumeric(`The answer is ${Number(gold.replace(/,/g, '')) + 1}.`, gold).correct) rejected++;
-    }
-    t.diagnostic(
-      `GSM8K: ${verified}/${rows.length} gold verified, ${rejected}/${rows.length} wrong rejected`,
+const { path: gsm8k, skip } = sharedFile('gsm8k/test.jsonl');
+test('GSM8K gold answers verify in model-like phrasings', { skip }, (t) => {
+  const rows = readFileSync(gsm8k, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { answer: string });
+  let verified = 0;
+  let rejected = 0;
+  for (const row of rows) {
+    const gold = row.answer.split('####').at(-1)!.trim();
+    const ok = [`The answer is ${gold}.`, `${row.answer}`, `So the total is \\boxed{${gold}}`].every(
+      (text) => verifyNumeric(text, gold).correct,
     );
-    assert.equal(verified, rows.length);
-    assert.equal(rejected, rows.length);
-  },
-);
+    if (ok) verified++;
+    if (!verifyNumeric(`The answer is ${Number(gold.replace(/,/g, '')) + 1}.`, gold).correct) rejected++;
+  }
+  t.diagnostic(`GSM8K: ${verified}/${rows.length} gold verified, ${rejected}/${rows.length} wrong rejected`);
+  assert.equal(verified, rows.length);
+  assert.equal(rejected, rows.length);
+});
 
 test('judge scores are parsed from real-shaped replies, never invented', () => {
   assert.equal(parseJudgeScore('8', 10), 8);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { bundleWorkflowsApart } from '../../workers/bundle.js';
-import { workerHeapFlags } from '../../workers/heap.js';
+import { workerHeapFlags } from '../../core/worker-heap.js';
 
 test('workflows/ is bundled in a child process: the code holds every exported workflow', async () => {
   const { code } = await bundleWorkflowsApart();
