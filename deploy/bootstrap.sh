@@ -36,6 +36,18 @@ else
   echo "==> base model: ready ($model_dir)"
 fi
 
+# --- official AlpacaEval annotator (issue 30) ---
+# The AlpacaEval 2 suite judges with alpaca-eval's own annotator config and prompt template, read at
+# run time from the package's files: installed without its dependencies into a directory of its own.
+alpaca_eval="$home/alpaca-eval-0.6.6"
+if [ ! -f "$alpaca_eval/alpaca_eval/evaluators_configs/weighted_alpaca_eval_gpt4_turbo/configs.yaml" ]; then
+  step "installing alpaca-eval 0.6.6's annotator configs into $alpaca_eval"
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --no-deps --target "$alpaca_eval" alpaca-eval==0.6.6
+else
+  echo "==> alpaca-eval annotator configs: ready ($alpaca_eval)"
+fi
+# --- end official AlpacaEval annotator ---
+
 # The validators of deploy/'s images and manifests, apart from the trainer's venv. kustomize is built
 # from its Go module (the Go caches outside the clone make a rebuild a link step).
 tools="$home/deploy-tools"
