@@ -106,7 +106,7 @@ test('every iteration scores each benchmark suite after the evaluation, with the
   ]);
   // `evolve show` prints the scored suites from the iteration's progress query.
   assert.deepEqual(progress.suites!.map(suiteLine), [
-    'math500 (score, %): direct 50.0, refine@1 50.0, refine@2 50.0',
-    'arena (score, %): direct 50.0, refine@1 50.0, refine@2 50.0',
+    'math500 (score, %): direct 50.0, refine@1 50.0, refine@2 50.0 [recorded accuracy judge]',
+    'arena (score, %): direct 50.0, refine@1 50.0, refine@2 50.0 [recorded arena-hard judge]',
   ]);
 });
