@@ -24,6 +24,18 @@ export interface ChatRequest {
   jsonSchema?: { name: string; schema: Record<string, unknown> };
 }
 
+/**
+ * A request with an official judge's own decoding parameters, sent exactly as the official harness
+ * sends them (no seed, no defaults added), so that its requests can be compared field by field.
+ */
+export interface ExactChatRequest {
+  model: string;
+  messages: Message[];
+  params: Record<string, unknown>;
+  signal?: AbortSignal;
+  stop?: AbortSignal;
+}
+
 export interface ChatReply {
   text: string;
   finishReason: string | null;
@@ -34,11 +46,14 @@ export interface ChatReply {
   seed?: number;
   /** Alternatives for the first output token, when asked for and returned. */
   firstTokenLogprobs?: { token: string; logprob: number }[];
+  /** The choice as the server sent it (exact requests: the official parsers read it). */
+  choice?: Record<string, unknown>;
 }
 
 /** One completion; `many`, where present, asks for several completions of one request in one call. */
 export type ChatFn = ((request: ChatRequest) => Promise<ChatReply>) & {
   many?: (request: ChatRequest, seeds: number[]) => Promise<ChatReply[]>;
+  exact?: (request: ExactChatRequest) => Promise<ChatReply>;
 };
 
 /** One completion per seed: a single `n` request where the client can, else one request per seed. */
@@ -231,11 +246,8 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
     }
   }
 
-  async function call(request: ChatRequest, seeds: number[]): Promise<ChatReply[]> {
-    const n = seeds.length;
-    // Every request in flight of an activity listens on its one cancellation signal.
-    if (request.signal) setMaxListeners(0, request.signal);
-    const body = {
+  const sampledBody = (request: ChatRequest, seeds: number[]) =>
+    ({
       ...endpoint.extraBody,
       model: request.model,
       messages: request.messages,
@@ -243,12 +255,21 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
       top_p: request.topP,
       max_tokens: request.maxTokens,
       seed: seeds[0],
-      ...(n > 1 ? { n } : {}),
+      ...(seeds.length > 1 ? { n: seeds.length } : {}),
       ...(request.topLogprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
       ...(request.jsonSchema
         ? { response_format: { type: 'json_schema', json_schema: { ...request.jsonSchema, strict: true } } }
         : {}),
-    } as ChatCompletionCreateParamsNonStreaming;
+    }) as ChatCompletionCreateParamsNonStreaming;
+
+  async function call(
+    request: Pick<ChatRequest, 'model' | 'signal' | 'stop' | 'topLogprobs'>,
+    body: ChatCompletionCreateParamsNonStreaming,
+    seeds: (number | undefined)[],
+  ): Promise<ChatReply[]> {
+    const n = seeds.length;
+    // Every request in flight of an activity listens on its one cancellation signal.
+    if (request.signal) setMaxListeners(0, request.signal);
     const firstTry = Date.now();
     for (let attempt = 1; ; attempt++) {
       request.stop?.throwIfAborted();
@@ -289,6 +310,7 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
           ...(request.topLogprobs
             ? { firstTokenLogprobs: choice.logprobs?.content?.[0]?.top_logprobs ?? [] }
             : {}),
+          ...(seeds[0] === undefined ? { choice: choice as unknown as Record<string, unknown> } : {}),
         }));
       } catch (err) {
         if (!replica) throw err;
@@ -317,7 +339,17 @@ export function openAIChat(endpoint: Endpoint): ChatFn {
     }
   }
 
-  const chat: ChatFn = async (request) => (await call(request, [request.seed]))[0]!;
-  if (endpoint.supportsN) chat.many = (request, seeds) => call(request, seeds);
+  const chat: ChatFn = async (request) =>
+    (await call(request, sampledBody(request, [request.seed]), [request.seed]))[0]!;
+  if (endpoint.supportsN) chat.many = (request, seeds) => call(request, sampledBody(request, seeds), seeds);
+  chat.exact = async (request) => {
+    const body = {
+      ...endpoint.extraBody,
+      model: request.model,
+      messages: request.messages,
+      ...request.params,
+    };
+    return (await call(request, body as ChatCompletionCreateParamsNonStreaming, [undefined]))[0]!;
+  };
   return chat;
 }

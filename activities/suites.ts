@@ -1,10 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { log } from '@temporalio/activity';
 import { mapLimit } from '../core/concurrency.js';
-import { labelPreference, parseVerdictLabel, type Verdict } from '../core/judge-replies.js';
+import { VERDICTS, type Verdict } from '../core/judge-replies.js';
 import { codePointLength } from '../core/metrics/alpaca-eval.js';
-import { mulberry32 } from '../core/random.js';
-import { VerdictRecordSchema, type Manifest, type VerdictRecord } from '../core/records.js';
+import {
+  annotatorMessages,
+  annotatorParams,
+  isSwitched,
+  logprobPreference,
+  switchDraw,
+  unswitch,
+  type Annotator,
+} from './official/alpaca-eval.js';
+import { playGame, type Game, type JudgeConfig } from './official/arena-hard.js';
+import { VerdictRecordSchema, type Manifest, type Message, type VerdictRecord } from '../core/records.js';
 import type { JudgeSuiteShardInput, ModelRef, SummarizeSuiteInput } from '../core/steps.js';
 import {
   SuiteSummarySchema,
@@ -16,84 +26,185 @@ import {
   type SuiteRound,
   type SuiteSummary,
 } from '../core/suites.js';
-import { fnv1a64, seedFor } from '../core/templates.js';
 import { verifiers } from '../core/verify.js';
 import { DataError, exists, writeAtomic } from '../storage/files.js';
 import { journalledStep, shardOutput } from './journalled-step.js';
 import { readManifestRows } from '../storage/manifests.js';
-import { readReferenceAnswers } from '../storage/benchmarks/loaders.js';
+import { readReferenceAnswers, type ReferenceAnswer } from '../storage/benchmarks/loaders.js';
+import { loadAnnotator, loadJudgeConfig } from './official/configs.js';
 import { readInstructionDifficulty } from '../storage/benchmarks/official-results.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';
-import type { ChatFn } from './inference.js';
-import { askUntilReadable } from './judge-adapter.js';
-import { LABELS, labelPrompt, verdictPrompt } from './judge-llm.js';
+import type { ChatFn, ChatReply } from './inference.js';
 import { fileSha256, indexHooks, reusableOutput, stepKey, without } from '../storage/reuse.js';
 import type { ShardLease } from './lease.js';
 import { readScoredByPrompt } from './scored.js';
 
 type PairwiseSuite = JudgeSuiteShardInput['suite'];
 type Judged = Pick<VerdictRecord, 'status' | 'swapped' | 'draw' | 'preference' | 'games' | 'raw'>;
+export type Ask = (messages: Message[], params: Record<string, unknown>) => Promise<ChatReply>;
+type Row = { prompt: string; answer: string; reference: ReferenceAnswer };
 
-/** The seeded draw of a row: reproducible from (suite seed, prompt, round), on any worker. */
-const drawFor = (seed: number, promptId: string, round: number) =>
-  mulberry32(parseInt(fnv1a64(`${seed}/${promptId}/${round}`).slice(0, 8), 16))();
+/** A suite's official judge, loaded from its own files, with the model sent and the label it gets. */
+export type OfficialJudge =
+  | { kind: 'alpaca-eval'; annotator: Annotator; model: string; label: string }
+  | { kind: 'arena-hard'; config: JudgeConfig; model: string; label: string };
 
-/**
- * AlpacaEval: one game, the order drawn per row. Unswapped, the reference is output m and the model
- * output M, so the preference is 1 + P(M); swapped, the judge's preference maps to 3 - pref.
- */
-async function alpacaGame(
-  ask: AskFn,
-  suite: PairwiseSuite,
-  key: string,
-  row: { prompt: string; answer: string; reference: string; draw: number },
-): Promise<Judged> {
-  const swapped = row.draw < 0.5;
-  const [first, second] = swapped ? [row.answer, row.reference] : [row.reference, row.answer];
-  const outcome = await askUntilReadable(suite.judge.attempts, async (attempt) => {
-    const reply = await ask(labelPrompt(suite.judge, row.prompt, first, second), key, attempt, 5);
-    const top = reply.firstTokenLogprobs ?? [];
-    return { raw: JSON.stringify({ text: reply.text, top }), score: labelPreference(top, LABELS) };
-  });
-  const pSecond = outcome.score;
+/** The official judge of a pairwise suite; a model other than the official one is labelled as such. */
+export async function officialJudge(suite: PairwiseSuite): Promise<OfficialJudge> {
+  const label = (name: string, official: string, model: string) =>
+    `official ${name}, judge ${model}` +
+    (model === official ? '' : ` (not the leaderboard's judge ${official})`);
+  if (suite.kind === 'alpaca-eval') {
+    const annotator = await loadAnnotator(suite.judge.annotator);
+    const official = annotator.config.completions_kwargs.model_name;
+    const model = suite.judge.model ?? official;
+    return { kind: suite.kind, annotator, model, label: label(annotator.name, official, model) };
+  }
+  const config = await loadJudgeConfig(suite.judge.config);
+  const model = suite.judge.model ?? config.judge_model;
   return {
-    status: outcome.status,
-    swapped,
-    draw: row.draw,
-    preference: pSecond === null ? null : swapped ? 2 - pSecond : 1 + pSecond,
-    games: [],
-    raw: outcome.raw,
+    kind: suite.kind,
+    config,
+    model,
+    label: label(`${config.bench_name ?? 'arena-hard'} judge`, config.judge_model, model),
   };
 }
 
-/** Arena-Hard: two games, the baseline as assistant A first, then the model as A. */
-async function arenaGames(
-  ask: AskFn,
-  suite: PairwiseSuite,
-  key: string,
-  row: { prompt: string; answer: string; reference: string },
+/**
+ * AlpacaEval 2 with the official annotator: output_1 is the reference and output_2 the model's, shown
+ * switched where alpaca_eval's draw says so; equal outputs get 1.5 without a request, as the harness
+ * does. The annotations.json row (without generator_2, which names the round) is kept in `raw`.
+ */
+async function alpacaGame(
+  ask: Ask,
+  judge: Extract<OfficialJudge, { kind: 'alpaca-eval' }>,
+  seed: number,
+  row: Row,
 ): Promise<Judged> {
-  const games: (Verdict | null)[] = [];
-  const raws: string[] = [];
-  let status: VerdictRecord['status'] = 'ok';
-  for (const [game, [a, b]] of [
-    [row.reference, row.answer],
-    [row.answer, row.reference],
-  ].entries()) {
-    const outcome = await askUntilReadable(suite.judge.attempts, async (attempt) => {
-      const reply = await ask(verdictPrompt(suite.judge, row.prompt, a!, b!), `${key}/${game}`, attempt);
-      const label = parseVerdictLabel(reply.text);
-      return { raw: reply.text, score: label === null ? null : 1, extracted: label ?? undefined };
-    });
-    games.push(outcome.status === 'ok' ? parseVerdictLabel(outcome.raw ?? '') : null);
-    raws.push(outcome.raw ?? '');
-    if (outcome.status !== 'ok' && status === 'ok') status = outcome.status;
+  const { annotator } = judge;
+  const draw = switchDraw(row.prompt, seed);
+  const swapped = isSwitched(draw);
+  const annotation = {
+    instruction: row.prompt,
+    output_1: row.reference.answer,
+    generator_1: row.reference.generator ?? null,
+    dataset: row.reference.dataset ?? null,
+    output_2: row.answer,
+    annotator: annotator.name,
+  };
+  let preference = 1.5;
+  let rawCompletion: Record<string, unknown> | null = null;
+  if (row.answer !== row.reference.answer) {
+    const messages = annotatorMessages(annotator, annotation, swapped);
+    const reply = await ask(messages, annotatorParams(annotator));
+    rawCompletion = { ...reply.choice, text: reply.text };
+    const content = (reply.choice?.logprobs as { content?: [] } | null | undefined)?.content;
+    const shown = logprobPreference(annotator, content);
+    preference = unswitch(shown, swapped) ?? NaN;
   }
-  return { status, swapped: null, draw: null, preference: null, games, raw: raws.join('\n---\n') };
+  // annotations.json holds what pandas' to_json writes: 10 decimals; the metrics read the same value.
+  const ok = Number.isFinite(preference);
+  if (ok) preference = Number(preference.toFixed(10));
+  return {
+    status: ok ? 'ok' : 'unparseable',
+    swapped,
+    draw,
+    preference: ok ? preference : null,
+    games: [],
+    raw: JSON.stringify({ ...annotation, preference: ok ? preference : null, raw_completion: rawCompletion }),
+  };
 }
 
-type AskFn = (content: string, key: string, attempt: number, topLogprobs?: number) => ReturnType<ChatFn>;
+/** Arena-Hard with the official judge: both games, the baseline as assistant A first, as gen_judgment.py plays them. */
+async function arenaGames(
+  ask: Ask,
+  judge: Extract<OfficialJudge, { kind: 'arena-hard' }>,
+  row: Row,
+): Promise<Judged> {
+  const { config } = judge;
+  const params = { temperature: config.temperature, max_tokens: config.max_tokens };
+  const games: Game[] = [];
+  for (const game of [0, 1] as const)
+    games.push(
+      await playGame(
+        config,
+        { question: row.prompt, answer: row.answer, baseline: row.reference.answer },
+        game,
+        async (messages) => (await ask(messages, params)).text,
+      ),
+    );
+  const verdicts = games.map((g) =>
+    (VERDICTS as readonly (string | null)[]).includes(g.score) ? (g.score as Verdict) : null,
+  );
+  return {
+    status: verdicts.every((v) => v !== null) ? 'ok' : 'unparseable',
+    swapped: null,
+    draw: null,
+    preference: null,
+    games: verdicts,
+    raw: JSON.stringify({ judge: config.judge_model, games }),
+  };
+}
+
+/** One prompt and round judged by the suite's official judge. */
+export const judgeRow = (ask: Ask, judge: OfficialJudge, seed: number, row: Row): Promise<Judged> =>
+  judge.kind === 'alpaca-eval' ? alpacaGame(ask, judge, seed, row) : arenaGames(ask, judge, row);
+
+/** The generator name of a round's answers in the official files: `iter-<t>-r<round>`. */
+const roundModel = (suiteDir: string, round: number) => `${basename(dirname(suiteDir))}-r${round}`;
+
+/**
+ * The judged files in the official layouts, one model per round, so that the official scoring scripts
+ * read them: AlpacaEval's results/<model>/model_outputs.json and <annotator>/annotations.json, and
+ * Arena-Hard's model_judgment/<judge>/<model>.jsonl, rows in the order given (the prompts').
+ */
+export async function writeOfficialFiles(
+  dir: string,
+  kind: PairwiseSuite['kind'],
+  verdicts: readonly VerdictRecord[],
+  rounds: readonly number[],
+) {
+  for (const round of rounds) {
+    const model = roundModel(dir, round);
+    const judged = verdicts.filter((v) => v.round === round && v.raw !== null && v.generationId !== null);
+    if (kind === 'alpaca-eval') {
+      const rows = judged.map((v) => {
+        const r = JSON.parse(v.raw!) as Record<string, unknown>;
+        // alpaca-eval 0.6.6's keys in its order, generator_2 naming the round.
+        return {
+          dataset: r.dataset,
+          instruction: r.instruction,
+          output_1: r.output_1,
+          generator_1: r.generator_1,
+          output_2: r.output_2,
+          generator_2: model,
+          annotator: r.annotator,
+          preference: r.preference,
+          preference_raw_completion: r.preference === null ? null : r.raw_completion,
+        };
+      });
+      const annotator = (rows[0]?.annotator as string | undefined) ?? 'annotator';
+      const results = join(dir, 'results', model);
+      const outputs = rows.map((r) => ({
+        dataset: r.dataset,
+        instruction: r.instruction,
+        output: r.output_2,
+        generator: model,
+      }));
+      await writeAtomic(join(results, 'model_outputs.json'), JSON.stringify(outputs, null, 2) + '\n');
+      await writeAtomic(join(results, annotator, 'annotations.json'), JSON.stringify(rows, null, 2) + '\n');
+    } else {
+      const lines = judged.map((v) => {
+        const { judge, games } = JSON.parse(v.raw!) as { judge: string; games: Game[] };
+        return { judge, line: JSON.stringify({ question_id: v.promptId, model, judge, games }) };
+      });
+      const judge = lines[0]?.judge ?? 'judge';
+      const text = lines.map((l) => l.line + '\n').join('');
+      await writeAtomic(join(dir, 'model_judgment', judge, `${model}.jsonl`), text);
+    }
+  }
+}
 
 export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => ChatFn }) {
   return {
@@ -105,6 +216,7 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
     async judgeSuiteShard(input: JudgeSuiteShardInput): Promise<Manifest> {
       const { suite } = input;
       const referenceFile = suite.kind === 'alpaca-eval' ? suite.prompts : suite.baseline;
+      const judge = await officialJudge(suite);
       const key = stepKey(
         'suite-judge',
         [
@@ -118,6 +230,9 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
         {
           shard: [input.shard.start, input.shard.end],
           suite: { ...without(suite, 'judge', 'prompts'), judge: without(suite.judge, 'endpoint') },
+          // The official files' content: a changed template or parameter judges again.
+          official: judge.kind === 'alpaca-eval' ? judge.annotator : judge.config,
+          model: judge.model,
           rounds: input.rounds,
           strategy: input.strategy,
         },
@@ -128,21 +243,18 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
         const prompts = await shardPrompts(input.shard);
         const references = await readReferenceAnswers(suite);
         const byPrompt = await readScoredByPrompt(input.generations, input.scores);
-        const chat = deps.chatFor({ endpoint: suite.judge.endpoint, model: suite.judge.model });
-        const maxTokens = suite.judge.maxTokens ?? (suite.kind === 'alpaca-eval' ? 8 : 4096);
-        const ask: AskFn = (content, itemKey, attempt, topLogprobs) =>
-          chat({
-            model: suite.judge.model,
-            messages: [{ role: 'user', content }],
-            // A first unreadable reply is asked again with some temperature: greedy decoding would repeat it.
-            temperature: attempt === 0 ? 0 : 0.7,
-            maxTokens,
-            seed: seedFor(attempt, itemKey, 0, 0),
+        const chat = deps.chatFor({ endpoint: suite.judge.endpoint, model: judge.model });
+        if (!chat.exact) throw new Error('the judge client cannot send exact requests');
+        const exact = chat.exact;
+        if (judge.label.includes('not the leaderboard')) log.warn(`suite ${suite.name}: ${judge.label}`);
+        const ask: Ask = (messages, params) =>
+          exact({
+            model: judge.model,
+            messages,
+            params,
             signal: lease?.abortSignal,
             stop: lease?.stopSignal,
-            ...(topLogprobs ? { topLogprobs } : {}),
           });
-        const judge = `llm:${suite.kind}:${suite.judge.model}`;
         const work = prompts.flatMap((prompt) =>
           Array.from({ length: input.rounds + 1 }, (_, round) => ({ prompt, round })),
         );
@@ -180,24 +292,17 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
                   promptId: prompt.id,
                   round,
                   generationId: kept?.id ?? null,
-                  judge,
+                  judge: judge.label,
                   modelLength: kept ? codePointLength(kept.text) : null,
-                  referenceLength: codePointLength(reference),
+                  referenceLength: codePointLength(reference.answer),
                 };
                 if (!kept) {
                   const none = { preference: null, swapped: null, draw: null, raw: null };
                   const games = suite.kind === 'arena-hard' ? [null, null] : [];
                   return journal.append({ ...base, status: 'missing', ...none, games });
                 }
-                const item = { prompt: prompt.prompt, answer: kept.text, reference };
-                const itemKey = `${suite.name}/${kept.id}`;
-                const judged =
-                  suite.kind === 'alpaca-eval'
-                    ? await alpacaGame(ask, suite, itemKey, {
-                        ...item,
-                        draw: drawFor(suite.seed, prompt.id, round),
-                      })
-                    : await arenaGames(ask, suite, itemKey, item);
+                const row = { prompt: prompt.prompt, answer: kept.text, reference };
+                const judged = await judgeRow(ask, judge, suite.seed, row);
                 await journal.append({ ...base, ...judged });
               }),
           );
@@ -231,10 +336,13 @@ export function createSuiteActivities(deps: { chatFor: (model: ModelRef) => Chat
           return accuracyRound(round, items, prompts.length, suite.verifier);
         });
       } else {
-        const verdicts = (
-          await Promise.all(input.verdicts.map((m) => readManifestRows(m, 'verdict')))
-        ).flat();
-        judge = `llm:${suite.kind}:${suite.judge.model}`;
+        // In prompt order, as the official files list them (the bootstrap draws rows by position).
+        const order = new Map(prompts.map((p, i) => [p.id, i]));
+        const verdicts = (await Promise.all(input.verdicts.map((m) => readManifestRows(m, 'verdict'))))
+          .flat()
+          .sort((a, b) => order.get(a.promptId)! - order.get(b.promptId)!);
+        judge = (await officialJudge(suite)).label;
+        await writeOfficialFiles(input.scope.dir, suite.kind, verdicts, rounds);
         const difficultyFile = suite.kind === 'alpaca-eval' ? suite.difficulty : undefined;
         const difficulty = difficultyFile ? await readInstructionDifficulty(difficultyFile) : undefined;
         // The official difficulties are indexed by position in the 805 instructions, as the prompt ids are.

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import { defaultAnnotatorConfig, loadAnnotator, loadJudgeConfig } from '../activities/official/configs.js';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
@@ -164,6 +165,17 @@ export async function doctor(
         continue;
       }
       checks.push([`suite ${suite.name} judge`, await checkEndpoint(suite.judge.endpoint, env)]);
+      // The official judge's own files, read as the suite reads them.
+      const official =
+        suite.kind === 'alpaca-eval'
+          ? loadAnnotator(suite.judge.annotator).then((a) =>
+              ok(`${a.name} (${suite.judge.annotator ?? defaultAnnotatorConfig()})`),
+            )
+          : loadJudgeConfig(suite.judge.config).then((c) => ok(`${c.judge_model} (${suite.judge.config})`));
+      checks.push([
+        `suite ${suite.name} official judge`,
+        await official.catch((err: Error) => fail(err.message)),
+      ]);
       files.push([`suite ${suite.name}`, suite.prompts]);
       if (suite.kind === 'arena-hard') files.push([`suite ${suite.name}`, suite.baseline]);
       if (suite.kind === 'alpaca-eval' && suite.difficulty)

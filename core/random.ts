@@ -10,34 +10,63 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/**
- * numpy's legacy global generator (`np.random.seed(seed)`, RandomState over MT19937), bit for bit:
- * the official Arena-Hard script draws its bootstrap resamples from it, so an interval equals the
- * official one only when the same integers come out. Seeding is MT19937's init_genrand (numpy's
- * `_legacy_seeding` for an int seed); `randint` is numpy's bounded draw for int64 with a range below
- * 2^32: a 32-bit output masked to the smallest covering power of two, rejected until in range.
- */
-export class NumpyRandomState {
-  private readonly mt = new Uint32Array(624);
-  private index = 624;
+const N = 624;
 
-  constructor(seed: number) {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
-      throw new RangeError(`seed ${seed}: numpy takes an integer seed in [0, 2^32 - 1]`);
-    this.mt[0] = seed >>> 0;
-    for (let i = 1; i < 624; i++) {
-      const prev = this.mt[i - 1]! ^ (this.mt[i - 1]! >>> 30);
-      this.mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
+/** MT19937's init_genrand: the state for a 32-bit seed. */
+function initGenrand(seed: number): Uint32Array {
+  const mt = new Uint32Array(N);
+  mt[0] = seed >>> 0;
+  for (let i = 1; i < N; i++) {
+    const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+    mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
+  }
+  return mt;
+}
+
+/**
+ * MT19937, as numpy's RandomState and CPython's random module run it: seeded from a 32-bit integer
+ * (init_genrand) or from an array of 32-bit words (init_by_array, CPython's seeding of a big integer).
+ */
+export class Mt19937 {
+  private index = N;
+
+  protected constructor(private readonly mt: Uint32Array) {}
+
+  static fromKey(key: readonly number[]): Mt19937 {
+    const mt = initGenrand(19650218);
+    let i = 1;
+    let j = 0;
+    for (let k = Math.max(N, key.length); k > 0; k--) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      mt[i] = ((mt[i]! ^ Math.imul(prev, 1664525)) + key[j]! + j) >>> 0;
+      i++;
+      j++;
+      if (i >= N) {
+        mt[0] = mt[N - 1]!;
+        i = 1;
+      }
+      if (j >= key.length) j = 0;
     }
+    for (let k = N - 1; k > 0; k--) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      mt[i] = ((mt[i]! ^ Math.imul(prev, 1566083941)) - i) >>> 0;
+      i++;
+      if (i >= N) {
+        mt[0] = mt[N - 1]!;
+        i = 1;
+      }
+    }
+    mt[0] = 0x80000000;
+    return new Mt19937(mt);
   }
 
   /** genrand_int32: the next 32-bit output. */
   nextUint32(): number {
     const mt = this.mt;
-    if (this.index >= 624) {
-      for (let k = 0; k < 624; k++) {
-        const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % 624]! & 0x7fffffff);
-        mt[k] = mt[(k + 397) % 624]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    if (this.index >= N) {
+      for (let k = 0; k < N; k++) {
+        const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % N]! & 0x7fffffff);
+        mt[k] = mt[(k + 397) % N]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       }
       this.index = 0;
     }
@@ -47,6 +76,21 @@ export class NumpyRandomState {
     y ^= (y << 15) & 0xefc60000;
     y ^= y >>> 18;
     return y >>> 0;
+  }
+}
+
+/**
+ * numpy's legacy global generator (`np.random.seed(seed)`, RandomState over MT19937), bit for bit:
+ * the official Arena-Hard script draws its bootstrap resamples from it, so an interval equals the
+ * official one only when the same integers come out. Seeding is MT19937's init_genrand (numpy's
+ * `_legacy_seeding` for an int seed); `randint` is numpy's bounded draw for int64 with a range below
+ * 2^32: a 32-bit output masked to the smallest covering power of two, rejected until in range.
+ */
+export class NumpyRandomState extends Mt19937 {
+  constructor(seed: number) {
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new RangeError(`seed ${seed}: numpy takes an integer seed in [0, 2^32 - 1]`);
+    super(initGenrand(seed));
   }
 
   /** `randint(0, n, size)`: `size` integers in [0, n), n at most 2^32. */

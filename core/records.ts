@@ -66,8 +66,10 @@ export const VerdictRecordSchema = z.strictObject({
   swapped: z
     .boolean()
     .nullable()
-    .describe('alpaca-eval: the judge saw the model output first (drawn per row); null for arena-hard'),
-  draw: z.number().nullable().describe('the seeded uniform draw that set `swapped`'),
+    .describe(
+      "alpaca-eval: the judge saw the model output first (alpaca_eval's draw per instruction); null for arena-hard",
+    ),
+  draw: z.number().nullable().describe('the draw that set `swapped` (switched when at least 0.5)'),
   preference: z
     .number()
     .nullable()

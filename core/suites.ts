@@ -152,10 +152,13 @@ export function headlineOf(suite: Suite): string {
   }
 }
 
-/** One line per suite for the terminal: `alpaca (LC win rate, %): direct 31.2, refine@1 35.0`. */
+/**
+ * One line per suite for the terminal, with the judge, so that a local judge's number is not taken for
+ * a leaderboard one: `alpaca (LC win rate, %): direct 31.2, refine@1 35.0 [official ..., judge gpt-4-1106-preview]`.
+ */
 export function suiteLine(suite: SuiteSummary): string {
   const values = suite.rounds.map(
     (r) => `${r.round === 0 ? 'direct' : `refine@${r.round}`} ${r.value === null ? '-' : r.value.toFixed(1)}`,
   );
-  return `${suite.name} (${suite.headline}, %): ${values.join(', ')}`;
+  return `${suite.name} (${suite.headline}, %): ${values.join(', ')} [${suite.judge}]`;
 }

@@ -62,6 +62,18 @@ npm_packages() {
   npm ci
 }
 
+# The AlpacaEval 2 suite judges with alpaca-eval's own annotator config and prompt template, read at
+# run time from the package's files: installed without its dependencies into a directory of its own.
+alpaca_eval_annotator() {
+  local dir="$home/alpaca-eval-0.6.6"
+  if [ -f "$dir/alpaca_eval/evaluators_configs/weighted_alpaca_eval_gpt4_turbo/configs.yaml" ]; then
+    echo "ready ($dir)"
+    return
+  fi
+  echo "installing alpaca-eval 0.6.6's annotator configs into $dir"
+  "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --no-deps --target "$dir" alpaca-eval==0.6.6
+}
+
 # ---- the tests' steps ----
 
 # The validators of deploy/'s images and manifests, apart from the trainer's venv. kustomize is built
@@ -111,7 +123,7 @@ temporal_server() {
     echo "the build did not finish within ${minutes} min: the production-Temporal test is skipped; the next bootstrap goes on from the Go cache" >&2
 }
 
-demo_steps=(python_packages base_model npm_packages)
+demo_steps=(python_packages base_model alpaca_eval_annotator npm_packages)
 test_steps=(deploy_validators postgresql temporal_server)
 
 steps=("${demo_steps[@]}")
@@ -123,7 +135,7 @@ for step in "${steps[@]}"; do
   printf '\n==> %s\n' "${step//_/ }"
   t0=$(date +%s)
   "$step"
-  timings+=("$(printf '%-18s %5ss' "$step" "$(($(date +%s) - t0))")")
+  timings+=("$(printf '%-22s %5ss' "$step" "$(($(date +%s) - t0))")")
 done
 printf '\n==> bootstrap (profile %s) done in %ss:\n' "$profile" "$(($(date +%s) - started))"
 printf '    %s\n' "${timings[@]}"

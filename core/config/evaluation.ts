@@ -12,13 +12,31 @@ const SuiteName = z
   .describe('names the suite and its directory iter-<t>/suite-<name>/');
 const BenchmarkPath = z.string().min(1);
 
-/** A pairwise benchmark judge: the LLM asked to compare an answer with the reference (or baseline) one. */
-const SuiteJudgeSchema = LlmJudgeSchema.pick({
-  endpoint: true,
-  model: true,
-  rubric: true,
-  attempts: true,
-}).extend({ maxTokens: z.int().min(1).optional().describe('default: 8 (alpaca-eval), 4096 (arena-hard)') });
+const OfficialJudgeModel = z
+  .string()
+  .min(1)
+  .optional()
+  .describe(
+    "the judge model sent, as the server names it (default: the official config's). Another judge gives a number that is not the leaderboard's",
+  );
+
+/** AlpacaEval 2's official annotator, read from alpaca-eval's own files. */
+const AlpacaEvalJudgeSchema = z.strictObject({
+  endpoint: LlmJudgeSchema.shape.endpoint,
+  model: OfficialJudgeModel,
+  annotator: BenchmarkPath.optional().describe(
+    "the annotator's configs.yaml (default: alpaca-eval 0.6.6's weighted_alpaca_eval_gpt4_turbo, installed by the bootstrap under $EVOLVE_HOME)",
+  ),
+});
+
+/** Arena-Hard v0.1's official judge, read from the judge_config.yaml the user points to. */
+const ArenaHardJudgeSchema = z.strictObject({
+  endpoint: LlmJudgeSchema.shape.endpoint,
+  model: OfficialJudgeModel,
+  config: BenchmarkPath.describe(
+    "arena-hard-auto's config/judge_config.yaml (v0.1): system prompt, template, judge model, temperature, max tokens, regex, attempts",
+  ),
+});
 
 /** Benchmark suites evaluated every iteration, each generated with the evaluation strategy. */
 export const SuiteSchema = z.discriminatedUnion('kind', [
@@ -37,24 +55,32 @@ export const SuiteSchema = z.discriminatedUnion('kind', [
     name: SuiteName,
     kind: z
       .literal('alpaca-eval')
-      .describe('AlpacaEval 2: win rate against the reference outputs, by a pairwise LLM judge'),
+      .describe(
+        "AlpacaEval 2: win rate against the reference outputs, judged by the official annotator (alpaca-eval's weighted_alpaca_eval_gpt4_turbo)",
+      ),
     prompts: BenchmarkPath.describe('AlpacaEval JSON array: each instruction with the reference output'),
     limit: z.int().min(1).optional().describe('score only the first `limit` prompts'),
-    judge: SuiteJudgeSchema,
+    judge: AlpacaEvalJudgeSchema,
     difficulty: BenchmarkPath.optional().describe(
       'instruction_difficulty.csv: adds the length-controlled win rate',
     ),
-    seed: z.int().min(0).default(0).describe('the per-row draw of which output the judge sees first'),
+    seed: z
+      .int()
+      .min(0)
+      .default(0)
+      .describe("the annotator's seed, which draws the output shown first per instruction (official: 0)"),
   }),
   z.strictObject({
     name: SuiteName,
     kind: z
       .literal('arena-hard')
-      .describe('Arena-Hard v0.1: Bradley-Terry score against a baseline model, by a pairwise LLM judge'),
+      .describe(
+        'Arena-Hard v0.1: Bradley-Terry score against a baseline model, judged by the official judge (gen_judgment.py with the judge_config.yaml given)',
+      ),
     prompts: BenchmarkPath.describe('Arena-Hard question.jsonl'),
     limit: z.int().min(1).optional().describe('score only the first `limit` prompts'),
     baseline: BenchmarkPath.describe('the baseline model_answer/<model>.jsonl, e.g. gpt-4-0314.jsonl'),
-    judge: SuiteJudgeSchema,
+    judge: ArenaHardJudgeSchema,
     bootstrapRounds: z
       .int()
       .min(1)

@@ -96,7 +96,19 @@ export function readArenaHardAnswers(path: string): Promise<ModelAnswer[]> {
   return readAll(path, ArenaHardAnswer);
 }
 
-const AlpacaEvalReference = z.object({ instruction: text, output: z.string() });
+const AlpacaEvalReference = z.object({
+  instruction: text,
+  output: z.string(),
+  dataset: z.string().optional(),
+  generator: z.string().optional(),
+});
+
+/** A reference (or baseline) answer, with the AlpacaEval fields its annotations.json rows repeat. */
+export interface ReferenceAnswer {
+  answer: string;
+  dataset?: string;
+  generator?: string;
+}
 
 /**
  * The answer each suite prompt is compared with, by prompt id: AlpacaEval's reference outputs (the
@@ -104,12 +116,17 @@ const AlpacaEvalReference = z.object({ instruction: text, output: z.string() });
  */
 export async function readReferenceAnswers(
   suite: { kind: 'alpaca-eval'; prompts: string } | { kind: 'arena-hard'; baseline: string },
-): Promise<Map<string, string>> {
+): Promise<Map<string, ReferenceAnswer>> {
   const path = suite.kind === 'alpaca-eval' ? suite.prompts : suite.baseline;
   const rows = await (
     suite.kind === 'alpaca-eval'
       ? readJsonArray(path, AlpacaEvalReference).then((rs) =>
-          rs.map((r, i) => ({ id: `alpaca-eval-${i}`, answer: r.output })),
+          rs.map((r, i) => ({
+            id: `alpaca-eval-${i}`,
+            answer: r.output,
+            dataset: r.dataset,
+            generator: r.generator,
+          })),
         )
       : readArenaHardAnswers(path)
   ).catch((err: unknown) => {
@@ -117,5 +134,5 @@ export async function readReferenceAnswers(
       throw new DataError(`reference answer file not found: ${path}`);
     throw err;
   });
-  return new Map(rows.map((r) => [r.id, r.answer]));
+  return new Map(rows.map(({ id, ...reference }) => [id, reference]));
 }

@@ -77,15 +77,21 @@ test('a run with benchmark suites: the report plots each suite per iteration, di
   const out = mkdtempSync(join(tmpdir(), 'evolve-report-out-'));
   t.after(() => rmSync(dirname(run), { recursive: true, force: true }));
   t.after(() => rmSync(out, { recursive: true, force: true }));
-  const judge = { endpoint: { baseUrl: 'http://127.0.0.1:9/v1' }, model: 'judge', rubric: 'Compare.' };
+  const endpoint = { baseUrl: 'http://127.0.0.1:9/v1' };
   const configPath = join(run, 'config.json');
   const config = JSON.parse(readFileSync(configPath, 'utf8')) as { iterations: number; evaluation: object };
   config.iterations = 2;
   config.evaluation = {
     ...config.evaluation,
     suites: [
-      { name: 'alpaca', kind: 'alpaca-eval', prompts: 'alpaca.json', judge },
-      { name: 'arena', kind: 'arena-hard', prompts: 'question.jsonl', baseline: 'gpt-4-0314.jsonl', judge },
+      { name: 'alpaca', kind: 'alpaca-eval', prompts: 'alpaca.json', judge: { endpoint } },
+      {
+        name: 'arena',
+        kind: 'arena-hard',
+        prompts: 'question.jsonl',
+        baseline: 'gpt-4-0314.jsonl',
+        judge: { endpoint, config: 'judge_config.yaml' },
+      },
     ],
   };
   writeFileSync(configPath, JSON.stringify(config));

@@ -9,14 +9,16 @@ import { createActivities, defaultDeps } from '../../activities/index.js';
 import { parseRunConfig, type Suite } from '../../core/config.js';
 import { accuracyByExtractor } from '../../core/metrics/accuracy.js';
 import { headToHead, lengthControlledWinRate } from '../../core/metrics/alpaca-eval.js';
-import type { Verdict } from '../../core/judge-replies.js';
-import { arenaHardScores, type Judgment } from '../../core/metrics/arena-hard.js';
-import type { Manifest, VerdictRecord } from '../../core/records.js';
+import { arenaHardScores } from '../../core/metrics/arena-hard.js';
+import type { Manifest } from '../../core/records.js';
 import { resolveStrategy } from '../../core/strategies.js';
 import type { ShardRef } from '../../core/steps.js';
 import { verifiers } from '../../core/verify.js';
 import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
+import { startRecordingServer, type RecordingServer } from '../support/recording-openai.js';
+import { isSwitched } from '../../activities/official/alpaca-eval.js';
+import { readAlpacaAnnotations, readArenaHardJudgments } from '../../storage/benchmarks/official-results.js';
 
 // The real generation, judge and suite activities; the fake OpenAI server is the policy (arithmetic
 // answers, refinements always right) and the pairwise judge (the longer output wins, see fake-openai.ts).
@@ -28,13 +30,16 @@ const strategy = resolveStrategy('chain', 1, 3); // direct, refine@1, refine@2
 const ROUNDS = strategy.depth - 1;
 
 let fake: FakeServer;
+let recorder: RecordingServer;
 let dir: string;
 before(async () => {
   fake = await startFakeOpenAI();
+  recorder = await startRecordingServer();
   dir = mkdtempSync(join(tmpdir(), 'evolve-suites-'));
 });
 after(async () => {
   await fake?.close();
+  await recorder?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -77,7 +82,8 @@ function arenaSlice(): { questions: string; baseline: string } {
 
 function suitesConfig() {
   const endpoint = { ...demoConfig().policy.endpoint, baseUrl: fake.baseUrl, maxConcurrency: 3 };
-  const judge = { endpoint, model: 'judge', rubric: 'Compare the two outputs.' };
+  // The official judges, answered by the recording server (its replies include unreadable ones).
+  const judgeEndpoint = { ...endpoint, baseUrl: recorder.baseUrl };
   const difficulty = join(dir, 'instruction_difficulty.csv');
   writeFileSync(
     difficulty,
@@ -93,8 +99,24 @@ function suitesConfig() {
       ...demoConfig().evaluation,
       suites: [
         { name: 'arith', kind: 'accuracy', prompts: { kind: 'arithmetic', count: PROMPTS, seed: 5 } },
-        { name: 'alpaca', kind: 'alpaca-eval', prompts: alpacaSlice(), judge, difficulty, seed: 3 },
-        { name: 'arena', kind: 'arena-hard', prompts: arena.questions, baseline: arena.baseline, judge },
+        {
+          name: 'alpaca',
+          kind: 'alpaca-eval',
+          prompts: alpacaSlice(),
+          judge: { endpoint: judgeEndpoint },
+          difficulty,
+          seed: 3,
+        },
+        {
+          name: 'arena',
+          kind: 'arena-hard',
+          prompts: arena.questions,
+          baseline: arena.baseline,
+          judge: {
+            endpoint: judgeEndpoint,
+            config: join('test', 'fixtures', 'official-judges', 'arena-hard', 'judge_config.yaml'),
+          },
+        },
       ],
     },
   });
@@ -179,39 +201,37 @@ async function runSuite(suite: Suite, deps = defaultDeps()) {
 
 const suiteNamed = (name: string) => suitesConfig().config.evaluation.suites!.find((s) => s.name === name)!;
 
-/** What the fake judge answers: the longer output wins (ties go to the second), as fake-openai.ts does. */
-function expectedPreference(row: VerdictRecord): number {
-  const [first, second] = row.swapped
-    ? [row.modelLength!, row.referenceLength]
-    : [row.referenceLength, row.modelLength!];
-  const pSecond = second >= first ? 0.8 / 0.95 : 0.15 / 0.95;
-  return row.swapped ? 2 - pSecond : 1 + pSecond;
-}
-
-test('AlpacaEval 2 suite: win rate, SE, counts and LC win rate per round equal the metric functions on the judged preferences', async () => {
+test('AlpacaEval 2 suite: win rate, SE, counts and LC win rate per round are those of its annotations.json', async () => {
   const suite = suiteNamed('alpaca');
   const { summary, rows } = await runSuite(suite);
   assert.equal(rows.length, PROMPTS * (ROUNDS + 1), 'one verdict per prompt and round');
-  assert.ok(rows.every((r) => r.status === 'ok' && r.generationId !== null));
-  // The order is drawn per row from the seed, recorded, and both orders occur.
-  assert.deepEqual(new Set(rows.map((r) => r.swapped)), new Set([true, false]));
-  assert.ok(rows.every((r) => r.draw !== null && r.swapped === r.draw < 0.5));
-  const difficulty = (id: string) => Number(id.replace('alpaca-eval-', '')) / 4 - 0.5;
+  assert.ok(rows.every((r) => r.status !== 'missing' && r.generationId !== null));
+  // The order is alpaca_eval's draw per instruction, recorded.
+  assert.ok(rows.every((r) => r.draw !== null && r.swapped === isSwitched(r.draw)));
   assert.equal(summary.headline, 'LC win rate');
+  assert.match(summary.judge, /^official weighted_alpaca_eval_gpt4_turbo, judge gpt-4-1106-preview$/);
   assert.equal(summary.rounds.length, ROUNDS + 1);
   for (const round of summary.rounds) {
-    const mine = rows.filter((r) => r.round === round.round);
-    for (const r of mine) assert.ok(Math.abs(r.preference! - expectedPreference(r)) < 1e-12);
-    const expected = headToHead(mine.map(expectedPreference));
+    const file = join(
+      dir,
+      'run',
+      'suite-alpaca',
+      'results',
+      `run-r${round.round}`,
+      'weighted_alpaca_eval_gpt4_turbo',
+      'annotations.json',
+    );
+    const annotations = await readAlpacaAnnotations(file);
+    assert.equal(annotations.length, PROMPTS);
+    const expected = headToHead(annotations.map((a) => a.preference));
     const lc = lengthControlledWinRate(
-      mine.map((r) => ({
-        preference: expectedPreference(r),
-        referenceLength: r.referenceLength,
-        modelLength: r.modelLength!,
-        difficulty: difficulty(r.promptId),
+      annotations.map((a) => ({
+        preference: a.preference,
+        referenceLength: a.referenceLength!,
+        modelLength: a.modelLength!,
+        difficulty: a.position / 4 - 0.5,
       })),
     ).lengthControlledWinRate;
-    assert.ok(expected.nWins > 0 && expected.nWinsBase > 0, 'the slice gives wins and losses');
     for (const [k, v] of Object.entries({ ...expected, lengthControlledWinRate: lc }))
       assert.ok(
         Math.abs(round.metrics[k]! - v) < 1e-9,
@@ -221,23 +241,25 @@ test('AlpacaEval 2 suite: win rate, SE, counts and LC win rate per round equal t
   }
 });
 
-test('Arena-Hard suite: two swapped games per prompt and round; the score and interval equal the Bradley-Terry bootstrap of those verdicts', async () => {
+test('Arena-Hard suite: two swapped games per prompt and round; the score and interval are those of its model_judgment files', async () => {
   const suite = suiteNamed('arena');
   const { summary, rows } = await runSuite(suite);
   assert.equal(rows.length, PROMPTS * (ROUNDS + 1));
-  const label = (a: number, b: number): Verdict => (a === b ? 'A=B' : a > b ? 'A>B' : 'B>A');
-  for (const r of rows)
-    assert.deepEqual(r.games, [
-      label(r.referenceLength, r.modelLength!),
-      label(r.modelLength!, r.referenceLength),
-    ]);
+  assert.ok(rows.every((r) => r.games.length === 2));
   assert.equal(summary.headline, 'score vs baseline');
+  assert.match(summary.judge, /^official arena-hard-v0.1 judge, judge gpt-4-1106-preview$/);
   for (const round of summary.rounds) {
-    const judgments: Judgment[] = rows
-      .filter((r) => r.round === round.round)
-      .map((r) => ({ questionId: r.promptId, model: 'model', games: [r.games[0]!, r.games[1]!] }));
-    const [expected] = arenaHardScores(judgments, { baseline: 'baseline', rounds: 100, seed: 42 });
-    assert.ok(expected!.wins > 0 && expected!.losses > 0, 'the slice gives wins and losses');
+    const file = join(
+      dir,
+      'run',
+      'suite-arena',
+      'model_judgment',
+      'gpt-4-1106-preview',
+      `run-r${round.round}.jsonl`,
+    );
+    const judgments = await readArenaHardJudgments([file], 'gpt-4-0314');
+    assert.equal(judgments.length, PROMPTS);
+    const [expected] = arenaHardScores(judgments, { baseline: 'gpt-4-0314', rounds: 100, seed: 42 });
     for (const k of ['score', 'lower', 'upper', 'wins', 'losses', 'ties', 'invalid'] as const)
       assert.ok(Math.abs(round.metrics[k]! - expected![k]) < 1e-9, `round ${round.round} ${k}`);
     assert.equal(round.value, expected!.score);
@@ -276,13 +298,15 @@ test('a pairwise suite shard resumes after a crash without asking the judge twic
   const deps = {
     chatFor: (model: Parameters<typeof real.chatFor>[0]) => {
       const chat = real.chatFor(model);
-      return (async (request) => {
-        if (request.model !== 'judge') return chat(request);
-        if (crashAfter-- === 0) throw new Error('injected crash mid-shard');
-        const reply = await chat(request);
-        asked++;
-        return reply;
-      }) as typeof chat;
+      const exact = chat.exact!;
+      return Object.assign((request: Parameters<typeof chat>[0]) => chat(request), {
+        exact: async (request: Parameters<typeof exact>[0]) => {
+          if (crashAfter-- === 0) throw new Error('injected crash mid-shard');
+          const reply = await exact(request);
+          asked++;
+          return reply;
+        },
+      });
     },
   };
   await assert.rejects(runSuite(suite, deps), /injected crash mid-shard/);

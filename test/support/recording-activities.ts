@@ -108,6 +108,7 @@ export function recordingActivities(
         name: i.suite.name,
         kind: i.suite.kind,
         headline: 'score',
+        judge: `recorded ${i.suite.kind} judge`,
         prompts: 14,
         rounds,
         wallMs: 2,

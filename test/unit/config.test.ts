@@ -148,36 +148,58 @@ test('policy.serve: by-path when absent, restart needs a command, an unknown kin
 
 test('evaluation.suites: defaults filled, a bad suite named by its path', () => {
   const base = loadConfigFile('deploy/demo/config.yaml');
-  const judge = { endpoint: { baseUrl: 'http://127.0.0.1:8000/v1' }, model: 'judge', rubric: 'Compare.' };
+  const endpoint = { baseUrl: 'http://127.0.0.1:8000/v1' };
   const withSuites = (suites: unknown[]) =>
     parseRunConfig({ ...base, evaluation: { ...base.evaluation, suites } });
   const config = withSuites([
     { name: 'gsm8k', kind: 'accuracy', prompts: { kind: 'file', path: 'test.jsonl', format: 'gsm8k' } },
-    { name: 'alpaca', kind: 'alpaca-eval', prompts: 'reference.json', judge },
-    { name: 'arena', kind: 'arena-hard', prompts: 'question.jsonl', baseline: 'gpt-4-0314.jsonl', judge },
+    { name: 'alpaca', kind: 'alpaca-eval', prompts: 'reference.json', judge: { endpoint } },
+    {
+      name: 'arena',
+      kind: 'arena-hard',
+      prompts: 'question.jsonl',
+      baseline: 'gpt-4-0314.jsonl',
+      judge: { endpoint, config: 'judge_config.yaml' },
+    },
   ]);
   assert.deepEqual(
-    config.evaluation.suites!.map((s) => [s.kind, 'verifier' in s ? s.verifier : s.judge.attempts]),
+    config.evaluation.suites!.map((s) => [s.kind, 'verifier' in s ? s.verifier : s.seed]),
     [
       ['accuracy', 'numeric'],
-      ['alpaca-eval', 3],
-      ['arena-hard', 3],
+      ['alpaca-eval', 0],
+      ['arena-hard', 42],
     ],
   );
+  // The official judges take their wording from the official files: a rubric is refused.
   assert.throws(
-    () => withSuites([{ name: 'arena', kind: 'arena-hard', prompts: 'question.jsonl', judge }]),
+    () =>
+      withSuites([
+        { name: 'alpaca', kind: 'alpaca-eval', prompts: 'r.json', judge: { endpoint, rubric: 'x' } },
+      ]),
+    /evaluation\.suites\.0\.judge\.rubric: unknown key/,
+  );
+  assert.throws(
+    () =>
+      withSuites([
+        {
+          name: 'arena',
+          kind: 'arena-hard',
+          prompts: 'question.jsonl',
+          judge: { endpoint, config: 'j.yaml' },
+        },
+      ]),
     /evaluation\.suites\.0\.baseline: required/,
   );
   assert.throws(
     () =>
       withSuites([
-        { name: 'a', kind: 'alpaca-eval', prompts: 'x.json', judge },
-        { name: 'a', kind: 'alpaca-eval', prompts: 'y.json', judge },
+        { name: 'a', kind: 'alpaca-eval', prompts: 'x.json', judge: { endpoint } },
+        { name: 'a', kind: 'alpaca-eval', prompts: 'y.json', judge: { endpoint } },
       ]),
     /evaluation\.suites: suite names must be unique/,
   );
   assert.throws(
-    () => withSuites([{ name: 'Bad Name', kind: 'alpaca-eval', prompts: 'x.json', judge }]),
+    () => withSuites([{ name: 'Bad Name', kind: 'alpaca-eval', prompts: 'x.json', judge: { endpoint } }]),
     /evaluation\.suites\.0\.name: lower-case letters/,
   );
 });

@@ -24,7 +24,7 @@ test('every iteration scores each benchmark suite after the evaluation, with the
   };
   const worker = await server.worker(id, activities);
   const base = demoConfig();
-  const judge = { endpoint: base.judge.llm!.endpoint, model: 'judge', rubric: 'Compare.' };
+  const judge = { endpoint: base.judge.llm!.endpoint, config: 'judge_config.yaml' };
   const config = demoConfig({
     runId: id,
     iterations: 1,
@@ -45,7 +45,7 @@ test('every iteration scores each benchmark suite after the evaluation, with the
           kind: 'arena-hard',
           prompts: 'question.jsonl',
           baseline: 'gpt-4-0314.jsonl',
-          judge: { ...judge, attempts: 3 },
+          judge,
           bootstrapRounds: 100,
           seed: 42,
         },
@@ -106,7 +106,7 @@ test('every iteration scores each benchmark suite after the evaluation, with the
   ]);
   // `evolve show` prints the scored suites from the iteration's progress query.
   assert.deepEqual(progress.suites!.map(suiteLine), [
-    'math500 (score, %): direct 50.0, refine@1 50.0, refine@2 50.0',
-    'arena (score, %): direct 50.0, refine@1 50.0, refine@2 50.0',
+    'math500 (score, %): direct 50.0, refine@1 50.0, refine@2 50.0 [recorded accuracy judge]',
+    'arena (score, %): direct 50.0, refine@1 50.0, refine@2 50.0 [recorded arena-hard judge]',
   ]);
 });
