@@ -205,23 +205,48 @@ const updates: [string, () => unknown, RegExp][] = [
   [
     'update trainer.python',
     () => applyConfigUpdate(good, { trainer: { python: '/tmp/x' } }, 1),
-    /trainer\.python: executables/,
+    /trainer\.python: fixed for the life of a run/,
   ],
   [
     'update policy.serve.command',
     () => applyConfigUpdate(good, { policy: { serve: { kind: 'restart', command: ['id'] } } }, 1),
-    /policy\.serve\.command: executables/,
+    /policy\.serve: fixed for the life of a run/,
   ],
   [
     'update policy.endpoint.baseUrl',
     () => applyConfigUpdate(good, { policy: { endpoint: { baseUrl: 'http://127.0.0.1:1/v1' } } }, 1),
-    /policy\.endpoint\.baseUrl: executables/,
+    /policy\.endpoint\.baseUrl: fixed for the life of a run/,
   ],
   [
     'update judge apiKeyEnv',
     () => applyConfigUpdate(good, { judge: { llm: { endpoint: { apiKeyEnv: 'A_API_KEY' } } } }, 1),
-    /judge\.llm\.endpoint\.apiKeyEnv: executables/,
+    /judge\.llm\.endpoint\.apiKeyEnv: fixed for the life of a run/,
   ],
+  // Issue 29: an update changes only the allow-listed keys; what runs, its arguments and its paths are fixed.
+  ...(
+    [
+      ['trainer.extraArgs', { trainer: { extraArgs: ['--output_dir=/etc'] } }],
+      [
+        'trainer.launcher.kind',
+        { trainer: { launcher: { kind: 'accelerate', numProcesses: 2, config: '/x.yaml' } } },
+      ],
+      ['trainer.device', { trainer: { device: good.trainer.device === 'cpu' ? 'cuda' : 'cpu' } }],
+      ['prompts.0.seed', { prompts: [{ ...good.prompts[0], seed: 99 }, ...good.prompts.slice(1)] }],
+      ['prompts', { prompts: [{ kind: 'file', path: '/etc/passwd' }, ...good.prompts] }],
+      ['evaluation.prompts.seed', { evaluation: { prompts: { seed: 99 } } }],
+      ['judge.cacheDir', { judge: { cacheDir: '/tmp/other' } }],
+      ['reuseFrom', { reuseFrom: ['other-run'] }],
+      ['policy.endpoint.extraBody', { policy: { endpoint: { extraBody: { user: 'x' } } } }],
+      [
+        'policy.endpoint.baseUrls',
+        { policy: { endpoint: { baseUrl: undefined, baseUrls: ['http://127.0.0.1:2/v1'] } } },
+      ],
+    ] as [string, unknown][]
+  ).map(([path, patch]): [string, () => unknown, RegExp] => [
+    `update ${path}`,
+    () => applyConfigUpdate(good, patch, 1),
+    new RegExp(`${path.replaceAll('.', '\\.')}: fixed for the life of a run`),
+  ]),
   [
     'update runId',
     () => applyConfigUpdate(good, { runId: 'other' }, 1),
