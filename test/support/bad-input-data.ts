@@ -1,11 +1,12 @@
 /** The bad-input table's data file, official result and server reply rows (test/unit/bad-input.test.ts). */
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, truncateSync } from 'node:fs';
 
 import { join } from 'node:path';
 
 import { DataError } from '../../storage/files.js';
 import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
+import { MAX_JSON_ARRAY_BYTES } from '../../storage/benchmarks/json-array.js';
 import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,
@@ -104,6 +105,21 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
     /input-\d+\.jsonl:2: a row longer than \d+ bytes/,
     'file:line',
   ],
+  ...(['prompt file', 'annotations'] as const).map(
+    (what): [string, () => Promise<unknown>, RegExp, Row['names']] => [
+      `an AlpacaEval ${what} JSON array over ${MAX_JSON_ARRAY_BYTES} bytes`,
+      () => {
+        // Sparse: the size is what the reader sees first, and it must refuse without reading.
+        const path = file('[', 'json');
+        truncateSync(path, MAX_JSON_ARRAY_BYTES + 1);
+        return what === 'annotations'
+          ? readAlpacaAnnotations(path)
+          : readPromptFile({ kind: 'file', path, format: 'alpaca-eval' });
+      },
+      /input-\d+\.json: \d+ bytes, over the \d+ bytes a JSON array file may have/,
+      'file',
+    ],
+  ),
 ];
 for (const [input, run, expect, names] of dataFiles)
   rows.push({ area: 'data file', input, run, expect, names });
