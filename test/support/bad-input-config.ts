@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 
 import { loadConfigFile, loadPatchFile, setPath } from '../../client/config-file.js';
-import { applyConfigUpdate } from '../../core/config.js';
+import { applyConfigUpdate, type RunConfig } from '../../core/config.js';
+import { checkPromptPools } from '../../storage/prompt-pools.js';
 
 import { dir, file, good, withAt, type Row } from './bad-input.js';
 
@@ -135,6 +136,44 @@ const configCases: [string, unknown, string?][] = [
   ['evaluation.suites', [{ name: 's', kind: 'mt-bench' }], 'evaluation.suites.0.kind'],
   ['reuseFrom', ['UPPER']],
 ];
+// Issue 29: every numeric key has a bound (no 1e308).
+for (const path of [
+  'pairing.margin',
+  'pairing.lengthPenalty',
+  'trainer.beta',
+  'trainer.learningRate',
+  'trainer.epochs',
+  'trainer.nll',
+  'trainer.srpoAlpha',
+  'trainer.batchSize',
+  'trainer.maxLength',
+  'trainer.gradientAccumulation',
+  'trainer.saveSteps',
+  'trainer.maxRestarts',
+  'policy.endpoint.outageBudgetHours',
+  'policy.endpoint.maxConcurrency',
+  'sampling.temperature',
+  'sampling.topP',
+  'sampling.maxTokens',
+  'sampling.seed',
+  'sampling.samples',
+  'sampling.chainDepth',
+  'pairing.seed',
+  'evaluation.samples',
+  'evaluation.refineRounds',
+  'evaluation.temperature',
+  'evaluation.maxTokens',
+  'judge.llm.maxScore',
+  'judge.llm.maxTokens',
+  'judge.llm.attempts',
+])
+  configCases.push([path, 1e308]);
+configCases.push(
+  ['pairing.weights', { direct: 1e308 }, 'pairing.weights.direct'],
+  ['pairing.weights', { refinement: 1e308 }, 'pairing.weights.refinement'],
+  ['trainer.lora', { r: 1e308 }, 'trainer.lora.r'],
+);
+
 for (const [path, value, reported = path] of configCases) {
   const at = reported.replaceAll('.', '\\.');
   rows.push({
@@ -199,6 +238,58 @@ const configFiles: [string, () => string, RegExp, Row['names']][] = [
 ];
 for (const [input, make, expect, names] of configFiles)
   rows.push({ area: 'config file', input, run: () => loadConfigFile(make(), {}), expect, names });
+
+// ---- files a config names: read when the config is checked (evolve config / run), refused with file:line ----
+const malformed = () => file('{"id":"a","prompt":"p","answer":"1"}\n{oops\n', 'jsonl');
+const namedFiles: [string, () => RunConfig, RegExp][] = [
+  [
+    'training prompts (no perIteration) malformed',
+    () => ({ ...good, prompts: [{ kind: 'file', path: malformed() }] }),
+    /prompts\.0\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'evaluation prompts malformed',
+    () => ({ ...good, evaluation: { ...good.evaluation, prompts: { kind: 'file', path: malformed() } } }),
+    /evaluation\.prompts\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'evaluation prompts malformed, judgeAccuracy on',
+    () => ({
+      ...good,
+      evaluation: { ...good.evaluation, judgeAccuracy: true, prompts: { kind: 'file', path: malformed() } },
+    }),
+    /evaluation\.prompts\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'accuracy suite prompts malformed',
+    () => ({
+      ...good,
+      evaluation: {
+        ...good.evaluation,
+        suites: [
+          { name: 's', kind: 'accuracy', prompts: { kind: 'file', path: malformed() }, verifier: 'numeric' },
+        ],
+      },
+    }),
+    /evaluation\.suites\.0\.prompts\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'evaluation prompts missing',
+    () => ({
+      ...good,
+      evaluation: { ...good.evaluation, prompts: { kind: 'file', path: join(dir, 'absent.jsonl') } },
+    }),
+    /evaluation\.prompts\.path: .*absent\.jsonl/,
+  ],
+];
+for (const [input, config, expect] of namedFiles)
+  rows.push({
+    area: 'config file',
+    input,
+    run: () => checkPromptPools(config()),
+    expect,
+    names: 'file:line',
+  });
 
 // ---- update patches and --set ----
 const updates: [string, () => unknown, RegExp][] = [
