@@ -166,12 +166,23 @@ for (const path of [
   'judge.llm.maxScore',
   'judge.llm.maxTokens',
   'judge.llm.attempts',
+  'judge.llm.endpoint.outageBudgetHours',
+  'judge.llm.endpoint.maxConcurrency',
+  'iterations',
+  'shardSize',
+  'maxShards',
+  'maxShardsInFlight',
+  'policy.endpoint.requestTimeoutMs',
+  'policy.endpoint.ejectCooldownMs',
+  'policy.endpoint.maxAttempts',
 ])
   configCases.push([path, 1e308]);
 configCases.push(
   ['pairing.weights', { direct: 1e308 }, 'pairing.weights.direct'],
   ['pairing.weights', { refinement: 1e308 }, 'pairing.weights.refinement'],
   ['trainer.lora', { r: 1e308 }, 'trainer.lora.r'],
+  ['trainer.lora', { alpha: 1e308 }, 'trainer.lora.alpha'],
+  ['trainer.lora', { dropout: 1e308 }, 'trainer.lora.dropout'],
 );
 
 for (const [path, value, reported = path] of configCases) {
