@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { redactValue } from '../core/redact.js';
 import { outages } from './outage.js';
 
 /** The activity's details, with the servers this worker is waiting out (shown by `temporal activity` and the UI). */
@@ -6,6 +7,21 @@ function withOutages(details: unknown): unknown {
   const waiting = outages();
   if (waiting.length === 0) return details;
   return typeof details === 'object' && details !== null ? { ...details, waiting } : { details, waiting };
+}
+
+/**
+ * The one way an activity heartbeats: its details land in the pending-activity view and the history,
+ * and an outage's text may quote a server's reply (a 500 page showing the Authorization header), so
+ * they pass the redaction every failure and log line passes. Outside an activity it does nothing.
+ */
+export function heartbeat(details: unknown): void {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return; // outside an activity
+  }
+  ctx.heartbeat(redactValue(details));
 }
 
 /**
@@ -18,9 +34,8 @@ export async function withHeartbeat<T>(
   work: () => Promise<T>,
   everyMs = 10_000,
 ): Promise<T> {
-  const ctx = Context.current();
-  ctx.heartbeat(withOutages(details()));
-  const timer = setInterval(() => ctx.heartbeat(withOutages(details())), everyMs);
+  heartbeat(withOutages(details()));
+  const timer = setInterval(() => heartbeat(withOutages(details())), everyMs);
   try {
     return await work();
   } finally {

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAtomic } from '../storage/files.js';
+import { heartbeat } from './heartbeat.js';
 
 /** How often a holder re-reads the lease and renews its owner file. */
 const POLL_MS = 500;
@@ -177,12 +178,4 @@ const describe = (r: LeaseRecord) => `attempt ${r.attempt}, ${r.owner}`;
 async function alive(ownerFile: string): Promise<boolean> {
   const s = await stat(ownerFile).catch(() => null);
   return s !== null && Date.now() - s.mtimeMs < STALE_MS;
-}
-
-function heartbeat(details: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // outside an activity
-  }
 }

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { replicaUrls, type Endpoint, type Serve } from '../core/config.js';
 import type { ModelRef, ServeInput, Served } from '../core/steps.js';
-import { withHeartbeat } from './heartbeat.js';
+import { heartbeat, withHeartbeat } from './heartbeat.js';
 import type { ChatFn } from './inference.js';
 import { hookArgv, readiness, runHook } from './serve-restart.js';
 import { swapAdapter, vllmReplica } from './serve-vllm.js';
@@ -64,7 +64,7 @@ export function createServeActivities({ chatFor }: ServeDeps) {
               const deadline = Date.now() + serve.healthTimeoutMs;
               for (let left = await pending(); left.length > 0; left = await pending()) {
                 waiting = `waiting for ${left.length}/${replicas.length} replica(s): ${left.join('; ')}`;
-                ctx.heartbeat(waiting);
+                heartbeat(waiting);
                 if (Date.now() > deadline) {
                   throw ApplicationFailure.retryable(
                     `${model} not served after ${serve.healthTimeoutMs} ms: ${left.join('; ')}`,

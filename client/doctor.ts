@@ -7,6 +7,7 @@ import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
 import { readSecret } from '../core/secret-env.js';
+import { childEnv } from '../core/secrets.js';
 import { backendFor } from '../trainers/index.js';
 import { loadConfigFile } from './config-file.js';
 import { temporalConnection, type TemporalConnectionSettings } from './temporal-connection.js';
@@ -122,7 +123,8 @@ export async function checkTrainer(trainer: RunConfig['trainer']): Promise<Healt
     const { stdout } = await run(
       trainer.python,
       ['-c', 'import trl, torch; print(trl.__version__, torch.cuda.is_available())'],
-      { timeout: 120_000 },
+      // trainer.python is a program the config names: it sees what the trainer would, no credential.
+      { timeout: 120_000, env: childEnv(process.env) },
     );
     const [version, cuda] = stdout.trim().split(/\s+/);
     if (trainer.device === 'cuda' && cuda !== 'True')

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readAll } from '../storage/jsonl.js';
-import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
+import { ConfigError, mergeConfig, PromptSourceSchema, type RunConfig } from '../core/config.js';
 import { wilsonInterval } from '../core/metrics/wilson.js';
 import { PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
@@ -65,7 +65,7 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
     throw new ConfigError(`${experimentPath} is invalid: ${z.prettifyError(parsed.error)}`);
   const experiment = parsed.data;
   let config = onModelServer(
-    applyConfigUpdate(loaded, options.smoke ? experiment.smoke : {}, 0).config,
+    mergeConfig(loaded, options.smoke ? experiment.smoke : {}, `${experimentPath} (smoke)`),
     servers.policy,
   );
   const { evaluation } = config;
@@ -75,7 +75,7 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
   };
   config = { ...config, evaluation: { ...evaluation, endpoint: evaluationEndpoint } };
   if (options.split === 'dev')
-    config = applyConfigUpdate(config, { evaluation: { prompts: experiment.dev } }, 0).config;
+    config = mergeConfig(config, { evaluation: { prompts: experiment.dev } }, `${experimentPath} (dev)`);
   const suffix = [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', options.stamp]
     .filter(Boolean)
     .join('-');

@@ -1,11 +1,33 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { fromJson, toJson, type JsonPayload } from './payload-json.js';
+import { CodecBodySchema, fromJson, toJson } from './payload-json.js';
 
+/** The largest request body read (docs/security.md): a page of the UI's payloads is far below it. */
+export const MAX_CODEC_BODY_BYTES = 16 << 20;
+
+/** A request the server refuses with `status`, whatever part of it was malformed. */
+class BadRequest extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The body, read up to MAX_CODEC_BODY_BYTES: a longer one is refused as it arrives, never held whole. */
 async function readBody(req: IncomingMessage): Promise<string> {
+  const tooLarge = () =>
+    new BadRequest(413, `body larger than ${MAX_CODEC_BODY_BYTES} bytes (the codec server's cap)`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_CODEC_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_CODEC_BODY_BYTES) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -35,7 +57,12 @@ function presentedToken(req: IncomingMessage): string | undefined {
     .split(';')
     .map((c) => c.trim().split('='))
     .find(([name]) => name === CODEC_COOKIE);
-  return cookie?.[1] === undefined ? undefined : decodeURIComponent(cookie[1]);
+  if (cookie?.[1] === undefined) return undefined;
+  try {
+    return decodeURIComponent(cookie[1]);
+  } catch {
+    throw new BadRequest(400, `malformed ${CODEC_COOKIE} cookie`);
+  }
 }
 
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i;
@@ -55,9 +82,36 @@ export function createCodecServer(codecs: PayloadCodec[], options: CodecServerOp
     for (const codec of op === 'encode' ? codecs : [...codecs].reverse()) out = await codec[op](out);
     return out;
   };
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (res.headersSent) return void res.destroy();
       res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end(JSON.stringify(body));
+      // What is left of a refused body is not read: the connection closes instead.
+      if (!req.complete) res.once('finish', () => req.destroy());
+    };
+    const refuse = (err: unknown) =>
+      err instanceof BadRequest
+        ? reply(err.status, { message: err.message })
+        : reply(400, { message: err instanceof Error ? err.message : String(err) });
+    try {
+      handle(req, res, reply).catch(refuse);
+    } catch (err) {
+      refuse(err);
+    }
+  });
+  // A request the HTTP parser refuses (bad request line or header) gets its 400 and closes, nothing more.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+
+  /** Answers one request; throws BadRequest (or anything) for what it refuses. */
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    reply: (status: number, body: unknown, headers?: Record<string, string>) => void,
+  ): Promise<void> {
     const host = (req.headers.host ?? '').toLowerCase();
     if (!LOOPBACK_HOST.test(host) && !hosts.has(host))
       return reply(421, { message: `Host ${host || '(none)'} is not one this codec server answers to` });
@@ -72,7 +126,12 @@ export function createCodecServer(codecs: PayloadCodec[], options: CodecServerOp
       res.setHeader('Vary', 'Origin');
     }
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
-    const url = new URL(req.url ?? '/', 'http://codec');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://codec');
+    } catch {
+      throw new BadRequest(400, 'malformed request target');
+    }
     // A browser cannot send a header through the UI: one visit here leaves the token in a cookie that
     // only same-site requests carry (the UI and this server both on 127.0.0.1).
     if (req.method === 'GET' && url.pathname.endsWith('/login')) {
@@ -103,18 +162,18 @@ export function createCodecServer(codecs: PayloadCodec[], options: CodecServerOp
     }
     if (op === 'encode' && !options.encode)
       return reply(403, { message: '/encode is off: start the codec server with --allow-encode' });
-    readBody(req)
-      .then(async (text) => {
-        let body: { payloads?: unknown };
-        try {
-          body = JSON.parse(text) as { payloads?: unknown };
-        } catch {
-          return reply(400, { message: 'body is not JSON' });
-        }
-        if (!Array.isArray(body.payloads)) return reply(400, { message: 'body.payloads: expected a list' });
-        const out = await run(op, (body.payloads as JsonPayload[]).map(fromJson));
-        reply(200, { payloads: out.map(toJson) });
-      })
-      .catch((err: unknown) => reply(400, { message: err instanceof Error ? err.message : String(err) }));
-  });
+    let text: unknown;
+    try {
+      text = JSON.parse(await readBody(req));
+    } catch (err) {
+      throw err instanceof BadRequest ? err : new BadRequest(400, 'body is not JSON');
+    }
+    const body = CodecBodySchema.safeParse(text);
+    if (!body.success) {
+      const issue = body.error.issues[0]!;
+      throw new BadRequest(400, `body.${issue.path.join('.')}: ${issue.message}`);
+    }
+    const out = await run(op, body.data.payloads.map(fromJson));
+    reply(200, { payloads: out.map(toJson) });
+  }
 }

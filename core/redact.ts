@@ -36,20 +36,64 @@ export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
   return [...new Set([...values, ...registered])].sort((a, b) => b.length - a.length);
 }
 
+const bytesOf = (text: string) => new TextEncoder().encode(text);
+const base64Of = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+const percentAll = (bytes: Uint8Array) =>
+  [...bytes].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+
 /**
- * Replaces only the secret values (as they are now): for artifact rows, whose other text is model output
- * to keep as it is. A writer makes one per file, so that a row costs a few `includes` and no env scan.
+ * The forms a server or a hook may echo a secret in: as is, URL-encoded (in part or every byte), hex,
+ * and base64 or base64url at each of the three alignments it can have inside a longer blob (a Basic
+ * header encodes `user:key`). For a base64 form, only the characters that depend on the key alone.
+ */
+export function secretEncodings(value: string): string[] {
+  const bytes = bytesOf(value);
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const forms = [value, encodeURIComponent(value), percentAll(bytes), percentAll(bytes).toLowerCase(), hex];
+  for (let offset = 0; offset < 3; offset++) {
+    const padded = new Uint8Array(offset + bytes.length);
+    padded.set(bytes, offset);
+    const core = base64Of(padded).slice(Math.ceil((8 * offset) / 6), Math.floor((8 * padded.length) / 6));
+    forms.push(core, core.replaceAll('+', '-').replaceAll('/', '_'));
+  }
+  return [...new Set(forms)].filter((form) => form.length >= MIN_SECRET_CHARS);
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * One form split over lines anywhere (a wrapped page, MIME-wrapped base64), by a line break or its JSON
+ * escape, with the next line's indent.
+ */
+const lineSplit = (form: string) =>
+  [...form].map(escapeRegExp).join(String.raw`(?:(?:\r?\n|(?:\\r)?\\n)[ \t>]*)?`);
+
+let compiled: { key: string; scrub: (text: string) => string } | null = null;
+
+/**
+ * Replaces only the secrets (as they are now), in every form of `secretEncodings`: for artifact rows,
+ * whose other text is model output to keep as it is. A row without a line break (or its escape) costs a few `includes`;
+ * the pattern for line-split forms runs only on text that has one. Compiled once per set of secrets.
  */
 export function secretScrubber(env: NodeJS.ProcessEnv = process.env): (text: string) => string {
   const values = secretValues(env);
-  return (text) => {
+  const key = values.join('\0');
+  if (compiled?.key === key) return compiled.scrub;
+  const forms = [...new Set(values.flatMap(secretEncodings))].sort((a, b) => b.length - a.length);
+  const split = forms.length > 0 ? new RegExp(forms.map(lineSplit).join('|'), 'g') : null;
+  const scrub = (text: string) => {
     let out = text;
-    for (const value of values) if (out.includes(value)) out = out.replaceAll(value, '[redacted]');
-    return out;
+    for (const form of forms) if (out.includes(form)) out = out.replaceAll(form, '[redacted]');
+    return split && /[\r\n]|\\[rn]/.test(out) ? out.replace(split, '[redacted]') : out;
   };
+  compiled = { key, scrub };
+  return scrub;
 }
 
-/** Secret values, URL credentials, credential query parameters and bearer tokens: for messages and logs. */
+/**
+ * Secret values, URL credentials, credential query parameters, credential headers (Authorization,
+ * x-api-key, api-key, in any case) and bearer tokens: for messages, logs and heartbeat details.
+ */
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   return secretScrubber(env)(text)
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]*@/gi, '$1[redacted]@')
@@ -57,7 +101,22 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
       /([?&](?:api[_-]?key|key|token|access[_-]?token|auth|secret|password|sig)=)[^&\s"'#]+/gi,
       '$1[redacted]',
     )
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g, '$1 [redacted]');
+    .replace(
+      /\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?!(?:[A-Za-z]+\s+)?\[redacted\])([A-Za-z]+\s+)?[^\s"',;]+/gi,
+      '$1$2[redacted]',
+    )
+    .replace(/\b((?:x-)?api[-_]?key["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi, '$1[redacted]')
+    .replace(/\b(bearer)\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]{4,}/gi, '$1 [redacted]')
+    .replace(/\b(Basic)\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]{4,}/g, '$1 [redacted]');
+}
+
+/** `redact` applied to every string in a JSON-like value (heartbeat details), keys included. */
+export function redactValue(value: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (typeof value === 'string') return redact(value, env);
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, env));
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k, env), redactValue(v, env)]));
+  return value;
 }
 
 /**

@@ -114,13 +114,36 @@ export function secretRefIssues(
 }
 
 /**
- * The environment of a child process that is not the worker itself (trainer, restart hook, model and
- * Temporal servers): the worker's own credentials removed. A process the config names cannot read them.
+ * What a child process needs to run, by name: paths, locale, temp dir, proxies and CA bundles, and the
+ * settings of Python, Hugging Face, PyTorch, CUDA/NCCL, OpenMP/BLAS, Accelerate and DeepSpeed.
+ */
+const CHILD_ENV_ALLOWED =
+  /^(PATH|HOME|USER|LOGNAME|SHELL|PWD|TERM|LANG|LANGUAGE|TZ|TMPDIR|TEMP|TMP|LD_LIBRARY_PATH|VIRTUAL_ENV|LC_\w+|XDG_\w+|CONDA_\w+|PYTHON\w*|HF_\w+|HUGGINGFACE_\w+|TRANSFORMERS_\w+|TOKENIZERS_\w+|TORCH\w*|PYTORCH_\w+|CUDA_\w+|NVIDIA_\w+|NCCL_\w+|OMP_\w+|MKL_\w+|OPENBLAS_\w+|KMP_\w+|ACCELERATE_\w+|DS_\w+|TRITON_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
+
+/** The names the operator lists in EVOLVE_CHILD_ENV (comma-separated), passed on as well. */
+const listedChildNames = (env: Record<string, string | undefined>): string[] =>
+  (env.EVOLVE_CHILD_ENV ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
+ * The environment of every child process that is not the worker itself (trainer and its launcher,
+ * doctor's probes, restart hook, model and Temporal servers), built by allow-list: the variables of
+ * CHILD_ENV_ALLOWED that do not look like a credential (HF_TOKEN...), the ones the operator lists in
+ * EVOLVE_CHILD_ENV, and `extra`. The worker's own credentials never, even if listed: a program the config
+ * names reads nothing it was not meant to.
  */
 export function childEnv(
   env: Record<string, string | undefined>,
   extra: Record<string, string> = {},
-): Record<string, string | undefined> {
-  const out = Object.fromEntries(Object.entries(env).filter(([name]) => !RESERVED_SECRET.test(name)));
-  return { ...out, ...extra };
+): Record<string, string> {
+  const listed = listedChildNames(env);
+  const passed = (name: string) =>
+    !RESERVED_SECRET.test(name) &&
+    (listed.includes(name) || (CHILD_ENV_ALLOWED.test(name) && !CREDENTIAL_VARIABLE.test(name)));
+  const out = Object.entries(env).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined && passed(entry[0]),
+  );
+  return { ...Object.fromEntries(out), ...extra };
 }

@@ -1,3 +1,4 @@
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { trainingStrategy } from '../core/strategies.js';
 import type { IterationResult } from '../core/steps.js';
 import { evaluatePolicy } from './evaluate-policy.js';
@@ -11,6 +12,13 @@ import { trainPolicy } from './train-policy.js';
  * evaluate. Each step is one named call; its body is in the file it is imported from.
  */
 export async function evolveIteration(input: IterationInput): Promise<IterationResult> {
+  // Its input is evolveRun's validated config: a start from outside (`temporal workflow start`) would skip
+  // the schema, the endpoint and key rules and the path rules, so it is refused before anything runs.
+  if (workflowInfo().parent === undefined)
+    throw ApplicationFailure.nonRetryable(
+      'evolveIteration runs only as a child of evolveRun, which validates its config: start evolveRun',
+      'ConfigError',
+    );
   const it = new IterationContext(input);
   const { config, iteration, policy } = it;
   const { policyModel, serving } = input;

@@ -1,5 +1,6 @@
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
   ContinueAsNew,
@@ -151,6 +152,15 @@ export class RunState {
    */
   async validate(): Promise<{ config: RunConfig; configHash: string }> {
     const { status, carry } = this;
+    // The carry (finished iterations, the amended flag that replaces the run's claimed config) is the run's
+    // own state: it arrives only through continue-as-new, never as a second argument of an outside start.
+    if (carry !== undefined && workflowInfo().continuedFromExecutionRunId === undefined)
+      this.failed(
+        ApplicationFailure.nonRetryable(
+          'evolveRun takes one argument, the run config: its second (the carry between executions) is passed only by the run itself, on continue-as-new',
+          'ConfigError',
+        ),
+      );
     const args: [unknown, { amended: boolean }?] = carry?.amended
       ? [this.input, { amended: true }]
       : [this.input];

@@ -11,7 +11,7 @@ import { exists, writeAtomic } from '../../storage/files.js';
 import { readManifest, readManifestRows } from '../../storage/manifests.js';
 import { lookup, record, stepKey, without } from '../../storage/reuse.js';
 import type { JobStatus, TrainingBackend } from '../../trainers/backend.js';
-import { withHeartbeat } from '../heartbeat.js';
+import { heartbeat, withHeartbeat } from '../heartbeat.js';
 import { OutageWatch, waitingOut } from '../outage.js';
 import { backendFor } from '../../trainers/index.js';
 import { localBackend, localLogFile } from '../../trainers/local.js';
@@ -316,7 +316,7 @@ export function createTrainingActivities({
               reused: job.reused,
             };
           }
-          ctx.heartbeat(details());
+          heartbeat(details());
           try {
             await nextLook(backend, job, status);
           } catch (err) {

@@ -37,6 +37,8 @@ export const refuseCredentialKeys = (value: unknown, pattern: RegExp, ctx: z.Ref
 
 /** Upper bound of every timeout: a day. Past it a typo (an extra digit) would hang a step for weeks. */
 export const MAX_TIMEOUT_MS = 86_400_000;
+/** Longest outage waited out (a month): past it a run is better restarted by hand. */
+export const MAX_OUTAGE_BUDGET_HOURS = 24 * 31;
 
 /**
  * An OpenAI-compatible endpoint: one server (`baseUrl`) or replicas of one (`baseUrls`), balanced by
@@ -72,6 +74,7 @@ export const EndpointSchema = z
     outageBudgetHours: z
       .number()
       .positive()
+      .max(MAX_OUTAGE_BUDGET_HOURS)
       .optional()
       .describe(
         'how long requests wait out a server that is down (connection errors, timeouts, 5xx) before the step fails. Default 24',

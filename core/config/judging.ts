@@ -103,7 +103,7 @@ export const PairingSchema = z.strictObject({
     .describe(
       'max-min: best vs worst by the judge; max-random: best vs a random lower-scored one; last-vs-first: last refinement vs first answer, no judge; length-penalised-max-min: max-min on score - lengthPenalty * characters',
     ),
-  margin: z.number().min(0).describe('drop prompts whose chosen-rejected score gap is below this'),
+  margin: z.number().min(0).max(1e6).describe('drop prompts whose chosen-rejected score gap is below this'),
   ties: z
     .enum(['prefer-refinement', 'prefer-shorter', 'drop'])
     .default('prefer-refinement')
@@ -113,14 +113,15 @@ export const PairingSchema = z.strictObject({
   lengthPenalty: z
     .number()
     .min(0)
+    .max(1000)
     .default(0.001)
     .describe('score points per character (length-penalised-max-min)'),
   seed: z.int().min(0).default(0).describe('max-random: the draw is reproducible from (seed, prompt)'),
   refinementPairs: z.boolean().default(true).describe('false = plain iterative DPO (direct pairs only)'),
   weights: z
     .strictObject({
-      direct: z.number().min(0).default(1).describe('weight of the direct term'),
-      refinement: z.number().min(0).default(1).describe('weight of the refinement term'),
+      direct: z.number().min(0).max(1000).default(1).describe('weight of the direct term'),
+      refinement: z.number().min(0).max(1000).default(1).describe('weight of the refinement term'),
     })
     .prefault({})
     .describe('weights of the direct and refinement terms of L_PT, written on each row'),

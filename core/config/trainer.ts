@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CREDENTIAL_FIELD, CREDENTIAL_VARIABLE, mayCarryKey } from '../secrets.js';
-import { HttpUrl, refuseCredentialKeys, secretName } from './endpoint.js';
+import { HttpUrl, MAX_OUTAGE_BUDGET_HOURS, refuseCredentialKeys, secretName } from './endpoint.js';
 
 const LoraSchema = z.strictObject({
   r: z.int().min(1).default(16).describe('adapter rank (--lora_r)'),
@@ -35,7 +35,12 @@ const LauncherSchema = z
 const recipe = {
   launcher: LauncherSchema,
   device: z.enum(['cuda', 'cpu']).default('cuda').describe('cpu trains in fp32 (--use_cpu); cuda in bf16'),
-  beta: z.number().gt(0).default(0.1).describe('DPO beta: how far the policy may move from the reference'),
+  beta: z
+    .number()
+    .gt(0)
+    .max(100)
+    .default(0.1)
+    .describe('DPO beta: how far the policy may move from the reference'),
   loss: z
     .enum(['dpo', 'srpo'])
     .default('dpo')
@@ -45,6 +50,7 @@ const recipe = {
   nll: z
     .number()
     .min(0)
+    .max(100)
     .default(0)
     .describe('RPO-style NLL term: alpha * -log pi(y_w|prompt) / |y_w| added to each row loss (0 = none)'),
   srpoAlpha: z
@@ -53,8 +59,8 @@ const recipe = {
     .max(1)
     .default(0.5)
     .describe("SRPO's mix: (1 - alpha) * generative term + alpha * self-improvement term (loss srpo)"),
-  learningRate: z.number().gt(0).default(5e-7).describe('DPO learning rate'),
-  epochs: z.number().gt(0).default(1).describe('DPO epochs over the pairs'),
+  learningRate: z.number().gt(0).max(1).default(5e-7).describe('DPO learning rate'),
+  epochs: z.number().gt(0).max(1000).default(1).describe('DPO epochs over the pairs'),
   batchSize: z.int().min(1).default(2).describe('per-device batch size'),
   gradientAccumulation: z.int().min(1).default(1).describe('gradient accumulation steps'),
   maxLength: z.int().min(16).default(512).describe('most tokens of a training row (--max_length)'),
@@ -68,8 +74,8 @@ const recipe = {
         .enum(['never', 'first', 'every'])
         .default('never')
         .describe('self-refinement-aware SFT on sft.jsonl before DPO: in iteration 1, or in every iteration'),
-      learningRate: z.number().gt(0).default(1e-5).describe('SFT learning rate'),
-      epochs: z.number().gt(0).default(1).describe('SFT epochs'),
+      learningRate: z.number().gt(0).max(1).default(1e-5).describe('SFT learning rate'),
+      epochs: z.number().gt(0).max(1000).default(1).describe('SFT epochs'),
       dataset: z
         .string()
         .min(1)
@@ -102,6 +108,7 @@ const recipe = {
 const backendOutageBudget = z
   .number()
   .positive()
+  .max(MAX_OUTAGE_BUDGET_HOURS)
   .optional()
   .describe(
     'how long the cluster API is waited for while it is down (connection errors, timeouts, 5xx) before the step fails. Default 24',
@@ -134,8 +141,8 @@ const RayTrainer = z.strictObject({
     })
     .default({})
     .describe('Ray runtime_env of the job (no secrets: it is workflow input)'),
-  numGpus: z.number().min(0).default(0).describe('entrypoint_num_gpus'),
-  numCpus: z.number().min(0).default(1).describe('entrypoint_num_cpus'),
+  numGpus: z.number().min(0).max(1024).default(0).describe('entrypoint_num_gpus'),
+  numCpus: z.number().min(0).max(4096).default(1).describe('entrypoint_num_cpus'),
   outageBudgetHours: backendOutageBudget,
   ...recipe,
 });

@@ -1,9 +1,6 @@
 import { ConfigError, keyPath, parseRunConfig } from './errors.js';
 import { RunConfig } from './run.js';
 
-/** Keys fixed for the life of a run: they name it, place its artifacts and start its policy chain. */
-export const FIXED_KEYS = ['runId', 'artifactRoot', 'policy.baseModel'] as const;
-
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -15,51 +12,94 @@ function merge(base: unknown, patch: unknown): unknown {
   return out;
 }
 
-/** Key paths whose values differ between two configs (leaves only). */
+/** Key paths whose values differ between two configs (leaves; lists of the same length item by item). */
 function changedPaths(before: unknown, after: unknown, prefix: string[] = []): string[] {
   if (isObject(before) && isObject(after)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
     return keys.flatMap((k) => changedPaths(before[k], after[k], [...prefix, k]));
   }
+  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length)
+    return before.flatMap((v, i) => changedPaths(v, after[i], [...prefix, String(i)]));
   return JSON.stringify(before) === JSON.stringify(after) ? [] : [keyPath(prefix)];
 }
 
+/** Tuning of an endpoint: how hard and how long it is asked, never where or with which key. */
+const ENDPOINT_TUNING = [
+  'maxConcurrency',
+  'requestTimeoutMs',
+  'supportsN',
+  'maxAttempts',
+  'outageBudgetHours',
+  'ejectCooldownMs',
+];
+const endpoints = [
+  'policy.endpoint',
+  'evaluation.endpoint',
+  'judge.llm.endpoint',
+  'judge.rewardModel.endpoint',
+];
+
 /**
- * Keys whose values run code or receive data and keys (executables, commands, endpoints, key
- * references), wherever they sit (suites' judges included). An update of a running run may not touch
- * them: whoever may send an update should not gain the worker's powers through it.
+ * The keys a running run may change (`*` is any one key or list index): budgets, counts, sampling,
+ * judging and evaluation choices, training hyperparameters and endpoint tuning. Everything else (what
+ * program runs, with which free-form arguments, where files are read or written, where requests go and
+ * with which key) is fixed for the life of the run: whoever may send an update does not gain the
+ * worker's powers through it. docs/operations.md lists them.
  */
-const GUARDED_KEYS = new Set([
-  'baseUrl',
-  'baseUrls',
-  'apiKeyEnv',
-  'tokenEnv',
-  'address',
-  'apiServer',
-  'python',
-  'image',
-  'command',
-  'runtimeEnv',
-  'backend',
-  'serviceAccountName',
-]);
+export const UPDATABLE_KEYS: readonly string[] = [
+  'iterations',
+  'shardSize',
+  'maxShards',
+  'maxShardsInFlight',
+  'sampling.*',
+  'refinement.*',
+  'pairing.*',
+  'judge.verifier',
+  ...['model', 'mode', 'rubric', 'maxScore', 'structuredOutput', 'attempts', 'maxTokens'].map(
+    (k) => `judge.llm.${k}`,
+  ),
+  ...['batchSize', 'attempts'].map((k) => `judge.rewardModel.${k}`),
+  ...[
+    'beta',
+    'nll',
+    'srpoAlpha',
+    'learningRate',
+    'epochs',
+    'batchSize',
+    'gradientAccumulation',
+    'maxLength',
+    'saveSteps',
+    'maxRestarts',
+    'lora.r',
+    'lora.alpha',
+    'lora.dropout',
+    'numGpus',
+    'numCpus',
+    'gpus',
+  ].map((k) => `trainer.${k}`),
+  ...[
+    'strategy',
+    'samples',
+    'refineRounds',
+    'keep',
+    'temperature',
+    'maxTokens',
+    'keepBest',
+    'judgeAccuracy',
+    'iterationZero',
+  ].map((k) => `evaluation.${k}`),
+  ...['limit', 'seed', 'bootstrapRounds', 'judge.rubric', 'judge.attempts'].map(
+    (k) => `evaluation.suites.*.${k}`,
+  ),
+  ...[...endpoints, 'evaluation.suites.*.judge.endpoint'].flatMap((e) =>
+    ENDPOINT_TUNING.map((k) => `${e}.${k}`),
+  ),
+];
 
-/** `key.path -> JSON value` of every guarded key in a config. */
-function guardedValues(value: unknown, prefix: string[] = [], out = new Map<string, string>()) {
-  if (Array.isArray(value)) value.forEach((v, i) => guardedValues(v, [...prefix, String(i)], out));
-  else if (isObject(value))
-    for (const [k, v] of Object.entries(value)) {
-      if (GUARDED_KEYS.has(k)) out.set(keyPath([...prefix, k]), JSON.stringify(v));
-      else guardedValues(v, [...prefix, k], out);
-    }
-  return out;
-}
-
-/** Guarded keys whose value an update adds, removes or changes. */
-function guardedChanges(before: RunConfig, after: RunConfig): string[] {
-  const [a, b] = [guardedValues(before), guardedValues(after)];
-  return [...new Set([...a.keys(), ...b.keys()])].filter((path) => a.get(path) !== b.get(path));
-}
+const UPDATABLE = UPDATABLE_KEYS.map(
+  (pattern) => new RegExp(`^${pattern.replaceAll('.', '\\.').replaceAll('*', '[^.]+')}(\\.|$)`),
+);
+const updatable = (path: string) => UPDATABLE.some((re) => re.test(path));
 
 export interface ConfigUpdate {
   config: RunConfig;
@@ -67,25 +107,28 @@ export interface ConfigUpdate {
   changed: string[];
 }
 
+/** `current` with `patch` merged in (objects merge key by key, lists replace), validated by the schema. */
+export function mergeConfig(current: RunConfig, patch: unknown, source: string): RunConfig {
+  if (!isObject(patch))
+    throw new ConfigError(`${source} is invalid:\n  (root): expected an object of keys to change`);
+  return parseRunConfig(merge(current, patch), source);
+}
+
 /**
- * A running run's config with `patch` merged in, validated by the same schema as a new run. Fixed
- * keys may not change, and `iterations` may not drop below the iterations already started.
+ * A running run's config with `patch` merged in, validated by the same schema as a new run. Only the
+ * UPDATABLE_KEYS may change, and `iterations` may not drop below the iterations already started.
  */
 export function applyConfigUpdate(current: RunConfig, patch: unknown, started: number): ConfigUpdate {
   const source = 'config update';
-  if (!isObject(patch))
-    throw new ConfigError(`${source} is invalid:\n  (root): expected an object of keys to change`);
-  const merged = merge(current, patch);
-  const config = parseRunConfig(merged, source);
+  const config = mergeConfig(current, patch, source);
   const changed = changedPaths(current, config);
   const problems = [
     ...changed
-      .filter((path) => FIXED_KEYS.some((fixed) => path === fixed || path.startsWith(`${fixed}.`)))
-      .map((path) => `  ${path}: fixed for the life of a run; start a new run to change it`),
-    ...guardedChanges(current, config).map(
-      (path) =>
-        `  ${path}: executables, commands, endpoints and key references of a running run may not change; start a new run to change it`,
-    ),
+      .filter((path) => !updatable(path))
+      .map(
+        (path) =>
+          `  ${path}: fixed for the life of a run (an update changes only budgets, counts, sampling, judging and evaluation choices, training hyperparameters and endpoint tuning); start a new run to change it`,
+      ),
     ...(config.iterations < started
       ? [`  iterations: must be at least ${started} (iterations already started)`]
       : []),

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { formatIssues } from '../../core/config.js';
 import { DataError } from '../files.js';
@@ -33,8 +33,19 @@ function elementLines(text: string): number[] {
   return lines;
 }
 
+/**
+ * Largest JSON array file read (docs/security.md). It is parsed whole, so the cap bounds the worker's
+ * memory: AlpacaEval's 805 instructions with outputs are a few MB.
+ */
+export const MAX_JSON_ARRAY_BYTES = 64 * 2 ** 20;
+
 /** Reads a JSON array file (AlpacaEval's format), validating each element; errors name file:line. */
 export async function readJsonArray<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
+  const { size } = await stat(path);
+  if (size > MAX_JSON_ARRAY_BYTES)
+    throw new DataError(
+      `${path}: ${size} bytes, over the ${MAX_JSON_ARRAY_BYTES} bytes a JSON array file may have (it is read whole)`,
+    );
   const text = await readFile(path, 'utf8');
   let json: unknown;
   try {

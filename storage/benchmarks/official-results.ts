@@ -42,6 +42,13 @@ export interface AlpacaAnnotation {
 
 export async function readAlpacaAnnotations(path: string): Promise<AlpacaAnnotation[]> {
   const rows = await readJsonArray(path, AlpacaAnnotationSchema);
+  // A win rate of nothing is no number: refused rather than printed as an empty table.
+  if (!rows.some((r) => r.preference !== null && r.preference !== undefined))
+    throw new DataError(
+      rows.length === 0
+        ? `${path}: no annotations (an empty array): nothing to score`
+        : `${path}: none of its ${rows.length} annotations has a preference (all null or missing): nothing to score`,
+    );
   return rows.map((r, position) => ({
     position,
     instruction: r.instruction,
@@ -166,9 +173,10 @@ const MIRRORED: Record<string, Verdict> = {
 const verdictLabel = z
   .string()
   .nullable()
-  .transform((s) =>
-    s === null ? null : (VERDICTS as readonly string[]).includes(s) ? (s as Verdict) : (MIRRORED[s] ?? null),
-  );
+  .refine((s) => s === null || (VERDICTS as readonly string[]).includes(s) || s in MIRRORED, {
+    message: `a verdict label is one of ${[...VERDICTS, ...Object.keys(MIRRORED)].join(', ')} (or null: no verdict)`,
+  })
+  .transform((s) => (s === null ? null : ((MIRRORED[s] ?? s) as Verdict)));
 const GameSchema = z
   .object({
     score: verdictLabel.optional(),
@@ -250,5 +258,10 @@ export async function readArenaHardJudgments(
       judgments.push(row.judgment);
     });
   }
+  // Without one verdict the bootstrap would draw from nothing: refused naming the files.
+  if (!judgments.some((j) => j.games.some((g) => g !== null)))
+    throw new DataError(
+      `${files.join(', ')}: ${judgments.length === 0 ? 'no judgment rows' : `none of its ${judgments.length} rows has a verdict (every game null or unlabelled)`}: nothing to score`,
+    );
   return judgments;
 }

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 
 import { loadConfigFile, loadPatchFile, setPath } from '../../client/config-file.js';
-import { applyConfigUpdate } from '../../core/config.js';
+import { applyConfigUpdate, type RunConfig } from '../../core/config.js';
+import { checkPromptPools } from '../../storage/prompt-pools.js';
 
 import { dir, file, good, withAt, type Row } from './bad-input.js';
 
@@ -135,6 +136,55 @@ const configCases: [string, unknown, string?][] = [
   ['evaluation.suites', [{ name: 's', kind: 'mt-bench' }], 'evaluation.suites.0.kind'],
   ['reuseFrom', ['UPPER']],
 ];
+// Issue 29: every numeric key has a bound (no 1e308).
+for (const path of [
+  'pairing.margin',
+  'pairing.lengthPenalty',
+  'trainer.beta',
+  'trainer.learningRate',
+  'trainer.epochs',
+  'trainer.nll',
+  'trainer.srpoAlpha',
+  'trainer.batchSize',
+  'trainer.maxLength',
+  'trainer.gradientAccumulation',
+  'trainer.saveSteps',
+  'trainer.maxRestarts',
+  'policy.endpoint.outageBudgetHours',
+  'policy.endpoint.maxConcurrency',
+  'sampling.temperature',
+  'sampling.topP',
+  'sampling.maxTokens',
+  'sampling.seed',
+  'sampling.samples',
+  'sampling.chainDepth',
+  'pairing.seed',
+  'evaluation.samples',
+  'evaluation.refineRounds',
+  'evaluation.temperature',
+  'evaluation.maxTokens',
+  'judge.llm.maxScore',
+  'judge.llm.maxTokens',
+  'judge.llm.attempts',
+  'judge.llm.endpoint.outageBudgetHours',
+  'judge.llm.endpoint.maxConcurrency',
+  'iterations',
+  'shardSize',
+  'maxShards',
+  'maxShardsInFlight',
+  'policy.endpoint.requestTimeoutMs',
+  'policy.endpoint.ejectCooldownMs',
+  'policy.endpoint.maxAttempts',
+])
+  configCases.push([path, 1e308]);
+configCases.push(
+  ['pairing.weights', { direct: 1e308 }, 'pairing.weights.direct'],
+  ['pairing.weights', { refinement: 1e308 }, 'pairing.weights.refinement'],
+  ['trainer.lora', { r: 1e308 }, 'trainer.lora.r'],
+  ['trainer.lora', { alpha: 1e308 }, 'trainer.lora.alpha'],
+  ['trainer.lora', { dropout: 1e308 }, 'trainer.lora.dropout'],
+);
+
 for (const [path, value, reported = path] of configCases) {
   const at = reported.replaceAll('.', '\\.');
   rows.push({
@@ -200,28 +250,105 @@ const configFiles: [string, () => string, RegExp, Row['names']][] = [
 for (const [input, make, expect, names] of configFiles)
   rows.push({ area: 'config file', input, run: () => loadConfigFile(make(), {}), expect, names });
 
+// ---- files a config names: read when the config is checked (evolve config / run), refused with file:line ----
+const malformed = () => file('{"id":"a","prompt":"p","answer":"1"}\n{oops\n', 'jsonl');
+const namedFiles: [string, () => RunConfig, RegExp][] = [
+  [
+    'training prompts (no perIteration) malformed',
+    () => ({ ...good, prompts: [{ kind: 'file', path: malformed() }] }),
+    /prompts\.0\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'evaluation prompts malformed',
+    () => ({ ...good, evaluation: { ...good.evaluation, prompts: { kind: 'file', path: malformed() } } }),
+    /evaluation\.prompts\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'evaluation prompts malformed, judgeAccuracy on',
+    () => ({
+      ...good,
+      evaluation: { ...good.evaluation, judgeAccuracy: true, prompts: { kind: 'file', path: malformed() } },
+    }),
+    /evaluation\.prompts\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'accuracy suite prompts malformed',
+    () => ({
+      ...good,
+      evaluation: {
+        ...good.evaluation,
+        suites: [
+          { name: 's', kind: 'accuracy', prompts: { kind: 'file', path: malformed() }, verifier: 'numeric' },
+        ],
+      },
+    }),
+    /evaluation\.suites\.0\.prompts\.path: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'evaluation prompts missing',
+    () => ({
+      ...good,
+      evaluation: { ...good.evaluation, prompts: { kind: 'file', path: join(dir, 'absent.jsonl') } },
+    }),
+    /evaluation\.prompts\.path: .*absent\.jsonl/,
+  ],
+];
+for (const [input, config, expect] of namedFiles)
+  rows.push({
+    area: 'config file',
+    input,
+    run: () => checkPromptPools(config()),
+    expect,
+    names: 'file:line',
+  });
+
 // ---- update patches and --set ----
 const updates: [string, () => unknown, RegExp][] = [
   [
     'update trainer.python',
     () => applyConfigUpdate(good, { trainer: { python: '/tmp/x' } }, 1),
-    /trainer\.python: executables/,
+    /trainer\.python: fixed for the life of a run/,
   ],
   [
     'update policy.serve.command',
     () => applyConfigUpdate(good, { policy: { serve: { kind: 'restart', command: ['id'] } } }, 1),
-    /policy\.serve\.command: executables/,
+    /policy\.serve: fixed for the life of a run/,
   ],
   [
     'update policy.endpoint.baseUrl',
     () => applyConfigUpdate(good, { policy: { endpoint: { baseUrl: 'http://127.0.0.1:1/v1' } } }, 1),
-    /policy\.endpoint\.baseUrl: executables/,
+    /policy\.endpoint\.baseUrl: fixed for the life of a run/,
   ],
   [
     'update judge apiKeyEnv',
     () => applyConfigUpdate(good, { judge: { llm: { endpoint: { apiKeyEnv: 'A_API_KEY' } } } }, 1),
-    /judge\.llm\.endpoint\.apiKeyEnv: executables/,
+    /judge\.llm\.endpoint\.apiKeyEnv: fixed for the life of a run/,
   ],
+  // Issue 29: an update changes only the allow-listed keys; what runs, its arguments and its paths are fixed.
+  ...(
+    [
+      ['trainer.extraArgs', { trainer: { extraArgs: ['--output_dir=/etc'] } }],
+      [
+        'trainer.launcher.kind',
+        { trainer: { launcher: { kind: 'accelerate', numProcesses: 2, config: '/x.yaml' } } },
+      ],
+      ['trainer.device', { trainer: { device: good.trainer.device === 'cpu' ? 'cuda' : 'cpu' } }],
+      ['prompts.0.seed', { prompts: [{ ...good.prompts[0], seed: 99 }, ...good.prompts.slice(1)] }],
+      ['prompts', { prompts: [{ kind: 'file', path: '/etc/passwd' }, ...good.prompts] }],
+      ['evaluation.prompts.seed', { evaluation: { prompts: { seed: 99 } } }],
+      ['judge.cacheDir', { judge: { cacheDir: '/tmp/other' } }],
+      ['reuseFrom', { reuseFrom: ['other-run'] }],
+      ['policy.endpoint.extraBody', { policy: { endpoint: { extraBody: { user: 'x' } } } }],
+      [
+        'policy.endpoint.baseUrls',
+        { policy: { endpoint: { baseUrl: undefined, baseUrls: ['http://127.0.0.1:2/v1'] } } },
+      ],
+    ] as [string, unknown][]
+  ).map(([path, patch]): [string, () => unknown, RegExp] => [
+    `update ${path}`,
+    () => applyConfigUpdate(good, patch, 1),
+    new RegExp(`${path.replaceAll('.', '\\.')}: fixed for the life of a run`),
+  ]),
   [
     'update runId',
     () => applyConfigUpdate(good, { runId: 'other' }, 1),

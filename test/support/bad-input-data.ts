@@ -1,11 +1,12 @@
 /** The bad-input table's data file, official result and server reply rows (test/unit/bad-input.test.ts). */
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, truncateSync } from 'node:fs';
 
 import { join } from 'node:path';
 
 import { DataError } from '../../storage/files.js';
 import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
+import { MAX_JSON_ARRAY_BYTES } from '../../storage/benchmarks/json-array.js';
 import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,
@@ -104,11 +105,29 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
     /input-\d+\.jsonl:2: a row longer than \d+ bytes/,
     'file:line',
   ],
+  ...(['prompt file', 'annotations'] as const).map(
+    (what): [string, () => Promise<unknown>, RegExp, Row['names']] => [
+      `an AlpacaEval ${what} JSON array over ${MAX_JSON_ARRAY_BYTES} bytes`,
+      () => {
+        // Sparse: the size is what the reader sees first, and it must refuse without reading.
+        const path = file('[', 'json');
+        truncateSync(path, MAX_JSON_ARRAY_BYTES + 1);
+        return what === 'annotations'
+          ? readAlpacaAnnotations(path)
+          : readPromptFile({ kind: 'file', path, format: 'alpaca-eval' });
+      },
+      /input-\d+\.json: \d+ bytes, over the \d+ bytes a JSON array file may have/,
+      'file',
+    ],
+  ),
 ];
 for (const [input, run, expect, names] of dataFiles)
   rows.push({ area: 'data file', input, run, expect, names });
 
 // ---- official result files ----
+/** An Arena-Hard judgment row whose both games carry `score`. */
+const judgment = (score: string | null, id = 'q1') =>
+  JSON.stringify({ question_id: id, model: 'm', games: [{ score }, { score }] });
 const official: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
   [
     'annotations not an array',
@@ -127,6 +146,42 @@ const official: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
     () => readAlpacaAnnotations(file('[{"instruction":"i","preference":"2"}]', 'json')),
     /input-\d+\.json:1 \(item 0\) is invalid:\n\s+preference/,
     'file:line',
+  ],
+  // Issue 29: empty and degenerate inputs, and bad Arena-Hard labels, are refused naming file and record.
+  [
+    'annotations an empty array',
+    () => readAlpacaAnnotations(file('[]', 'json')),
+    /input-\d+\.json: no annotations \(an empty array\): nothing to score/,
+    'file',
+  ],
+  [
+    'annotations all preferences null',
+    () => readAlpacaAnnotations(file('[{"instruction":"i","preference":null},{"instruction":"j"}]', 'json')),
+    /input-\d+\.json: none of its 2 annotations has a preference/,
+    'file',
+  ],
+  [
+    'arena-hard judgment with a bad label (line 2)',
+    () =>
+      readArenaHardJudgments(
+        [file(`${judgment('A>B')}\n${judgment('A>>>B', 'q2')}\n`, 'jsonl')],
+        'gpt-4-0314',
+      ),
+    /input-\d+\.jsonl:2 is invalid:\n\s+games\.0\.score: a verdict label is one of/,
+    'file:line',
+  ],
+  [
+    'arena-hard judgments all unlabelled',
+    () =>
+      readArenaHardJudgments([file(`${judgment(null)}\n${judgment(null, 'q2')}\n`, 'jsonl')], 'gpt-4-0314'),
+    /input-\d+\.jsonl: none of its 2 rows has a verdict/,
+    'file',
+  ],
+  [
+    'arena-hard judgment file empty',
+    () => readArenaHardJudgments([file('\n', 'jsonl')], 'gpt-4-0314'),
+    /input-\d+\.jsonl: no judgment rows: nothing to score/,
+    'file',
   ],
   [
     'difficulty csv bad line 3',

@@ -93,7 +93,7 @@ test('the codec server speaks the Temporal codec protocol with CORS for the UI',
     assert.equal(stranger.headers.get('access-control-allow-origin'), null, 'other origins get no CORS');
     const bad = await post('decode', 'nope');
     assert.equal(bad.status, 400);
-    assert.match(((await bad.json()) as { message: string }).message, /payloads: expected a list/);
+    assert.match(((await bad.json()) as { message: string }).message, /body\.payloads: .*expected array/);
     assert.equal((await fetch(`${base}/other`, { method: 'POST', body: '{}' })).status, 404);
   } finally {
     server.closeAllConnections();

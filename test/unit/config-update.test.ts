@@ -8,13 +8,13 @@ test('a config update merges objects, replaces lists and reports what changed', 
   const config = demoConfig({ iterations: 3 });
   const { config: next, changed } = applyConfigUpdate(
     config,
-    { sampling: { temperature: 0.5 }, trainer: { extraArgs: ['--seed', '1'] } },
+    { sampling: { temperature: 0.5 }, trainer: { beta: 0.2 } },
     1,
   );
   assert.equal(next.sampling.temperature, 0.5);
   assert.equal(next.sampling.samples, config.sampling.samples, 'sibling keys are kept');
-  assert.deepEqual(next.trainer.extraArgs, ['--seed', '1']);
-  assert.deepEqual(changed, ['sampling.temperature', 'trainer.extraArgs']);
+  assert.equal(next.trainer.beta, 0.2);
+  assert.deepEqual(changed, ['sampling.temperature', 'trainer.beta']);
   assert.deepEqual(
     applyConfigUpdate(config, { sampling: { temperature: config.sampling.temperature } }, 1).changed,
     [],
@@ -34,23 +34,60 @@ test('a config update that breaks the schema, a fixed key or the started iterati
   refused(['x'], 1, /expected an object of keys to change/);
 });
 
-test('an update may not change executables, commands, endpoints or key references', () => {
+test('an update changes only the allow-listed keys: what runs, with which arguments, where files and requests go is fixed', () => {
   const config = demoConfig({ iterations: 3 });
   const refused = (patch: unknown, path: string) =>
     assert.throws(
       () => applyConfigUpdate(config, patch, 1),
       (err: unknown) =>
-        err instanceof ConfigError &&
-        err.message.includes(`  ${path}: executables, commands, endpoints and key references`),
+        err instanceof ConfigError && err.message.includes(`  ${path}: fixed for the life of a run`),
       path,
     );
   refused({ trainer: { python: '/tmp/evil' } }, 'trainer.python');
-  refused({ policy: { serve: { kind: 'restart', command: ['sh', '-c', 'id'] } } }, 'policy.serve.command');
+  refused({ trainer: { extraArgs: ['--output_dir=/etc'] } }, 'trainer.extraArgs');
+  refused(
+    { trainer: { launcher: { kind: 'accelerate', numProcesses: 2, config: '/tmp/any.yaml' } } },
+    'trainer.launcher.kind',
+  );
+  refused({ trainer: { device: 'cpu' === config.trainer.device ? 'cuda' : 'cpu' } }, 'trainer.device');
+  refused({ prompts: [config.prompts[0], { kind: 'file', path: '/etc/passwd' }] }, 'prompts.1.path');
+  refused({ evaluation: { prompts: { seed: 5 } } }, 'evaluation.prompts.seed');
+  refused({ judge: { cacheDir: '/tmp/elsewhere' } }, 'judge.cacheDir');
+  refused({ reuseFrom: ['other-run'] }, 'reuseFrom');
+  refused({ policy: { serve: { kind: 'restart', command: ['sh', '-c', 'id'] } } }, 'policy.serve');
   refused({ policy: { endpoint: { baseUrl: 'http://127.0.0.1:9/v1' } } }, 'policy.endpoint.baseUrl');
+  refused({ policy: { endpoint: { extraBody: { user: 'x' } } } }, 'policy.endpoint.extraBody');
   refused({ judge: { llm: { endpoint: { apiKeyEnv: 'OTHER_API_KEY' } } } }, 'judge.llm.endpoint.apiKeyEnv');
-  // Tuning an endpoint stays allowed.
-  const { changed } = applyConfigUpdate(config, { policy: { endpoint: { maxConcurrency: 2 } } }, 1);
-  assert.deepEqual(changed, ['policy.endpoint.maxConcurrency']);
+  refused({ artifactRoot: '/tmp/x' }, 'artifactRoot');
+  // Budgets, counts, sampling, judging and evaluation choices, hyperparameters and endpoint tuning may change.
+  const { changed } = applyConfigUpdate(
+    config,
+    {
+      iterations: 5,
+      shardSize: 8,
+      sampling: { samples: 3, temperature: 0.9 },
+      pairing: { margin: 1 },
+      judge: { llm: { rubric: 'be strict', endpoint: { maxConcurrency: 2 } } },
+      trainer: { learningRate: 1e-6, epochs: 2 },
+      evaluation: { samples: 2, temperature: 0.5 },
+      policy: { endpoint: { requestTimeoutMs: 60_000 } },
+    },
+    1,
+  );
+  assert.deepEqual(changed.sort(), [
+    'evaluation.samples',
+    'evaluation.temperature',
+    'iterations',
+    'judge.llm.endpoint.maxConcurrency',
+    'judge.llm.rubric',
+    'pairing.margin',
+    'policy.endpoint.requestTimeoutMs',
+    'sampling.samples',
+    'sampling.temperature',
+    'shardSize',
+    'trainer.epochs',
+    'trainer.learningRate',
+  ]);
 });
 
 test('--set key.path=value builds a patch with typed values', () => {

@@ -10,7 +10,9 @@ import { runHook } from '../../activities/serve-restart.js';
 import { loadAdapter, vllmReplica } from '../../activities/serve-vllm.js';
 import { kubernetesBackend } from '../../trainers/kubernetes.js';
 import { EndpointSchema, RewardModelSchema, type KubernetesTrainer } from '../../core/config.js';
-import { startEchoServer } from '../support/echo-server.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { withHeartbeat } from '../../activities/heartbeat.js';
+import { holdsKey, quotedCredential, startEchoServer } from '../support/echo-server.js';
 import { trainer } from '../support/training.js';
 
 const KEY = `sk-echo-${randomBytes(16).toString('hex')}`;
@@ -102,7 +104,8 @@ const clients: [string, () => Promise<unknown>][] = [
         [
           'sh',
           '-c',
-          'echo "key is $EVOLVE_TEST_ECHO_API_KEY"; echo "token $EVOLVE_TEST_ECHO_KUBE_TOKEN" >&2; exit 3',
+          // It does not see the worker's keys (child-env.test.ts), but it may know one from elsewhere.
+          `echo "key is ${KEY}"; echo "token ${KUBE}" >&2; exit 3`,
         ],
         30_000,
         new AbortController().signal,
@@ -118,10 +121,55 @@ for (const [name, call] of clients) {
       `the raw error quotes a key (so this test can fail): ${unguarded.slice(0, 300)}`,
     );
     const text = recorded(await failureOf(call));
-    assert.ok(!text.includes(KEY) && !text.includes(KUBE), `a key is in the failure: ${text.slice(0, 500)}`);
+    assert.ok(
+      !holdsKey(text, KEY) && !holdsKey(text, KUBE),
+      `a key, in some encoding, is in the failure: ${text.slice(0, 800)}`,
+    );
     assert.match(text, /\[redacted\]/);
   });
 }
+
+test('a key echoed in any common encoding is redacted: base64, URL-encoded, line-split, bearer, api-key headers', () => {
+  const env = { EVOLVE_TEST_ECHO_API_KEY: KEY };
+  const lines = quotedCredential(`Bearer ${KEY}`).split(/\n(?! )/);
+  assert.equal(lines.length, 10);
+  for (const line of lines) {
+    assert.ok(holdsKey(line, KEY), `the probe holds the key (so this test can fail): ${line}`);
+    const out = redact(line, env);
+    assert.ok(!holdsKey(out, KEY), `not redacted: ${out}`);
+    assert.match(out, /\[redacted\]/);
+  }
+  // The header rules need no known secret: a key of a server the worker does not know is redacted too.
+  assert.equal(
+    redact('X-Api-Key: abc12345\napi-key=def67890\nauthorization: token ghi12345\nBEARER jkl12345', {}),
+    'X-Api-Key: [redacted]\napi-key=[redacted]\nauthorization: token [redacted]\nBEARER [redacted]',
+  );
+  assert.equal(
+    redact('basic arithmetic, apiKeyEnv: X_API_KEY', {}),
+    'basic arithmetic, apiKeyEnv: X_API_KEY',
+  );
+});
+
+test("heartbeat details pass the redaction: a server's 500 page quoting the key is in no heartbeat", async () => {
+  const beats: unknown[] = [];
+  const env = new MockActivityEnvironment();
+  env.on('heartbeat', (details: unknown) => beats.push(details));
+  await env
+    .run(() =>
+      withHeartbeat(
+        () => ({ shard: 1, note: quotedCredential(`Bearer ${KEY}`) }),
+        () => chat(500),
+        50,
+      ),
+    )
+    .catch(() => undefined);
+  const texts = beats.map((b) => JSON.stringify(b));
+  assert.ok(
+    texts.some((t) => t.includes('waiting for') && t.includes('answered 500')),
+    `the outage is in the heartbeats: ${texts.at(-1)}`,
+  );
+  for (const text of texts) assert.ok(!holdsKey(text, KEY), `a key is in a heartbeat: ${text.slice(0, 500)}`);
+});
 
 test('URL credentials, credential query parameters and bearer tokens are redacted from messages', () => {
   assert.equal(

@@ -12,7 +12,7 @@ import { demoConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
 import { recordingActivities } from '../support/recording-activities.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
-import { startEchoServer } from '../support/echo-server.js';
+import { holdsKey, startEchoServer } from '../support/echo-server.js';
 import { installRuntime } from '../../workers/runtime.js';
 
 // Every worker log line of this process, as the worker writes them (installed before the test server's quiet one).
@@ -148,7 +148,7 @@ test('with a codec key the server stores only ciphertext, and a client with the 
   );
 });
 
-test('a server quoting the key back in a 401 page puts it in no history, no worker log line and no artifact', async () => {
+test('a server quoting the key back in a 401 page, in any encoding, puts it in no history, no worker log line and no artifact', async () => {
   const key = `sk-echo-${randomBytes(12).toString('hex')}`;
   process.env.EVOLVE_TEST_POLICY_API_KEY = key;
   process.env.EVOLVE_TEST_JUDGE_API_KEY = key;
@@ -176,19 +176,19 @@ test('a server quoting the key back in a 401 page puts it in no history, no work
       historyText.some((t) => t.includes('answered 401') && t.includes('Authorization: Bearer [redacted]')),
       'the server reply is in the history, its key redacted',
     );
-    assert.ok(!historyText.some((t) => t.includes(key)), 'a key is in a run history');
+    assert.ok(!historyText.some((t) => holdsKey(t, key)), 'a key, in some encoding, is in a run history');
     assert.ok(
-      !JSON.stringify(failure).includes(key) &&
-        !String((failure.cause as Error | undefined)?.message).includes(key),
+      !holdsKey(JSON.stringify(failure), key) &&
+        !holdsKey(String((failure.cause as Error | undefined)?.message), key),
     );
     const lines = logLines.slice(firstLine);
     assert.ok(
       lines.some((l) => l.includes('[redacted]')),
       'the worker logged the failure',
     );
-    assert.ok(!lines.some((l) => l.includes(key)), 'a key is in a worker log line');
+    assert.ok(!lines.some((l) => holdsKey(l, key)), 'a key, in some encoding, is in a worker log line');
     for (const file of filesUnder(root))
-      assert.ok(!readFileSync(file, 'utf8').includes(key), `a key is in ${file}`);
+      assert.ok(!holdsKey(readFileSync(file, 'utf8'), key), `a key, in some encoding, is in ${file}`);
   } finally {
     delete process.env.EVOLVE_TEST_POLICY_API_KEY;
     delete process.env.EVOLVE_TEST_JUDGE_API_KEY;
