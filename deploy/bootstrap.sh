@@ -36,6 +36,7 @@ else
   echo "==> base model: ready ($model_dir)"
 fi
 
+bash deploy/vllm.sh # vLLM for CPU in its own venv: the serving tests and bench:serve-engines
 # The validators of deploy/'s images and manifests, apart from the trainer's venv. kustomize is built
 # from its Go module (the Go caches outside the clone make a rebuild a link step).
 tools="$home/deploy-tools"
