@@ -33,7 +33,7 @@ const engines = {
   'transformers serve --continuous-batching': (port: number) => modelServerCommand(settings, port, true),
   vLLM: (port: number) => vllmServerCommand(settings, port),
 };
-console.error(`starting both servers (logs in ${logDir}; vLLM's first start compiles for minutes)`);
+console.error(`starting both servers (logs in ${logDir}; each takes a minute or more to start)`);
 const servers = await Promise.all(
   Object.values(engines).map((command, i) =>
     startBatchingServers(settings, 1, join(logDir, String(i)), [], (_, port) => command(port), 900_000),
