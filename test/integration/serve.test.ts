@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -15,12 +15,34 @@ import type { CheckpointManifest } from '../../core/checkpoint.js';
 import type { ServeInput, Served } from '../../core/steps.js';
 import { startFakeVllm } from '../support/fake-vllm.js';
 import { startModelServer } from '../support/model-server.js';
+import { baseModel, pythonBin, requireInstalled } from '../support/paths.js';
 import { freePort } from '../support/ports.js';
 import { reapOnExit } from '../support/processes.js';
 import { until } from '../support/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'evolve-serve-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+// One real vLLM (CPU, SmolLM2, runtime LoRA updating) for the whole file: its start is the cost here.
+let vllm: Awaited<ReturnType<typeof startModelServer>>;
+before(async () => {
+  vllm = await startModelServer('vllm', 900_000);
+});
+after(() => vllm?.stop());
+
+/**
+ * Real LoRA adapters over the base model, one per directory, made with peft as the trainer's are (q and
+ * v projections). Their B matrices start random rather than zero, so that each changes the answers.
+ */
+const MAKE_ADAPTER = `import sys, torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+base, out, seed = sys.argv[1:]
+torch.manual_seed(int(seed))
+model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+get_peft_model(model, config).save_pretrained(out)`;
+let adapters = 0;
 
 /**
  * A LoRA checkpoint as the trainer registers one: merged weights at <job>/merged (the name the policy goes
@@ -30,16 +52,19 @@ function checkpoint(name: string, servedAdapter = true): { path: string; adapter
   const job = join(dir, name);
   const [path, adapter] = [join(job, 'merged'), join(job, 'vllm-adapter')];
   mkdirSync(path, { recursive: true });
-  mkdirSync(adapter, { recursive: true });
-  if (servedAdapter)
-    writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA' }));
+  if (servedAdapter) {
+    execFileSync(requireInstalled(pythonBin), ['-c', MAKE_ADAPTER, baseModel, adapter, String(adapters++)], {
+      env: { ...process.env, HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' },
+      stdio: 'pipe', // its progress bars are noise; on failure the error carries its stderr
+    });
+  } else mkdirSync(adapter, { recursive: true });
   const manifest: CheckpointManifest = {
     path,
     jobKey: name,
     stage: 'dpo',
-    baseModel: 'base',
-    parent: 'base',
-    referenceModel: 'base',
+    baseModel,
+    parent: baseModel,
+    referenceModel: baseModel,
     adapter: true,
     adapterPath: join(job, 'output'),
     servedAdapter: servedAdapter ? adapter : null,
@@ -74,77 +99,86 @@ async function failureOf(attempt: Promise<unknown>): Promise<ApplicationFailure>
   return err;
 }
 
+/** The models a server lists now. */
+async function listed(baseUrl: string): Promise<string[]> {
+  const body = (await (await fetch(`${baseUrl}/models`)).json()) as { data: { id: string }[] };
+  return body.data.map((m) => m.id);
+}
+
+// The real vLLM and, as a second replica (two vLLMs do not fit two shared cores), the fake one.
 test('vllm-lora: every replica unloads the old adapter, loads the new one and answers with it', async () => {
-  const replicas = [await startFakeVllm({ model: 'base' }), await startFakeVllm({ model: 'base' })];
+  const fake = await startFakeVllm({ model: baseModel });
   try {
-    const endpoint = endpointOf(...replicas.map((r) => r.baseUrl));
+    const endpoint = endpointOf(vllm.baseUrl, fake.baseUrl);
     const lora: Serve = { kind: 'vllm-lora' };
     const [one, two] = [checkpoint('iter-1'), checkpoint('iter-2')];
     const [first, second] = [one.path, two.path];
 
-    const served = await serve({ endpoint, model: first, serve: lora, replaces: 'base' });
+    const served = await serve({ endpoint, model: first, serve: lora, replaces: baseModel });
     assert.equal(served.model, first, 'named by its checkpoint path, loaded from its served adapter');
-    assert.match(served.probe, /answer is/);
-    for (const r of replicas) {
-      // Unloading the base model is "not found": nothing to unload, and no error.
-      assert.deepEqual(r.admin, ['unload base -> 404', `load ${first} -> 200`]);
-      assert.equal(r.chat.requests.byModel.get(first), 1, 'each replica answered the probe');
-    }
+    assert.ok(served.probe.trim().length > 0, 'vLLM answered the probe with the adapter');
+    assert.deepEqual(await listed(vllm.baseUrl), [baseModel, first]);
+    // Unloading the base model is "not found": nothing to unload, and no error.
+    assert.deepEqual(fake.admin, [`unload ${baseModel} -> 404`, `load ${first} -> 200`]);
+    assert.equal(fake.chat.requests.byModel.get(first), 1, 'each replica answered the probe');
 
     await serve({ endpoint, model: second, serve: lora, replaces: first });
-    for (const r of replicas) {
-      assert.deepEqual(r.admin.slice(2), [`unload ${first} -> 200`, `load ${second} -> 200`]);
-      assert.deepEqual([...r.adapters], [[second, two.adapter]], 'only the new adapter stays loaded');
-    }
+    assert.deepEqual(await listed(vllm.baseUrl), [baseModel, second], 'only the new adapter stays loaded');
+    assert.deepEqual(fake.admin.slice(2), [`unload ${first} -> 200`, `load ${second} -> 200`]);
 
     // A retried activity: the old adapter is gone and the new one listed, so nothing changes.
-    await serve({ endpoint, model: second, serve: lora, replaces: first });
-    for (const r of replicas) assert.deepEqual(r.admin.slice(4), [`unload ${first} -> 404`]);
+    const again = await serve({ endpoint, model: second, serve: lora, replaces: first });
+    assert.deepEqual(await listed(vllm.baseUrl), [baseModel, second]);
+    assert.deepEqual(fake.admin.slice(4), [`unload ${first} -> 404`]);
     // Two loads racing: vLLM's "has already been loaded" counts as loaded.
-    await loadAdapter(vllmReplica(replicas[0]!.baseUrl, endpoint), second, two.adapter);
-    assert.equal(replicas[0]!.admin.at(-1), `load ${second} -> 400`);
+    await loadAdapter(vllmReplica(vllm.baseUrl, endpoint), second, two.adapter);
     // Back to the base model (keepBest after a regressing first iteration): unload only, vLLM serves it.
-    await serve({ endpoint, model: 'base', serve: lora, replaces: second });
-    for (const r of replicas) assert.deepEqual([...r.adapters], []);
+    const base = await serve({ endpoint, model: baseModel, serve: lora, replaces: second });
+    assert.deepEqual(await listed(vllm.baseUrl), [baseModel]);
+    assert.deepEqual([...fake.adapters], []);
+    // The adapters are really applied: greedy answers to the same question differ from the base model's.
+    assert.notEqual(served.probe, base.probe, `iter-1 and the base model both answered ${base.probe}`);
+    assert.notEqual(again.probe, base.probe, `iter-2 and the base model both answered ${base.probe}`);
   } finally {
-    await Promise.all(replicas.map((r) => r.close()));
+    await fake.close();
   }
 });
 
 test('vllm-lora: a server without runtime LoRA updating or a bad adapter path fails at once, naming the replica', async () => {
-  const off = await startFakeVllm({ model: 'base', runtimeLora: false });
-  const on = await startFakeVllm({ model: 'base' });
+  // The fault: a vLLM started without VLLM_ALLOW_RUNTIME_LORA_UPDATING, which has no LoRA routes.
+  const off = await startFakeVllm({ model: baseModel, runtimeLora: false });
   try {
     const model = checkpoint('iter-1').path;
     const noRoutes = await failureOf(
-      serve({ endpoint: endpointOf(off.baseUrl), model, serve: { kind: 'vllm-lora' }, replaces: 'base' }),
+      serve({ endpoint: endpointOf(off.baseUrl), model, serve: { kind: 'vllm-lora' }, replaces: baseModel }),
     );
     assert.equal(noRoutes.nonRetryable, true);
     assert.ok(noRoutes.message.startsWith(`POST ${off.baseUrl}/unload_lora_adapter answered 404`));
     assert.match(noRoutes.message, /VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and --enable-lora/);
-
-    const broken = checkpoint('no-adapter-config');
-    await unlink(join(broken.adapter, 'adapter_config.json'));
-    const badPath = await failureOf(
-      serve({ endpoint: endpointOf(on.baseUrl), model: broken.path, serve: { kind: 'vllm-lora' } }),
-    );
-    assert.equal(badPath.nonRetryable, true);
-    assert.equal(
-      badPath.message,
-      `POST ${on.baseUrl}/load_lora_adapter (lora_path ${broken.adapter}) answered 404: ` +
-        `Loading lora ${broken.path} failed: No adapter found for ${broken.adapter}`,
-    );
-
-    const full = checkpoint('full-fine-tune', false);
-    const noAdapter = await failureOf(
-      serve({ endpoint: endpointOf(on.baseUrl), model: full.path, serve: { kind: 'vllm-lora' } }),
-    );
-    assert.equal(noAdapter.nonRetryable, true);
-    assert.match(noAdapter.message, /has no adapter vLLM can serve over the base model/);
-    assert.deepEqual([...on.adapters], [], 'nothing loaded');
   } finally {
-    await Promise.all([off.close(), on.close()]);
+    await off.close();
   }
+
+  const broken = checkpoint('no-adapter-config');
+  await unlink(join(broken.adapter, 'adapter_config.json'));
+  const badPath = await failureOf(
+    serve({ endpoint: endpointOf(vllm.baseUrl), model: broken.path, serve: { kind: 'vllm-lora' } }),
+  );
+  assert.equal(badPath.nonRetryable, true);
+  // vLLM 0.32 hides the paths in its reply: the error names the adapter path itself.
+  assert.equal(
+    badPath.message,
+    `POST ${vllm.baseUrl}/load_lora_adapter (lora_path ${broken.adapter}) answered 404: ` +
+      'Loading lora <path> failed: No adapter found for <path>',
+  );
+
+  const full = checkpoint('full-fine-tune', false);
+  const noAdapter = await failureOf(
+    serve({ endpoint: endpointOf(vllm.baseUrl), model: full.path, serve: { kind: 'vllm-lora' } }),
+  );
+  assert.equal(noAdapter.nonRetryable, true);
+  assert.match(noAdapter.message, /has no adapter vLLM can serve over the base model/);
+  assert.deepEqual(await listed(vllm.baseUrl), [baseModel], 'nothing loaded');
 });
 
 test('restart: the hook relaunches the server on the checkpoint; serving waits for health, the model list and a completion', async () => {
@@ -216,47 +250,42 @@ echo $! > ${state}/pid
 });
 
 test('restart: a failing hook, a missing program and a server that never serves the checkpoint are clear errors', async () => {
-  const server = await startFakeVllm({ model: 'base' });
-  try {
-    const endpoint = endpointOf(server.baseUrl);
-    const model = '/ckpt/iter-1';
-    const hook = (command: string[], healthTimeoutMs = 60_000): Serve => ({
-      kind: 'restart',
-      command,
-      healthTimeoutMs,
-    });
+  const endpoint = endpointOf(vllm.baseUrl);
+  const model = '/ckpt/iter-1';
+  const hook = (command: string[], healthTimeoutMs = 60_000): Serve => ({
+    kind: 'restart',
+    command,
+    healthTimeoutMs,
+  });
 
-    const failed = await failureOf(
-      serve({
-        endpoint,
-        model,
-        serve: hook(['bash', '-c', 'echo "no GPU for $0" >&2; exit 3', '{checkpoint}']),
-      }),
-    );
-    assert.equal(failed.nonRetryable, false, 'a failed restart may pass: Temporal retries it');
-    assert.match(
-      failed.message,
-      /^restart hook `bash -c .* \/ckpt\/iter-1` exited 3; last output:\nno GPU for \/ckpt\/iter-1$/,
-    );
+  const failed = await failureOf(
+    serve({
+      endpoint,
+      model,
+      serve: hook(['bash', '-c', 'echo "no GPU for $0" >&2; exit 3', '{checkpoint}']),
+    }),
+  );
+  assert.equal(failed.nonRetryable, false, 'a failed restart may pass: Temporal retries it');
+  assert.match(
+    failed.message,
+    /^restart hook `bash -c .* \/ckpt\/iter-1` exited 3; last output:\nno GPU for \/ckpt\/iter-1$/,
+  );
 
-    const missing = await failureOf(
-      serve({ endpoint, model, serve: hook(['/no/such/restart', '{checkpoint}']) }),
-    );
-    assert.equal(missing.nonRetryable, true);
-    assert.equal(
-      missing.message,
-      'policy.serve.command: /no/such/restart not found (/no/such/restart /ckpt/iter-1)',
-    );
+  const missing = await failureOf(
+    serve({ endpoint, model, serve: hook(['/no/such/restart', '{checkpoint}']) }),
+  );
+  assert.equal(missing.nonRetryable, true);
+  assert.equal(
+    missing.message,
+    'policy.serve.command: /no/such/restart not found (/no/such/restart /ckpt/iter-1)',
+  );
 
-    // The hook "succeeds" but the server keeps serving the old model.
-    const stuck = await failureOf(serve({ endpoint, model, serve: hook(['true'], 3_000) }));
-    assert.equal(
-      stuck.message,
-      `/ckpt/iter-1 not served after 3000 ms: ${server.baseUrl}/models lists base, not /ckpt/iter-1`,
-    );
-  } finally {
-    await server.close();
-  }
+  // The hook "succeeds" but the server keeps serving the old model.
+  const stuck = await failureOf(serve({ endpoint, model, serve: hook(['true'], 3_000) }));
+  assert.equal(
+    stuck.message,
+    `/ckpt/iter-1 not served after 3000 ms: ${vllm.baseUrl}/models lists ${baseModel}, not /ckpt/iter-1`,
+  );
 });
 
 test('by-path: the real transformers serve answers the probe with the checkpoint it loaded by path', async () => {

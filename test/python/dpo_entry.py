@@ -18,6 +18,7 @@ import torch
 torch.set_default_dtype(torch.float64)  # hand computations are in Python floats (double)
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "trainer"))
 import dpo  # noqa: E402
+from tiny_model import char_tokenizer, tiny_llama  # noqa: E402
 
 
 def close(a, b, tol=1e-9):
@@ -60,41 +61,6 @@ def check_loss_functions():
     got = dpo.srpo_losses(beta, alpha, {k: torch.tensor([v]) for k, v in h.items()})
     close(got[0], hand)
     print("loss functions: ok")
-
-
-def char_tokenizer(directory):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "<eos>", "<|user|>", "<|assistant|>", "<|end|>"]
-    vocab = {t: i for i, t in enumerate(specials + [chr(c) for c in range(32, 127)] + ["\n"])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="?"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
-    fast.add_special_tokens({"additional_special_tokens": specials[2:]})
-    fast.chat_template = (
-        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-    )
-    fast.save_pretrained(directory)
-    return fast
-
-
-def tiny_llama(directory, vocab_size, seed):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    LlamaForCausalLM(config).to(torch.float32).save_pretrained(directory)
-    return directory
 
 
 def user(text):

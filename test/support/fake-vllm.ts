@@ -113,7 +113,8 @@ export async function startFakeVllm(options: FakeVllmOptions): Promise<FakeVllm>
       if (!existsSync(join(path, 'adapter_config.json'))) {
         return reply(
           404,
-          errorBody(`Loading lora ${name} failed: No adapter found for ${path}`, 'NotFoundError', 404),
+          // vLLM 0.32 replaces both paths with <path> in what it answers.
+          errorBody('Loading lora <path> failed: No adapter found for <path>', 'NotFoundError', 404),
         );
       }
       adapters.set(name, path);
