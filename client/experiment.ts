@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { readAll } from '../storage/jsonl.js';
 import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
+import { pairedDifference } from '../core/metrics/paired.js';
 import { wilsonInterval } from '../core/metrics/wilson.js';
+import { checkpointManifestPath } from '../activities/training/registry.js';
 import { PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
 import type { StackSettings } from '../deploy/stack.js';
@@ -80,6 +82,9 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
 }
 
 const IntervalSchema = z.strictObject({ low: z.number(), high: z.number() });
+const PairedSchema = z
+  .strictObject({ estimate: z.number(), low: z.number(), high: z.number() })
+  .describe('a paired difference on the same problems, with its exact McNemar-based 95 % interval');
 
 const MetricRowSchema = z.strictObject({
   metric: z.enum(METRICS),
@@ -101,6 +106,14 @@ const IterationRowSchema = z.strictObject({
     .int()
     .nullable()
     .describe('of those, how many had a later step of the same chain as the chosen response'),
+  truncated: z
+    .int()
+    .nullable()
+    .describe(
+      "training rows cut or dropped at trainer.maxLength (the checkpoint's truncated_rows + dropped_rows; goal 0); null for iteration 0",
+    ),
+  optimizerSteps: z.int().nullable().describe('optimizer steps the DPO job took; null for iteration 0'),
+  paired: z.strictObject({ 'refine@1-direct': PairedSchema }),
   stepSeconds: z.record(z.string(), z.number()).describe('activity time per step, summed over shards'),
 });
 export type IterationRow = z.infer<typeof IterationRowSchema>;
@@ -113,6 +126,22 @@ const ArmResultsSchema = z.strictObject({
 });
 export type ArmResults = z.infer<typeof ArmResultsSchema>;
 
+const ComparisonSchema = PairedSchema.extend({
+  iteration: z.int(),
+  metric: z.enum(['direct', 'refine@1']),
+});
+export type Comparison = z.infer<typeof ComparisonSchema>;
+
+const StageZeroSchema = z.strictObject({
+  checkpoint: z.string().describe('pi_1: the SFT checkpoint both arms start from'),
+  rows: z.int().describe('SFT rows (two per refinement demonstration: x -> y_w and c(x, y_l, z) -> y_w)'),
+  seconds: z.number().describe('activity time of the SFT job'),
+  ablation: z
+    .array(ComparisonSchema)
+    .describe('what stage 0 alone gives: pi_1 - base model on the test problems, paired, iteration 0'),
+  base: z.array(MetricRowSchema).describe('the base model before stage 0, same problems, greedy'),
+});
+
 /** results.json: what the table and the charts are rebuilt from (`evolve experiment render`). */
 export const ExperimentResultsSchema = z.strictObject({
   smoke: z.boolean(),
@@ -122,29 +151,84 @@ export const ExperimentResultsSchema = z.strictObject({
     .describe(
       "from the first start of either arm's run to the end of the last, interruptions and reruns of the command included",
     ),
+  stage0: StageZeroSchema.nullable().describe('the stage-0 SFT both arms share; null without stage 0'),
   arms: z.array(ArmResultsSchema),
+  comparisons: z
+    .array(ComparisonSchema)
+    .describe('EVOLVE - Iterative DPO per iteration on direct and refine@1, paired over the test problems'),
 });
 export type ExperimentResults = z.infer<typeof ExperimentResultsSchema>;
 
 /** The step of a generation from its id, `<run>/<iteration>/<prompt>/<chain>/<step>`. */
 const stepOf = (generationId: string) => Number(generationId.split('/').at(-1));
 
-/** Per iteration: accuracy with 95 % Wilson intervals, pairs, refinement wins, step times. */
+// evaluation.json's kept answers (activities/evaluate.ts): one per prompt and round, score null if none.
+const KeptFileSchema = z.object({
+  kept: z.array(z.object({ promptId: z.string(), round: z.int(), score: z.number().nullable() })),
+});
+
+/** Per round, whether each prompt's kept answer was right, in prompt-id order: the paired outcomes. */
+export function keptOutcomes(evaluationUri: string): { promptIds: string[]; rounds: boolean[][] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(evaluationUri, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${evaluationUri}: ${(err as Error).message}`);
+  }
+  const parsed = KeptFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${evaluationUri} is invalid: ${z.prettifyError(parsed.error)}`);
+  const kept = [...parsed.data.kept].sort((a, b) =>
+    a.promptId < b.promptId ? -1 : a.promptId > b.promptId ? 1 : 0,
+  );
+  const rounds: boolean[][] = [];
+  for (const k of kept) (rounds[k.round] ??= []).push(k.score === 1);
+  return { promptIds: [...new Set(kept.map((k) => k.promptId))], rounds };
+}
+
+// The checkpoint manifest's metrics (core/checkpoint.ts) that the results report.
+const TrainMetricsSchema = z.object({
+  metrics: z.object({
+    truncated_rows: z.number().optional(),
+    dropped_rows: z.number().optional(),
+    optimizerSteps: z.number().optional(),
+  }),
+});
+
+/** Truncated or dropped training rows and optimizer steps of a DPO checkpoint, from its checkpoint.json. */
+function trainMetrics(checkpoint: string): { truncated: number | null; optimizerSteps: number | null } {
+  const path = checkpointManifestPath(checkpoint);
+  if (!existsSync(path)) return { truncated: null, optimizerSteps: null };
+  const { metrics } = TrainMetricsSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  return {
+    truncated: (metrics.truncated_rows ?? 0) + (metrics.dropped_rows ?? 0),
+    optimizerSteps: metrics.optimizerSteps ?? null,
+  };
+}
+
+/** Accuracy rows (95 % Wilson) of the first `METRICS.length` rounds of an evaluation. */
+function metricRows(evaluation: { prompts: number; accuracy: number[] }): MetricRow[] {
+  const { prompts, accuracy } = evaluation;
+  return accuracy.slice(0, METRICS.length).map((share, round): MetricRow => {
+    // accuracy[r] is a share of `prompts`: the count is exact up to float rounding.
+    const correct = Math.round(share * prompts);
+    return {
+      metric: METRICS[round]!,
+      accuracy: share,
+      correct,
+      prompts,
+      ci95: wilsonInterval(correct, prompts),
+    };
+  });
+}
+
+/**
+ * Per iteration: accuracy with 95 % Wilson intervals, the paired refine@1 - direct, pairs, refinement
+ * wins, truncated training rows, optimizer steps, step times.
+ */
 export async function armResults(arm: Arm, result: RunResult): Promise<ArmResults> {
   const iterations: IterationRow[] = [];
   for (const it of result.iterations) {
-    const { prompts, accuracy } = it.evaluation;
-    const metrics = accuracy.slice(0, METRICS.length).map((share, round): MetricRow => {
-      // accuracy[r] is a share of `prompts`: the count is exact up to float rounding.
-      const correct = Math.round(share * prompts);
-      return {
-        metric: METRICS[round]!,
-        accuracy: share,
-        correct,
-        prompts,
-        ci95: wilsonInterval(correct, prompts),
-      };
-    });
+    const [direct, refine1] = keptOutcomes(it.evaluation.uri).rounds;
     const pairStep = it.steps.find((s) => s.step === 'pair');
     let pairs: number | null = null;
     let refinementWins: number | null = null;
@@ -153,20 +237,55 @@ export async function armResults(arm: Arm, result: RunResult): Promise<ArmResult
       pairs = direct.length;
       refinementWins = direct.filter((p) => stepOf(p.chosenId) > stepOf(p.rejectedId)).length;
     }
+    const trainStep = it.steps.find((s) => s.step === 'train');
     const stepSeconds: Record<string, number> = {};
     for (const s of it.steps) stepSeconds[s.step] = (stepSeconds[s.step] ?? 0) + s.wallMs / 1000;
-    iterations.push({ iteration: it.iteration, metrics, pairs, refinementWins, stepSeconds });
+    iterations.push({
+      iteration: it.iteration,
+      metrics: metricRows(it.evaluation),
+      pairs,
+      refinementWins,
+      ...(trainStep ? trainMetrics(trainStep.uri) : { truncated: null, optimizerSteps: null }),
+      paired: { 'refine@1-direct': pairedDifference(refine1!, direct!) },
+      stepSeconds,
+    });
   }
   return { arm, runId: result.runId, configHash: result.configHash, iterations };
 }
 
-const pct = (x: number) => (100 * x).toFixed(1);
+/**
+ * `a - b` per iteration both ran, on direct and refine@1, paired over the same problems (an error if the
+ * two evaluated different problems: a paired interval would then be meaningless).
+ */
+export function pairedComparisons(a: RunResult, b: RunResult): Comparison[] {
+  const out: Comparison[] = [];
+  for (const it of a.iterations) {
+    const other = b.iterations.find((o) => o.iteration === it.iteration);
+    if (!other) continue;
+    const [x, y] = [keptOutcomes(it.evaluation.uri), keptOutcomes(other.evaluation.uri)];
+    if (x.promptIds.join('\n') !== y.promptIds.join('\n'))
+      throw new ConfigError(
+        `${it.evaluation.uri} and ${other.evaluation.uri} evaluated different problems: no paired comparison`,
+      );
+    for (const [round, metric] of (['direct', 'refine@1'] as const).entries())
+      out.push({ iteration: it.iteration, metric, ...pairedDifference(x.rounds[round]!, y.rounds[round]!) });
+  }
+  return out;
+}
 
-/** arm x iteration x direct / refine@1 / refine@2 (95 % Wilson), pairs and refinement wins. */
-export function markdownTable(arms: ArmResults[]): string {
+const pct = (x: number) => (100 * x).toFixed(1);
+const paired = (d: { estimate: number; low: number; high: number }) =>
+  `${pct(d.estimate)} [${pct(d.low)}, ${pct(d.high)}]`;
+
+/**
+ * arm x iteration x direct / refine@1 / refine@2 (95 % Wilson), refine@1 - direct (paired, exact
+ * McNemar-based 95 %), pairs, refinement wins, truncated training rows and optimizer steps; then
+ * EVOLVE - Iterative DPO per iteration (paired).
+ */
+export function markdownTable(arms: ArmResults[], comparisons: Comparison[]): string {
   const lines = [
-    `| arm | iteration | ${METRICS.join(' | ')} | refine@1 - direct | pairs | refinement won |`,
-    `|---|---|${METRICS.map(() => '---').join('|')}|---|---|---|`,
+    `| arm | iteration | ${METRICS.join(' | ')} | refine@1 - direct | pairs | refinement won | truncated | steps |`,
+    `|---|---|${METRICS.map(() => '---').join('|')}|---|---|---|---|---|`,
   ];
   for (const a of arms) {
     for (const it of a.iterations) {
@@ -174,16 +293,19 @@ export function markdownTable(arms: ArmResults[]): string {
         const m = it.metrics.find((x) => x.metric === name);
         return m ? `${pct(m.accuracy)} [${pct(m.ci95.low)}, ${pct(m.ci95.high)}]` : '-';
       });
-      const [direct, refine1] = it.metrics;
-      const gain = direct && refine1 ? `${(100 * (refine1.accuracy - direct.accuracy)).toFixed(1)}` : '-';
       const wins =
         it.pairs === null
           ? '-'
           : `${it.refinementWins} (${it.pairs ? pct(it.refinementWins! / it.pairs) : '0.0'} %)`;
+      const cols = [paired(it.paired['refine@1-direct']), it.pairs ?? '-', wins, it.truncated ?? '-'];
       lines.push(
-        `| ${a.arm} | ${it.iteration} | ${cells.join(' | ')} | ${gain} | ${it.pairs ?? '-'} | ${wins} |`,
+        `| ${a.arm} | ${it.iteration} | ${cells.join(' | ')} | ${cols.join(' | ')} | ${it.optimizerSteps ?? '-'} |`,
       );
     }
+  }
+  if (comparisons.length > 0) {
+    lines.push('', '| EVOLVE - Iterative DPO | iteration | paired difference [95 %] |', '|---|---|---|');
+    for (const c of comparisons) lines.push(`| ${c.metric} | ${c.iteration} | ${paired(c)} |`);
   }
   return lines.join('\n');
 }
@@ -208,32 +330,34 @@ export async function runExperiment(
   const servers = await startBatchingServers(settings, 2 * ARMS.length, logs, ports);
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(portsFile, JSON.stringify(servers.urls.map((url) => Number(new URL(url).port))) + '\n');
-  let arms: ArmResults[];
+  let runs: RunResult[];
   try {
     const configs = ARMS.map((arm, i) =>
       armConfig(arm, options, { policy: servers.urls[2 * i]!, evaluation: servers.urls[2 * i + 1]! }),
     );
-    arms = await Promise.all(
+    runs = await Promise.all(
       ARMS.map(async (arm, i) => {
         const config = configs[i]!;
         const handle = await startOrAttach(client, config, settings.taskQueue, (line) =>
           say(`${arm}: ${line}`),
         );
-        const result = await watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
-        return armResults(arm, result);
+        return watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
       }),
     );
   } finally {
     await servers.stop();
   }
+  const [evolve, dpo] = runs;
   const results: ExperimentResults = {
     smoke: options.smoke,
     split: options.split,
     wallSeconds: await spanSeconds(
       client,
-      arms.map((a) => a.runId),
+      runs.map((r) => r.runId),
     ),
-    arms,
+    stage0: null,
+    arms: await Promise.all(ARMS.map((arm, i) => armResults(arm, runs[i]!))),
+    comparisons: pairedComparisons(evolve!, dpo!),
   };
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   await renderExperiment(results, options.outDir);
@@ -283,7 +407,7 @@ async function spanSeconds(client: Client, runIds: string[]): Promise<number> {
 export async function renderExperiment(results: ExperimentResults, outDir: string): Promise<string[]> {
   const written = [join(outDir, 'results.md')];
   mkdirSync(join(outDir, 'charts'), { recursive: true });
-  writeFileSync(written[0]!, markdownTable(results.arms) + '\n');
+  writeFileSync(written[0]!, markdownTable(results.arms, results.comparisons) + '\n');
   for (const { id, svg } of await experimentCharts(results)) {
     const path = join(outDir, 'charts', `${id}.svg`);
     writeFileSync(path, svg);
