@@ -161,3 +161,31 @@ test('stage 0 SFT on trainer.sft.dataset trains pi_1 once, before iteration 0 ev
   );
   assert.match(summaryTable(result), /^0\tstage0:sft\t4\t/m);
 });
+
+test('iterations 0 runs stage 0 and evaluates pi_1 as iteration 0, and trains nothing after', async () => {
+  const id = 'evalonly';
+  const calls: string[] = [];
+  const worker = await server.worker(id, recordingActivities(calls));
+  const base = demoConfig();
+  const config = demoConfig({
+    runId: id,
+    iterations: 0,
+    artifactRoot: '/a',
+    trainer: { ...base.trainer, sft: { ...base.trainer.sft, dataset: 'prefs.jsonl' } },
+    evaluation: { ...base.evaluation, iterationZero: true },
+  });
+  const result: RunResult = await worker.runUntil(
+    server.env.client.workflow.execute('evolveRun', { taskQueue: id, workflowId: id, args: [config] }),
+  );
+  const pi1 = '/a/evalonly/stage0/checkpoint/out';
+  assert.deepEqual(
+    result.iterations.map((it) => [it.iteration, it.checkpoint]),
+    [[0, pi1]],
+  );
+  assert.equal(result.finalModel, pi1);
+  assert.deepEqual(
+    calls.filter((c) => / of .* against /.test(c)),
+    [`sft of ${config.policy.baseModel} against ${config.policy.baseModel}`],
+    'stage 0 only',
+  );
+});
