@@ -1,13 +1,14 @@
 import type { Client } from '@temporalio/client';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readAll } from '../storage/jsonl.js';
+import { arithmeticProblems } from '../core/arithmetic.js';
 import { applyConfigUpdate, ConfigError, PromptSourceSchema, type RunConfig } from '../core/config.js';
 import { pairedDifference } from '../core/metrics/paired.js';
 import { wilsonInterval } from '../core/metrics/wilson.js';
 import { checkpointManifestPath } from '../activities/training/registry.js';
-import { PairRecordSchema } from '../core/records.js';
+import { GenerationRecordSchema, PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
 import type { StackSettings } from '../deploy/stack.js';
 import type { evolveRun } from '../workflows/run.js';
@@ -16,6 +17,7 @@ import { startBatchingServers } from './batching-servers.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
 import { onModelServer, startRun, watchRun } from './run.js';
 import { commandArgs } from './args.js';
+import { StageZeroSpecSchema, writeDemonstrations } from './stage-zero.js';
 
 /** The micro-reproduction (docs/results/micro-reproduction.md): EVOLVE against Iterative DPO. */
 export const MICRO_DIR = 'deploy/configs/micro';
@@ -28,7 +30,20 @@ const ExperimentFileSchema = z.strictObject({
     'the dev split: hyper-parameters are chosen on it, never on the test split',
   ),
   smoke: z.record(z.string(), z.unknown()).describe('config keys merged into each arm by --smoke'),
+  stage0: StageZeroSpecSchema.extend({
+    smoke: StageZeroSpecSchema.partial().default({}).describe('keys --smoke overrides'),
+  })
+    .optional()
+    .describe('stage 0 (SR-aware SFT on refinement demonstrations), run once and shared by both arms'),
 });
+
+/** experiment.yaml of the directory, checked: a bad file names itself and the field. */
+function experimentFile(dir: string) {
+  const path = join(dir, 'experiment.yaml');
+  const parsed = ExperimentFileSchema.safeParse(loadPatchFile(path));
+  if (!parsed.success) throw new ConfigError(`${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
 
 export interface ExperimentOptions {
   smoke: boolean;
@@ -54,11 +69,7 @@ export interface ArmServers {
 export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServers): RunConfig {
   const dir = options.dir ?? MICRO_DIR;
   const loaded = loadConfigFile(join(dir, `${arm}.yaml`));
-  const experimentPath = join(dir, 'experiment.yaml');
-  const parsed = ExperimentFileSchema.safeParse(loadPatchFile(experimentPath));
-  if (!parsed.success)
-    throw new ConfigError(`${experimentPath} is invalid: ${z.prettifyError(parsed.error)}`);
-  const experiment = parsed.data;
+  const experiment = experimentFile(dir);
   let config = onModelServer(
     applyConfigUpdate(loaded, options.smoke ? experiment.smoke : {}, 0).config,
     servers.policy,
@@ -107,11 +118,17 @@ const IterationRowSchema = z.strictObject({
     .nullable()
     .describe('of those, how many had a later step of the same chain as the chosen response'),
   truncated: z
-    .int()
+    .strictObject({
+      responses: z.int().describe('of the responses the pairs train on, those cut at sampling.maxTokens'),
+      trainerRows: z
+        .int()
+        .nullable()
+        .describe(
+          "training rows cut or dropped at trainer.maxLength (the checkpoint's truncated_rows + dropped_rows)",
+        ),
+    })
     .nullable()
-    .describe(
-      "training rows cut or dropped at trainer.maxLength (the checkpoint's truncated_rows + dropped_rows; goal 0); null for iteration 0",
-    ),
+    .describe('truncation in the training data (goal 0); null for iteration 0'),
   optimizerSteps: z.int().nullable().describe('optimizer steps the DPO job took; null for iteration 0'),
   paired: z.strictObject({ 'refine@1-direct': PairedSchema }),
   stepSeconds: z.record(z.string(), z.number()).describe('activity time per step, summed over shards'),
@@ -194,15 +211,24 @@ const TrainMetricsSchema = z.object({
   }),
 });
 
-/** Truncated or dropped training rows and optimizer steps of a DPO checkpoint, from its checkpoint.json. */
-function trainMetrics(checkpoint: string): { truncated: number | null; optimizerSteps: number | null } {
+/** Training rows cut or dropped and optimizer steps of a DPO checkpoint, from its checkpoint.json. */
+function trainMetrics(checkpoint: string): { trainerRows: number | null; optimizerSteps: number | null } {
   const path = checkpointManifestPath(checkpoint);
-  if (!existsSync(path)) return { truncated: null, optimizerSteps: null };
+  if (!existsSync(path)) return { trainerRows: null, optimizerSteps: null };
   const { metrics } = TrainMetricsSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   return {
-    truncated: (metrics.truncated_rows ?? 0) + (metrics.dropped_rows ?? 0),
+    trainerRows: (metrics.truncated_rows ?? 0) + (metrics.dropped_rows ?? 0),
     optimizerSteps: metrics.optimizerSteps ?? null,
   };
+}
+
+/** Ids of the generations flagged truncated (cut at maxTokens) in a step's shard-*.jsonl files. */
+async function truncatedIds(stepDir: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const f of readdirSync(stepDir).filter((n) => /^shard-\d+\.jsonl$/.test(n)))
+    for (const g of await readAll(join(stepDir, f), GenerationRecordSchema))
+      if (g.flags.includes('truncated')) ids.add(g.id);
+  return ids;
 }
 
 /** Accuracy rows (95 % Wilson) of the first `METRICS.length` rounds of an evaluation. */
@@ -230,14 +256,27 @@ export async function armResults(arm: Arm, result: RunResult): Promise<ArmResult
   for (const it of result.iterations) {
     const [direct, refine1] = keptOutcomes(it.evaluation.uri).rounds;
     const pairStep = it.steps.find((s) => s.step === 'pair');
+    const trainStep = it.steps.find((s) => s.step === 'train');
     let pairs: number | null = null;
     let refinementWins: number | null = null;
+    let truncated: IterationRow['truncated'] = null;
+    let optimizerSteps: number | null = null;
     if (pairStep) {
-      const direct = (await readAll(pairStep.uri, PairRecordSchema)).filter((p) => p.kind === 'direct');
+      const rows = await readAll(pairStep.uri, PairRecordSchema);
+      const direct = rows.filter((p) => p.kind === 'direct');
       pairs = direct.length;
       refinementWins = direct.filter((p) => stepOf(p.chosenId) > stepOf(p.rejectedId)).length;
+      const cut = new Set<string>();
+      for (const s of it.steps.filter((s) => s.step === 'train:sample' || s.step === 'train:refine'))
+        for (const id of await truncatedIds(s.uri)) cut.add(id);
+      const trained = new Set(rows.flatMap((p) => [p.chosenId, p.rejectedId]));
+      const trainer = trainStep ? trainMetrics(trainStep.uri) : { trainerRows: null, optimizerSteps: null };
+      truncated = {
+        responses: [...trained].filter((id) => cut.has(id)).length,
+        trainerRows: trainer.trainerRows,
+      };
+      optimizerSteps = trainer.optimizerSteps;
     }
-    const trainStep = it.steps.find((s) => s.step === 'train');
     const stepSeconds: Record<string, number> = {};
     for (const s of it.steps) stepSeconds[s.step] = (stepSeconds[s.step] ?? 0) + s.wallMs / 1000;
     iterations.push({
@@ -245,7 +284,8 @@ export async function armResults(arm: Arm, result: RunResult): Promise<ArmResult
       metrics: metricRows(it.evaluation),
       pairs,
       refinementWins,
-      ...(trainStep ? trainMetrics(trainStep.uri) : { truncated: null, optimizerSteps: null }),
+      truncated,
+      optimizerSteps,
       paired: { 'refine@1-direct': pairedDifference(refine1!, direct!) },
       stepSeconds,
     });
@@ -297,7 +337,8 @@ export function markdownTable(arms: ArmResults[], comparisons: Comparison[]): st
         it.pairs === null
           ? '-'
           : `${it.refinementWins} (${it.pairs ? pct(it.refinementWins! / it.pairs) : '0.0'} %)`;
-      const cols = [paired(it.paired['refine@1-direct']), it.pairs ?? '-', wins, it.truncated ?? '-'];
+      const cut = it.truncated ? `${it.truncated.responses} / ${it.truncated.trainerRows ?? '-'}` : '-';
+      const cols = [paired(it.paired['refine@1-direct']), it.pairs ?? '-', wins, cut];
       lines.push(
         `| ${a.arm} | ${it.iteration} | ${cells.join(' | ')} | ${cols.join(' | ')} | ${it.optimizerSteps ?? '-'} |`,
       );
@@ -331,19 +372,25 @@ export async function runExperiment(
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(portsFile, JSON.stringify(servers.urls.map((url) => Number(new URL(url).port))) + '\n');
   let runs: RunResult[];
+  let stage0: ExperimentResults['stage0'] = null;
+  const runIds: string[] = [];
   try {
-    const configs = ARMS.map((arm, i) =>
-      armConfig(arm, options, { policy: servers.urls[2 * i]!, evaluation: servers.urls[2 * i + 1]! }),
-    );
-    runs = await Promise.all(
-      ARMS.map(async (arm, i) => {
-        const config = configs[i]!;
-        const handle = await startOrAttach(client, config, settings.taskQueue, (line) =>
-          say(`${arm}: ${line}`),
-        );
-        return watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
-      }),
-    );
+    const serversOf = (i: number) => ({ policy: servers.urls[2 * i]!, evaluation: servers.urls[2 * i + 1]! });
+    let configs = ARMS.map((arm, i) => armConfig(arm, options, serversOf(i)));
+    const follow = async (name: string, config: RunConfig) => {
+      runIds.push(config.runId);
+      const handle = await startOrAttach(client, config, settings.taskQueue, (line) =>
+        say(`${name}: ${line}`),
+      );
+      return watchRun(client, handle, config.iterations, (line) => say(`${name}: ${line}`));
+    };
+    const spec = experimentFile(options.dir ?? MICRO_DIR).stage0;
+    if (spec) {
+      const shared = await sharedStageZero(spec, options, serversOf, follow, say);
+      stage0 = shared.results;
+      configs = configs.map(shared.arm);
+    }
+    runs = await Promise.all(ARMS.map((arm, i) => follow(arm, configs[i]!)));
   } finally {
     await servers.stop();
   }
@@ -351,17 +398,81 @@ export async function runExperiment(
   const results: ExperimentResults = {
     smoke: options.smoke,
     split: options.split,
-    wallSeconds: await spanSeconds(
-      client,
-      runs.map((r) => r.runId),
-    ),
-    stage0: null,
+    wallSeconds: await spanSeconds(client, runIds),
+    stage0,
     arms: await Promise.all(ARMS.map((arm, i) => armResults(arm, runs[i]!))),
     comparisons: pairedComparisons(evolve!, dpo!),
   };
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   await renderExperiment(results, options.outDir);
   return results;
+}
+
+/**
+ * Stage 0, once for both arms. The demonstrations come from the base model on the first arm's sampling
+ * server (written once per output directory). Then two evaluation-only runs side by side: stage 0's
+ * (SFT, then pi_1 evaluated as iteration 0) and the base model's (iteration 0): the ablation. Each arm
+ * then names the stage-0 run in reuseFrom, so its stage 0 finds that SFT job finished: one pi_1 for both.
+ */
+async function sharedStageZero(
+  spec: NonNullable<z.infer<typeof ExperimentFileSchema>['stage0']>,
+  options: ExperimentOptions,
+  serversOf: (i: number) => ArmServers,
+  follow: (name: string, config: RunConfig) => Promise<RunResult>,
+  say: (line: string) => void,
+): Promise<{ results: NonNullable<ExperimentResults['stage0']>; arm: (c: RunConfig) => RunConfig }> {
+  const { smoke, ...full } = spec;
+  const demos = options.smoke ? { ...full, ...smoke } : full;
+  const evolve = armConfig('evolve', options, serversOf(0));
+  const source = evolve.prompts[0];
+  const ask = source?.kind === 'arithmetic' ? source.ask : undefined;
+  const dataset = resolve(options.outDir, 'stage0', 'demonstrations.jsonl');
+  if (!existsSync(dataset)) {
+    // No problem of either evaluation split may be trained on.
+    const exclude = new Set(
+      (['test', 'dev'] as const).flatMap((split) => {
+        const p = armConfig('evolve', { ...options, split }, serversOf(0)).evaluation.prompts;
+        return p.kind === 'arithmetic'
+          ? arithmeticProblems(p.count, p.seed, p.maxOperand, 'arith', p.ask).map((x) => x.prompt)
+          : [];
+      }),
+    );
+    const made = await writeDemonstrations(
+      demos,
+      ask,
+      evolve.policy.endpoint,
+      evolve.policy.baseModel,
+      exclude,
+      dataset,
+    );
+    say(
+      `stage 0: ${made.triples} demonstrations, ${made.sampledWrong} of them the base model's sampled wrong answers (${made.skipped} problems skipped: dev or test problems), in ${dataset}`,
+    );
+  }
+  const suffix = evolve.runId.slice('micro-evolve-'.length);
+  const withDataset = (c: RunConfig): RunConfig => ({
+    ...c,
+    trainer: { ...c.trainer, sft: { ...c.trainer.sft, dataset } },
+  });
+  const stageRun = { ...withDataset(evolve), runId: `micro-stage0-${suffix}`, iterations: 0 };
+  const baseRun = {
+    ...armConfig('evolve', options, serversOf(1)),
+    runId: `micro-base-${suffix}`,
+    iterations: 0,
+  };
+  const [pi1, base] = await Promise.all([follow('stage 0', stageRun), follow('base', baseRun)]);
+  const sft = pi1.stage0;
+  if (!sft) throw new Error(`run ${pi1.runId} finished without stage 0`);
+  return {
+    results: {
+      checkpoint: sft.uri,
+      rows: sft.rows,
+      seconds: sft.wallMs / 1000,
+      ablation: pairedComparisons(pi1, base),
+      base: metricRows(base.iterations[0]!.evaluation),
+    },
+    arm: (c) => ({ ...withDataset(c), reuseFrom: [...(c.reuseFrom ?? []), stageRun.runId] }),
+  };
 }
 
 /**

@@ -55,12 +55,12 @@ test('the two arms differ only where the method does, and collect as many respon
   }
 });
 
-test('the full arms run iterations 0..3 on 300 held-out problems; smoke is 1 iteration on a handful', () => {
+test('the full arms run iterations 0..3 on 400 held-out problems; smoke is 1 iteration on a handful', () => {
   const full = armConfig('evolve', options, servers);
   assert.equal(full.iterations, 3);
   assert.notEqual(full.evaluation.iterationZero, false);
   assert.equal(full.evaluation.refineRounds, 2, 'direct, refine@1 and refine@2');
-  assert.ok(full.evaluation.prompts.kind === 'arithmetic' && full.evaluation.prompts.count >= 300);
+  assert.ok(full.evaluation.prompts.kind === 'arithmetic' && full.evaluation.prompts.count >= 400);
   const smoke = armConfig('evolve', { ...options, smoke: true }, servers);
   assert.equal(smoke.iterations, 1);
   assert.ok(smoke.prompts.every((p) => p.kind === 'arithmetic' && p.count <= 5));
@@ -130,6 +130,35 @@ test('results: Wilson intervals per metric, paired differences, pairs, wins, tru
     join(dir, 'job', 'checkpoint.json'),
     JSON.stringify({ metrics: { truncated_rows: 2, dropped_rows: 1, optimizerSteps: 7, loss: 0.5 } }),
   );
+  // The sampled responses: r/1/p/0/1 was cut at maxTokens and is trained on; r/1/q/0/1 is not trained on.
+  mkdirSync(join(dir, 'sample'));
+  const generation = (id: string, flags: string[]) => ({
+    id,
+    promptId: 'p',
+    chain: 0,
+    step: 1,
+    parentId: null,
+    text: 't',
+    finishReason: flags.length ? 'length' : 'stop',
+    usage: null,
+    model: 'm',
+    temperature: 1,
+    maxTokens: 8,
+    seed: 1,
+    templateHash: null,
+    latencyMs: 1,
+    flags,
+  });
+  writeFileSync(
+    join(dir, 'sample', 'shard-0.jsonl'),
+    [
+      generation('r/1/p/0/1', ['truncated']),
+      generation('r/1/q/0/1', ['truncated']),
+      generation('r/1/p/0/2', []),
+    ]
+      .map((g) => JSON.stringify(g))
+      .join('\n') + '\n',
+  );
   const step = (name: string, uri = '') => ({
     iteration: 1,
     step: name,
@@ -157,7 +186,12 @@ test('results: Wilson intervals per metric, paired differences, pairs, wins, tru
         iteration: 1,
         checkpoint: 'c',
         evaluation: evaluation(`${runId}-1`, iteration1),
-        steps: [step('pair', pairsFile), step('train', join(dir, 'job', 'output')), step('train')],
+        steps: [
+          step('train:sample', join(dir, 'sample')),
+          step('pair', pairsFile),
+          step('train', join(dir, 'job', 'output')),
+          step('train'),
+        ],
       },
     ],
   });
@@ -182,7 +216,7 @@ test('results: Wilson intervals per metric, paired differences, pairs, wins, tru
   assert.ok(Math.abs(arm.iterations[1]!.metrics[0]!.ci95.low - 0.4902) < 1e-4);
   assert.equal(arm.iterations[1]!.pairs, 2, 'direct rows only');
   assert.equal(arm.iterations[1]!.refinementWins, 1);
-  assert.equal(arm.iterations[1]!.truncated, 3, 'cut and dropped rows');
+  assert.deepEqual(arm.iterations[1]!.truncated, { responses: 1, trainerRows: 3 }, 'cut and dropped rows');
   assert.equal(arm.iterations[1]!.optimizerSteps, 7);
   assert.equal(arm.iterations[1]!.stepSeconds.train, 3);
   // scipy: binomtest(2, 3).proportion_ci(method='exact') -> 0.3 * (2 * [0.0943, 0.9916] - 1).
@@ -208,7 +242,7 @@ test('results: Wilson intervals per metric, paired differences, pairs, wins, tru
   const table = markdownTable([arm], comparisons);
   assert.match(
     table,
-    /\| evolve \| 1 \| 80\.0 \[49\.0, 94\.3\] \| 90\.0 \[.*\] \| 100\.0 \[.*\] \| 10\.0 \[-24\.3, 29\.5\] \| 2 \| 1 \(50\.0 %\) \| 3 \| 7 \|/,
+    /\| evolve \| 1 \| 80\.0 \[49\.0, 94\.3\] \| 90\.0 \[.*\] \| 100\.0 \[.*\] \| 10\.0 \[-24\.3, 29\.5\] \| 2 \| 1 \(50\.0 %\) \| 1 \/ 3 \| 7 \|/,
   );
   assert.match(table, /\| evolve \| 0 \| 20\.0 .* \| - \| - \| - \| - \|/);
   assert.match(table, /\| refine@1 \| 1 \| 20\.0 \[/);

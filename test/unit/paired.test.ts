@@ -7,7 +7,10 @@ function outcomes(bothRight: number, onlyA: number, onlyB: number, total: number
   const a: boolean[] = [];
   const b: boolean[] = [];
   const push = (x: boolean, y: boolean, n: number) => {
-    for (let i = 0; i < n; i++) (a.push(x), b.push(y));
+    for (let i = 0; i < n; i++) {
+      a.push(x);
+      b.push(y);
+    }
   };
   push(true, true, bothRight);
   push(true, false, onlyA);
