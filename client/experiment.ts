@@ -186,15 +186,7 @@ const KeptFileSchema = z.object({
 
 /** Per round, whether each prompt's kept answer was right, in prompt-id order: the paired outcomes. */
 export function keptOutcomes(evaluationUri: string): { promptIds: string[]; rounds: boolean[][] } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(evaluationUri, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`${evaluationUri}: ${(err as Error).message}`);
-  }
-  const parsed = KeptFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`${evaluationUri} is invalid: ${z.prettifyError(parsed.error)}`);
-  const kept = [...parsed.data.kept].sort((a, b) =>
+  const kept = [...readJsonFile(evaluationUri, KeptFileSchema).kept].sort((a, b) =>
     a.promptId < b.promptId ? -1 : a.promptId > b.promptId ? 1 : 0,
   );
   const rounds: boolean[][] = [];
@@ -215,7 +207,7 @@ const TrainMetricsSchema = z.object({
 function trainMetrics(checkpoint: string): { trainerRows: number | null; optimizerSteps: number | null } {
   const path = checkpointManifestPath(checkpoint);
   if (!existsSync(path)) return { trainerRows: null, optimizerSteps: null };
-  const { metrics } = TrainMetricsSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  const { metrics } = readJsonFile(path, TrainMetricsSchema);
   return {
     trainerRows: (metrics.truncated_rows ?? 0) + (metrics.dropped_rows ?? 0),
     optimizerSteps: metrics.optimizerSteps ?? null,
@@ -529,13 +521,18 @@ export async function renderExperiment(results: ExperimentResults, outDir: strin
 
 /** A results.json, checked against its schema: a bad file names itself and the field. */
 export function readExperimentResults(path: string): ExperimentResults {
+  return readJsonFile(path, ExperimentResultsSchema);
+}
+
+/** A JSON file checked against its schema: a bad file names itself and the field. */
+function readJsonFile<T>(path: string, schema: z.ZodType<T>): T {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new ConfigError(`${path}: ${(err as Error).message}`);
   }
-  const parsed = ExperimentResultsSchema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(`${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }

@@ -8,25 +8,13 @@ const ITEMS = ['apples', 'marbles', 'books', 'stickers', 'pencils', 'shells', 'c
 export const DEFAULT_ASK = 'Give the final number.';
 
 /** Generated arithmetic word problems with gold answers: the demo's verifiable prompts. */
-export function arithmeticProblems(
-  count: number,
-  seed: number,
-  maxOperand: number,
-  idPrefix = 'arith',
-  ask = DEFAULT_ASK,
-): PromptRecord[] {
-  return [...arithmeticStream(count, seed, maxOperand, idPrefix, ask)];
+export function arithmeticProblems(...args: Parameters<typeof solvedArithmetic>): PromptRecord[] {
+  return [...arithmeticStream(...args)];
 }
 
 /** The same problems one at a time, for a prompt set too large to build as one array. */
-export function* arithmeticStream(
-  count: number,
-  seed: number,
-  maxOperand: number,
-  idPrefix = 'arith',
-  ask = DEFAULT_ASK,
-): Generator<PromptRecord> {
-  for (const { problem } of solvedArithmetic(count, seed, maxOperand, idPrefix, ask)) yield problem;
+export function* arithmeticStream(...args: Parameters<typeof solvedArithmetic>): Generator<PromptRecord> {
+  for (const { problem } of solvedArithmetic(...args)) yield problem;
 }
 
 /**
