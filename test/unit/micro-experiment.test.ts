@@ -65,6 +65,7 @@ test('the full arms run iterations 0..3 on 400 held-out problems; smoke is 1 ite
   assert.equal(smoke.iterations, 1);
   assert.ok(smoke.prompts.every((p) => p.kind === 'arithmetic' && p.count <= 5));
   assert.ok(smoke.evaluation.maxTokens! <= 16 && smoke.trainer.extraArgs.includes('--max_steps'));
+  assert.equal(smoke.trainer.sft.epochs, 1, 'stage 0 stays short under --smoke');
   assert.equal(smoke.runId, 'micro-evolve-smoke-s1');
 });
 
