@@ -63,7 +63,7 @@ async function* sourcePrompts(
   stats: Record<string, number>,
 ): AsyncGenerator<PromptRecord> {
   if (source.kind === 'arithmetic') {
-    yield* arithmeticStream(source.count, source.seed + seedOffset, source.maxOperand);
+    yield* arithmeticStream(source.count, source.seed + seedOffset, source.maxOperand, 'arith', source.ask);
     return;
   }
   const pool = await readPromptFile(source);

@@ -104,7 +104,7 @@ async function main(): Promise<number> {
       await stackUp(settings, say);
       const results = await withClient((client) => runExperiment(client, settings, options, say));
       say('');
-      say(markdownTable(results.arms));
+      say(markdownTable(results.arms, results.comparisons));
       say('');
       say(`${results.wallSeconds.toFixed(0)} s; results in ${options.outDir}/results.json and results.md`);
       return 0;

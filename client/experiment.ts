@@ -1,11 +1,14 @@
 import type { Client } from '@temporalio/client';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readAll } from '../storage/jsonl.js';
+import { arithmeticProblems } from '../core/arithmetic.js';
 import { ConfigError, mergeConfig, PromptSourceSchema, type RunConfig } from '../core/config.js';
+import { pairedDifference } from '../core/metrics/paired.js';
 import { wilsonInterval } from '../core/metrics/wilson.js';
-import { PairRecordSchema } from '../core/records.js';
+import { checkpointManifestPath } from '../activities/training/registry.js';
+import { GenerationRecordSchema, PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
 import type { StackSettings } from '../deploy/stack.js';
 import type { evolveRun } from '../workflows/run.js';
@@ -18,12 +21,14 @@ import {
   ARMS,
   type Arm,
   type ArmResults,
+  type Comparison,
   type ExperimentResults,
   ExperimentResultsSchema,
   type IterationRow,
   METRICS,
   type MetricRow,
 } from '../core/experiment-results.js';
+import { StageZeroSpecSchema, writeDemonstrations } from './stage-zero.js';
 
 /** The micro-reproduction (docs/results/micro-reproduction.md): EVOLVE against Iterative DPO. */
 export const MICRO_DIR = 'deploy/configs/micro';
@@ -33,7 +38,20 @@ const ExperimentFileSchema = z.strictObject({
     'the dev split: hyper-parameters are chosen on it, never on the test split',
   ),
   smoke: z.record(z.string(), z.unknown()).describe('config keys merged into each arm by --smoke'),
+  stage0: StageZeroSpecSchema.extend({
+    smoke: StageZeroSpecSchema.partial().default({}).describe('keys --smoke overrides'),
+  })
+    .optional()
+    .describe('stage 0 (SR-aware SFT on refinement demonstrations), run once and shared by both arms'),
 });
+
+/** experiment.yaml of the directory, checked: a bad file names itself and the field. */
+function experimentFile(dir: string) {
+  const path = join(dir, 'experiment.yaml');
+  const parsed = ExperimentFileSchema.safeParse(loadPatchFile(path));
+  if (!parsed.success) throw new ConfigError(`${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
 
 export interface ExperimentOptions {
   smoke: boolean;
@@ -59,13 +77,9 @@ export interface ArmServers {
 export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServers): RunConfig {
   const dir = options.dir ?? MICRO_DIR;
   const loaded = loadConfigFile(join(dir, `${arm}.yaml`));
-  const experimentPath = join(dir, 'experiment.yaml');
-  const parsed = ExperimentFileSchema.safeParse(loadPatchFile(experimentPath));
-  if (!parsed.success)
-    throw new ConfigError(`${experimentPath} is invalid: ${z.prettifyError(parsed.error)}`);
-  const experiment = parsed.data;
+  const experiment = experimentFile(dir);
   let config = onModelServer(
-    mergeConfig(loaded, options.smoke ? experiment.smoke : {}, `${experimentPath} (smoke)`),
+    mergeConfig(loaded, options.smoke ? experiment.smoke : {}, `${join(dir, 'experiment.yaml')} (smoke)`),
     servers.policy,
   );
   const { evaluation } = config;
@@ -75,7 +89,11 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
   };
   config = { ...config, evaluation: { ...evaluation, endpoint: evaluationEndpoint } };
   if (options.split === 'dev')
-    config = mergeConfig(config, { evaluation: { prompts: experiment.dev } }, `${experimentPath} (dev)`);
+    config = mergeConfig(
+      config,
+      { evaluation: { prompts: experiment.dev } },
+      `${join(dir, 'experiment.yaml')} (dev)`,
+    );
   const suffix = [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', options.stamp]
     .filter(Boolean)
     .join('-');
@@ -89,44 +107,145 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
 /** The step of a generation from its id, `<run>/<iteration>/<prompt>/<chain>/<step>`. */
 const stepOf = (generationId: string) => Number(generationId.split('/').at(-1));
 
-/** Per iteration: accuracy with 95 % Wilson intervals, pairs, refinement wins, step times. */
+// evaluation.json's kept answers (activities/evaluate.ts): one per prompt and round, score null if none.
+const KeptFileSchema = z.object({
+  kept: z.array(z.object({ promptId: z.string(), round: z.int(), score: z.number().nullable() })),
+});
+
+/** Per round, whether each prompt's kept answer was right, in prompt-id order: the paired outcomes. */
+export function keptOutcomes(evaluationUri: string): { promptIds: string[]; rounds: boolean[][] } {
+  const kept = [...readJsonFile(evaluationUri, KeptFileSchema).kept].sort((a, b) =>
+    a.promptId < b.promptId ? -1 : a.promptId > b.promptId ? 1 : 0,
+  );
+  const rounds: boolean[][] = [];
+  for (const k of kept) (rounds[k.round] ??= []).push(k.score === 1);
+  return { promptIds: [...new Set(kept.map((k) => k.promptId))], rounds };
+}
+
+// The checkpoint manifest's metrics (core/checkpoint.ts) that the results report.
+const TrainMetricsSchema = z.object({
+  metrics: z.object({
+    truncated_rows: z.number().optional(),
+    dropped_rows: z.number().optional(),
+    optimizerSteps: z.number().optional(),
+  }),
+});
+
+/** Training rows cut or dropped and optimizer steps of a DPO checkpoint, from its checkpoint.json. */
+function trainMetrics(checkpoint: string): { trainerRows: number | null; optimizerSteps: number | null } {
+  const path = checkpointManifestPath(checkpoint);
+  if (!existsSync(path)) return { trainerRows: null, optimizerSteps: null };
+  const { metrics } = readJsonFile(path, TrainMetricsSchema);
+  return {
+    trainerRows: (metrics.truncated_rows ?? 0) + (metrics.dropped_rows ?? 0),
+    optimizerSteps: metrics.optimizerSteps ?? null,
+  };
+}
+
+/** Ids of the generations flagged truncated (cut at maxTokens) in a step's shard-*.jsonl files. */
+async function truncatedIds(stepDir: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const f of readdirSync(stepDir).filter((n) => /^shard-\d+\.jsonl$/.test(n)))
+    for (const g of await readAll(join(stepDir, f), GenerationRecordSchema))
+      if (g.flags.includes('truncated')) ids.add(g.id);
+  return ids;
+}
+
+/** Accuracy rows (95 % Wilson) of the first `METRICS.length` rounds of an evaluation. */
+function metricRows(evaluation: { prompts: number; accuracy: number[] }): MetricRow[] {
+  const { prompts, accuracy } = evaluation;
+  return accuracy.slice(0, METRICS.length).map((share, round): MetricRow => {
+    // accuracy[r] is a share of `prompts`: the count is exact up to float rounding.
+    const correct = Math.round(share * prompts);
+    return {
+      metric: METRICS[round]!,
+      accuracy: share,
+      correct,
+      prompts,
+      ci95: wilsonInterval(correct, prompts),
+    };
+  });
+}
+
+/**
+ * Per iteration: accuracy with 95 % Wilson intervals, the paired refine@1 - direct, pairs, refinement
+ * wins, truncated training rows, optimizer steps, step times.
+ */
 export async function armResults(arm: Arm, result: RunResult): Promise<ArmResults> {
   const iterations: IterationRow[] = [];
   for (const it of result.iterations) {
-    const { prompts, accuracy } = it.evaluation;
-    const metrics = accuracy.slice(0, METRICS.length).map((share, round): MetricRow => {
-      // accuracy[r] is a share of `prompts`: the count is exact up to float rounding.
-      const correct = Math.round(share * prompts);
-      return {
-        metric: METRICS[round]!,
-        accuracy: share,
-        correct,
-        prompts,
-        ci95: wilsonInterval(correct, prompts),
-      };
-    });
+    const [direct, refine1] = keptOutcomes(it.evaluation.uri).rounds;
     const pairStep = it.steps.find((s) => s.step === 'pair');
+    const trainStep = it.steps.find((s) => s.step === 'train');
     let pairs: number | null = null;
     let refinementWins: number | null = null;
+    let truncated: IterationRow['truncated'] = null;
+    let optimizerSteps: number | null = null;
     if (pairStep) {
-      const direct = (await readAll(pairStep.uri, PairRecordSchema)).filter((p) => p.kind === 'direct');
+      const rows = await readAll(pairStep.uri, PairRecordSchema);
+      const direct = rows.filter((p) => p.kind === 'direct');
       pairs = direct.length;
       refinementWins = direct.filter((p) => stepOf(p.chosenId) > stepOf(p.rejectedId)).length;
+      const cut = new Set<string>();
+      for (const s of it.steps.filter((s) => s.step === 'train:sample' || s.step === 'train:refine'))
+        for (const id of await truncatedIds(s.uri)) cut.add(id);
+      const trained = new Set(rows.flatMap((p) => [p.chosenId, p.rejectedId]));
+      const trainer = trainStep ? trainMetrics(trainStep.uri) : { trainerRows: null, optimizerSteps: null };
+      truncated = {
+        responses: [...trained].filter((id) => cut.has(id)).length,
+        trainerRows: trainer.trainerRows,
+      };
+      optimizerSteps = trainer.optimizerSteps;
     }
     const stepSeconds: Record<string, number> = {};
     for (const s of it.steps) stepSeconds[s.step] = (stepSeconds[s.step] ?? 0) + s.wallMs / 1000;
-    iterations.push({ iteration: it.iteration, metrics, pairs, refinementWins, stepSeconds });
+    iterations.push({
+      iteration: it.iteration,
+      metrics: metricRows(it.evaluation),
+      pairs,
+      refinementWins,
+      truncated,
+      optimizerSteps,
+      paired: { 'refine@1-direct': pairedDifference(refine1!, direct!) },
+      stepSeconds,
+    });
   }
   return { arm, runId: result.runId, configHash: result.configHash, iterations };
 }
 
-const pct = (x: number) => (100 * x).toFixed(1);
+/**
+ * `a - b` per iteration both ran, on direct and refine@1, paired over the same problems (an error if the
+ * two evaluated different problems: a paired interval would then be meaningless).
+ */
+export function pairedComparisons(a: RunResult, b: RunResult): Comparison[] {
+  const out: Comparison[] = [];
+  for (const it of a.iterations) {
+    const other = b.iterations.find((o) => o.iteration === it.iteration);
+    if (!other) continue;
+    const [x, y] = [keptOutcomes(it.evaluation.uri), keptOutcomes(other.evaluation.uri)];
+    if (x.promptIds.join('\n') !== y.promptIds.join('\n'))
+      throw new ConfigError(
+        `${it.evaluation.uri} and ${other.evaluation.uri} evaluated different problems: no paired comparison`,
+      );
+    for (const [round, metric] of (['direct', 'refine@1'] as const).entries())
+      out.push({ iteration: it.iteration, metric, ...pairedDifference(x.rounds[round]!, y.rounds[round]!) });
+  }
+  return out;
+}
 
-/** arm x iteration x direct / refine@1 / refine@2 (95 % Wilson), pairs and refinement wins. */
-export function markdownTable(arms: ArmResults[]): string {
+const pct = (x: number) => (100 * x).toFixed(1);
+const paired = (d: { estimate: number; low: number; high: number }) =>
+  `${pct(d.estimate)} [${pct(d.low)}, ${pct(d.high)}]`;
+
+/**
+ * arm x iteration x direct / refine@1 / refine@2 (95 % Wilson), refine@1 - direct (paired, exact
+ * McNemar-based 95 %), pairs, refinement wins, truncated training rows and optimizer steps; then
+ * EVOLVE - Iterative DPO per iteration (paired).
+ */
+export function markdownTable(arms: ArmResults[], comparisons: Comparison[]): string {
   const lines = [
-    `| arm | iteration | ${METRICS.join(' | ')} | refine@1 - direct | pairs | refinement won |`,
-    `|---|---|${METRICS.map(() => '---').join('|')}|---|---|---|`,
+    `| arm | iteration | ${METRICS.join(' | ')} | refine@1 - direct | pairs | refinement won | truncated | steps |`,
+    `|---|---|${METRICS.map(() => '---').join('|')}|---|---|---|---|---|`,
   ];
   for (const a of arms) {
     for (const it of a.iterations) {
@@ -134,16 +253,20 @@ export function markdownTable(arms: ArmResults[]): string {
         const m = it.metrics.find((x) => x.metric === name);
         return m ? `${pct(m.accuracy)} [${pct(m.ci95.low)}, ${pct(m.ci95.high)}]` : '-';
       });
-      const [direct, refine1] = it.metrics;
-      const gain = direct && refine1 ? `${(100 * (refine1.accuracy - direct.accuracy)).toFixed(1)}` : '-';
       const wins =
         it.pairs === null
           ? '-'
           : `${it.refinementWins} (${it.pairs ? pct(it.refinementWins! / it.pairs) : '0.0'} %)`;
+      const cut = it.truncated ? `${it.truncated.responses} / ${it.truncated.trainerRows ?? '-'}` : '-';
+      const cols = [paired(it.paired['refine@1-direct']), it.pairs ?? '-', wins, cut];
       lines.push(
-        `| ${a.arm} | ${it.iteration} | ${cells.join(' | ')} | ${gain} | ${it.pairs ?? '-'} | ${wins} |`,
+        `| ${a.arm} | ${it.iteration} | ${cells.join(' | ')} | ${cols.join(' | ')} | ${it.optimizerSteps ?? '-'} |`,
       );
     }
+  }
+  if (comparisons.length > 0) {
+    lines.push('', '| EVOLVE - Iterative DPO | iteration | paired difference [95 %] |', '|---|---|---|');
+    for (const c of comparisons) lines.push(`| ${c.metric} | ${c.iteration} | ${paired(c)} |`);
   }
   return lines.join('\n');
 }
@@ -168,36 +291,108 @@ export async function runExperiment(
   const servers = await startBatchingServers(settings, 2 * ARMS.length, logs, ports);
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(portsFile, JSON.stringify(servers.urls.map((url) => Number(new URL(url).port))) + '\n');
-  let arms: ArmResults[];
+  let runs: RunResult[];
+  let stage0: ExperimentResults['stage0'] = null;
+  const runIds: string[] = [];
   try {
-    const configs = ARMS.map((arm, i) =>
-      armConfig(arm, options, { policy: servers.urls[2 * i]!, evaluation: servers.urls[2 * i + 1]! }),
-    );
-    arms = await Promise.all(
-      ARMS.map(async (arm, i) => {
-        const config = configs[i]!;
-        const handle = await startOrAttach(client, config, settings.taskQueue, (line) =>
-          say(`${arm}: ${line}`),
-        );
-        const result = await watchRun(client, handle, config.iterations, (line) => say(`${arm}: ${line}`));
-        return armResults(arm, result);
-      }),
-    );
+    const serversOf = (i: number) => ({ policy: servers.urls[2 * i]!, evaluation: servers.urls[2 * i + 1]! });
+    let configs = ARMS.map((arm, i) => armConfig(arm, options, serversOf(i)));
+    const follow = async (name: string, config: RunConfig) => {
+      runIds.push(config.runId);
+      const handle = await startOrAttach(client, config, settings.taskQueue, (line) =>
+        say(`${name}: ${line}`),
+      );
+      return watchRun(client, handle, config.iterations, (line) => say(`${name}: ${line}`));
+    };
+    const spec = experimentFile(options.dir ?? MICRO_DIR).stage0;
+    if (spec) {
+      const shared = await sharedStageZero(spec, options, serversOf, follow, say);
+      stage0 = shared.results;
+      configs = configs.map(shared.arm);
+    }
+    runs = await Promise.all(ARMS.map((arm, i) => follow(arm, configs[i]!)));
   } finally {
     await servers.stop();
   }
+  const [evolve, dpo] = runs;
   const results: ExperimentResults = {
     smoke: options.smoke,
     split: options.split,
-    wallSeconds: await spanSeconds(
-      client,
-      arms.map((a) => a.runId),
-    ),
-    arms,
+    wallSeconds: await spanSeconds(client, runIds),
+    stage0,
+    arms: await Promise.all(ARMS.map((arm, i) => armResults(arm, runs[i]!))),
+    comparisons: pairedComparisons(evolve!, dpo!),
   };
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   await renderExperiment(results, options.outDir);
   return results;
+}
+
+/**
+ * Stage 0, once for both arms. The demonstrations come from the base model on the first arm's sampling
+ * server (written once per output directory). Then two evaluation-only runs side by side: stage 0's
+ * (SFT, then pi_1 evaluated as iteration 0) and the base model's (iteration 0): the ablation. Each arm
+ * then names the stage-0 run in reuseFrom, so its stage 0 finds that SFT job finished: one pi_1 for both.
+ */
+async function sharedStageZero(
+  spec: NonNullable<z.infer<typeof ExperimentFileSchema>['stage0']>,
+  options: ExperimentOptions,
+  serversOf: (i: number) => ArmServers,
+  follow: (name: string, config: RunConfig) => Promise<RunResult>,
+  say: (line: string) => void,
+): Promise<{ results: NonNullable<ExperimentResults['stage0']>; arm: (c: RunConfig) => RunConfig }> {
+  const { smoke, ...full } = spec;
+  const demos = options.smoke ? { ...full, ...smoke } : full;
+  const evolve = armConfig('evolve', options, serversOf(0));
+  const source = evolve.prompts[0];
+  const ask = source?.kind === 'arithmetic' ? source.ask : undefined;
+  const dataset = resolve(options.outDir, 'stage0', 'demonstrations.jsonl');
+  if (!existsSync(dataset)) {
+    // No problem of either evaluation split may be trained on.
+    const exclude = new Set(
+      (['test', 'dev'] as const).flatMap((split) => {
+        const p = armConfig('evolve', { ...options, split }, serversOf(0)).evaluation.prompts;
+        return p.kind === 'arithmetic'
+          ? arithmeticProblems(p.count, p.seed, p.maxOperand, 'arith', p.ask).map((x) => x.prompt)
+          : [];
+      }),
+    );
+    const made = await writeDemonstrations(
+      demos,
+      ask,
+      evolve.policy.endpoint,
+      evolve.policy.baseModel,
+      exclude,
+      dataset,
+    );
+    say(
+      `stage 0: ${made.triples} demonstrations, ${made.sampledWrong} of them the base model's sampled wrong answers (${made.skipped} problems skipped: dev or test problems), in ${dataset}`,
+    );
+  }
+  const suffix = evolve.runId.slice('micro-evolve-'.length);
+  const withDataset = (c: RunConfig): RunConfig => ({
+    ...c,
+    trainer: { ...c.trainer, sft: { ...c.trainer.sft, dataset } },
+  });
+  const stageRun = { ...withDataset(evolve), runId: `micro-stage0-${suffix}`, iterations: 0 };
+  const baseRun = {
+    ...armConfig('evolve', options, serversOf(1)),
+    runId: `micro-base-${suffix}`,
+    iterations: 0,
+  };
+  const [pi1, base] = await Promise.all([follow('stage 0', stageRun), follow('base', baseRun)]);
+  const sft = pi1.stage0;
+  if (!sft) throw new Error(`run ${pi1.runId} finished without stage 0`);
+  return {
+    results: {
+      checkpoint: sft.uri,
+      rows: sft.rows,
+      seconds: sft.wallMs / 1000,
+      ablation: pairedComparisons(pi1, base),
+      base: metricRows(base.iterations[0]!.evaluation),
+    },
+    arm: (c) => ({ ...withDataset(c), reuseFrom: [...(c.reuseFrom ?? []), stageRun.runId] }),
+  };
 }
 
 /**
@@ -243,7 +438,7 @@ async function spanSeconds(client: Client, runIds: string[]): Promise<number> {
 export async function renderExperiment(results: ExperimentResults, outDir: string): Promise<string[]> {
   const written = [join(outDir, 'results.md')];
   mkdirSync(join(outDir, 'charts'), { recursive: true });
-  writeFileSync(written[0]!, markdownTable(results.arms) + '\n');
+  writeFileSync(written[0]!, markdownTable(results.arms, results.comparisons) + '\n');
   for (const { id, svg } of await experimentCharts(results)) {
     const path = join(outDir, 'charts', `${id}.svg`);
     writeFileSync(path, svg);
@@ -254,13 +449,18 @@ export async function renderExperiment(results: ExperimentResults, outDir: strin
 
 /** A results.json, checked against its schema: a bad file names itself and the field. */
 export function readExperimentResults(path: string): ExperimentResults {
+  return readJsonFile(path, ExperimentResultsSchema);
+}
+
+/** A JSON file checked against its schema: a bad file names itself and the field. */
+function readJsonFile<T>(path: string, schema: z.ZodType<T>): T {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new ConfigError(`${path}: ${(err as Error).message}`);
   }
-  const parsed = ExperimentResultsSchema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(`${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }

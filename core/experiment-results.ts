@@ -9,6 +9,9 @@ export type Arm = (typeof ARMS)[number];
 export const METRICS = ['direct', 'refine@1', 'refine@2'] as const;
 
 const IntervalSchema = z.strictObject({ low: z.number(), high: z.number() });
+const PairedSchema = z
+  .strictObject({ estimate: z.number(), low: z.number(), high: z.number() })
+  .describe('a paired difference on the same problems, with its exact McNemar-based 95 % interval');
 
 const MetricRowSchema = z.strictObject({
   metric: z.enum(METRICS),
@@ -30,6 +33,20 @@ const IterationRowSchema = z.strictObject({
     .int()
     .nullable()
     .describe('of those, how many had a later step of the same chain as the chosen response'),
+  truncated: z
+    .strictObject({
+      responses: z.int().describe('of the responses the pairs train on, those cut at sampling.maxTokens'),
+      trainerRows: z
+        .int()
+        .nullable()
+        .describe(
+          "training rows cut or dropped at trainer.maxLength (the checkpoint's truncated_rows + dropped_rows)",
+        ),
+    })
+    .nullable()
+    .describe('truncation in the training data (goal 0); null for iteration 0'),
+  optimizerSteps: z.int().nullable().describe('optimizer steps the DPO job took; null for iteration 0'),
+  paired: z.strictObject({ 'refine@1-direct': PairedSchema }),
   stepSeconds: z.record(z.string(), z.number()).describe('activity time per step, summed over shards'),
 });
 export type IterationRow = z.infer<typeof IterationRowSchema>;
@@ -42,6 +59,22 @@ const ArmResultsSchema = z.strictObject({
 });
 export type ArmResults = z.infer<typeof ArmResultsSchema>;
 
+const ComparisonSchema = PairedSchema.extend({
+  iteration: z.int(),
+  metric: z.enum(['direct', 'refine@1']),
+});
+export type Comparison = z.infer<typeof ComparisonSchema>;
+
+const StageZeroSchema = z.strictObject({
+  checkpoint: z.string().describe('pi_1: the SFT checkpoint both arms start from'),
+  rows: z.int().describe('SFT rows (two per refinement demonstration: x -> y_w and c(x, y_l, z) -> y_w)'),
+  seconds: z.number().describe('activity time of the SFT job'),
+  ablation: z
+    .array(ComparisonSchema)
+    .describe('what stage 0 alone gives: pi_1 - base model on the test problems, paired, iteration 0'),
+  base: z.array(MetricRowSchema).describe('the base model before stage 0, same problems, greedy'),
+});
+
 /** results.json: what the table and the charts are rebuilt from (`evolve experiment render`). */
 export const ExperimentResultsSchema = z.strictObject({
   smoke: z.boolean(),
@@ -51,6 +84,10 @@ export const ExperimentResultsSchema = z.strictObject({
     .describe(
       "from the first start of either arm's run to the end of the last, interruptions and reruns of the command included",
     ),
+  stage0: StageZeroSchema.nullable().describe('the stage-0 SFT both arms share; null without stage 0'),
   arms: z.array(ArmResultsSchema),
+  comparisons: z
+    .array(ComparisonSchema)
+    .describe('EVOLVE - Iterative DPO per iteration on direct and refine@1, paired over the test problems'),
 });
 export type ExperimentResults = z.infer<typeof ExperimentResultsSchema>;

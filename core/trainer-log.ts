@@ -15,13 +15,17 @@ export function parseTrainerLog(log: string): Record<string, number>[] {
   return entries;
 }
 
-/** Training metrics from the trainer's log: the last value of each, the first loss and the line count. */
+/**
+ * Training metrics from the trainer's log: the last value of each, the first loss, the line count, and
+ * the optimizer steps (the recipes log every step, `--logging_steps 1`: one `loss` line each).
+ */
 export function parseTrainerMetrics(log: string): Record<string, number> {
   const entries = parseTrainerLog(log);
   const metrics: Record<string, number> = Object.assign({}, ...entries);
-  const firstLoss = entries.find((e) => e.loss !== undefined)?.loss;
-  if (firstLoss !== undefined) metrics.firstLoss = firstLoss;
+  const losses = entries.filter((e) => e.loss !== undefined);
+  if (losses.length > 0) metrics.firstLoss = losses[0]!.loss!;
   metrics.logLines = entries.length;
+  metrics.optimizerSteps = losses.length;
   return metrics;
 }
 

@@ -1,6 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ExperimentResults } from '../core/experiment-results.js';
-import { newcombeDifference } from '../core/metrics/wilson.js';
 import { renderSvg } from './charts.js';
 
 type Row = Record<string, string | number>;
@@ -31,8 +30,9 @@ const armCurves = (rows: Row[], y: string, title: string, column?: string): TopL
 };
 
 /**
- * The micro-reproduction's two figures: accuracy per arm and iteration for each metric (direct,
- * refine@1, refine@2), and the refinement gain refine@1 - direct per arm and iteration, with 95 % intervals.
+ * The micro-reproduction's three figures: accuracy per arm and iteration for each metric (direct,
+ * refine@1, refine@2), the refinement gain refine@1 - direct per arm and iteration, and EVOLVE - Iterative
+ * DPO per metric and iteration; the differences with paired (exact McNemar-based) 95 % intervals.
  */
 export async function experimentCharts(results: ExperimentResults): Promise<{ id: string; svg: string }[]> {
   const accuracy: Row[] = [];
@@ -48,20 +48,30 @@ export async function experimentCharts(results: ExperimentResults): Promise<{ id
           low: 100 * m.ci95.low,
           high: 100 * m.ci95.high,
         });
-      const [direct, refine1] = it.metrics;
-      if (!direct || !refine1) continue;
-      const ci = newcombeDifference([refine1.correct, refine1.prompts], [direct.correct, direct.prompts]);
+      const d = it.paired['refine@1-direct'];
       gain.push({
         arm: arm.arm,
         iteration: it.iteration,
-        gain: 100 * (refine1.accuracy - direct.accuracy),
-        low: 100 * ci.low,
-        high: 100 * ci.high,
+        gain: 100 * d.estimate,
+        low: 100 * d.low,
+        high: 100 * d.high,
       });
     }
   }
+  // EVOLVE - Iterative DPO, one line per metric (the `arm` encoding colours the metric here).
+  const versus = results.comparisons.map((c) => ({
+    arm: c.metric,
+    iteration: c.iteration,
+    difference: 100 * c.estimate,
+    low: 100 * c.low,
+    high: 100 * c.high,
+  }));
   return [
     { id: 'accuracy', svg: await renderSvg(armCurves(accuracy, 'accuracy', 'accuracy (%)', 'metric')) },
     { id: 'refinement-gain', svg: await renderSvg(armCurves(gain, 'gain', 'refine@1 - direct (pp)')) },
+    {
+      id: 'evolve-vs-iterative-dpo',
+      svg: await renderSvg(armCurves(versus, 'difference', 'EVOLVE - Iterative DPO (pp)')),
+    },
   ];
 }

@@ -12,6 +12,8 @@ export interface IterationInput {
   iteration: number;
   /** The policy pi_t this iteration samples from and trains. */
   policyModel: string;
+  /** pi_1, the policy the run's first iteration trained (stage 0's output, else the base model): `trainer.reference: initial`. */
+  initialPolicy?: string;
   /** Start paused (the run was paused when this iteration began). */
   paused?: boolean;
   /** What the server answers with now, where that is not policyModel (keepBest went back, stage 0 trained): served first. */

@@ -224,6 +224,7 @@ export class RunState {
           configHash: this.#configHash,
           iteration,
           policyModel: status.policyModel,
+          initialPolicy: this.stage0?.uri ?? config.policy.baseModel,
           paused: status.paused,
           // The server still answers with the regressed checkpoint (or the base model, after stage 0):
           // the iteration serves its policy first.

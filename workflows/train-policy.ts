@@ -25,7 +25,7 @@ export async function trainPolicy(
   pairs: SubmitTrainingInput['pairs'],
 ): Promise<Checkpoint> {
   const { config, iteration } = it;
-  const { configHash, policyModel } = it.input;
+  const { configHash, policyModel, initialPolicy = config.policy.baseModel } = it.input;
   const key = (stage: string, policy: string) =>
     `${config.runId}-iter${iteration}-${stage}-${fnv1a64(`${configHash}/${policy}/${pairs.sha256}`)}`;
   const sftWhen = config.trainer.sft?.when ?? 'never';
@@ -47,7 +47,7 @@ export async function trainPolicy(
     scope: it.scope('train/checkpoint'),
     pairs,
     policyModel: dpoPolicy,
-    referenceModel: config.trainer.reference === 'initial' ? config.policy.baseModel : dpoPolicy,
+    referenceModel: config.trainer.reference === 'initial' ? initialPolicy : dpoPolicy,
     trainer: config.trainer,
     jobKey: key('dpo', dpoPolicy),
   });

@@ -27,6 +27,13 @@ const ArithmeticSource = z.strictObject({
   count: z.int().min(1).max(1_000_000).describe('word problems generated'),
   seed: z.int().default(1).describe('generator seed; training prompts add the iteration to it'),
   maxOperand: z.int().min(2).default(20).describe('largest operand of a problem'),
+  ask: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'the sentence that ends each problem, how to answer (e.g. a short format ending in the number). Default "Give the final number."',
+    ),
 });
 export const PromptSourceSchema = z.discriminatedUnion('kind', [PromptFileSource, ArithmeticSource]);
 

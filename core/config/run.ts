@@ -13,7 +13,13 @@ export const RunIdSchema = z
 export const RunConfigSchema = z
   .strictObject({
     runId: RunIdSchema.describe('name of the run and its workflow id'),
-    iterations: z.int().min(1).max(1000).describe('T: the number of iterations'),
+    iterations: z
+      .int()
+      .min(0)
+      .max(1000)
+      .describe(
+        'T: the number of iterations; 0 evaluates the initial policy only (stage 0, if configured, then iteration 0)',
+      ),
     artifactRoot: z
       .string()
       .min(1)
@@ -52,7 +58,15 @@ export const RunConfigSchema = z
     evaluation: EvaluationSchema,
   })
   // Training data needs two responses per prompt, and last-vs-first a refinement, or nothing is paired.
-  .superRefine(({ sampling, pairing, policy, trainer, evaluation }, ctx) => {
+  .superRefine(({ iterations, sampling, pairing, policy, trainer, evaluation }, ctx) => {
+    if (iterations === 0 && evaluation.iterationZero === false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['iterations'],
+        message:
+          'iterations 0 runs iteration 0 only, and evaluation.iterationZero false turns it off: nothing to run',
+      });
+    }
     // Only the policy endpoint is told of a new checkpoint: another server must load it by path.
     if (evaluation.endpoint && (policy.serve?.kind ?? 'by-path') !== 'by-path') {
       ctx.addIssue({

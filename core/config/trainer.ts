@@ -67,7 +67,9 @@ const recipe = {
   reference: z
     .enum(['previous', 'initial'])
     .default('previous')
-    .describe('the DPO reference policy: the iterate being trained, or the initial model (policy.baseModel)'),
+    .describe(
+      "the DPO reference policy: the iterate being trained, or the initial policy pi_1 (stage 0's result when trainer.sft.dataset is set, else policy.baseModel)",
+    ),
   sft: z
     .strictObject({
       when: z

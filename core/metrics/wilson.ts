@@ -22,17 +22,3 @@ export function wilsonInterval(successes: number, n: number, z = Z95): Interval 
   const half = (z / denominator) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
   return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
 }
-
-/**
- * Newcombe's hybrid score interval (method 10) of p1 - p2 from the two Wilson intervals. It assumes
- * independent samples: for two metrics on the same problems (refine@1 and direct) it is conservative.
- */
-export function newcombeDifference(a: [number, number], b: [number, number], z = Z95): Interval {
-  const [p1, p2] = [a[0] / a[1], b[0] / b[1]];
-  const [w1, w2] = [wilsonInterval(a[0], a[1], z), wilsonInterval(b[0], b[1], z)];
-  const d = p1 - p2;
-  return {
-    low: d - Math.sqrt((p1 - w1.low) ** 2 + (w2.high - p2) ** 2),
-    high: d + Math.sqrt((w1.high - p1) ** 2 + (p2 - w2.low) ** 2),
-  };
-}

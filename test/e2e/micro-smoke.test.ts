@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { runExperiment } from '../../client/experiment.js';
 import type { ExperimentResults } from '../../core/experiment-results.js';
@@ -12,13 +12,14 @@ import { usePrivateStack } from '../support/private-stack.js';
 import { scratchDir } from '../support/scratch.js';
 
 // `npm run experiment:micro -- --smoke` end to end on the real embedded stack (Temporal dev server,
-// `transformers serve` with SmolLM2-135M, a worker, `trl dpo` on CPU): both arms, iteration 0 and 1.
+// `transformers serve` with SmolLM2-135M, a worker, `trl sft` and `trl dpo` on CPU): stage 0 once, then
+// both arms, iteration 0 and 1.
 // Ports from the OS and ids of its own, so that it never meets another stack on this machine.
 const stamp = randomBytes(4).toString('hex');
 const log = (line: string) => console.log(`# ${line}`);
 const settings = await usePrivateStack('micro', `micro-smoke-${stamp}`, log);
 
-test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and writes its results', async (t) => {
+test('the micro-reproduction smoke runs stage 0 once, then both arms through iteration 0 and 1, and writes its results', async (t) => {
   const root = scratchDir('evolve-micro-', t);
   const outDir = join(root, 'out');
   const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
@@ -59,9 +60,52 @@ test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and 
       assert.ok(trained.pairs! > 0, `${arm.arm}: iteration 1 trained on pairs`);
       assert.ok(trained.stepSeconds.train! > 0, `${arm.arm}: iteration 1 ran the trainer`);
     }
-    // Iteration 0 is the same untrained model, greedy, on the same problems in both arms.
+    // Stage 0 ran once: both arms' iteration 1 trained the same pi_1, and the ablation has pi_1 - base.
+    const stage0 = results.stage0!;
+    assert.ok(stage0.rows > 0 && stage0.seconds > 0, JSON.stringify(stage0));
+    const parentOf = (runId: string) => {
+      const dir = join(root, 'artifacts', runId, 'iter-1', 'train', 'checkpoint');
+      const job = readdirSync(dir).find((f) => existsSync(join(dir, f, 'checkpoint.json')))!;
+      return (JSON.parse(readFileSync(join(dir, job, 'checkpoint.json'), 'utf8')) as { parent: string })
+        .parent;
+    };
     const [evolve, dpo] = results.arms;
+    assert.equal(parentOf(evolve!.runId), resolve(stage0.checkpoint));
+    assert.equal(parentOf(dpo!.runId), resolve(stage0.checkpoint));
+    assert.deepEqual(
+      stage0.ablation.map((c) => [c.iteration, c.metric]),
+      [
+        [0, 'direct'],
+        [0, 'refine@1'],
+      ],
+    );
+    assert.deepEqual(
+      stage0.base.map((m) => [m.metric, m.prompts]),
+      [
+        ['direct', 2],
+        ['refine@1', 2],
+        ['refine@2', 2],
+      ],
+    );
+    // Iteration 0 is pi_1, greedy, on the same problems in both arms: no paired difference.
     assert.deepEqual(evolve!.iterations[0]!.metrics, dpo!.iterations[0]!.metrics);
+    assert.deepEqual(
+      results.comparisons.filter((c) => c.iteration === 0).map((c) => [c.estimate, c.low, c.high]),
+      [
+        [0, 0, 0],
+        [0, 0, 0],
+      ],
+    );
+    for (const arm of results.arms) {
+      const trained = arm.iterations[1]!;
+      assert.ok(trained.optimizerSteps! >= 1, `${arm.arm}: optimizer steps`);
+      assert.ok(
+        trained.truncated && trained.truncated.trainerRows !== null,
+        `${arm.arm}: truncation counted`,
+      );
+      const d = trained.paired['refine@1-direct'];
+      assert.ok(d.low <= d.estimate && d.estimate <= d.high);
+    }
     // Independent samples hold no refinement: a refinement can win only under EVOLVE.
     assert.equal(dpo!.iterations[1]!.refinementWins, 0);
 
@@ -103,9 +147,12 @@ test('the micro-reproduction smoke runs both arms through iteration 0 and 1 and 
       results.arms.map((a) => a.iterations),
     );
     assert.deepEqual(said.filter((l) => /attached to run|started run/.test(l)).sort(), [
+      `base: attached to run micro-base-smoke-${stamp} (COMPLETED)`,
       `evolve: attached to run micro-evolve-smoke-${stamp} (COMPLETED)`,
       `iterative-dpo: attached to run micro-iterative-dpo-smoke-${stamp} (COMPLETED)`,
+      `stage 0: attached to run micro-stage0-smoke-${stamp} (COMPLETED)`,
     ]);
+    assert.ok(!said.some((l) => l.includes('demonstrations')), 'the demonstrations are written once');
     assert.equal(readFileSync(join(outDir, 'servers.json'), 'utf8'), ports);
     // The wall time is the runs' own span, not the attaching command's wait.
     assert.ok(results.wallSeconds > 10, `wall ${results.wallSeconds} s`);

@@ -35,6 +35,16 @@ def log_sigmoid(x):
     return -math.log1p(math.exp(-x))
 
 
+def srpo_by_hand(beta, alpha, h):
+    """SRPO's per-row loss on plain floats, written out term by term from the formula in
+    docs/training-recipes.md (SRPO, Choi et al. 2024, arXiv 2406.01660), never from dpo.srpo_losses:
+    h[s] is log pi(s) - log pi_ref(s) for y_w, y_l given x ("w", "l") and given c(x, y_l) / c(x, y_w)."""
+    revise_rejected = 0.5 - beta * (h["w|l"] - h["l|l"])
+    revise_chosen = 0.5 - beta * (h["w|w"] - h["l|w"])
+    generative = beta * (h["w|l"] + h["w"] - h["l|w"] - h["l"]) - 1
+    return (1 - alpha) * generative**2 + alpha * (revise_rejected**2 + revise_chosen**2)
+
+
 def check_loss_functions():
     beta = 0.1
     # h = log pi - log pi_ref per row.
@@ -54,9 +64,7 @@ def check_loss_functions():
 
     h = {"w": 1.0, "l": -2.0, "w|l": 3.0, "l|l": -1.0, "w|w": 0.5, "l|w": 2.0}
     alpha = 0.3
-    self_improvement = (0.5 - beta * (3.0 - -1.0)) ** 2 + (0.5 - beta * (0.5 - 2.0)) ** 2
-    generative = (beta * (3.0 + 1.0 - 2.0 - -2.0) - 1) ** 2
-    hand = (1 - alpha) * generative + alpha * self_improvement
+    hand = srpo_by_hand(beta, alpha, h)
     close(hand, 0.7 * 0.36 + 0.3 * (0.01 + 0.4225))  # the arithmetic, spelled out
     got = dpo.srpo_losses(beta, alpha, {k: torch.tensor([v]) for k, v in h.items()})
     close(got[0], hand)
@@ -175,7 +183,7 @@ def check_trainer(workdir):
         r = dict(zip(("w", "l"), h(e)))
         r.update(zip(("w|l", "l|l"), h(e, "revise_rejected_")))
         r.update(zip(("w|w", "l|w"), h(e, "revise_chosen_")))
-        hand += float(dpo.srpo_losses(beta, 0.3, {k: torch.tensor([v]) for k, v in r.items()})[0])
+        hand += srpo_by_hand(beta, 0.3, r)
     close(got, hand / 2, FP32)
     print("srpo loss on a tiny model: ok", got)
 

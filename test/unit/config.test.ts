@@ -203,3 +203,14 @@ test('evaluation.suites: defaults filled, a bad suite named by its path', () => 
     /evaluation\.suites\.0\.name: lower-case letters/,
   );
 });
+
+test('iterations 0 evaluates the initial policy only; with iteration 0 turned off it is refused', () => {
+  const good = loadConfigFile('deploy/demo/config.yaml');
+  assert.equal(parseRunConfig({ ...good, iterations: 0 }).iterations, 0);
+  assert.throws(
+    () =>
+      parseRunConfig({ ...good, iterations: 0, evaluation: { ...good.evaluation, iterationZero: false } }),
+    /iterations: iterations 0 runs iteration 0 only, and evaluation\.iterationZero false turns it off/,
+  );
+  assert.throws(() => parseRunConfig({ ...good, iterations: -1 }), /iterations/);
+});

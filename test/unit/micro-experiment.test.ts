@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,6 +7,7 @@ import {
   armConfig,
   armResults,
   markdownTable,
+  pairedComparisons,
   parseExperimentArgs,
   readExperimentResults,
   renderExperiment,
@@ -18,6 +19,8 @@ import { trainingStrategy } from '../../core/strategies.js';
 
 const servers = { policy: 'http://127.0.0.1:18123/v1', evaluation: 'http://127.0.0.1:18124/v1' };
 const options: ExperimentOptions = { smoke: false, split: 'test', stamp: 's1', outDir: '/unused' };
+
+const close = (got: number, want: number) => assert.ok(Math.abs(got - want) < 1e-9, `${got} != ${want}`);
 
 /** Leaf key paths whose values differ. */
 function diff(a: unknown, b: unknown, path = ''): string[] {
@@ -52,16 +55,17 @@ test('the two arms differ only where the method does, and collect as many respon
   }
 });
 
-test('the full arms run iterations 0..3 on 300 held-out problems; smoke is 1 iteration on a handful', () => {
+test('the full arms run iterations 0..3 on 400 held-out problems; smoke is 1 iteration on a handful', () => {
   const full = armConfig('evolve', options, servers);
   assert.equal(full.iterations, 3);
   assert.notEqual(full.evaluation.iterationZero, false);
   assert.equal(full.evaluation.refineRounds, 2, 'direct, refine@1 and refine@2');
-  assert.ok(full.evaluation.prompts.kind === 'arithmetic' && full.evaluation.prompts.count >= 300);
+  assert.ok(full.evaluation.prompts.kind === 'arithmetic' && full.evaluation.prompts.count >= 400);
   const smoke = armConfig('evolve', { ...options, smoke: true }, servers);
   assert.equal(smoke.iterations, 1);
   assert.ok(smoke.prompts.every((p) => p.kind === 'arithmetic' && p.count <= 5));
   assert.ok(smoke.evaluation.maxTokens! <= 16 && smoke.trainer.extraArgs.includes('--max_steps'));
+  assert.equal(smoke.trainer.sft.epochs, 1, 'stage 0 stays short under --smoke');
   assert.equal(smoke.runId, 'micro-evolve-smoke-s1');
 });
 
@@ -90,7 +94,7 @@ test('arguments: micro is required, the split is checked, the stamp names the ru
   assert.equal(parsed.outDir, join('.evolve', 'experiments', 'micro-smoke-20261130-010203'));
 });
 
-test('results: Wilson intervals per metric, pairs and refinement wins from the pairs file', async () => {
+test('results: Wilson intervals per metric, paired differences, pairs, wins, truncation and steps', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'micro-results-'));
   const pairsFile = join(dir, 'pairs.jsonl');
   const pair = (chosen: number, rejected: number, kind: 'direct' | 'refinement') => ({
@@ -106,7 +110,56 @@ test('results: Wilson intervals per metric, pairs and refinement wins from the p
   });
   const rows = [pair(3, 1, 'direct'), pair(3, 1, 'refinement'), pair(1, 2, 'direct')];
   writeFileSync(pairsFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  const evaluation = (accuracy: number[]) => ({ uri: '', prompts: 10, accuracy, wallMs: 1 });
+  // evaluation.json as activities/evaluate.ts writes it: per round, the kept answer's score per prompt.
+  const evaluation = (name: string, rounds: number[][]) => {
+    const uri = join(dir, `${name}.json`);
+    const kept = rounds.flatMap((right, round) =>
+      Array.from({ length: 10 }, (_, i) => ({
+        promptId: `arith-${i}`,
+        round,
+        generationId: `g${i}`,
+        score: right.includes(i) ? 1 : 0,
+      })),
+    );
+    writeFileSync(uri, JSON.stringify({ kept }));
+    return { uri, prompts: 10, accuracy: rounds.map((r) => r.length / 10), wallMs: 1 };
+  };
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+  // The DPO job's checkpoint.json, beside its output directory (activities/training/registry.ts).
+  mkdirSync(join(dir, 'job'));
+  writeFileSync(
+    join(dir, 'job', 'checkpoint.json'),
+    JSON.stringify({ metrics: { truncated_rows: 2, dropped_rows: 1, optimizerSteps: 7, loss: 0.5 } }),
+  );
+  // The sampled responses: r/1/p/0/1 was cut at maxTokens and is trained on; r/1/q/0/1 is not trained on.
+  mkdirSync(join(dir, 'sample'));
+  const generation = (id: string, flags: string[]) => ({
+    id,
+    promptId: 'p',
+    chain: 0,
+    step: 1,
+    parentId: null,
+    text: 't',
+    finishReason: flags.length ? 'length' : 'stop',
+    usage: null,
+    model: 'm',
+    temperature: 1,
+    maxTokens: 8,
+    seed: 1,
+    templateHash: null,
+    latencyMs: 1,
+    flags,
+  });
+  writeFileSync(
+    join(dir, 'sample', 'shard-0.jsonl'),
+    [
+      generation('r/1/p/0/1', ['truncated']),
+      generation('r/1/q/0/1', ['truncated']),
+      generation('r/1/p/0/2', []),
+    ]
+      .map((g) => JSON.stringify(g))
+      .join('\n') + '\n',
+  );
   const step = (name: string, uri = '') => ({
     iteration: 1,
     step: name,
@@ -115,22 +168,44 @@ test('results: Wilson intervals per metric, pairs and refinement wins from the p
     uri,
     reused: false,
   });
-  const result: RunResult = {
-    runId: 'r',
+  const run = (runId: string, iteration1: number[][]): RunResult => ({
+    runId,
     configHash: 'h',
     finalModel: 'm',
     iterations: [
-      { iteration: 0, checkpoint: 'm', evaluation: evaluation([0.2, 0.3, 0.3]), steps: [] },
+      {
+        iteration: 0,
+        checkpoint: 'm',
+        evaluation: evaluation(`${runId}-0`, [
+          [0, 1],
+          [0, 1, 2],
+          [0, 1, 2],
+        ]),
+        steps: [],
+      },
       {
         iteration: 1,
         checkpoint: 'c',
-        evaluation: evaluation([0.8, 0.9, 1]),
-        steps: [step('pair', pairsFile), step('train'), step('train')],
+        evaluation: evaluation(`${runId}-1`, iteration1),
+        steps: [
+          step('train:sample', join(dir, 'sample')),
+          step('pair', pairsFile),
+          step('train', join(dir, 'job', 'output')),
+          step('train'),
+        ],
       },
     ],
-  };
-  const arm = await armResults('evolve', result);
+  });
+  // refine@1 alone right on 8 and 9, direct alone on 7: 9/10 - 8/10, 3 discordant problems.
+  const evolve = run('e', [upTo(8), [...upTo(7), 8, 9], upTo(10)]);
+  const dpo = run('d', [upTo(7), upTo(7), upTo(7)]);
+  const arm = await armResults('evolve', evolve);
   assert.equal(arm.iterations[0]!.pairs, null);
+  assert.deepEqual(
+    [arm.iterations[0]!.truncated, arm.iterations[0]!.optimizerSteps],
+    [null, null],
+    'iteration 0 trains nothing',
+  );
   assert.deepEqual(
     arm.iterations[1]!.metrics.map((m) => [m.metric, m.correct]),
     [
@@ -142,36 +217,85 @@ test('results: Wilson intervals per metric, pairs and refinement wins from the p
   assert.ok(Math.abs(arm.iterations[1]!.metrics[0]!.ci95.low - 0.4902) < 1e-4);
   assert.equal(arm.iterations[1]!.pairs, 2, 'direct rows only');
   assert.equal(arm.iterations[1]!.refinementWins, 1);
+  assert.deepEqual(arm.iterations[1]!.truncated, { responses: 1, trainerRows: 3 }, 'cut and dropped rows');
+  assert.equal(arm.iterations[1]!.optimizerSteps, 7);
   assert.equal(arm.iterations[1]!.stepSeconds.train, 3);
-  const table = markdownTable([arm]);
+  // scipy: binomtest(2, 3).proportion_ci(method='exact') -> 0.3 * (2 * [0.0943, 0.9916] - 1).
+  const gain = arm.iterations[1]!.paired['refine@1-direct'];
+  close(gain.estimate, 0.1);
+  close(gain.low, -0.24342040556957215);
+  close(gain.high, 0.2949577448042324);
+  // EVOLVE - Iterative DPO: iteration 1 direct 8/10 against 7/10 (one discordant), refine@1 9 against 7
+  // (two); iteration 0 is the same outcomes in both (no discordant problem: 0 [0, 0]).
+  const comparisons = pairedComparisons(evolve, dpo);
+  assert.deepEqual(
+    comparisons.map((c) => [c.iteration, c.metric, Math.round(100 * c.estimate)]),
+    [
+      [0, 'direct', 0],
+      [0, 'refine@1', 0],
+      [1, 'direct', 10],
+      [1, 'refine@1', 20],
+    ],
+  );
+  close(comparisons[2]!.low, -0.095);
+  close(comparisons[3]!.low, -0.1367544467966428); // scipy: binomtest(2, 2), exact
+  close(comparisons[3]!.high, 0.2);
+  const table = markdownTable([arm], comparisons);
   assert.match(
     table,
-    /\| evolve \| 1 \| 80\.0 \[49\.0, 94\.3\] \| 90\.0 \[.*\] \| 100\.0 \[.*\] \| 10\.0 \| 2 \| 1 \(50\.0 %\) \|/,
+    /\| evolve \| 1 \| 80\.0 \[49\.0, 94\.3\] \| 90\.0 \[.*\] \| 100\.0 \[.*\] \| 10\.0 \[-24\.3, 29\.5\] \| 2 \| 1 \(50\.0 %\) \| 1 \/ 3 \| 7 \|/,
   );
-  assert.match(table, /\| evolve \| 0 \| 20\.0 .* \| - \| - \|/);
+  assert.match(table, /\| evolve \| 0 \| 20\.0 .* \| - \| - \| - \| - \|/);
+  assert.match(table, /\| refine@1 \| 1 \| 20\.0 \[/);
 
-  // results.json rebuilds the table and both charts (`evolve experiment render`).
-  const results = { smoke: false, split: 'test' as const, wallSeconds: 12, arms: [arm] };
+  // results.json rebuilds the table and the charts (`evolve experiment render`).
+  const results = {
+    smoke: false,
+    split: 'test' as const,
+    wallSeconds: 12,
+    stage0: null,
+    arms: [arm],
+    comparisons,
+  };
   const file = join(dir, 'results.json');
   writeFileSync(file, JSON.stringify(results));
   const written = await renderExperiment(readExperimentResults(file), join(dir, 'out'));
   assert.deepEqual(
     written.map((p) => p.slice(dir.length + 1)),
-    ['out/results.md', 'out/charts/accuracy.svg', 'out/charts/refinement-gain.svg'],
+    [
+      'out/results.md',
+      'out/charts/accuracy.svg',
+      'out/charts/refinement-gain.svg',
+      'out/charts/evolve-vs-iterative-dpo.svg',
+    ],
   );
   assert.equal(readFileSync(written[0]!, 'utf8'), table + '\n');
-  for (const svg of written.slice(1)) {
+  for (const svg of written.slice(1, 3)) {
     const text = readFileSync(svg, 'utf8');
     assert.match(text, /^<svg/);
     assert.match(text, /evolve/, 'the arm is in the legend');
   }
   assert.match(readFileSync(written[1]!, 'utf8'), /refine@2/, 'a panel per metric');
+  assert.match(readFileSync(written[3]!, 'utf8'), /refine@1/, 'a line per metric');
+
+  // Arms evaluated on different problems cannot be paired.
+  const other = run('o', [upTo(8), upTo(8), upTo(8)]);
+  const moved = join(dir, 'moved.json');
+  writeFileSync(
+    moved,
+    readFileSync(other.iterations[1]!.evaluation.uri, 'utf8').replaceAll('arith-9', 'arith-x'),
+  );
+  other.iterations[1]!.evaluation.uri = moved;
+  assert.throws(() => pairedComparisons(evolve, other), /evaluated different problems/);
 });
 
 test('a results.json with a bad field is refused naming the file and the field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'micro-bad-'));
   const file = join(dir, 'results.json');
-  writeFileSync(file, JSON.stringify({ smoke: false, split: 'train', wallSeconds: 1, arms: [] }));
+  writeFileSync(
+    file,
+    JSON.stringify({ smoke: false, split: 'train', wallSeconds: 1, stage0: null, arms: [], comparisons: [] }),
+  );
   assert.throws(
     () => readExperimentResults(file),
     (err: Error) => {

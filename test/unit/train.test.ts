@@ -23,7 +23,7 @@ const log = [
   '✅ Training completed.',
 ].join('\n');
 
-test('training metrics are read from the trainer log: first and last loss, margins, runtime', () => {
+test('training metrics are read from the trainer log: first and last loss, margins, runtime, steps', () => {
   const m = parseTrainerMetrics(log);
   assert.equal(m.firstLoss, 0.6931);
   assert.equal(m.loss, 0.2166);
@@ -31,6 +31,7 @@ test('training metrics are read from the trainer log: first and last loss, margi
   assert.equal(m.train_loss, 0.4188);
   assert.equal(m.train_runtime, 35.4);
   assert.equal(m.logLines, 3);
+  assert.equal(m.optimizerSteps, 2, 'one loss line per optimizer step; the summary line is none');
 });
 
 test('the CPU recipe trains in fp32 and passes the config through to trl dpo', () => {

@@ -114,7 +114,7 @@ test('evaluation.iterationZero false starts at iteration 1', async () => {
   assert.ok(!calls.some((c) => c.includes('/iter-0/')));
 });
 
-test('stage 0 SFT on trainer.sft.dataset trains pi_1 once, before iteration 0 evaluates it and iteration 1 trains it', async () => {
+test('stage 0 SFT on trainer.sft.dataset trains pi_1 once, before iteration 0 evaluates it and iteration 1 trains it against it', async () => {
   const id = 'stage0';
   const calls: string[] = [];
   const worker = await server.worker(id, recordingActivities(calls));
@@ -123,7 +123,7 @@ test('stage 0 SFT on trainer.sft.dataset trains pi_1 once, before iteration 0 ev
     runId: id,
     iterations: 2,
     artifactRoot: '/a',
-    trainer: { ...base.trainer, sft: { ...base.trainer.sft, dataset: 'prefs.jsonl' } },
+    trainer: { ...base.trainer, reference: 'initial', sft: { ...base.trainer.sft, dataset: 'prefs.jsonl' } },
     evaluation: { ...base.evaluation, iterationZero: true },
   });
   const result: RunResult = await worker.runUntil(
@@ -154,6 +154,38 @@ test('stage 0 SFT on trainer.sft.dataset trains pi_1 once, before iteration 0 ev
     ],
   );
   assert.ok(calls.includes(`sample /a/stage0/iter-0/eval/sample #0 ${pi1} x1`), 'iteration 0 evaluates pi_1');
-  assert.ok(calls.includes(`dpo of ${pi1} against ${pi1}`), 'iteration 1 trains pi_1');
+  // reference: initial is pi_1, the stage-0 model, in every iteration; never the pre-SFT base.
+  assert.deepEqual(
+    calls.filter((c) => c.startsWith('dpo of')),
+    [`dpo of ${pi1} against ${pi1}`, `dpo of /a/stage0/iter-1/train/checkpoint/out against ${pi1}`],
+  );
   assert.match(summaryTable(result), /^0\tstage0:sft\t4\t/m);
+});
+
+test('iterations 0 runs stage 0 and evaluates pi_1 as iteration 0, and trains nothing after', async () => {
+  const id = 'evalonly';
+  const calls: string[] = [];
+  const worker = await server.worker(id, recordingActivities(calls));
+  const base = demoConfig();
+  const config = demoConfig({
+    runId: id,
+    iterations: 0,
+    artifactRoot: '/a',
+    trainer: { ...base.trainer, sft: { ...base.trainer.sft, dataset: 'prefs.jsonl' } },
+    evaluation: { ...base.evaluation, iterationZero: true },
+  });
+  const result: RunResult = await worker.runUntil(
+    server.env.client.workflow.execute('evolveRun', { taskQueue: id, workflowId: id, args: [config] }),
+  );
+  const pi1 = '/a/evalonly/stage0/checkpoint/out';
+  assert.deepEqual(
+    result.iterations.map((it) => [it.iteration, it.checkpoint]),
+    [[0, pi1]],
+  );
+  assert.equal(result.finalModel, pi1);
+  assert.deepEqual(
+    calls.filter((c) => / of .* against /.test(c)),
+    [`sft of ${config.policy.baseModel} against ${config.policy.baseModel}`],
+    'stage 0 only',
+  );
 });
