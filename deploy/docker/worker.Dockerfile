@@ -2,8 +2,14 @@
 # The evolve worker: every workflow and activity on one task queue; the same image runs the codec
 # server and the evolve CLI. Build from the repository root:
 #   docker build -f deploy/docker/worker.Dockerfile -t evolve-worker .
-# Node 22 LTS: vega-lite (the report) requires it; CI also runs the sources on Node 20.
+# Node 22 LTS; CI also runs the sources on Node 20.
 ARG NODE_IMAGE=node:22-bookworm-slim
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+# The AlpacaEval 2 suite reads alpaca-eval's own annotator config and template at judge time
+# (activities/official/configs.ts): its files only, where the worker looks by default (.evolve/ in /app).
+FROM ${PYTHON_IMAGE} AS annotator
+RUN pip install --no-cache-dir --disable-pip-version-check --no-deps --target /alpaca-eval-0.6.6 alpaca-eval==0.6.6
 
 # Production dependencies only: the built worker needs no TypeScript compiler or bundler at run time.
 FROM ${NODE_IMAGE} AS deps
@@ -31,6 +37,7 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=annotator /alpaca-eval-0.6.6 ./.evolve/alpaca-eval-0.6.6
 COPY deploy/docker/worker-entrypoint.sh ./deploy/docker/
 ENV NODE_ENV=production \
     TEMPORAL_ADDRESS=temporal:7233 \

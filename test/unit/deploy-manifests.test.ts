@@ -77,6 +77,9 @@ test('worker image: production dependencies, the built dist/, non-root, heap cap
   assert.match(text, /\nRUN npm run build\n/);
   const final = text.slice(text.lastIndexOf('\nFROM '));
   assert.match(final, /COPY --from=build \/app\/dist \.\/dist/);
+  // The AlpacaEval 2 suite's official annotator files, where defaultAnnotatorConfig looks from /app.
+  assert.match(final, /COPY --from=annotator \/alpaca-eval-0\.6\.6 \.\/\.evolve\/alpaca-eval-0\.6\.6\n/);
+  assert.match(text, /--no-deps --target \/alpaca-eval-0\.6\.6 alpaca-eval==0\.6\.6\n/);
   assert.doesNotMatch(final, /COPY \. \./, 'no sources in the final image');
   assert.match(final, /\nUSER 1000:1000\n/, 'the final stage runs as uid 1000');
   for (const name of ['EVOLVE_WORKER_HEAP_MB', 'EVOLVE_METRICS_PORT', 'EVOLVE_METRICS_HOST=0.0.0.0'])
