@@ -1,31 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import type { Refinement } from '../core/config.js';
-import { MessageSchema, type Manifest, type Message, type SftRecord } from '../core/records.js';
+import { PreferenceRowSchema, type Manifest, type Message, type SftRecord } from '../core/records.js';
 import type { StepScope } from '../core/steps.js';
 import { refinementContext } from '../core/templates.js';
 import { DataError } from '../storage/files.js';
 import { readJsonl } from '../storage/jsonl.js';
 import { writingJsonl } from '../storage/jsonl-writer.js';
 import { reusableOutput, stepKey } from '../storage/reuse.js';
-
-const answer = (role: string) =>
-  z
-    .array(MessageSchema)
-    .length(1, `one ${role} message`)
-    .refine((m) => m.length !== 1 || m[0]!.role === 'assistant', 'an assistant message');
-
-/** A row of TRL's conversational preference format with an explicit prompt (extra columns are ignored). */
-const PreferenceRowSchema = z.object({
-  prompt: z
-    .array(MessageSchema)
-    .min(1)
-    .refine((m) => m.at(-1)?.role === 'user', 'a conversation that ends with a user message'),
-  chosen: answer('chosen'),
-  rejected: answer('rejected'),
-});
 
 export interface BuildSftSetInput {
   scope: StepScope;
@@ -46,14 +29,19 @@ const refinementOf = (prompt: Message[], rejected: string, refinement: Refinemen
  * field); the output is reused while the file and the refinement template are unchanged.
  */
 export async function buildSftSet(input: BuildSftSetInput): Promise<Manifest> {
-  const content = await readFile(input.dataset).catch((err: NodeJS.ErrnoException) => {
+  // Hashed as it streams: a preference set may be far bigger than the heap, and its rows stream too.
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(input.dataset)) hash.update(chunk as Buffer);
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
     throw new DataError(
-      err.code === 'ENOENT'
+      code === 'ENOENT'
         ? `trainer.sft.dataset: ${input.dataset} not found`
-        : `trainer.sft.dataset: ${input.dataset} cannot be read (${err.message})`,
+        : `trainer.sft.dataset: ${input.dataset} cannot be read (${message})`,
     );
-  });
-  const sha256 = createHash('sha256').update(content).digest('hex');
+  }
+  const sha256 = hash.digest('hex');
   const key = stepKey('sft-set', [sha256], { refinement: input.refinement });
   return reusableOutput(input.scope, key, async () => {
     const started = Date.now();

@@ -7,6 +7,25 @@ export const MessageSchema = z.strictObject({
 });
 export type Message = z.infer<typeof MessageSchema>;
 
+const answer = (role: string) =>
+  z
+    .array(MessageSchema)
+    .length(1, `one ${role} message`)
+    .refine((m) => m.length !== 1 || m[0]!.role === 'assistant', 'an assistant message');
+
+/**
+ * A row of trainer.sft.dataset, TRL's conversational preference format with an explicit prompt (extra
+ * columns are ignored).
+ */
+export const PreferenceRowSchema = z.object({
+  prompt: z
+    .array(MessageSchema)
+    .min(1)
+    .refine((m) => m.at(-1)?.role === 'user', 'a conversation that ends with a user message'),
+  chosen: answer('chosen'),
+  rejected: answer('rejected'),
+});
+
 export const PromptRecordSchema = z.strictObject({
   id: z.string().min(1),
   prompt: z.string().min(1),

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
 import type { z } from 'zod';
 import { formatIssues } from '../core/config.js';
-import { DataError } from './files.js';
+import { checkInputSize, DataError } from './files.js';
 
 /** Longest JSONL row read (8 MiB): a bigger one would take the worker's heap with it. */
 export const MAX_ROW_BYTES = 8 * 2 ** 20;
@@ -64,8 +64,18 @@ export function parseRow<T>(line: string, schema: z.ZodType<T>, where: string): 
   return parsed.data;
 }
 
+/** Every row of a JSONL file the run wrote itself (its size is the run's own doing). */
 export async function readAll<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
   const rows: T[] = [];
   for await (const row of readJsonl(path, schema)) rows.push(row);
   return rows;
+}
+
+/**
+ * Every row of a user-supplied JSONL file, held in memory: the file is refused first if it is over
+ * MAX_INPUT_FILE_BYTES, since rows under the row cap can still add up to more than the worker's heap.
+ */
+export async function readInputRows<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
+  await checkInputSize(path);
+  return readAll(path, schema);
 }

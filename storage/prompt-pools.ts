@@ -1,12 +1,18 @@
+import { loadAnnotator, loadJudgeConfig } from '../activities/official/configs.js';
 import { ConfigError, type PromptSource, type RunConfig } from '../core/config.js';
 import { poolShortfall } from '../core/prompt-slices.js';
-import { readPromptFile } from './benchmarks/loaders.js';
-import { exists } from './files.js';
+import { PreferenceRowSchema } from '../core/records.js';
+import { readPromptFile, readReferenceAnswers } from './benchmarks/loaders.js';
+import { readInstructionDifficulty } from './benchmarks/official-results.js';
+import { DataError, exists } from './files.js';
+import { readJsonl } from './jsonl.js';
 
 /**
  * The config checks that need the prompt files, so that a bad file is refused by `evolve config` and
- * `evolve run`, not when the run reaches it. Every prompt file the config names (training, evaluation,
- * accuracy suites) is read: a malformed one is a problem naming its key and file:line. A training file
+ * `evolve run`, not when the run reaches it. Every file the config names (training and evaluation prompts,
+ * the stage-0 preference set, the suites' prompts, reference or baseline answers, difficulty and judge
+ * configs) is read with the reader the run uses: a malformed one is a problem naming its key and
+ * file:line. A training file
  * with perIteration must hold iterations x perIteration prompts, so that every iteration gets fresh
  * ones; evaluation prompts need gold answers (see `ungraded`). One line per problem. With `onAbsent`, a
  * file that is not on this machine is handed to it instead of being a problem: a config may be checked
@@ -47,7 +53,61 @@ export async function promptPoolProblems(
     if (use === 'evaluate' && !config.evaluation.judgeAccuracy)
       problems.push(...ungraded(key, source.path, pool));
   }
+  for (const [key, path, read] of namedFiles(config)) {
+    if (onAbsent && !(await exists(path))) {
+      onAbsent(`${key}: ${path} is not on this machine: it is checked when the run starts`);
+      continue;
+    }
+    await read(path).catch((err: unknown) => {
+      const message = (err as Error).message;
+      problems.push(`  ${key}: ${message.includes(path) ? message : `${path}: ${message}`}`);
+    });
+  }
   return problems;
+}
+
+/** Reads every row of a stage-0 preference set (streamed: it may be large); an empty one is refused. */
+async function checkPreferenceSet(path: string): Promise<void> {
+  const rows = readJsonl(path, PreferenceRowSchema);
+  let empty = true;
+  while (!(await rows.next()).done) empty = false;
+  if (empty) throw new DataError(`${path} has no rows`);
+}
+
+/** The files other than prompt sources that a config names: key, path, and the reader the run uses. */
+function namedFiles(config: RunConfig): [string, string, (path: string) => Promise<unknown>][] {
+  const files: [string, string, (path: string) => Promise<unknown>][] = [];
+  const { dataset } = config.trainer.sft;
+  if (dataset) files.push(['trainer.sft.dataset', dataset, checkPreferenceSet]);
+  for (const [i, suite] of (config.evaluation.suites ?? []).entries()) {
+    const key = `evaluation.suites.${i}`;
+    if (suite.kind === 'alpaca-eval') {
+      // The instructions with their reference outputs: the stricter of the two readers of this file.
+      files.push([
+        `${key}.prompts`,
+        suite.prompts,
+        (prompts) => readReferenceAnswers({ kind: suite.kind, prompts }),
+      ]);
+      if (suite.difficulty) files.push([`${key}.difficulty`, suite.difficulty, readInstructionDifficulty]);
+      // The default annotator is the worker's (installed under its EVOLVE_HOME): only a named one is read here.
+      if (suite.judge.annotator) files.push([`${key}.judge.annotator`, suite.judge.annotator, loadAnnotator]);
+    } else if (suite.kind === 'arena-hard') {
+      files.push(
+        [
+          `${key}.prompts`,
+          suite.prompts,
+          (path) => readPromptFile({ kind: 'file', path, format: suite.kind }),
+        ],
+        [
+          `${key}.baseline`,
+          suite.baseline,
+          (baseline) => readReferenceAnswers({ kind: suite.kind, baseline }),
+        ],
+        [`${key}.judge.config`, suite.judge.config, loadJudgeConfig],
+      );
+    }
+  }
+  return files;
 }
 
 /**

@@ -3,14 +3,13 @@
  * (configs.yaml and its prompt template, from the alpaca-eval package the bootstrap installs) and
  * Arena-Hard's judge_config.yaml (the file the user points to).
  */
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { formatIssues } from '../../core/config/errors.js';
 import { AnnotatorConfigSchema, type Annotator } from './alpaca-eval.js';
 import { JudgeConfigSchema, type JudgeConfig } from './arena-hard.js';
-import { DataError } from '../../storage/files.js';
+import { DataError, readInputText } from '../../storage/files.js';
 
 /** The alpaca-eval version whose annotator the bootstrap installs (deploy/bootstrap.sh). */
 export const ALPACA_EVAL_VERSION = '0.6.6';
@@ -28,7 +27,8 @@ export const defaultAnnotatorConfig = (home = process.env.EVOLVE_HOME ?? '.evolv
   );
 
 async function readText(path: string, what: string): Promise<string> {
-  return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+  return readInputText(path).catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof DataError) throw err;
     throw new DataError(
       err.code === 'ENOENT' ? `${what} not found: ${path}` : `${what} ${path}: ${err.message}`,
     );

@@ -1,7 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { formatIssues } from '../../core/config.js';
-import { DataError } from '../files.js';
+import { DataError, readInputText } from '../files.js';
 
 /** The 1-based line on which each top-level element of a JSON array starts (strings are skipped). */
 function elementLines(text: string): number[] {
@@ -33,20 +32,9 @@ function elementLines(text: string): number[] {
   return lines;
 }
 
-/**
- * Largest JSON array file read (docs/security.md). It is parsed whole, so the cap bounds the worker's
- * memory: AlpacaEval's 805 instructions with outputs are a few MB.
- */
-export const MAX_JSON_ARRAY_BYTES = 64 * 2 ** 20;
-
 /** Reads a JSON array file (AlpacaEval's format), validating each element; errors name file:line. */
 export async function readJsonArray<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
-  const { size } = await stat(path);
-  if (size > MAX_JSON_ARRAY_BYTES)
-    throw new DataError(
-      `${path}: ${size} bytes, over the ${MAX_JSON_ARRAY_BYTES} bytes a JSON array file may have (it is read whole)`,
-    );
-  const text = await readFile(path, 'utf8');
+  const text = await readInputText(path);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -8,7 +8,7 @@ import type { PromptFileFormat, PromptSource } from '../../core/config.js';
 import { PromptRecordSchema, type PromptRecord } from '../../core/records.js';
 import { fnv1a64 } from '../../core/templates.js';
 import { DataError } from '../files.js';
-import { readAll } from '../jsonl.js';
+import { readInputRows } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
 
 const text = z.string().min(1);
@@ -45,7 +45,7 @@ const jsonlSchemas: Record<Exclude<PromptFileFormat, 'alpaca-eval'>, z.ZodType<P
 };
 
 async function readRecords(path: string, format: PromptFileFormat): Promise<PromptRecord[]> {
-  if (format !== 'alpaca-eval') return readAll(path, jsonlSchemas[format]);
+  if (format !== 'alpaca-eval') return readInputRows(path, jsonlSchemas[format]);
   // AlpacaEval has no ids: the position in its fixed 805-instruction list is the id.
   const rows = await readJsonArray(path, AlpacaEvalInstruction);
   return rows.map((r, i) => ({ id: `alpaca-eval-${i}`, prompt: r.instruction }));
@@ -93,7 +93,7 @@ export type ModelAnswer = z.infer<typeof ArenaHardAnswer>;
 
 /** An Arena-Hard model_answer/<model>.jsonl, in the uid/messages or the older question_id/choices format. */
 export function readArenaHardAnswers(path: string): Promise<ModelAnswer[]> {
-  return readAll(path, ArenaHardAnswer);
+  return readInputRows(path, ArenaHardAnswer);
 }
 
 const AlpacaEvalReference = z.object({

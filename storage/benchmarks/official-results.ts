@@ -3,13 +3,13 @@
  * model_judgment/<judge>/<model>.jsonl, plus AlpacaEval's instruction_difficulty.csv, df_gamed.csv,
  * model_outputs.json and fitted LC weights.
  */
-import { opendir, readFile, stat } from 'node:fs/promises';
+import { opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { codePointLength, type GamedRow } from '../../core/metrics/alpaca-eval.js';
 import { parseVerdictLabel, VERDICTS, type Verdict } from '../../core/judge-replies.js';
 import type { Judgment } from '../../core/metrics/arena-hard.js';
-import { DataError } from '../files.js';
+import { DataError, readInputText } from '../files.js';
 import { parseRow } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
 
@@ -74,8 +74,8 @@ async function readNumericCsv(
   path: string,
   columns: readonly string[],
 ): Promise<{ line: number; key: string; values: Record<string, number>; raw: Record<string, string> }[]> {
-  const text = await readFile(path, 'utf8').catch(() => {
-    throw new DataError(`file not found: ${path}`);
+  const text = await readInputText(path).catch((err: unknown) => {
+    throw err instanceof DataError ? err : new DataError(`file not found: ${path}`);
   });
   const lines = text.split(/\r?\n/);
   const header = lines[0]!.split(',');
@@ -239,7 +239,7 @@ export async function readArenaHardJudgments(
   const seen = new Map<string, string>();
   const judgments: Judgment[] = [];
   for (const file of files) {
-    const lines = (await readFile(file, 'utf8')).split('\n');
+    const lines = (await readInputText(file)).split('\n');
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
       const where = `${file}:${i + 1}`;

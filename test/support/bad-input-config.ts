@@ -1,16 +1,16 @@
 /** The bad-input table's config, config file and update rows (test/unit/bad-input.test.ts). */
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 
 import { join } from 'node:path';
 
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 import { loadConfigFile, loadPatchFile, setPath } from '../../client/config-file.js';
 import { applyConfigUpdate, type RunConfig } from '../../core/config.js';
 import { checkPromptPools } from '../../storage/prompt-pools.js';
 
-import { dir, file, good, withAt, type Row } from './bad-input.js';
+import { dir, file, good, withAt, type Json, type Row } from './bad-input.js';
 
 export const rows: Row[] = [];
 
@@ -293,6 +293,124 @@ const namedFiles: [string, () => RunConfig, RegExp][] = [
     /evaluation\.prompts\.path: .*absent\.jsonl/,
   ],
 ];
+// Issue 29: the stage-0 preference set and the AlpacaEval / Arena-Hard suite files are read the same way.
+const sftSet =
+  (content: string): (() => RunConfig) =>
+  () => ({
+    ...good,
+    trainer: { ...good.trainer, sft: { ...good.trainer.sft, dataset: file(content, 'jsonl') } },
+  });
+const preference = JSON.stringify({
+  prompt: [{ role: 'user', content: 'x' }],
+  chosen: [{ role: 'assistant', content: 'a' }],
+  rejected: [{ role: 'assistant', content: 'b' }],
+});
+const official = 'test/fixtures/official-judges';
+const judgeEndpoint = good.judge.llm?.endpoint ?? good.policy.endpoint;
+/** The demo config with one suite whose files are the good fixtures but for `patch`. */
+const withSuite =
+  (kind: 'alpaca-eval' | 'arena-hard', patch: () => Json): (() => RunConfig) =>
+  () => {
+    const base =
+      kind === 'alpaca-eval'
+        ? {
+            prompts: `${official}/alpaca-eval/reference_outputs.json`,
+            seed: 0,
+            judge: { endpoint: judgeEndpoint },
+          }
+        : {
+            prompts: `${official}/arena-hard/question.jsonl`,
+            baseline: `${official}/arena-hard/gpt-4-0314.jsonl`,
+            bootstrapRounds: 100,
+            seed: 42,
+            judge: { endpoint: judgeEndpoint, config: `${official}/arena-hard/judge_config.yaml` },
+          };
+    const { judge, ...rest } = patch();
+    const suite = { name: 's', kind, ...base, ...rest, judge: { ...base.judge, ...(judge as Json) } };
+    return { ...good, evaluation: { ...good.evaluation, suites: [suite] } } as RunConfig;
+  };
+const judgeConfig = (change: Json) =>
+  file(
+    stringify({
+      ...(parse(readFileSync(`${official}/arena-hard/judge_config.yaml`, 'utf8')) as Json),
+      ...change,
+    }),
+  );
+namedFiles.push(
+  [
+    'stage-0 preference set malformed (line 2)',
+    sftSet(`${preference}\n{oops\n`),
+    /trainer\.sft\.dataset: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'stage-0 preference set: chosen not an assistant message (line 2)',
+    sftSet(`${preference}\n${preference.replace('"assistant"', '"user"')}\n`),
+    /trainer\.sft\.dataset: .*input-\d+\.jsonl:2[\s\S]*chosen/,
+  ],
+  ['stage-0 preference set empty', sftSet('\n'), /trainer\.sft\.dataset: .*input-\d+\.jsonl has no rows/],
+  [
+    'stage-0 preference set missing',
+    () => ({
+      ...good,
+      trainer: { ...good.trainer, sft: { ...good.trainer.sft, dataset: join(dir, 'no-sft.jsonl') } },
+    }),
+    /trainer\.sft\.dataset: .*no-sft\.jsonl/,
+  ],
+  [
+    'AlpacaEval reference outputs: item 1 without output',
+    withSuite('alpaca-eval', () => ({
+      prompts: file('[{"instruction":"i","output":"o"},\n{"instruction":"j"}]', 'json'),
+    })),
+    /evaluation\.suites\.0\.prompts: .*input-\d+\.json:2 \(item 1\)[\s\S]*output/,
+  ],
+  [
+    'AlpacaEval reference outputs not JSON',
+    withSuite('alpaca-eval', () => ({ prompts: file('[{"instruction":"i","output":"o"},]', 'json') })),
+    /evaluation\.suites\.0\.prompts: .*input-\d+\.json: not valid JSON/,
+  ],
+  [
+    'AlpacaEval difficulty CSV bad line 3',
+    withSuite('alpaca-eval', () => ({
+      difficulty: file('index,instruction_difficulty\n0,1.5\nzero,x\n', 'csv'),
+    })),
+    /evaluation\.suites\.0\.difficulty: .*input-\d+\.csv:3: /,
+  ],
+  [
+    'AlpacaEval annotator config not YAML',
+    withSuite('alpaca-eval', () => ({ judge: { annotator: file('a: [1,\n') } })),
+    /evaluation\.suites\.0\.judge\.annotator: .*input-\d+\.yaml: not YAML/,
+  ],
+  [
+    'Arena-Hard questions malformed (line 2)',
+    withSuite('arena-hard', () => ({ prompts: file('{"uid":"q","prompt":"p"}\n{oops\n', 'jsonl') })),
+    /evaluation\.suites\.0\.prompts: .*input-\d+\.jsonl:2: not valid JSON/,
+  ],
+  [
+    'Arena-Hard baseline answer without choices (line 2)',
+    withSuite('arena-hard', () => ({
+      baseline: file(
+        `${readFileSync(`${official}/arena-hard/gpt-4-0314.jsonl`, 'utf8').split('\n')[0]}\n{"question_id":"q","model_id":"m"}\n`,
+        'jsonl',
+      ),
+    })),
+    /evaluation\.suites\.0\.baseline: .*input-\d+\.jsonl:2/,
+  ],
+  [
+    'Arena-Hard baseline missing',
+    withSuite('arena-hard', () => ({ baseline: join(dir, 'no-baseline.jsonl') })),
+    /evaluation\.suites\.0\.baseline: reference answer file not found: .*no-baseline\.jsonl/,
+  ],
+  [
+    'Arena-Hard judge_config.yaml not YAML',
+    withSuite('arena-hard', () => ({ judge: { config: file('judge_model: m\nprompt_template: [a,\n') } })),
+    /evaluation\.suites\.0\.judge\.config: .*input-\d+\.yaml: not YAML/,
+  ],
+  [
+    'Arena-Hard judge_config.yaml not pairwise',
+    withSuite('arena-hard', () => ({ judge: { config: judgeConfig({ pairwise: false }) } })),
+    /evaluation\.suites\.0\.judge\.config: [\s\S]*input-\d+\.yaml[\s\S]*pairwise/,
+  ],
+);
 for (const [input, config, expect] of namedFiles)
   rows.push({
     area: 'config file',

@@ -4,9 +4,9 @@ import { mkdirSync, truncateSync } from 'node:fs';
 
 import { join } from 'node:path';
 
-import { DataError } from '../../storage/files.js';
+import { DataError, MAX_INPUT_FILE_BYTES } from '../../storage/files.js';
 import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
-import { MAX_JSON_ARRAY_BYTES } from '../../storage/benchmarks/json-array.js';
+import { loadJudgeConfig } from '../../activities/official/configs.js';
 import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,
@@ -105,21 +105,40 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
     /input-\d+\.jsonl:2: a row longer than \d+ bytes/,
     'file:line',
   ],
-  ...(['prompt file', 'annotations'] as const).map(
-    (what): [string, () => Promise<unknown>, RegExp, Row['names']] => [
-      `an AlpacaEval ${what} JSON array over ${MAX_JSON_ARRAY_BYTES} bytes`,
-      () => {
-        // Sparse: the size is what the reader sees first, and it must refuse without reading.
-        const path = file('[', 'json');
-        truncateSync(path, MAX_JSON_ARRAY_BYTES + 1);
-        return what === 'annotations'
-          ? readAlpacaAnnotations(path)
-          : readPromptFile({ kind: 'file', path, format: 'alpaca-eval' });
-      },
-      /input-\d+\.json: \d+ bytes, over the \d+ bytes a JSON array file may have/,
-      'file',
-    ],
-  ),
+  // Issue 29: memory is bounded per file. Every reader that holds a user-supplied file whole (a JSON array,
+  // YAML, CSV, or all the rows of a JSONL file) refuses one over the cap by its size, before reading it.
+  ...(
+    [
+      [
+        'AlpacaEval prompt file',
+        'json',
+        (path) => readPromptFile({ kind: 'file', path, format: 'alpaca-eval' }),
+      ],
+      ['AlpacaEval annotations', 'json', readAlpacaAnnotations],
+      ['JSONL prompt file', 'jsonl', (path) => readPromptFile({ kind: 'file', path })],
+      [
+        'Arena-Hard questions',
+        'jsonl',
+        (path) => readPromptFile({ kind: 'file', path, format: 'arena-hard' }),
+      ],
+      ['Arena-Hard baseline answers', 'jsonl', readArenaHardAnswers],
+      ['Arena-Hard judgments', 'jsonl', (path) => readArenaHardJudgments([path], 'gpt-4-0314')],
+      ['Arena-Hard judge_config.yaml', 'yaml', loadJudgeConfig],
+      ['AlpacaEval difficulty CSV', 'csv', readInstructionDifficulty],
+    ] as [string, string, (path: string) => Promise<unknown>][]
+  ).map(([what, ext, read]): [string, () => Promise<unknown>, RegExp, Row['names']] => [
+    `${what} over ${MAX_INPUT_FILE_BYTES} bytes`,
+    () => {
+      // Sparse: the size is what the reader sees first, and it must refuse without reading.
+      const path = file('[', ext);
+      truncateSync(path, MAX_INPUT_FILE_BYTES + 1);
+      return read(path);
+    },
+    new RegExp(
+      `input-\\d+\\.${ext}: ${MAX_INPUT_FILE_BYTES + 1} bytes, over the ${MAX_INPUT_FILE_BYTES} bytes an input file may have`,
+    ),
+    'file',
+  ]),
 ];
 for (const [input, run, expect, names] of dataFiles)
   rows.push({ area: 'data file', input, run, expect, names });

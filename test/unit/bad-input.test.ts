@@ -44,6 +44,11 @@ const cliRows: [string, string[], RegExp][] = [
     /policy\.endpoint\.apiKeyEnv \(.*:\d+\): EVOLVE_CODEC_KEY holds/,
   ],
   ['codec-server without a token', ['codec-server', '--port', '0'], /EVOLVE_CODEC_TOKEN is not set/],
+  [
+    'config naming a malformed stage-0 preference set',
+    ['config', file(stringify(withAt('trainer.sft.dataset', file('{oops\n', 'jsonl'))))],
+    /^ {2}trainer\.sft\.dataset: .*input-\d+\.jsonl:1: not valid JSON/m,
+  ],
 ];
 
 test(`bad-input table: ${rows.length + cliRows.length} inputs, each refused with what to fix`, async () => {
