@@ -11,9 +11,9 @@ import {
   logprobPreference,
   switchDraw,
   unswitch,
-  type Annotator,
 } from './official/alpaca-eval.js';
-import { playGame, type Game, type JudgeConfig } from './official/arena-hard.js';
+import { playGame, type Game } from './official/arena-hard.js';
+import type { Annotator, JudgeConfig } from '../core/official-judges.js';
 import { VerdictRecordSchema, type Manifest, type Message, type VerdictRecord } from '../core/records.js';
 import type { JudgeSuiteShardInput, ModelRef, SummarizeSuiteInput } from '../core/steps.js';
 import {
@@ -31,7 +31,7 @@ import { DataError, exists, writeAtomic } from '../storage/files.js';
 import { journalledStep, shardOutput } from './journalled-step.js';
 import { readManifestRows } from '../storage/manifests.js';
 import { readReferenceAnswers, type ReferenceAnswer } from '../storage/benchmarks/loaders.js';
-import { loadAnnotator, loadJudgeConfig } from './official/configs.js';
+import { loadAnnotator, loadJudgeConfig } from '../storage/benchmarks/official-configs.js';
 import { readInstructionDifficulty } from '../storage/benchmarks/official-results.js';
 import { shardPrompts } from './generate.js';
 import { withHeartbeat } from './heartbeat.js';

@@ -2,7 +2,11 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import { defaultAnnotatorConfig, loadAnnotator, loadJudgeConfig } from '../activities/official/configs.js';
+import {
+  defaultAnnotatorConfig,
+  loadAnnotator,
+  loadJudgeConfig,
+} from '../storage/benchmarks/official-configs.js';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
 import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';

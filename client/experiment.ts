@@ -7,7 +7,7 @@ import { arithmeticProblems } from '../core/arithmetic.js';
 import { ConfigError, mergeConfig, PromptSourceSchema, type RunConfig } from '../core/config.js';
 import { pairedDifference } from '../core/metrics/paired.js';
 import { wilsonInterval } from '../core/metrics/wilson.js';
-import { checkpointManifestPath } from '../activities/training/registry.js';
+import { checkpointManifestPath } from '../storage/manifests.js';
 import { GenerationRecordSchema, PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
 import type { StackSettings } from '../deploy/stack.js';

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { z } from 'zod';
 import { type Manifest, ManifestSchema, type RecordSchemaName, RecordSchemas } from '../core/records.js';
 import { DataError, exists } from './files.js';
@@ -92,3 +93,6 @@ export async function readManifest(dataPath: string): Promise<Manifest | null> {
   if (!(await exists(path))) return null;
   return ManifestSchema.parse(JSON.parse(await readFile(path, 'utf8')));
 }
+
+/** The job directory's checkpoint.json: a checkpoint is output/ or merged/ of its job directory. */
+export const checkpointManifestPath = (checkpoint: string) => join(dirname(checkpoint), 'checkpoint.json');

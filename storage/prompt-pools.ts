@@ -1,4 +1,4 @@
-import { loadAnnotator, loadJudgeConfig } from '../activities/official/configs.js';
+import { loadAnnotator, loadJudgeConfig } from './benchmarks/official-configs.js';
 import { ConfigError, type PromptSource, type RunConfig } from '../core/config.js';
 import { poolShortfall } from '../core/prompt-slices.js';
 import { PreferenceRowSchema } from '../core/records.js';

@@ -3,41 +3,9 @@
  * the package's own configs.yaml and prompt template: what it sends and how it reads the reply. Each
  * function names the alpaca_eval code it reproduces.
  */
-import { z } from 'zod';
 import { without } from '../../storage/reuse.js';
 import { pythonRandom } from './python-random.js';
-
-/** The annotator's configs.yaml entry, as far as evolve reproduces it; anything else is refused. */
-export const AnnotatorConfigSchema = z.strictObject({
-  prompt_template: z.string().min(1),
-  fn_completions: z.literal('openai_completions'),
-  completions_kwargs: z.strictObject({
-    model_name: z.string().min(1),
-    max_tokens: z.int().min(1),
-    temperature: z.number().optional(),
-    top_p: z.number().nullable().optional(),
-    logprobs: z.boolean().optional(),
-    top_logprobs: z.int().min(0).optional(),
-  }),
-  fn_completion_parser: z.literal('logprob_parser'),
-  completion_parser_kwargs: z.strictObject({
-    numerator_token: z.string(),
-    denominator_tokens: z.array(z.string()).min(1),
-    is_binarize: z.boolean().default(true),
-  }),
-  completion_key: z.string().optional(),
-  batch_size: z.literal(1).default(1),
-  is_randomize_output_order: z.boolean().default(true),
-  pretty_name: z.string().optional(),
-  link: z.string().optional(),
-});
-
-/** A loaded annotator: its name, template text and parsed configs.yaml entry. */
-export interface Annotator {
-  name: string;
-  template: string;
-  config: z.infer<typeof AnnotatorConfigSchema>;
-}
+import type { Annotator } from '../../core/official-judges.js';
 
 /**
  * The request body's decoding parameters besides the model (decoders/openai.py `_openai_completion_helper`:

@@ -3,23 +3,7 @@
  * judge_config.yaml the user points to: the conversation of each game, the follow-up turn when no
  * verdict is found, and the verdict regex. Each function names the official code it reproduces.
  */
-import { z } from 'zod';
-
-/** judge_config.yaml, as far as evolve reproduces it (pairwise against a baseline, no reference answers). */
-export const JudgeConfigSchema = z.looseObject({
-  judge_model: z.string().min(1),
-  reference: z.literal(false).nullable().optional(),
-  baseline: z.literal(true),
-  baseline_model: z.string().min(1),
-  pairwise: z.literal(true),
-  temperature: z.number(),
-  max_tokens: z.int().min(1),
-  regex_pattern: z.string().min(1),
-  number_of_judgment_attempts: z.int().min(1),
-  system_prompt: z.string(),
-  prompt_template: z.array(z.string()).min(1),
-});
-export type JudgeConfig = z.infer<typeof JudgeConfigSchema>;
+import type { JudgeConfig } from '../../core/official-judges.js';
 
 /** The user turn gen_judgment.py adds when a reply has no verdict yet. */
 export const CONTINUE_PROMPT = 'continue your judgment and finish by outputting a final verdict label';

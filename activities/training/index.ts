@@ -8,7 +8,7 @@ import type { Checkpoint, SubmitTrainingInput, TrainingJob } from '../../core/st
 import { z } from 'zod';
 import { srpoRows } from '../../core/pairing.js';
 import { exists, writeAtomic } from '../../storage/files.js';
-import { readManifest, readManifestRows } from '../../storage/manifests.js';
+import { checkpointManifestPath, readManifest, readManifestRows } from '../../storage/manifests.js';
 import { lookup, record, stepKey, without } from '../../storage/reuse.js';
 import type { JobStatus, TrainingBackend } from '../../trainers/backend.js';
 import { heartbeat, withHeartbeat } from '../heartbeat.js';
@@ -26,13 +26,7 @@ import {
   resumable,
   sftArgs,
 } from './recipe.js';
-import {
-  checkpointManifestPath,
-  registerCheckpoint,
-  servedAdapterOf,
-  trainingData,
-  writeRecipe,
-} from './registry.js';
+import { registerCheckpoint, servedAdapterOf, trainingData, writeRecipe } from './registry.js';
 
 /** Jobs submitted before the trainer travelled with the job are local ones. */
 const backendOf = (job: TrainingJob) => (job.trainer ? backendFor(job.trainer) : localBackend(2));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   CheckpointManifestSchema,
   RecipeSchema,
@@ -9,6 +9,7 @@ import {
 } from '../../core/checkpoint.js';
 import type { Manifest } from '../../core/records.js';
 import { exists, writeAtomic } from '../../storage/files.js';
+import { checkpointManifestPath } from '../../storage/manifests.js';
 
 /**
  * The checkpoint registry (schemas in core/checkpoint.ts): recipe.json at submit time, checkpoint.json
@@ -19,8 +20,6 @@ export type { CheckpointManifest, Recipe };
 
 export const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
 export const recipePath = (jobDir: string) => join(jobDir, 'recipe.json');
-/** The job directory's checkpoint.json: a checkpoint is output/ or merged/ of its job directory. */
-export const checkpointManifestPath = (checkpoint: string) => join(dirname(checkpoint), 'checkpoint.json');
 
 export async function writeRecipe(jobDir: string, recipe: Recipe): Promise<void> {
   await writeAtomic(recipePath(jobDir), JSON.stringify(recipe, null, 2));

@@ -8,7 +8,7 @@ import { openAIChat } from '../../activities/inference.js';
 import { SuiteSchema, type Suite } from '../../core/config.js';
 import type { VerdictRecord } from '../../core/records.js';
 import { readArenaHardAnswers, readReferenceAnswers } from '../../storage/benchmarks/loaders.js';
-import { defaultAnnotatorConfig } from '../../activities/official/configs.js';
+import { defaultAnnotatorConfig } from '../../storage/benchmarks/official-configs.js';
 import { startRecordingServer, type RecordingServer } from '../support/recording-openai.js';
 
 // The official judges' requests and judged files, recorded from alpaca-eval 0.6.6's annotator and

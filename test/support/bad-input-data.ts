@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { DataError, MAX_INPUT_FILE_BYTES } from '../../storage/files.js';
 import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
-import { loadJudgeConfig } from '../../activities/official/configs.js';
+import { loadJudgeConfig } from '../../storage/benchmarks/official-configs.js';
 import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
   readAlpacaAnnotations,

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { getScore, pythonFormat } from '../../activities/official/arena-hard.js';
-import {
-  fillTemplate,
-  logprobPreference,
-  promptToChatml,
-  type Annotator,
-} from '../../activities/official/alpaca-eval.js';
+import { fillTemplate, logprobPreference, promptToChatml } from '../../activities/official/alpaca-eval.js';
+import type { Annotator } from '../../core/official-judges.js';
 import { pythonRandom } from '../../activities/official/python-random.js';
 
 test("pythonRandom reproduces CPython's random.Random(str).random() stream", () => {

@@ -7,9 +7,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { formatIssues } from '../../core/config/errors.js';
-import { AnnotatorConfigSchema, type Annotator } from './alpaca-eval.js';
-import { JudgeConfigSchema, type JudgeConfig } from './arena-hard.js';
-import { DataError, readInputText } from '../../storage/files.js';
+import {
+  AnnotatorConfigSchema,
+  type Annotator,
+  JudgeConfigSchema,
+  type JudgeConfig,
+} from '../../core/official-judges.js';
+import { DataError, readInputText } from '../files.js';
 
 /** The alpaca-eval version whose annotator the bootstrap installs (deploy/bootstrap.sh). */
 export const ALPACA_EVAL_VERSION = '0.6.6';
