@@ -24,7 +24,7 @@ test('a run id is bound to one config: the same config is accepted again, anothe
 test('an invalid config writes nothing', async () => {
   const root = mkdtempSync(join(tmpdir(), 'evolve-claim-'));
   await assert.rejects(
-    validateConfig({ ...demoConfig({ artifactRoot: root }), iterations: 0 }),
+    validateConfig({ ...demoConfig({ artifactRoot: root }), iterations: -1 }),
     /iterations: Too small/,
   );
   assert.deepEqual(readdirSync(root), []);

@@ -190,7 +190,7 @@ test('an invalid config update is rejected with its key path and changes nothing
     await rejection({ sampling: { temprature: 0.5 } }, /sampling\.temprature: unknown key/);
     await rejection({ runId: 'other' }, /runId: fixed for the life of a run/);
     await rejection({ artifactRoot: '/b' }, /artifactRoot: fixed for the life of a run/);
-    await rejection({ iterations: 0 }, /iterations: Too small/);
+    await rejection({ iterations: -1 }, /iterations: Too small/);
     await rejection('hot', /expected an object of keys to change/);
     const status = await handle.query(runStatusQuery);
     assert.deepEqual(status.pendingChanges, []);
