@@ -12,9 +12,8 @@ import { readJsonl } from './jsonl.js';
  * `evolve run`, not when the run reaches it. Every file the config names (training and evaluation prompts,
  * the stage-0 preference set, the suites' prompts, reference or baseline answers, difficulty and judge
  * configs) is read with the reader the run uses: a malformed one is a problem naming its key and
- * file:line. A training file
- * with perIteration must hold iterations x perIteration prompts, so that every iteration gets fresh
- * ones; evaluation prompts need gold answers (see `ungraded`). One line per problem. With `onAbsent`, a
+ * file:line. A training file with perIteration must hold iterations x perIteration prompts, so that
+ * every iteration gets fresh ones; evaluation prompts need gold answers (see `ungraded`). One line per problem. With `onAbsent`, a
  * file that is not on this machine is handed to it instead of being a problem: a config may be checked
  * away from the data (the worker checks again when the run starts).
  */
@@ -74,9 +73,11 @@ async function checkPreferenceSet(path: string): Promise<void> {
   if (empty) throw new DataError(`${path} has no rows`);
 }
 
-/** The files other than prompt sources that a config names: key, path, and the reader the run uses. */
-function namedFiles(config: RunConfig): [string, string, (path: string) => Promise<unknown>][] {
-  const files: [string, string, (path: string) => Promise<unknown>][] = [];
+/** A file other than a prompt source that a config names: key, path, and the reader the run uses. */
+type NamedFile = [key: string, path: string, read: (path: string) => Promise<unknown>];
+
+function namedFiles(config: RunConfig): NamedFile[] {
+  const files: NamedFile[] = [];
   const { dataset } = config.trainer.sft;
   if (dataset) files.push(['trainer.sft.dataset', dataset, checkPreferenceSet]);
   for (const [i, suite] of (config.evaluation.suites ?? []).entries()) {
