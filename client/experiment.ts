@@ -306,7 +306,7 @@ export async function runExperiment(
     };
     const spec = experimentFile(options.dir ?? MICRO_DIR).stage0;
     if (spec) {
-      const shared = await sharedStageZero(spec, options, serversOf, follow, say);
+      const shared = await sharedStageZero(spec, options, serversOf, servers.urls, follow, say);
       stage0 = shared.results;
       configs = configs.map(shared.arm);
     }
@@ -329,8 +329,8 @@ export async function runExperiment(
 }
 
 /**
- * Stage 0, once for both arms. The demonstrations come from the base model on the first arm's sampling
- * server (written once per output directory). Then two evaluation-only runs side by side: stage 0's
+ * Stage 0, once for both arms. The demonstrations come from the base model on all the experiment's
+ * servers (written once per output directory). Then two evaluation-only runs side by side: stage 0's
  * (SFT, then pi_1 evaluated as iteration 0) and the base model's (iteration 0): the ablation. Each arm
  * then names the stage-0 run in reuseFrom, so its stage 0 finds that SFT job finished: one pi_1 for both.
  */
@@ -338,6 +338,7 @@ async function sharedStageZero(
   spec: NonNullable<z.infer<typeof ExperimentFileSchema>['stage0']>,
   options: ExperimentOptions,
   serversOf: (i: number) => ArmServers,
+  servers: string[],
   follow: (name: string, config: RunConfig) => Promise<RunResult>,
   say: (line: string) => void,
 ): Promise<{ results: NonNullable<ExperimentResults['stage0']>; arm: (c: RunConfig) => RunConfig }> {
@@ -357,10 +358,17 @@ async function sharedStageZero(
           : [];
       }),
     );
+    // Before the runs start every server is idle: all of them sample, as replicas of one endpoint.
+    const endpoint = evolve.policy.endpoint;
     const made = await writeDemonstrations(
       demos,
       ask,
-      evolve.policy.endpoint,
+      {
+        ...endpoint,
+        baseUrl: undefined,
+        baseUrls: servers,
+        maxConcurrency: endpoint.maxConcurrency * servers.length,
+      },
       evolve.policy.baseModel,
       exclude,
       dataset,
