@@ -62,6 +62,8 @@ export interface ExperimentOptions {
   /** Overrides the arms' artifactRoot (tests write under a temporary directory). */
   artifactRoot?: string;
   dir?: string;
+  /** The arms' iterations instead of the configs' (`--iterations`). */
+  iterations?: number;
 }
 
 /**
@@ -100,6 +102,7 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
   return {
     ...config,
     runId: `micro-${arm}-${suffix}`,
+    ...(options.iterations !== undefined && { iterations: options.iterations }),
     ...(options.artifactRoot && { artifactRoot: options.artifactRoot }),
   };
 }
@@ -473,7 +476,7 @@ function readJsonFile<T>(path: string, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-/** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S]`. */
+/** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S] [--iterations N]`. */
 export function parseExperimentArgs(argv: string[], now = new Date()): ExperimentOptions {
   const { values, positionals } = commandArgs('experiment', argv);
   if (positionals[0] !== 'micro')
@@ -483,7 +486,11 @@ export function parseExperimentArgs(argv: string[], now = new Date()): Experimen
   const stamp = values.stamp ?? now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(stamp))
     throw new ConfigError(`--stamp ${stamp}: lower-case letters, digits and "-" (max 31)`);
+  const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
+  if (iterations !== undefined && !(Number.isInteger(iterations) && iterations >= 1 && iterations <= 100))
+    throw new UsageError(`--iterations ${values.iterations}: expected a whole number from 1 to 100`);
   return {
+    ...(iterations !== undefined && { iterations }),
     smoke: values.smoke,
     split: values.split,
     stamp,

@@ -17,6 +17,11 @@ export const StageZeroSpecSchema = z.strictObject({
   seed: z.int().describe('their generator seed: not 1..T (training), nor the dev or test seed'),
   maxOperand: z.int().min(2),
   samples: z.int().min(1).describe("the base model's sampled answers per problem; the wrong ones are y_l"),
+  maxWrong: z
+    .int()
+    .min(0)
+    .optional()
+    .describe('per problem, at most this many distinct sampled wrong answers are kept (all when omitted)'),
   temperature: z.number().min(0),
   maxTokens: z.int().min(1),
   nearMisses: z.int().min(0).describe('per problem, y_l that is y_w with its final number off by a little'),
@@ -69,7 +74,13 @@ export async function writeDemonstrations(
   let sampledWrong = 0;
   kept.forEach(({ problem, solution }, i) => {
     const wrong = new Set(
-      replies[i]!.map((r) => r.text.trim()).filter((t) => t && !verifyNumeric(t, problem.answer!).correct),
+      [
+        ...new Set(
+          replies[i]!.map((r) => r.text.trim()).filter(
+            (t) => t && !verifyNumeric(t, problem.answer!).correct,
+          ),
+        ),
+      ].slice(0, spec.maxWrong),
     );
     sampledWrong += wrong.size;
     const gold = Number(problem.answer);

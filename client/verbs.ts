@@ -176,6 +176,11 @@ export const VERBS = {
       },
       out: { type: 'string', value: 'DIR', help: 'where results.json, results.md and charts/ go' },
       stamp: { type: 'string', value: 'S', help: 'micro: the suffix of the run ids (default: the time)' },
+      iterations: {
+        type: 'string',
+        value: 'N',
+        help: "micro: the arms' iterations instead of the configs' (a dev run's go/no-go needs only 1)",
+      },
     },
     about:
       'micro: up, then the EVOLVE and Iterative DPO arms of deploy/configs/micro side by side; render: rebuild results.md and charts/*.svg from a results.json',

@@ -92,6 +92,14 @@ test('arguments: micro is required, the split is checked, the stamp names the ru
   const parsed = parseExperimentArgs(['micro', '--smoke'], new Date('2026-11-30T01:02:03Z'));
   assert.equal(parsed.stamp, '20261130-010203');
   assert.equal(parsed.outDir, join('.evolve', 'experiments', 'micro-smoke-20261130-010203'));
+  assert.equal(parsed.iterations, undefined, "the configs' iterations unless --iterations");
+  const short = parseExperimentArgs(['micro', '--split', 'dev', '--iterations', '1']);
+  assert.equal(armConfig('evolve', { ...options, ...short }, servers).iterations, 1);
+  for (const bad of ['0', '1.5', 'x'])
+    assert.throws(
+      () => parseExperimentArgs(['micro', '--iterations', bad]),
+      new RegExp(`--iterations ${bad}: expected a whole number from 1 to 100`),
+    );
 });
 
 test('results: Wilson intervals per metric, paired differences, pairs, wins, truncation and steps', async () => {

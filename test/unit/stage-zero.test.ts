@@ -60,3 +60,14 @@ test("stage 0's demonstrations: y_w the short worked answer, y_l the sampled wro
     assert.ok(own.some((r) => r.rejected[0]!.content.startsWith(solution.replace(/\d+$/, ''))));
   }
 });
+
+test('maxWrong caps the sampled wrong answers kept per problem (0: near-misses only)', async (t) => {
+  const server = await startFakeOpenAI();
+  t.after(() => server.close());
+  const out = join(scratchDir('evolve-stage0-', t), 'demos.jsonl');
+  const endpoint = { ...demoConfig().policy.endpoint, baseUrl: server.baseUrl };
+  const made = await writeDemonstrations({ ...spec, maxWrong: 0 }, ASK, endpoint, 'base', new Set(), out);
+  assert.equal(made.sampledWrong, 0);
+  assert.equal(made.triples, spec.count * spec.nearMisses);
+  assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, made.triples);
+});
