@@ -128,7 +128,13 @@ export function launched(
     '--main_process_port',
     String(port),
     ...(files.config
-      ? ['--config_file', files.config]
+      ? [
+          '--config_file',
+          files.config,
+          // The file's bf16 would reach the trainer as ACCELERATE_MIXED_PRECISION (it wins over `--bf16 false`):
+          // on the CPU, fp32 as with one process.
+          ...(trainer.device === 'cpu' ? ['--mixed_precision', 'no'] : []),
+        ]
       : ['--multi_gpu', '--mixed_precision', 'no', '--dynamo_backend', 'no']),
     ...entry,
   ];

@@ -179,6 +179,12 @@ test('the launcher: the entry point as it is, or under accelerate launch with N 
   ]);
   assert.ok(!sharded.includes('--multi_gpu'));
   assert.deepEqual(sharded.slice(-2), ['-m', 'trl.scripts.sft'], 'accelerate launch -m runs a module');
+  const onCpu = launched({ ...zero3, device: 'cpu' }, entry, files('/job/accelerate.yaml'), 'k');
+  assert.deepEqual(
+    onCpu.slice(onCpu.indexOf('--config_file'), -3),
+    ['--config_file', '/job/accelerate.yaml', '--mixed_precision', 'no'],
+    "on the CPU fp32, whatever the file's mixed_precision",
+  );
   for (const file of ['zero3.yaml', 'fsdp.yaml']) {
     const text = readFileSync(`deploy/trainer/accelerate/${file}`, 'utf8');
     assert.match(text, /distributed_type: (DEEPSPEED|FSDP)/);
