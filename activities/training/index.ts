@@ -35,9 +35,15 @@ const backendOf = (job: TrainingJob) => (job.trainer ? backendFor(job.trainer) :
 const pythonOf = (trainer: Trainer) =>
   trainer.backend === 'local' ? resolve(trainer.python) : trainer.python;
 
-function trainerEnv(trainer: Trainer): Record<string, string> {
+/** The job environment the backends add to the allow-listed one. */
+export function trainerEnv(trainer: Trainer): Record<string, string> {
   const offline = { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', HF_DATASETS_OFFLINE: '1' };
-  return { PYTHONUNBUFFERED: '1', ...(trainer.backend === 'local' ? offline : {}) };
+  const threads = trainer.device === 'cpu' && trainer.cpuThreads ? String(trainer.cpuThreads) : undefined;
+  return {
+    PYTHONUNBUFFERED: '1',
+    ...(trainer.backend === 'local' ? offline : {}),
+    ...(threads ? { OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads } : {}),
+  };
 }
 
 /** Where a LoRA job's adapter, merged into its base model, is written: the checkpoint then. */

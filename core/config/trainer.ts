@@ -35,6 +35,14 @@ const LauncherSchema = z
 const recipe = {
   launcher: LauncherSchema,
   device: z.enum(['cuda', 'cpu']).default('cuda').describe('cpu trains in fp32 (--use_cpu); cuda in bf16'),
+  cpuThreads: z
+    .int()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe(
+      "device cpu: the trainer's threads (OMP_NUM_THREADS, MKL_NUM_THREADS); a trainer sharing the cores with model servers or another trainer runs many times slower with more threads than free cores",
+    ),
   beta: z
     .number()
     .gt(0)

@@ -12,6 +12,7 @@ import {
   sftArgs,
 } from '../../activities/training/recipe.js';
 import { TrainerSchema } from '../../core/config.js';
+import { trainerEnv } from '../../activities/training/index.js';
 import { demoConfig } from '../support/config.js';
 
 // Real `trl dpo` output: metric dicts with quoted values, interleaved with tqdm carriage returns.
@@ -190,4 +191,16 @@ test('the launcher: the entry point as it is, or under accelerate launch with N 
     assert.match(text, /distributed_type: (DEEPSPEED|FSDP)/);
   }
   assert.throws(() => parse({ kind: 'accelerate' }), /numProcesses/);
+});
+
+test('trainer.cpuThreads sets the CPU trainer threads in the job environment, and only on the CPU', () => {
+  const cpu = trainerEnv(TrainerSchema.parse({ backend: 'local', device: 'cpu', cpuThreads: 1 }));
+  assert.equal(cpu.OMP_NUM_THREADS, '1');
+  assert.equal(cpu.MKL_NUM_THREADS, '1');
+  const cuda = trainerEnv(TrainerSchema.parse({ backend: 'local', device: 'cuda', cpuThreads: 1 }));
+  assert.equal(cuda.OMP_NUM_THREADS, undefined);
+  assert.equal(
+    trainerEnv(TrainerSchema.parse({ backend: 'local', device: 'cpu' })).OMP_NUM_THREADS,
+    undefined,
+  );
 });
