@@ -8,9 +8,8 @@ import { createEvolveWorker } from './worker.js';
 
 /** The worker process: every evolve activity and workflow on one task queue. */
 async function main(): Promise<void> {
-  const options = temporalConnection('127.0.0.1:7233');
+  const { namespace, ...options } = temporalConnection({ address: '127.0.0.1:7233', namespace: 'default' });
   const address = options.address;
-  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = process.env.EVOLVE_TASK_QUEUE ?? 'evolve';
   // Artifacts, journals and logs the worker creates are its owner's only (EVOLVE_UMASK, default 077).
   process.umask(workerUmask());

@@ -9,6 +9,7 @@ export { workflowsPath } from './bundle.js';
 
 export interface EvolveWorkerOptions {
   connection: NativeConnection;
+  /** The profile's (client/temporal-connection.ts); the SDK's "default" when unset. */
   namespace?: string;
   taskQueue: string;
   deps?: ActivityDeps;
@@ -24,7 +25,7 @@ export const SHUTDOWN_GRACE = '10s';
 export async function createEvolveWorker(options: EvolveWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
-    namespace: options.namespace ?? 'default',
+    ...(options.namespace ? { namespace: options.namespace } : {}),
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps ?? defaultDeps()),
     dataConverter: { payloadCodecs: options.payloadCodecs ?? codecsFromEnv() },

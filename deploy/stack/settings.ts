@@ -60,6 +60,8 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
 }
 
 export const temporalAddress = (s: StackSettings) => `127.0.0.1:${s.temporalPort}`;
+/** The stack's Temporal server and namespace: where the CLI connects unless a Temporal profile says otherwise. */
+export const stackTemporal = (s: StackSettings) => ({ address: temporalAddress(s), namespace: s.namespace });
 export const uiUrl = (s: StackSettings) => `http://127.0.0.1:${s.uiPort}`;
 export const modelBaseUrl = (s: StackSettings) => `http://127.0.0.1:${s.modelPort}/v1`;
 export const workflowUrl = (s: StackSettings, workflowId: string, ui = uiUrl(s)) =>
