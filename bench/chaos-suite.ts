@@ -17,7 +17,7 @@ import {
   stackDown,
   stackUp,
   startService,
-  temporalAddress,
+  stackTemporal,
   type StackSettings,
 } from '../deploy/stack.js';
 import { tinyConfig } from '../test/support/config.js';
@@ -216,7 +216,7 @@ export interface ChaosSuite {
 export async function chaosSuite(say: (line: string) => void, budgetMs = 20 * 60_000): Promise<ChaosSuite> {
   const settings: StackSettings = await privateStack('chaos', `chaos-${process.pid}`);
   await stackUp(settings, say, 180_000, ['temporal', 'worker']);
-  const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
+  const client = await connectClient(stackTemporal(settings));
   const root = mkdtempSync(join(tmpdir(), 'evolve-chaos-'));
   let baseline: Baseline | null = null;
 

@@ -12,7 +12,7 @@ import {
   modelBaseUrl,
   stackSettings,
   type StackSettings,
-  temporalAddress,
+  stackTemporal,
   uiUrl,
   workflowUrl,
 } from '../deploy/stack.js';
@@ -56,7 +56,7 @@ export async function runCommand(argv: string[], options: { demo: boolean }): Pr
   await checkPromptPools(config, path);
   // The demo talks to the embedded model server wherever EVOLVE_MODEL_PORT put it.
   if (options.demo) config = onModelServer(config, modelBaseUrl(settings));
-  const client = await connectClient(temporalConnection(temporalAddress(settings)), settings.namespace);
+  const client = await connectClient(temporalConnection(stackTemporal(settings)));
   try {
     // A stopped run may hold updates it never applied: offer them rather than lose them silently.
     for (const id of resumeFrom) {
@@ -95,7 +95,7 @@ export const signals = { pause: pauseSignal, resume: resumeSignal, stop: stopAft
 
 export async function withClient<T>(fn: (client: Client, settings: StackSettings) => Promise<T>): Promise<T> {
   const settings = stackSettings();
-  const client = await connectClient(temporalConnection(temporalAddress(settings)), settings.namespace);
+  const client = await connectClient(temporalConnection(stackTemporal(settings)));
   try {
     return await fn(client, settings);
   } finally {

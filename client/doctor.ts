@@ -9,7 +9,7 @@ import {
 } from '../storage/benchmarks/official-configs.js';
 import { replicaUrls, type Endpoint, type RunConfig } from '../core/config.js';
 import { searchAttributeKeys } from '../core/search-attributes.js';
-import { stackSettings, temporalAddress, type Health } from '../deploy/stack.js';
+import { stackSettings, stackTemporal, type Health } from '../deploy/stack.js';
 import { readSecret } from '../core/secret-env.js';
 import { childEnv } from '../core/secrets.js';
 import { backendFor } from '../trainers/index.js';
@@ -24,13 +24,13 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 /** The server answers, the namespace exists, evolve's search attributes are registered, a worker polls. */
 async function checkTemporal(
   target: TemporalConnectionSettings,
-  namespace: string,
   taskQueue: string,
 ): Promise<[string, Health][]> {
+  const { namespace, ...options } = target;
   const { address } = target;
   let connection: Connection;
   try {
-    connection = await Connection.connect({ ...target, connectTimeout: 3000 });
+    connection = await Connection.connect({ ...options, connectTimeout: 3000 });
   } catch (err) {
     return [['temporal', fail(`${address}: ${message(err)}`)]];
   }
@@ -149,11 +149,7 @@ export async function doctor(
 ): Promise<number> {
   const config = path ? loadConfigFile(path, env) : undefined;
   const settings = stackSettings(env);
-  const checks = await checkTemporal(
-    temporalConnection(temporalAddress(settings), env),
-    settings.namespace,
-    settings.taskQueue,
-  );
+  const checks = await checkTemporal(temporalConnection(stackTemporal(settings), env), settings.taskQueue);
   if (config) {
     checks.push(['policy server', await checkEndpoint(config.policy.endpoint, env)]);
     if (config.evaluation.endpoint)

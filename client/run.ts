@@ -17,9 +17,10 @@ import { accuracyLine, droppedNote, inFlightRows } from './inspect.js';
 import type { TemporalConnectionSettings } from './temporal-connection.js';
 
 /** A client that encrypts and decrypts payloads like the worker does when EVOLVE_CODEC_KEY is set. */
-export async function connectClient(target: TemporalConnectionSettings, namespace: string): Promise<Client> {
+export async function connectClient(target: TemporalConnectionSettings): Promise<Client> {
   const payloadCodecs = codecsFromEnv();
-  const connection = await Connection.connect({ ...target, connectTimeout: 5000 }).catch((err: unknown) => {
+  const { namespace, ...options } = target;
+  const connection = await Connection.connect({ ...options, connectTimeout: 5000 }).catch((err: unknown) => {
     throw new Error(temporalDown(target.address, err));
   });
   return new Client({ connection, namespace, dataConverter: { payloadCodecs } });

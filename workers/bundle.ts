@@ -19,16 +19,17 @@ export function prebuiltBundle(): string | undefined {
 /**
  * Bundles workflows/ in a short-lived child process and returns the code. Webpack's working memory
  * (about 150 MB resident, which V8 does not hand back to the OS) then never enters the long-running
- * worker: bundled in-process, the worker starts at about 400 MB instead of about 240 MB.
+ * worker: bundled in-process, the worker starts at about 400 MB instead of about 240 MB. `traced`: with the
+ * workflow side of the tracing (workers/tracing.ts).
  */
-export async function bundleWorkflowsApart(): Promise<{ code: string }> {
+export async function bundleWorkflowsApart(options: { traced?: boolean } = {}): Promise<{ code: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'evolve-bundle-'));
   const out = join(dir, 'workflows.js');
   try {
     // This process's node flags carry tsx's loader, so the child reads TypeScript; a debugger's are left
     // out (the child would take its port, or wait for it), and so is the worker's heap cap (webpack's).
     const flags = process.execArgv.filter((flag) => !/^--(inspect|max-old-space-size)/.test(flag));
-    const child = spawn(process.execPath, [...flags, script, out], {
+    const child = spawn(process.execPath, [...flags, script, out, ...(options.traced ? ['--traced'] : [])], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -13,6 +13,7 @@ import {
   pidFile,
   portsOf,
   servicesOf,
+  writeStackProfile,
 } from './settings.js';
 
 /**
@@ -45,6 +46,7 @@ export function startService(s: StackSettings, name: Service): number {
   mkdirSync(join(s.stateDir, 'run'), { recursive: true });
   mkdirSync(join(s.stateDir, 'logs'), { recursive: true });
   const { cmd, runtime = [], args, env } = commandFor(s, name);
+  if (name === 'worker') writeStackProfile(s);
   if (name !== 'worker' && !existsSync(cmd)) {
     throw new Error(`${cmd} is missing: run \`npm run bootstrap\` first`);
   }

@@ -60,6 +60,16 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettin
 }
 
 export const temporalAddress = (s: StackSettings) => `127.0.0.1:${s.temporalPort}`;
+/** The stack's Temporal server and namespace: where the CLI connects unless a Temporal profile says otherwise. */
+export const stackTemporal = (s: StackSettings) => ({ address: temporalAddress(s), namespace: s.namespace });
+/** A Temporal CLI config file whose default profile is the stack's server (`temporal --config-file` reads it too). */
+export const stackProfilePath = (s: StackSettings) => join(s.stateDir, 'run', 'temporal.toml');
+export function writeStackProfile(s: StackSettings): void {
+  mkdirSync(dirname(stackProfilePath(s)), { recursive: true, mode: 0o700 });
+  const { address, namespace } = stackTemporal(s);
+  const toml = `# evolve up's Temporal server\n[profile.default]\naddress = ${JSON.stringify(address)}\nnamespace = ${JSON.stringify(namespace)}\n`;
+  writeFileSync(stackProfilePath(s), toml, { mode: 0o600 });
+}
 export const uiUrl = (s: StackSettings) => `http://127.0.0.1:${s.uiPort}`;
 export const modelBaseUrl = (s: StackSettings) => `http://127.0.0.1:${s.modelPort}/v1`;
 export const workflowUrl = (s: StackSettings, workflowId: string, ui = uiUrl(s)) =>
@@ -230,10 +240,13 @@ export function commandFor(
         cmd: process.execPath,
         runtime: [...workerHeapFlags(), '--import', 'tsx'],
         args: ['workers/main.ts'],
+        // The stack's worker serves the stack's server: not whatever server, TLS or API key the shell's
+        // TEMPORAL_* variables or the user's own Temporal profile name (the CLI follows those).
         env: {
-          ...process.env,
-          TEMPORAL_ADDRESS: temporalAddress(s),
-          TEMPORAL_NAMESPACE: s.namespace,
+          ...Object.fromEntries(
+            Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_')),
+          ),
+          TEMPORAL_CONFIG_FILE: stackProfilePath(s),
           EVOLVE_TASK_QUEUE: s.taskQueue,
         },
       };

@@ -15,7 +15,7 @@ import {
   stackDown,
   stackUp,
   startService,
-  temporalAddress,
+  stackTemporal,
 } from '../../deploy/stack.js';
 import { demoConfig } from '../support/config.js';
 import { occupyPorts, WELL_KNOWN_PORTS } from '../support/ports.js';
@@ -113,7 +113,7 @@ function killWorker(why: string): void {
 test('a demo iteration survives kill -9 of its worker (mid-shard and mid-training) and trains a checkpoint the server then serves', async (t) => {
   const root = scratchDir('evolve-e2e-', t);
   const config = tinyConfig(root);
-  const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
+  const client = await connectClient(stackTemporal(settings));
   try {
     const handle = await startRun(client, config, settings.taskQueue);
     const sampleDir = join(root, runId, 'iter-1', 'train', 'sample');

@@ -7,7 +7,7 @@ import { runExperiment } from '../../client/experiment.js';
 import type { ExperimentResults } from '../../core/experiment-results.js';
 import { connectClient } from '../../client/run.js';
 import { PairRecordSchema } from '../../core/records.js';
-import { temporalAddress } from '../../deploy/stack.js';
+import { stackTemporal } from '../../deploy/stack.js';
 import { usePrivateStack } from '../support/private-stack.js';
 import { scratchDir } from '../support/scratch.js';
 
@@ -22,7 +22,7 @@ const settings = await usePrivateStack('micro', `micro-smoke-${stamp}`, log);
 test('the micro-reproduction smoke runs stage 0 once, then both arms through iteration 0 and 1, and writes its results', async (t) => {
   const root = scratchDir('evolve-micro-', t);
   const outDir = join(root, 'out');
-  const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
+  const client = await connectClient(stackTemporal(settings));
   try {
     const results = await runExperiment(
       client,

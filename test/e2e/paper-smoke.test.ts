@@ -7,7 +7,7 @@ import { loadConfigFile } from '../../client/config-file.js';
 import { connectClient, onModelServer, startRun } from '../../client/run.js';
 import { PairRecordSchema, PromptRecordSchema } from '../../core/records.js';
 import type { RunResult } from '../../core/steps.js';
-import { modelBaseUrl, temporalAddress } from '../../deploy/stack.js';
+import { modelBaseUrl, stackTemporal } from '../../deploy/stack.js';
 import { usePrivateStack } from '../support/private-stack.js';
 import { scratchDir } from '../support/scratch.js';
 
@@ -33,7 +33,7 @@ test('the cpu-smoke EVOLVE preset runs stage 0, iteration 0 and iteration 1 end 
     runId: `paper-smoke-${stamp}`,
     artifactRoot,
   };
-  const client = await connectClient({ address: temporalAddress(settings) }, settings.namespace);
+  const client = await connectClient(stackTemporal(settings));
   try {
     const handle = await startRun(client, config, settings.taskQueue);
     const result = (await handle.result()) as RunResult;

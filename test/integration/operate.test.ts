@@ -107,7 +107,7 @@ test('evolve show says no worker polls the task queue; a down Temporal is named 
     await handle.terminate();
   }
   await assert.rejects(
-    connectClient({ address: '127.0.0.1:1' }, 'default'),
+    connectClient({ address: '127.0.0.1:1', namespace: 'default' }),
     /Temporal is not reachable at 127\.0\.0\.1:1 .*npm run evolve -- up/,
   );
 });

@@ -26,7 +26,15 @@ export function withAt(path: string, value: unknown): Json {
 }
 
 export interface Row {
-  area: 'config' | 'config file' | 'data file' | 'official results' | 'cli' | 'server reply' | 'update';
+  area:
+    | 'config'
+    | 'config file'
+    | 'data file'
+    | 'official results'
+    | 'cli'
+    | 'server reply'
+    | 'update'
+    | 'temporal connection';
   input: string;
   /** Rejects (or throws) with a refusal; `expect` is what its message must name. */
   run: () => unknown;

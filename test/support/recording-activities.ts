@@ -1,4 +1,4 @@
-import type { Activities } from '../../activities/index.js';
+import { createActivities, type Activities } from '../../activities/index.js';
 import { parseRunConfig } from '../../core/config.js';
 import type { Manifest } from '../../core/records.js';
 
@@ -116,4 +116,13 @@ export function recordingActivities(
     },
   };
   return fake as unknown as Activities;
+}
+
+/**
+ * The real activities, but for training: a CPU `trl dpo` takes minutes and sees no endpoint or key, so
+ * its submit and await are recorders; every other step runs against whatever servers the config names.
+ */
+export function realActivitiesButTraining(): Activities {
+  const stand = recordingActivities([]);
+  return { ...createActivities(), submitTraining: stand.submitTraining, awaitTraining: stand.awaitTraining };
 }

@@ -16,8 +16,9 @@ import { ConfigError } from '../../core/config.js';
 import { file, withAt } from '../support/bad-input.js';
 import { rows as configRows } from '../support/bad-input-config.js';
 import { rows as dataRows } from '../support/bad-input-data.js';
+import { rows as temporalRows } from '../support/bad-input-temporal.js';
 
-const rows = [...configRows, ...dataRows];
+const rows = [...configRows, ...dataRows, ...temporalRows];
 
 // ---- CLI (spawned: exit code and message) ----
 const cli = (args: string[], env: Record<string, string> = {}) =>

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import { EncryptionCodec } from '../../codec/encryption.js';
-import type { RunConfig } from '../../core/config.js';
-import { demoConfig } from '../support/config.js';
+import { demoConfig, keyedConfig } from '../support/config.js';
 import { startFakeOpenAI, type FakeServer } from '../support/fake-openai.js';
-import { recordingActivities } from '../support/recording-activities.js';
+import { realActivitiesButTraining, recordingActivities } from '../support/recording-activities.js';
 import { useTimeSkippingServer } from '../support/time-skipping.js';
 import { holdsKey, startEchoServer } from '../support/echo-server.js';
 import { installRuntime } from '../../workers/runtime.js';
@@ -46,26 +45,6 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-function tinyConfig(runId: string, artifactRoot: string, baseUrl = fake.baseUrl): RunConfig {
-  const base = demoConfig();
-  // Open prompts have no gold answer, so the LLM judge (and its key) is used too.
-  const open = join(artifactRoot, 'open-prompts.jsonl');
-  writeFileSync(open, '{"id":"o1","prompt":"Name a prime."}\n{"id":"o2","prompt":"Say hi."}\n');
-  const endpoint = (apiKeyEnv: string) => ({ ...base.policy.endpoint, baseUrl, apiKeyEnv });
-  return {
-    ...base,
-    runId,
-    artifactRoot,
-    policy: { ...base.policy, endpoint: endpoint('EVOLVE_TEST_POLICY_API_KEY') },
-    judge: { ...base.judge, llm: { ...base.judge.llm!, endpoint: endpoint('EVOLVE_TEST_JUDGE_API_KEY') } },
-    prompts: [
-      { kind: 'arithmetic', count: 2, seed: 3, maxOperand: 9 },
-      { kind: 'file', path: open },
-    ],
-    evaluation: { ...base.evaluation, prompts: { kind: 'arithmetic', count: 2, seed: 9, maxOperand: 9 } },
-  };
-}
-
 test('API keys from apiKeyEnv reach the servers but never a run history or an artifact', async () => {
   const keys = {
     EVOLVE_TEST_POLICY_API_KEY: `sk-policy-${randomBytes(12).toString('hex')}`,
@@ -73,20 +52,13 @@ test('API keys from apiKeyEnv reach the servers but never a run history or an ar
   };
   Object.assign(process.env, keys);
   const root = mkdtempSync(join(tmpdir(), 'evolve-secrets-'));
-  // The real activities against an OpenAI-compatible double; only training is a stand-in (a CPU
-  // `trl dpo` takes minutes and sees no endpoint), so every step that holds a key runs for real.
-  const stand = recordingActivities([]);
-  const activities = {
-    ...createActivities(),
-    submitTraining: stand.submitTraining,
-    awaitTraining: stand.awaitTraining,
-  };
-  const worker = await server.worker('secrets', activities);
+  // Every step that holds a key runs for real.
+  const worker = await server.worker('secrets', realActivitiesButTraining());
   const histories = await worker.runUntil(async () => {
     const handle = await server.env.client.workflow.start('evolveRun', {
       taskQueue: 'secrets',
       workflowId: 'secrets',
-      args: [tinyConfig('secrets', root)],
+      args: [keyedConfig('secrets', root, fake.baseUrl)],
     });
     await handle.result();
     return Promise.all(
@@ -160,7 +132,7 @@ test('a server quoting the key back in a 401 page, in any encoding, puts it in n
       const handle = await server.env.client.workflow.start('evolveRun', {
         taskQueue: 'echo',
         workflowId: 'echo',
-        args: [tinyConfig('echo', root, `${echo.url(401)}/v1`)],
+        args: [keyedConfig('echo', root, `${echo.url(401)}/v1`)],
       });
       const failure = await handle.result().then(
         () => assert.fail('the run was expected to fail on the 401'),
