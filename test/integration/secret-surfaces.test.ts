@@ -170,6 +170,9 @@ test('a config carrying the key puts it in no search attribute, memo, `evolve co
   writeFileSync(file, JSON.stringify(config));
   const texts = await runToEnd(config, () => describeSurfaces('carried'));
   texts['evolve config'] = await evolve('config', file);
+  // Stderr too: an error quoting what it was given.
+  texts['evolve show (no such run)'] = await evolve('show', `no-such-${key}`);
+  assert.match(texts['evolve show (no such run)'], /no-such-\[redacted\]/);
   assert.match(texts['evolve config'], /"baseModel": "models\/\[redacted\]"/);
   assert.match(texts['temporal workflow describe carried']!, /EvolveBaseModel/);
   assertClean(texts);
