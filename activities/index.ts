@@ -9,7 +9,7 @@ import { openAIChat, type ChatFn } from './inference.js';
 import { createJudgeActivities } from './judge.js';
 import { buildPairs } from './pair.js';
 import { loadPrompts, validateConfig } from './prompts.js';
-import { redact, redactError } from '../core/redact.js';
+import { redact, redactError, scrubValue } from '../core/redact.js';
 import { createServeActivities } from './serve.js';
 import { buildSftSet } from './sft-set.js';
 import { createSuiteActivities } from './suites.js';
@@ -36,13 +36,15 @@ export function defaultDeps(): ActivityDeps {
 
 /**
  * Bad config or bad data will fail every retry the same way: fail once, with the message a user can act
- * on. Every failure leaves redacted (core/redact.ts): its message and stack go into the history.
+ * on. Every failure and every result leaves redacted (core/redact.ts): both go into the history, and the
+ * workflow publishes what results hold (search attributes, memo, query answers, current details). A
+ * result gets the secrets alone replaced: its other text (a config's templates) stays as it is.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function failFastOnBadInput(fn: (...args: any[]) => Promise<unknown>) {
   return async (...args: unknown[]) => {
     try {
-      return await fn(...args);
+      return scrubValue(await fn(...args));
     } catch (err) {
       if (err instanceof ConfigError || err instanceof DataError) {
         throw ApplicationFailure.nonRetryable(redact(err.message), err.name);

@@ -14,6 +14,7 @@ import {
   runExperiment,
 } from './experiment.js';
 import { metricsCommand } from './metrics.js';
+import { redactOutput } from './output.js';
 import { rootCause } from './errors.js';
 import { commandArgs, readCommandLine, UsageError } from './args.js';
 import { refusal } from './verbs.js';
@@ -31,6 +32,7 @@ import {
   withClient,
 } from './commands.js';
 
+redactOutput();
 const line = readCommandLine(process.argv.slice(2));
 
 async function main(): Promise<number> {

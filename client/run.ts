@@ -8,6 +8,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codecsFromEnv } from '../codec/encryption.js';
 import { ConfigError, replicaUrls, type RunConfig } from '../core/config.js';
+import { secretScrubber } from '../core/redact.js';
 import type { RunResult } from '../core/steps.js';
 import { BaseModelKey, RunIdKey } from '../core/search-attributes.js';
 import { suiteLine } from '../core/suites.js';
@@ -78,6 +79,9 @@ export async function startRun(
   taskQueue: string,
   workflowId = config.runId,
 ) {
+  // Search attributes are stored and indexed in the clear (no codec touches them), the memo and the
+  // summaries are shown by the UI: they pass the redaction (core/redact.ts) as the run's own do.
+  const scrub = secretScrubber();
   const options = {
     taskQueue,
     workflowId,
@@ -85,13 +89,15 @@ export async function startRun(
     // A failed, cancelled or terminated run may start again under its id (its finished steps are
     // reused); a completed one may not: its id names those results.
     workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' as const,
-    staticSummary: `EVOLVE run ${config.runId}: ${config.iterations} iteration(s) of ${config.policy.baseModel}`,
-    staticDetails: staticDetails(config),
+    staticSummary: scrub(
+      `EVOLVE run ${config.runId}: ${config.iterations} iteration(s) of ${config.policy.baseModel}`,
+    ),
+    staticDetails: scrub(staticDetails(config)),
     typedSearchAttributes: [
       { key: RunIdKey, value: config.runId },
-      { key: BaseModelKey, value: config.policy.baseModel },
+      { key: BaseModelKey, value: scrub(config.policy.baseModel) },
     ],
-    memo: { artifactRoot: config.artifactRoot },
+    memo: { artifactRoot: scrub(config.artifactRoot) },
   };
   try {
     return await client.workflow.start<typeof evolveRun>('evolveRun', options);

@@ -1,8 +1,9 @@
 import { listedSecretNames } from './secrets.js';
 
 /**
- * The one redaction layer: every message that can reach a workflow history (activity failures), the
- * worker log or an artifact passes through here. A server may quote a request back (a 401 page shows
+ * The one redaction layer: every message that can reach a workflow history (activity failures and
+ * results, and through them search attributes and memo), the worker log, an artifact, the report or
+ * the CLI's output passes through here. A server may quote a request back (a 401 page shows
  * the Authorization header), a hook may print its environment: the values of the secrets in use are
  * replaced before anything is raised, logged or written.
  */
@@ -110,13 +111,26 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
     .replace(/\b(Basic)\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]{4,}/g, '$1 [redacted]');
 }
 
+/** `fn` applied to every string in a JSON-like value, keys included. */
+function mapStrings(value: unknown, fn: (text: string) => string): unknown {
+  if (typeof value === 'string') return fn(value);
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, fn));
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [fn(k), mapStrings(v, fn)]));
+  return value;
+}
+
 /** `redact` applied to every string in a JSON-like value (heartbeat details), keys included. */
 export function redactValue(value: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
-  if (typeof value === 'string') return redact(value, env);
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, env));
-  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k, env), redactValue(v, env)]));
-  return value;
+  return mapStrings(value, (text) => redact(text, env));
+}
+
+/**
+ * Only the secrets (`secretScrubber`) replaced in every string of a JSON-like value: for activity results,
+ * whose other text (a config's templates, a probe's answer) must stay as it is.
+ */
+export function scrubValue<T>(value: T, env: NodeJS.ProcessEnv = process.env): T {
+  return mapStrings(value, secretScrubber(env)) as T;
 }
 
 /**

@@ -37,8 +37,11 @@ function rowLimit(path: string): Transform {
   });
 }
 
-/** Streams a JSONL file, validating each row; errors name file and line. */
-export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGenerator<T> {
+/** Streams a JSONL file, validating each row, with where it stands (file:line); errors name file and line. */
+export async function* readJsonlAt<T>(
+  path: string,
+  schema: z.ZodType<T>,
+): AsyncGenerator<{ row: T; where: string }> {
   const source = createReadStream(path);
   const input = source.pipe(rowLimit(path));
   source.once('error', (err) => input.destroy(err)); // a missing file or a directory fails the loop below
@@ -47,8 +50,14 @@ export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGe
   for await (const line of lines) {
     lineNo++;
     if (line.trim() === '') continue;
-    yield parseRow(line, schema, `${path}:${lineNo}`);
+    const where = `${path}:${lineNo}`;
+    yield { row: parseRow(line, schema, where), where };
   }
+}
+
+/** Streams a JSONL file, validating each row; errors name file and line. */
+export async function* readJsonl<T>(path: string, schema: z.ZodType<T>): AsyncGenerator<T> {
+  for await (const { row } of readJsonlAt(path, schema)) yield row;
 }
 
 /** One JSONL row, validated; errors name `where` (file:line). */
@@ -72,10 +81,10 @@ export async function readAll<T>(path: string, schema: z.ZodType<T>): Promise<T[
 }
 
 /**
- * Every row of a user-supplied JSONL file, held in memory: the file is refused first if it is over
- * MAX_INPUT_FILE_BYTES, since rows under the row cap can still add up to more than the worker's heap.
+ * Every row of a user-supplied JSONL file, held in memory: the file is refused first if it is over its
+ * cap (INPUT_FILE_CAPS), since rows under the row cap can still add up to more than the worker's heap.
  */
 export async function readInputRows<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
-  await checkInputSize(path);
+  await checkInputSize(path, 'jsonl');
   return readAll(path, schema);
 }

@@ -34,7 +34,7 @@ function elementLines(text: string): number[] {
 
 /** Reads a JSON array file (AlpacaEval's format), validating each element; errors name file:line. */
 export async function readJsonArray<T>(path: string, schema: z.ZodType<T>): Promise<T[]> {
-  const text = await readInputText(path);
+  const text = await readInputText(path, 'json');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -31,7 +31,7 @@ export const defaultAnnotatorConfig = (home = process.env.EVOLVE_HOME ?? '.evolv
   );
 
 async function readText(path: string, what: string): Promise<string> {
-  return readInputText(path).catch((err: NodeJS.ErrnoException) => {
+  return readInputText(path, 'yaml').catch((err: NodeJS.ErrnoException) => {
     if (err instanceof DataError) throw err;
     throw new DataError(
       err.code === 'ENOENT' ? `${what} not found: ${path}` : `${what} ${path}: ${err.message}`,

@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { codePointLength, type GamedRow } from '../../core/metrics/alpaca-eval.js';
 import { parseVerdictLabel, VERDICTS, type Verdict } from '../../core/judge-replies.js';
 import type { Judgment } from '../../core/metrics/arena-hard.js';
-import { DataError, readInputText } from '../files.js';
-import { parseRow } from '../jsonl.js';
+import { checkInputSize, DataError, readInputText } from '../files.js';
+import { readJsonlAt } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
 
 const AlpacaAnnotationSchema = z.object({
@@ -74,7 +74,7 @@ async function readNumericCsv(
   path: string,
   columns: readonly string[],
 ): Promise<{ line: number; key: string; values: Record<string, number>; raw: Record<string, string> }[]> {
-  const text = await readInputText(path).catch((err: unknown) => {
+  const text = await readInputText(path, 'csv').catch((err: unknown) => {
     throw err instanceof DataError ? err : new DataError(`file not found: ${path}`);
   });
   const lines = text.split(/\r?\n/);
@@ -239,11 +239,9 @@ export async function readArenaHardJudgments(
   const seen = new Map<string, string>();
   const judgments: Judgment[] = [];
   for (const file of files) {
-    const lines = (await readInputText(file)).split('\n');
-    lines.forEach((line, i) => {
-      if (line.trim() === '') return;
-      const where = `${file}:${i + 1}`;
-      const row = parseRow(line, JudgmentSchema, where);
+    // Rows as they stream: only the judgments are kept, not the file's text.
+    await checkInputSize(file, 'jsonl');
+    for await (const { row, where } of readJsonlAt(file, JudgmentSchema)) {
       if (row.baseline !== undefined && row.baseline !== baseline)
         throw new DataError(
           `${where}: judged against baseline "${row.baseline}", not the --baseline "${baseline}"`,
@@ -256,7 +254,7 @@ export async function readArenaHardJudgments(
         );
       seen.set(key, where);
       judgments.push(row.judgment);
-    });
+    }
   }
   // Without one verdict the bootstrap would draw from nothing: refused naming the files.
   if (!judgments.some((j) => j.games.some((g) => g !== null)))

@@ -4,8 +4,9 @@ import { mkdirSync, truncateSync } from 'node:fs';
 
 import { join } from 'node:path';
 
-import { DataError, MAX_INPUT_FILE_BYTES } from '../../storage/files.js';
-import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
+import { DataError, INPUT_FILE_CAPS, type InputFileKind } from '../../storage/files.js';
+import { MAX_ROW_BYTES, readAll } from '../../storage/jsonl.js';
+import { PromptRecordSchema } from '../../core/records.js';
 import { loadJudgeConfig } from '../../storage/benchmarks/official-configs.js';
 import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
 import {
@@ -100,13 +101,19 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
     'file',
   ],
   [
-    `a row over ${MAX_ROW_BYTES} bytes (line 2)`,
-    prompt('evolve', `{"id":"a","prompt":"p"}\n{"id":"b","prompt":"${'x'.repeat(MAX_ROW_BYTES)}"}\n`),
+    // A file whose rows are all kept is refused by its size first (below): the row cap is what a streamed
+    // file (the stage-0 set, an artifact) has.
+    `a row over ${MAX_ROW_BYTES} bytes in a streamed file (line 2)`,
+    () =>
+      readAll(
+        file(`{"id":"a","prompt":"p"}\n{"id":"b","prompt":"${'x'.repeat(MAX_ROW_BYTES)}"}\n`, 'jsonl'),
+        PromptRecordSchema,
+      ),
     /input-\d+\.jsonl:2: a row longer than \d+ bytes/,
     'file:line',
   ],
   // Issue 29: memory is bounded per file. Every reader that holds a user-supplied file whole (a JSON array,
-  // YAML, CSV, or all the rows of a JSONL file) refuses one over the cap by its size, before reading it.
+  // YAML, CSV, or all the rows of a JSONL file) refuses one over its kind's cap by its size, before reading it.
   ...(
     [
       [
@@ -125,17 +132,17 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
       ['Arena-Hard judgments', 'jsonl', (path) => readArenaHardJudgments([path], 'gpt-4-0314')],
       ['Arena-Hard judge_config.yaml', 'yaml', loadJudgeConfig],
       ['AlpacaEval difficulty CSV', 'csv', readInstructionDifficulty],
-    ] as [string, string, (path: string) => Promise<unknown>][]
+    ] as [string, InputFileKind, (path: string) => Promise<unknown>][]
   ).map(([what, ext, read]): [string, () => Promise<unknown>, RegExp, Row['names']] => [
-    `${what} over ${MAX_INPUT_FILE_BYTES} bytes`,
+    `${what} over ${INPUT_FILE_CAPS[ext]} bytes`,
     () => {
       // Sparse: the size is what the reader sees first, and it must refuse without reading.
       const path = file('[', ext);
-      truncateSync(path, MAX_INPUT_FILE_BYTES + 1);
+      truncateSync(path, INPUT_FILE_CAPS[ext] + 1);
       return read(path);
     },
     new RegExp(
-      `input-\\d+\\.${ext}: ${MAX_INPUT_FILE_BYTES + 1} bytes, over the ${MAX_INPUT_FILE_BYTES} bytes an input file may have`,
+      `input-\\d+\\.${ext}: ${INPUT_FILE_CAPS[ext] + 1} bytes, over the ${INPUT_FILE_CAPS[ext]} bytes a ${ext.toUpperCase()} input file may have`,
     ),
     'file',
   ]),

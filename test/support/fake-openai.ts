@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BatchingFleet, type BatchingSpec, type FleetStats } from './batching-fleet.js';
+import { quotedCredential } from './echo-server.js';
 
 /**
  * An OpenAI-compatible chat server for fault injection and load simulation: it answers arithmetic
@@ -36,6 +37,11 @@ export interface FaultPlan {
   latencyMs?: number;
   /** Answer 401 unless the request carries `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /**
+   * Every reply (HTTP 200) opens with the request's Authorization header quoted in every encoding of
+   * `quotedCredential`, as a server that echoes its request into the completion does.
+   */
+  echoAuthorization?: boolean;
   /**
    * A GPU-bound server (batching-fleet.ts): replies of lognormal length, real-sized text, each after
    * its prefill and decode in a simulated replica. Replicas of one fleet share a `FleetClock`.
@@ -276,7 +282,10 @@ export async function startFakeOpenAI(
         const choices = Array.from({ length: count }, (_, index) => {
           const short = fixed?.text ?? judged?.text ?? answer(body, (body.seed ?? 0) + index);
           const chars = drawn ? drawn.tokens * plan.batching!.charsPerToken : 0;
-          const text = chars > short.length ? FILLER.slice(0, chars - short.length - 1) + ' ' + short : short;
+          const padded =
+            chars > short.length ? FILLER.slice(0, chars - short.length - 1) + ' ' + short : short;
+          const echoed = plan.echoAuthorization && req.headers.authorization;
+          const text = echoed ? `${quotedCredential(echoed)}\n${padded}` : padded;
           const logprobs =
             body.logprobs && judged?.top
               ? {

@@ -142,18 +142,19 @@ test('a shard reads only its slice of a manifest, with file and line in errors',
 });
 
 // What the review found: one 50 MB prompt row took the worker's heap (256 MB) with it on every retry. The
-// row limit is counted as bytes arrive, so a reader on a 64 MB heap refuses a row as large as that heap
-// (the file just under the per-file cap, which would refuse it by size alone), naming the line.
+// row limit is counted as bytes arrive, so a streaming reader on a 64 MB heap (a file with no size cap, as
+// the stage-0 set and the artifacts are) refuses a row as large as that heap, naming the line.
 test('a row as large as the heap is refused with file:line, not read into memory', () => {
   const dir = mkdtempSync(join(tmpdir(), 'evolve-huge-row-'));
   const path = join(dir, 'prompts.jsonl');
   writeFileSync(path, '{"id":"a","prompt":"p"}\n');
   const chunk = 'x'.repeat(2 ** 20);
   appendFileSync(path, '{"id":"b","prompt":"');
-  for (let i = 0; i < 63; i++) appendFileSync(path, chunk); // 63 MiB: under MAX_INPUT_FILE_BYTES
+  for (let i = 0; i < 63; i++) appendFileSync(path, chunk); // 63 MiB
   appendFileSync(path, '"}\n');
-  const reader = `import { readPromptFile } from './storage/benchmarks/loaders.ts';
-    await readPromptFile({ kind: 'file', path: ${JSON.stringify(path)} }).catch((err) => console.log(err.message));`;
+  const reader = `import { readAll } from './storage/jsonl.ts';
+    import { PromptRecordSchema } from './core/records.ts';
+    await readAll(${JSON.stringify(path)}, PromptRecordSchema).catch((err) => console.log(err.message));`;
   const run = spawnSync(
     process.execPath,
     ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', reader],

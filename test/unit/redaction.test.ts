@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { failFastOnBadInput } from '../../activities/index.js';
 import { openAIChat } from '../../activities/inference.js';
-import { redact, secretScrubber } from '../../core/redact.js';
+import { redact, scrubValue, secretScrubber } from '../../core/redact.js';
 import { rewardModelJudge } from '../../activities/judge-reward-model.js';
 import { runHook } from '../../activities/serve-restart.js';
 import { loadAdapter, vllmReplica } from '../../activities/serve-vllm.js';
@@ -179,6 +179,16 @@ test('URL credentials, credential query parameters and bearer tokens are redacte
   // Artifact rows lose only secret values: model text about "Bearer" tokens stays as it was.
   const scrub = secretScrubber({ X_API_KEY: 'sk-0123456789', OTHER: 'sk-0123456789-not-a-secret-name' });
   assert.equal(scrub('Bearer sk-0123456789 and Bearer words'), 'Bearer [redacted] and Bearer words');
+});
+
+test("an activity's result loses only the secrets: its other text stays as it was", async () => {
+  const probe = `Basic arithmetic; ${quotedCredential(`Bearer ${KEY}`)}`;
+  const served = failFastOnBadInput(async () => ({ model: 'm', probe, counts: [1, 2] }));
+  const result = (await served()) as { model: string; probe: string; counts: number[] };
+  assert.ok(!holdsKey(result.probe, KEY), 'a key, in some encoding, is in the result');
+  assert.ok(result.probe.startsWith('Basic arithmetic; you sent Authorization: Bearer [redacted]'));
+  assert.deepEqual({ ...result, probe: '' }, { model: 'm', probe: '', counts: [1, 2] });
+  assert.deepEqual(scrubValue({ [KEY]: [KEY] }), { '[redacted]': ['[redacted]'] });
 });
 
 test("the worker's secret variables are redacted; its Temporal address and namespace are not", () => {
