@@ -377,7 +377,7 @@ async function sharedStageZero(
       dataset,
     );
     say(
-      `stage 0: ${made.triples} demonstrations, ${made.sampledWrong} of them the base model's sampled wrong answers (${made.skipped} problems skipped: dev or test problems), in ${dataset}`,
+      `stage 0: ${made.triples} demonstrations, ${made.sampledWrong} of them the base model's sampled wrong answers, ${made.keeps} keeps of a right answer (${made.skipped} problems skipped: dev or test problems), in ${dataset}`,
     );
   }
   const suffix = evolve.runId.slice('micro-evolve-'.length);

@@ -25,6 +25,13 @@ export const StageZeroSpecSchema = z.strictObject({
   temperature: z.number().min(0),
   maxTokens: z.int().min(1),
   nearMisses: z.int().min(0).describe('per problem, y_l that is y_w with its final number off by a little'),
+  keepRight: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      'per problem, demonstrations whose previous answer is already y_w (c(x, y_w, z) -> y_w): the instruction also asks to repeat a right answer',
+    ),
 });
 export type StageZeroSpec = z.infer<typeof StageZeroSpecSchema>;
 
@@ -35,12 +42,15 @@ export interface Demonstrations {
   sampledWrong: number;
   /** Problems skipped because their text is also a dev or test problem. */
   skipped: number;
+  /** Of the triples, keep demonstrations (y_l = y_w: a right answer repeated). */
+  keeps: number;
 }
 
 /**
  * Writes trainer.sft.dataset for stage 0 (TRL conversational rows {prompt, chosen, rejected}): for each
  * problem, y_w is the short worked answer `a + b = c` and y_l each distinct wrong answer the base model
- * sampled, then `nearMisses` copies of y_w with the final number moved by 1..3 or by 10. Problems whose
+ * sampled, then `nearMisses` copies of y_w with the final number moved by 1..3 or by 10, then `keepRight`
+ * rows whose previous answer is y_w itself (buildSftSet makes c(x, y_w, z) -> y_w of them). Problems whose
  * text is in `exclude` (the dev and test problems) are skipped, so no evaluated problem is trained on.
  */
 export async function writeDemonstrations(
@@ -89,7 +99,7 @@ export async function writeDemonstrations(
       const off = rand() < 0.5 && gold - shift >= 0 ? gold - shift : gold + shift;
       wrong.add(solution.replace(/= \d+$/, `= ${off}`));
     }
-    for (const rejected of wrong)
+    for (const rejected of [...wrong, ...Array<string>(spec.keepRight).fill(solution)])
       rows.push(
         JSON.stringify({
           prompt: directContext(problem),
@@ -100,5 +110,10 @@ export async function writeDemonstrations(
   });
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, rows.join('\n') + '\n');
-  return { triples: rows.length, sampledWrong, skipped: problems.length - kept.length };
+  return {
+    triples: rows.length,
+    sampledWrong,
+    skipped: problems.length - kept.length,
+    keeps: kept.length * spec.keepRight,
+  };
 }

@@ -18,6 +18,7 @@ const spec = {
   temperature: 1,
   maxTokens: 32,
   nearMisses: 1,
+  keepRight: 0,
 };
 
 test("stage 0's demonstrations: y_w the short worked answer, y_l the sampled wrong answers and a near-miss", async (t) => {
@@ -70,4 +71,19 @@ test('maxWrong caps the sampled wrong answers kept per problem (0: near-misses o
   assert.equal(made.sampledWrong, 0);
   assert.equal(made.triples, spec.count * spec.nearMisses);
   assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, made.triples);
+});
+
+test('keepRight adds demonstrations whose previous answer is already right (y_l = y_w)', async (t) => {
+  const server = await startFakeOpenAI();
+  t.after(() => server.close());
+  const out = join(scratchDir('evolve-stage0-', t), 'demos.jsonl');
+  const endpoint = { ...demoConfig().policy.endpoint, baseUrl: server.baseUrl };
+  const made = await writeDemonstrations({ ...spec, keepRight: 1 }, ASK, endpoint, 'base', new Set(), out);
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { chosen: { content: string }[]; rejected: { content: string }[] });
+  assert.equal(made.keeps, spec.count);
+  assert.equal(rows.filter((r) => r.rejected[0]!.content === r.chosen[0]!.content).length, spec.count);
+  assert.equal(made.triples, made.sampledWrong + spec.count * (spec.nearMisses + 1));
 });
