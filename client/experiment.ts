@@ -487,8 +487,8 @@ export function parseExperimentArgs(argv: string[], now = new Date()): Experimen
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(stamp))
     throw new ConfigError(`--stamp ${stamp}: lower-case letters, digits and "-" (max 31)`);
   const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
-  if (iterations !== undefined && !(Number.isInteger(iterations) && iterations >= 1 && iterations <= 100))
-    throw new UsageError(`--iterations ${values.iterations}: expected a whole number from 1 to 100`);
+  if (iterations !== undefined && !(Number.isInteger(iterations) && iterations >= 0 && iterations <= 100))
+    throw new UsageError(`--iterations ${values.iterations}: expected a whole number from 0 to 100`);
   return {
     ...(iterations !== undefined && { iterations }),
     smoke: values.smoke,

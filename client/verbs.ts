@@ -179,7 +179,7 @@ export const VERBS = {
       iterations: {
         type: 'string',
         value: 'N',
-        help: "micro: the arms' iterations instead of the configs' (a dev run's go/no-go needs only 1)",
+        help: "micro: the arms' iterations instead of the configs' (0: stage 0 and pi_1's evaluation only)",
       },
     },
     about:

@@ -95,10 +95,10 @@ test('arguments: micro is required, the split is checked, the stamp names the ru
   assert.equal(parsed.iterations, undefined, "the configs' iterations unless --iterations");
   const short = parseExperimentArgs(['micro', '--split', 'dev', '--iterations', '1']);
   assert.equal(armConfig('evolve', { ...options, ...short }, servers).iterations, 1);
-  for (const bad of ['0', '1.5', 'x'])
+  for (const bad of ['101', '1.5', 'x'])
     assert.throws(
       () => parseExperimentArgs(['micro', '--iterations', bad]),
-      new RegExp(`--iterations ${bad}: expected a whole number from 1 to 100`),
+      new RegExp(`--iterations ${bad}: expected a whole number from 0 to 100`),
     );
 });
 
