@@ -10,7 +10,7 @@ import type { LoadPromptsInput, ValidatedConfig } from '../core/steps.js';
 import { DataError, exists, writeAtomic } from '../storage/files.js';
 import { readManifest } from '../storage/manifests.js';
 import { writingJsonl } from '../storage/jsonl-writer.js';
-import { readPromptFile } from '../storage/benchmarks/loaders.js';
+import { streamPromptFile } from '../storage/benchmarks/loaders.js';
 import { checkPromptPools } from '../storage/prompt-pools.js';
 
 export function configHash(value: unknown): string {
@@ -55,7 +55,11 @@ export async function validateConfig(
   return { config, configHash: hash };
 }
 
-/** A source's prompts: generated (seeded by the iteration for fresh ones) or read, then sliced per iteration. */
+/**
+ * A source's prompts: generated (seeded by the iteration for fresh ones) or read, then sliced per
+ * iteration. A file is streamed, never held: a slice counts the pool in a first pass and keeps only its
+ * own rows in a second, so memory grows with perIteration, not with the file.
+ */
 async function* sourcePrompts(
   source: PromptSource,
   seedOffset: number,
@@ -66,25 +70,32 @@ async function* sourcePrompts(
     yield* arithmeticStream(source.count, source.seed + seedOffset, source.maxOperand, 'arith', source.ask);
     return;
   }
-  const pool = await readPromptFile(source);
   if (source.perIteration === undefined) {
-    yield* pool;
+    yield* streamPromptFile(source);
     return;
   }
+  let poolSize = 0;
+  const counted = streamPromptFile(source);
+  while (!(await counted.next()).done) poolSize++;
   const seed = source.seed ?? 0;
   let slice;
   try {
-    slice = iterationSlice(pool, { perIteration: source.perIteration, seed }, iteration);
+    slice = iterationSlice(poolSize, { perIteration: source.perIteration, seed }, iteration);
   } catch (err) {
     throw new DataError(`${source.path}: iteration ${iteration}: ${(err as Error).message}`);
   }
-  Object.assign(stats, {
-    poolSize: pool.length,
-    sliceStart: slice.start,
-    sliceEnd: slice.end,
-    sliceSeed: seed,
-  });
-  yield* slice.rows;
+  Object.assign(stats, { poolSize, sliceStart: slice.start, sliceEnd: slice.end, sliceSeed: seed });
+  // Row number -> its place in the slice, which is in shuffled order.
+  const place = new Map(slice.rows.map((row, i) => [row, i]));
+  const rows: PromptRecord[] = [];
+  let row = 0;
+  for await (const p of streamPromptFile(source)) {
+    const i = place.get(row++);
+    if (i !== undefined) rows[i] = p;
+  }
+  if (row !== poolSize)
+    throw new DataError(`${source.path}: had ${poolSize} prompts, then ${row}: it changed while it was read`);
+  yield* rows;
 }
 
 /** The normalised texts of every prompt of `sources` (the evaluation prompts and suites). */

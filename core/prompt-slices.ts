@@ -20,21 +20,23 @@ export function poolShortfall(pool: number, perIteration: number, iterations: nu
 }
 
 /**
- * Iteration t's fresh prompts (t >= 1): rows [(t-1) * perIteration, t * perIteration) of the pool in its
- * seeded shuffle, so the slices of different iterations never share a row and a resumed run gets the
- * same ones.
+ * Iteration t's fresh prompts (t >= 1): the row numbers [(t-1) * perIteration, t * perIteration) of a
+ * pool of `poolSize` rows in its seeded shuffle, so the slices of different iterations never share a row
+ * and a resumed run gets the same ones. Row numbers, not rows: a pool file is read as a stream, so it is
+ * counted first and then only these rows are kept (the shuffle depends on the pool's size alone).
  */
-export function iterationSlice<T>(
-  pool: readonly T[],
+export function iterationSlice(
+  poolSize: number,
   { perIteration, seed }: { perIteration: number; seed: number },
   iteration: number,
-): { rows: T[]; start: number; end: number } {
-  const shortfall = poolShortfall(pool.length, perIteration, iteration);
+): { rows: number[]; start: number; end: number } {
+  const shortfall = poolShortfall(poolSize, perIteration, iteration);
   if (iteration < 1 || shortfall)
     throw new RangeError(shortfall ?? `no prompt slice for iteration ${iteration}`);
   const start = (iteration - 1) * perIteration;
   const end = start + perIteration;
-  return { rows: seededShuffle(pool, seed).slice(start, end), start, end };
+  const rowNumbers = Array.from({ length: poolSize }, (_, i) => i);
+  return { rows: seededShuffle(rowNumbers, seed).slice(start, end), start, end };
 }
 
 /** The text two prompts are compared by for decontamination: lower-case, whitespace collapsed. */

@@ -11,11 +11,11 @@ export class DataError extends Error {
  * Largest user-supplied input file a reader holds in memory, by how it is read (docs/security.md). A
  * reader must survive the worst file under its cap on a 64 MB heap (test/unit/input-heap.test.ts), so
  * each cap is what its parse allows there, measured: JSONL rows are parsed as they stream and only the
- * rows are kept (8 MiB of 50-byte rows: 34 MB; 16 MiB ran out); a JSON array is held as text and parsed
- * whole (8 MiB: 56 MB); a CSV row becomes several objects (512 KiB: 32 MB); a YAML document's nodes take
- * some 250 times its text (64 KiB: 38 MB). The official files are far below: AlpacaEval's 805
- * instructions with outputs and Arena-Hard's 500 answers are a few MB, df_gamed.csv 100 KB, a judge
- * config 1 KB.
+ * rows are kept (8 MiB of 50-byte rows: 34 MB; 16 MiB ran out; a JSONL prompt file is only streamed, so
+ * it has none); a JSON array is held as text and parsed whole (8 MiB: 56 MB); a CSV row becomes several
+ * objects (512 KiB: 32 MB); a YAML document's nodes take some 250 times its text (64 KiB: 38 MB). The
+ * official files are far below: AlpacaEval's 805 instructions with outputs and Arena-Hard's 500 answers
+ * are a few MB, df_gamed.csv 100 KB, a judge config 1 KB.
  */
 export const INPUT_FILE_CAPS = {
   jsonl: 8 * 2 ** 20,

@@ -47,11 +47,16 @@ export async function* readJsonlAt<T>(
   source.once('error', (err) => input.destroy(err)); // a missing file or a directory fails the loop below
   const lines = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
-  for await (const line of lines) {
-    lineNo++;
-    if (line.trim() === '') continue;
-    const where = `${path}:${lineNo}`;
-    yield { row: parseRow(line, schema, where), where };
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      const where = `${path}:${lineNo}`;
+      yield { row: parseRow(line, schema, where), where };
+    }
+  } finally {
+    // A reader that stops early (a bad row downstream) closes the file now, not when it is collected.
+    source.destroy();
   }
 }
 

@@ -2,7 +2,7 @@ import { loadAnnotator, loadJudgeConfig } from './benchmarks/official-configs.js
 import { ConfigError, type PromptSource, type RunConfig } from '../core/config.js';
 import { poolShortfall } from '../core/prompt-slices.js';
 import { PreferenceRowSchema } from '../core/records.js';
-import { readPromptFile, readReferenceAnswers } from './benchmarks/loaders.js';
+import { readReferenceAnswers, streamPromptFile } from './benchmarks/loaders.js';
 import { readInstructionDifficulty } from './benchmarks/official-results.js';
 import { DataError, exists } from './files.js';
 import { readJsonl } from './jsonl.js';
@@ -39,7 +39,7 @@ export async function promptPoolProblems(
       onAbsent(`${key}.path: ${source.path} is not on this machine: ${what} is checked when the run starts`);
       continue;
     }
-    const pool = await readPromptFile(source).catch((err: unknown) => {
+    const pool = await tallyPrompts(source).catch((err: unknown) => {
       problems.push(`  ${key}.path: ${(err as Error).message}`);
       return null;
     });
@@ -47,7 +47,7 @@ export async function promptPoolProblems(
     const shortfall =
       use === 'train' &&
       source.perIteration !== undefined &&
-      poolShortfall(pool.length, source.perIteration, config.iterations);
+      poolShortfall(pool.size, source.perIteration, config.iterations);
     if (shortfall) problems.push(`  ${key}.perIteration: ${source.path}: ${shortfall}`);
     if (use === 'evaluate' && !config.evaluation.judgeAccuracy)
       problems.push(...ungraded(key, source.path, pool));
@@ -63,6 +63,24 @@ export async function promptPoolProblems(
     });
   }
   return problems;
+}
+
+/** What the checks keep of a prompt file, streamed as the run reads it: its size, prompts without answers. */
+interface PromptTally {
+  size: number;
+  missing: number;
+  firstMissing?: string;
+}
+
+async function tallyPrompts(source: Extract<PromptSource, { kind: 'file' }>): Promise<PromptTally> {
+  const tally: PromptTally = { size: 0, missing: 0 };
+  for await (const p of streamPromptFile(source)) {
+    tally.size++;
+    if (p.answer !== undefined) continue;
+    tally.missing++;
+    tally.firstMissing ??= p.id;
+  }
+  return tally;
 }
 
 /** Reads every row of a stage-0 preference set (streamed: it may be large); an empty one is refused. */
@@ -94,11 +112,7 @@ function namedFiles(config: RunConfig): NamedFile[] {
       if (suite.judge.annotator) files.push([`${key}.judge.annotator`, suite.judge.annotator, loadAnnotator]);
     } else if (suite.kind === 'arena-hard') {
       files.push(
-        [
-          `${key}.prompts`,
-          suite.prompts,
-          (path) => readPromptFile({ kind: 'file', path, format: suite.kind }),
-        ],
+        [`${key}.prompts`, suite.prompts, (path) => tallyPrompts({ kind: 'file', path, format: suite.kind })],
         [
           `${key}.baseline`,
           suite.baseline,
@@ -116,11 +130,10 @@ function namedFiles(config: RunConfig): NamedFile[] {
  * answer means: on a prompt without one, a judge's top score would pass for "correct". Such evaluation
  * prompts are refused unless `evaluation.judgeAccuracy` says that is what is wanted.
  */
-function ungraded(key: string, path: string, rows: { id: string; answer?: unknown }[]): string[] {
-  const missing = rows.filter((p) => p.answer === undefined);
-  if (missing.length === 0) return [];
+function ungraded(key: string, path: string, { size, missing, firstMissing }: PromptTally): string[] {
+  if (missing === 0) return [];
   return [
-    `  ${key}: ${path}: ${missing.length} of ${rows.length} prompts have no gold answer (first: id "${missing[0]!.id}"); ` +
+    `  ${key}: ${path}: ${missing} of ${size} prompts have no gold answer (first: id "${firstMissing}"); ` +
       "accuracy needs gold answers: add them, or set evaluation.judgeAccuracy: true to count the judge's top score as correct",
   ];
 }

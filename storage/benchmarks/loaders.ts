@@ -8,7 +8,7 @@ import type { PromptFileFormat, PromptSource } from '../../core/config.js';
 import { PromptRecordSchema, type PromptRecord } from '../../core/records.js';
 import { fnv1a64 } from '../../core/templates.js';
 import { DataError } from '../files.js';
-import { readInputRows } from '../jsonl.js';
+import { readInputRows, readJsonl } from '../jsonl.js';
 import { readJsonArray } from './json-array.js';
 
 const text = z.string().min(1);
@@ -44,26 +44,34 @@ const jsonlSchemas: Record<Exclude<PromptFileFormat, 'alpaca-eval'>, z.ZodType<P
   'arena-hard': ArenaHardQuestion,
 };
 
-async function readRecords(path: string, format: PromptFileFormat): Promise<PromptRecord[]> {
-  if (format !== 'alpaca-eval') return readInputRows(path, jsonlSchemas[format]);
+/**
+ * A prompt file's records in order, streamed: a JSONL file row by row (only the row cap applies, so a
+ * training set of any size passes through a small heap); AlpacaEval's JSON array is parsed whole (capped).
+ */
+async function* records(path: string, format: PromptFileFormat): AsyncGenerator<PromptRecord> {
+  if (format !== 'alpaca-eval') return yield* readJsonl(path, jsonlSchemas[format]);
   // AlpacaEval has no ids: the position in its fixed 805-instruction list is the id.
-  const rows = await readJsonArray(path, AlpacaEvalInstruction);
-  return rows.map((r, i) => ({ id: `alpaca-eval-${i}`, prompt: r.instruction }));
+  for (const [i, r] of (await readJsonArray(path, AlpacaEvalInstruction)).entries())
+    yield { id: `alpaca-eval-${i}`, prompt: r.instruction };
 }
 
-/** The prompts of a `file` source, in its format, cut to `limit`. */
-export async function readPromptFile(
+/** The prompts of a `file` source, in its format, cut to `limit`, streamed (see `records`). */
+export async function* streamPromptFile(
   source: Extract<PromptSource, { kind: 'file' }>,
-): Promise<PromptRecord[]> {
-  const rows = await readRecords(source.path, source.format ?? 'evolve').catch((err: unknown) => {
+): AsyncGenerator<PromptRecord> {
+  const limit = source.limit ?? Infinity;
+  let read = 0;
+  try {
+    // Rows past `limit` are still read: a malformed file is refused whatever the limit.
+    for await (const row of records(source.path, source.format ?? 'evolve')) if (read++ < limit) yield row;
+  } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new DataError(`prompt file not found: ${source.path}`);
     // Retrying will not make a directory a file: bad data, failed at once.
     if (code === 'EISDIR' || code === 'EACCES' || code === 'ENOTDIR')
       throw new DataError(`prompt file ${source.path} cannot be read: ${(err as Error).message}`);
     throw err;
-  });
-  return rows.slice(0, source.limit ?? rows.length);
+  }
 }
 
 const ArenaHardAnswer = z.union([

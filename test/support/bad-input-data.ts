@@ -5,10 +5,10 @@ import { mkdirSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DataError, INPUT_FILE_CAPS, type InputFileKind } from '../../storage/files.js';
-import { MAX_ROW_BYTES, readAll } from '../../storage/jsonl.js';
-import { PromptRecordSchema } from '../../core/records.js';
+import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
 import { loadJudgeConfig } from '../../storage/benchmarks/official-configs.js';
-import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
+import { readArenaHardAnswers } from '../../storage/benchmarks/loaders.js';
+import { readPromptFile } from './prompt-file.js';
 import {
   readAlpacaAnnotations,
   readArenaHardJudgments,
@@ -102,18 +102,15 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
   ],
   [
     // A file whose rows are all kept is refused by its size first (below): the row cap is what a streamed
-    // file (the stage-0 set, an artifact) has.
-    `a row over ${MAX_ROW_BYTES} bytes in a streamed file (line 2)`,
-    () =>
-      readAll(
-        file(`{"id":"a","prompt":"p"}\n{"id":"b","prompt":"${'x'.repeat(MAX_ROW_BYTES)}"}\n`, 'jsonl'),
-        PromptRecordSchema,
-      ),
+    // file (a JSONL prompt file, the stage-0 set, an artifact) has.
+    `a row over ${MAX_ROW_BYTES} bytes in a streamed prompt file (line 2)`,
+    prompt('evolve', `{"id":"a","prompt":"p"}\n{"id":"b","prompt":"${'x'.repeat(MAX_ROW_BYTES)}"}\n`),
     /input-\d+\.jsonl:2: a row longer than \d+ bytes/,
     'file:line',
   ],
   // Issue 29: memory is bounded per file. Every reader that holds a user-supplied file whole (a JSON array,
   // YAML, CSV, or all the rows of a JSONL file) refuses one over its kind's cap by its size, before reading it.
+  // JSONL prompt files (evolve, gsm8k, math, Arena-Hard questions) stream: no file cap (input-heap.test.ts).
   ...(
     [
       [
@@ -122,12 +119,6 @@ const dataFiles: [string, () => Promise<unknown>, RegExp, Row['names']][] = [
         (path) => readPromptFile({ kind: 'file', path, format: 'alpaca-eval' }),
       ],
       ['AlpacaEval annotations', 'json', readAlpacaAnnotations],
-      ['JSONL prompt file', 'jsonl', (path) => readPromptFile({ kind: 'file', path })],
-      [
-        'Arena-Hard questions',
-        'jsonl',
-        (path) => readPromptFile({ kind: 'file', path, format: 'arena-hard' }),
-      ],
       ['Arena-Hard baseline answers', 'jsonl', readArenaHardAnswers],
       ['Arena-Hard judgments', 'jsonl', (path) => readArenaHardJudgments([path], 'gpt-4-0314')],
       ['Arena-Hard judge_config.yaml', 'yaml', loadJudgeConfig],

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { DataError } from '../../storage/files.js';
 import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { exportEvaluation } from '../../storage/benchmarks/exporters.js';
-import { readArenaHardAnswers, readPromptFile } from '../../storage/benchmarks/loaders.js';
+import { readArenaHardAnswers } from '../../storage/benchmarks/loaders.js';
+import { readPromptFile } from '../support/prompt-file.js';
 import {
   readAlpacaAnnotations,
   readArenaHardJudgments,

@@ -10,6 +10,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { iterationSlice } from '../../core/prompt-slices.js';
 import { INPUT_FILE_CAPS, type InputFileKind } from '../../storage/files.js';
 import { MAX_ROW_BYTES } from '../../storage/jsonl.js';
 
@@ -34,7 +35,7 @@ function write(name: string, bytes: number, head: string, item: (i: number) => s
 /** Runs `call` (an expression over `path` and the readers) on a 64 MB heap: what it read, or its refusal. */
 function onSmallHeap(call: string, path: string): string {
   const script = `
-    import { readPromptFile } from './storage/benchmarks/loaders.ts';
+    import { readArenaHardAnswers, streamPromptFile } from './storage/benchmarks/loaders.ts';
     import { loadJudgeConfig } from './storage/benchmarks/official-configs.ts';
     import { readArenaHardJudgments, readInstructionDifficulty } from './storage/benchmarks/official-results.ts';
     import { readJsonl } from './storage/jsonl.ts';
@@ -56,25 +57,28 @@ function onSmallHeap(call: string, path: string): string {
 
 const judgeConfig = readFileSync('test/fixtures/official-judges/arena-hard/judge_config.yaml', 'utf8');
 
+/** An Arena-Hard baseline answer row (a JSONL file held whole). */
+const answer = (i: number, content: string) =>
+  `{"uid":"q${i}","model":"m","messages":[{"role":"assistant","content":"${content}"}]}\n`;
+
 /** Each reader, its cap, and the file that costs it the most memory per byte (many small items). */
 const readers: [string, InputFileKind, string, (name: string, bytes: number) => string][] = [
   [
-    'JSONL prompt file, small rows',
+    'Arena-Hard baseline answers, small rows',
     'jsonl',
-    `readPromptFile({ kind: 'file', path })`,
-    (name, bytes) => write(name, bytes, '', (i) => `{"id":"p${i}","prompt":"What is ${i} + ${i}?"}\n`),
+    `readArenaHardAnswers(path)`,
+    (name, bytes) => write(name, bytes, '', (i) => answer(i, `${i}`)),
   ],
   [
-    'JSONL prompt file, rows just under the row cap',
+    'Arena-Hard baseline answers, rows just under the row cap',
     'jsonl',
-    `readPromptFile({ kind: 'file', path })`,
-    (name, bytes) =>
-      write(name, bytes, '', (i) => `{"id":"p${i}","prompt":"${'x'.repeat(MAX_ROW_BYTES - 40)}"}\n`),
+    `readArenaHardAnswers(path)`,
+    (name, bytes) => write(name, bytes, '', (i) => answer(i, 'x'.repeat(MAX_ROW_BYTES - 80))),
   ],
   [
     'AlpacaEval JSON array',
     'json',
-    `readPromptFile({ kind: 'file', path, format: 'alpaca-eval' })`,
+    `count(streamPromptFile({ kind: 'file', path, format: 'alpaca-eval' }))`,
     (name, bytes) =>
       write(name, bytes, '[', (i) => `${i ? ',' : ''}\n {"instruction":"Say ${i} things."}`, '\n]'),
   ],
@@ -140,5 +144,54 @@ test('a streamed file (the stage-0 preference set) has no size cap: rows just un
   assert.equal(
     onSmallHeap(streamed, longer),
     `DataError: ${longer}:2: a row longer than ${MAX_ROW_BYTES} bytes; rows are limited to that`,
+  );
+});
+
+test('a training prompt file of 100 MB streams on a 64 MB heap into its prompts.jsonl: every row, or the slice of perIteration', () => {
+  // The paper's training sets: tens of thousands of prompts of about 1 KB each.
+  const text = 'Explain, step by step, '.repeat(44);
+  const path = write('train.jsonl', 100 * 2 ** 20, '', (i) => `{"id":"p${i}","prompt":"${text}${i}?"}\n`);
+  const rows = readFileSync(path, 'utf8').split('\n').length - 1;
+  const load = (name: string, source: object) => {
+    const script = `
+      import { loadPrompts } from './activities/prompts.ts';
+      const scope = { runId: 'r', iteration: 2, dir: ${JSON.stringify(join(dir, name))}, indexes: [] };
+      const source = { kind: 'file', path: ${JSON.stringify(path)}, ...${JSON.stringify(source)} };
+      const { rows, stats } = await loadPrompts({ scope, sources: [source], seedOffset: 2 });
+      console.log(JSON.stringify({ rows, stats }));`;
+    const run = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    assert.equal(run.status, 0, `loadPrompts died on ${path}:\n${run.stderr.slice(-2000)}`);
+    const ids = readFileSync(join(dir, name, 'prompts.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    return { ...(JSON.parse(run.stdout) as { rows: number; stats: Record<string, number> }), ids };
+  };
+
+  const all = load('all', {});
+  assert.equal(all.rows, rows);
+  assert.deepEqual(
+    all.ids,
+    Array.from({ length: rows }, (_, i) => `p${i}`),
+    'every row, in file order',
+  );
+
+  const sliced = load('slice', { perIteration: 1000, seed: 9 });
+  const expected = iterationSlice(rows, { perIteration: 1000, seed: 9 }, 2);
+  assert.deepEqual(sliced.stats, {
+    withAnswer: 0,
+    poolSize: rows,
+    sliceStart: 1000,
+    sliceEnd: 2000,
+    sliceSeed: 9,
+  });
+  assert.deepEqual(
+    sliced.ids,
+    expected.rows.map((row) => `p${row}`),
+    "iteration 2's rows of the seeded shuffle, in its order",
   );
 });

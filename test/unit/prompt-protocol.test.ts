@@ -41,21 +41,25 @@ const load = (dir: string, iteration: number, sources: PromptSource[], exclude?:
 
 test('per-iteration slices of a seeded shuffle are disjoint, cover iterations x perIteration rows, and are stable', () => {
   const rows = Array.from({ length: 50 }, (_, i) => i);
-  const slices = [1, 2, 3].map((t) => iterationSlice(rows, { perIteration: 15, seed: 7 }, t).rows);
+  const slices = [1, 2, 3].map((t) => iterationSlice(rows.length, { perIteration: 15, seed: 7 }, t).rows);
   assert.deepEqual(
     slices.map((s) => s.length),
     [15, 15, 15],
   );
   assert.equal(new Set(slices.flat()).size, 45, 'no row is in two iterations');
   assert.deepEqual(
-    [1, 2, 3].map((t) => iterationSlice(rows, { perIteration: 15, seed: 7 }, t).rows),
+    [1, 2, 3].map((t) => iterationSlice(rows.length, { perIteration: 15, seed: 7 }, t).rows),
     slices,
     'the same seed gives the same slices',
   );
-  assert.notDeepEqual(iterationSlice(rows, { perIteration: 15, seed: 8 }, 1).rows, slices[0], 'seed matters');
+  assert.notDeepEqual(
+    iterationSlice(rows.length, { perIteration: 15, seed: 8 }, 1).rows,
+    slices[0],
+    'seed matters',
+  );
   assert.notDeepEqual(slices[0], rows.slice(0, 15), 'shuffled, not the first rows');
   assert.throws(
-    () => iterationSlice(rows, { perIteration: 15, seed: 7 }, 4),
+    () => iterationSlice(rows.length, { perIteration: 15, seed: 7 }, 4),
     /50 prompts are too few for 4 iteration\(s\) x perIteration 15 = 60 disjoint prompts/,
   );
 });
