@@ -41,6 +41,33 @@ export default tseslint.config(
       ],
     },
   },
+  // Layers: core < storage < activities, trainers, report, codec < workers, client. Nothing imports upward.
+  ...[
+    { files: ['activities/**/*.ts'], upward: ['**/client/*', '**/workers/*'] },
+    {
+      files: ['storage/**/*.ts', 'trainers/**/*.ts', 'report/**/*.ts', 'codec/**/*.ts'],
+      upward: ['**/client/*', '**/workers/*', '**/activities/*'],
+    },
+    // Activities run in the worker: the CLI imports their types only.
+    { files: ['client/**/*.ts'], upward: ['**/activities/*'] },
+  ].map(({ files, upward }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: upward,
+              importNamePattern: '^(?!type)',
+              allowTypeImports: true,
+              message: 'An upward import: move what both sides need to a layer below them.',
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     files: ['workflows/**/*.ts', 'core/**/*.ts'],
     rules: {
