@@ -118,9 +118,8 @@ test(
       entrypointResources: { [head.second.resource]: 1 },
     });
     const input = (jobKey: string) => submitInput(dir, pairs, config, jobKey);
-    const first = new MockActivityEnvironment();
     const job = await runIn(
-      first,
+      new MockActivityEnvironment(),
       createTrainingActivities({ pollMs: 500 }).submitTraining,
       input(`ray-train-${process.pid}`),
     );

@@ -47,14 +47,12 @@ function startNode(ray: string, tempDir: string, args: string[], ports: Record<s
   // A loaded 2-core machine starts the dashboard agent slowly: give it longer than Ray's 30 s default.
   const node = spawn(ray, all, {
     detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: 'ignore',
     env: { ...process.env, RAY_agent_register_timeout_ms: '180000' },
   });
-  let stderr = ''; // its tail, for the error when it exits early
-  node.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   return {
     /** Why it is gone, or null while it runs. */
-    exit: () => (node.exitCode === null ? null : `exited with ${node.exitCode}: ${stderr}`),
+    exit: () => (node.exitCode === null ? null : `exited with ${node.exitCode}`),
     stop: async () => {
       for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
         try {
