@@ -25,6 +25,7 @@ interface RayJob {
   runtime_env?: Record<string, unknown>;
   entrypoint_num_cpus?: number;
   entrypoint_num_gpus?: number;
+  entrypoint_resources?: Record<string, number>;
   metadata?: Record<string, string>;
 }
 
@@ -84,6 +85,7 @@ export function rayBackend(trainer: RayTrainer, stopTimeoutMs = 60_000): Trainin
         runtime_env: { ...runtimeEnv, env_vars: { ...spec.env, ...runtimeEnv.env_vars } },
         entrypoint_num_cpus: trainer.numCpus,
         entrypoint_num_gpus: trainer.numGpus,
+        entrypoint_resources: trainer.entrypointResources,
         metadata: { jobKey: spec.jobKey, jobDir: spec.jobDir },
       });
     },
@@ -108,6 +110,7 @@ export function rayBackend(trainer: RayTrainer, stopTimeoutMs = 60_000): Trainin
         runtime_env: last.runtime_env ?? {},
         entrypoint_num_cpus: last.entrypoint_num_cpus ?? trainer.numCpus,
         entrypoint_num_gpus: last.entrypoint_num_gpus ?? trainer.numGpus,
+        entrypoint_resources: last.entrypoint_resources ?? trainer.entrypointResources,
         metadata: { ...last.metadata, attempt: String(all.length + 1) },
       });
       return {

@@ -153,6 +153,22 @@ const RayTrainer = z.strictObject({
     .describe('Ray runtime_env of the job (no secrets: it is workflow input)'),
   numGpus: z.number().min(0).max(1024).default(0).describe('entrypoint_num_gpus'),
   numCpus: z.number().min(0).max(4096).default(1).describe('entrypoint_num_cpus'),
+  entrypointResources: z
+    .record(z.string(), z.number().min(0))
+    .superRefine((resources, ctx) => {
+      // Ray takes CPUs and GPUs only from their own fields and refuses them here.
+      for (const name of ['CPU', 'GPU'])
+        if (name in resources)
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'set CPUs and GPUs with numCpus and numGpus',
+          });
+    })
+    .default({})
+    .describe(
+      'entrypoint_resources: custom resources of the job, e.g. `{"trainer": 1}` to place it on the nodes started with `--resources \'{"trainer": 1}\'`',
+    ),
   outageBudgetHours: backendOutageBudget,
   ...recipe,
 });

@@ -12,16 +12,29 @@ import type { RayTrainer } from '../../core/config.js';
 import { pythonBin, rayBin } from '../support/paths.js';
 import { processesWith } from '../support/processes.js';
 import { until } from '../support/until.js';
-import { startRayHead, type RayHead } from '../support/ray-head.js';
+import { startRayCluster, type RayCluster } from '../support/ray-cluster.js';
 import { runIn, submitInput, trainer, writePairs } from '../support/training.js';
 
-// A real Ray head (the PyPI `ray` package) on loopback: jobs go through its Jobs REST API.
+// A real two-node Ray cluster (the PyPI `ray` package) on loopback, one for the file: jobs go through
+// the head's Jobs REST API.
 const skip = existsSync(rayBin) ? false : `${rayBin} is missing: run \`npm run bootstrap\``;
-let head: RayHead;
+let head: RayCluster;
 before(async () => {
-  if (!skip) head = await startRayHead(rayBin);
+  if (!skip) head = await startRayCluster(rayBin);
 });
 after(async () => head?.stop());
+
+/** The head's record of a submission: its status and the node its driver (the entrypoint) runs on. */
+const rayJob = async (id: string) =>
+  JSON.parse((await send(`${head.address}/api/jobs/${id}`)).text) as {
+    status: string;
+    driver_node_id?: string;
+  };
+
+const submissionIds = async () =>
+  (JSON.parse((await send(`${head.address}/api/jobs/`)).text) as { submission_id: string }[]).map(
+    (j) => j.submission_id,
+  );
 
 const rayTrainer = (extra: Record<string, unknown> = {}) =>
   trainer({ backend: 'ray', address: head.address, python: pythonBin, ...extra }) as RayTrainer;
@@ -40,8 +53,7 @@ test(
     const sleeper = `import time; print("${marker} up", flush=True); time.sleep(600)`;
     await backend.submit({ ...job, command: [pythonBin, '-c', sleeper], env: {} });
     await backend.submit({ ...job, command: [pythonBin, '-c', 'print("second")'], env: {} });
-    const jobs = JSON.parse((await send(`${head.address}/api/jobs/`)).text) as { submission_id: string }[];
-    assert.equal(jobs.filter((j) => j.submission_id === marker).length, 1);
+    assert.equal((await submissionIds()).filter((id) => id === marker).length, 1);
     await until('the job to log', async () => (await backend.logs(job)).includes(`${marker} up`));
     assert.equal((await backend.find(job))?.state, 'running');
     assert.ok(processesWith(`${marker} up`).length > 0, 'the entrypoint runs on this machine');
@@ -80,8 +92,7 @@ test(
       seen.some((s) => s.includes(`resubmitted as ${submissionId(job.jobKey, 2)}`)),
       seen.join('\n'),
     );
-    const jobs = JSON.parse((await send(`${head.address}/api/jobs/`)).text) as { submission_id: string }[];
-    const ids = jobs.map((j) => j.submission_id).filter((id) => id.startsWith(job.jobKey));
+    const ids = (await submissionIds()).filter((id) => id.startsWith(job.jobKey));
     assert.deepEqual(ids.sort(), [job.jobKey, `${job.jobKey}-attempt2`]);
     const logs = await backend.logs(job);
     const lines = logs.split('\n');
@@ -95,32 +106,51 @@ test(
   },
 );
 
-test('real trl dpo runs as a Ray job and registers its checkpoint', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'evolve-ray-train-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
-  const pairs = await writePairs(dir, 2);
-  const config = rayTrainer({ runtimeEnv: { env_vars: { HF_HUB_OFFLINE: '1', OMP_NUM_THREADS: '1' } } });
-  const activities = createTrainingActivities({ pollMs: 500 });
-  const env = new MockActivityEnvironment();
-  const heartbeats: { lastStatus: string; backend: string }[] = [];
-  env.on('heartbeat', (d: { lastStatus: string; backend: string }) => heartbeats.push(d));
-  const job = await runIn(
-    env,
-    activities.submitTraining,
-    submitInput(dir, pairs, config, `ray-train-${process.pid}`),
-  );
-  // Idempotent: the same key submits nothing new.
-  assert.deepEqual(
-    await runIn(env, activities.submitTraining, submitInput(dir, pairs, config, job.jobKey)),
-    job,
-  );
-  const checkpoint = await runIn(env, activities.awaitTraining, job);
-  assert.ok(existsSync(join(checkpoint.path, 'config.json')));
-  assert.ok(heartbeats.some((h) => h.backend === 'ray' && ['pending', 'running'].includes(h.lastStatus)));
-  const manifest = CheckpointManifestSchema.parse(JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')));
-  assert.equal(manifest.trainer.backend, 'ray');
-  assert.equal(manifest.data.sha256, pairs.sha256);
-  assert.equal(manifest.versions.trl, '1.16.0');
-  assert.ok(Number.isFinite(manifest.metrics.train_loss));
-  assert.ok(existsSync(join(job.jobDir, 'train.log')), 'the Ray job log is kept next to the checkpoint');
-});
+test(
+  'real trl dpo placed on the second node survives a worker restart, is submitted once and registers its checkpoint',
+  { skip },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'evolve-ray-train-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true })); // checkpoints are GBs
+    const pairs = await writePairs(dir, 2);
+    const config = rayTrainer({
+      runtimeEnv: { env_vars: { HF_HUB_OFFLINE: '1', OMP_NUM_THREADS: '1' } },
+      entrypointResources: { [head.second.resource]: 1 },
+    });
+    const input = (jobKey: string) => submitInput(dir, pairs, config, jobKey);
+    const job = await runIn(
+      new MockActivityEnvironment(),
+      createTrainingActivities({ pollMs: 500 }).submitTraining,
+      input(`ray-train-${process.pid}`),
+    );
+    await until(
+      'the job to run on the second node',
+      async () => {
+        const { status, driver_node_id } = await rayJob(job.jobKey);
+        return status === 'RUNNING' && driver_node_id === head.second.nodeId;
+      },
+      120_000,
+    );
+    // The worker is gone: a new one runs the activities afresh, as Temporal retries them, with the same key.
+    const restarted = createTrainingActivities({ pollMs: 500 });
+    const env = new MockActivityEnvironment();
+    const heartbeats: { lastStatus: string; backend: string }[] = [];
+    env.on('heartbeat', (d: { lastStatus: string; backend: string }) => heartbeats.push(d));
+    assert.deepEqual(await runIn(env, restarted.submitTraining, input(job.jobKey)), job);
+    const checkpoint = await runIn(env, restarted.awaitTraining, job);
+    assert.deepEqual(
+      (await submissionIds()).filter((id) => id.startsWith(job.jobKey)),
+      [job.jobKey],
+      'one Ray job for the key: the restarted worker attached to it',
+    );
+    assert.equal((await rayJob(job.jobKey)).driver_node_id, head.second.nodeId);
+    assert.ok(existsSync(join(checkpoint.path, 'config.json')));
+    assert.ok(heartbeats.some((h) => h.backend === 'ray' && ['pending', 'running'].includes(h.lastStatus)));
+    const manifest = CheckpointManifestSchema.parse(JSON.parse(readFileSync(checkpoint.manifest!, 'utf8')));
+    assert.equal(manifest.trainer.backend, 'ray');
+    assert.equal(manifest.data.sha256, pairs.sha256);
+    assert.equal(manifest.versions.trl, '1.16.0');
+    assert.ok(Number.isFinite(manifest.metrics.train_loss));
+    assert.ok(existsSync(join(job.jobDir, 'train.log')), 'the Ray job log is kept next to the checkpoint');
+  },
+);

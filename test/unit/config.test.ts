@@ -214,3 +214,18 @@ test('iterations 0 evaluates the initial policy only; with iteration 0 turned of
   );
   assert.throws(() => parseRunConfig({ ...good, iterations: -1 }), /iterations/);
 });
+
+test('a Ray job is placed by custom resources only: CPUs and GPUs have their own keys', () => {
+  const good = loadConfigFile('deploy/demo/config.yaml');
+  const ray = (entrypointResources: Record<string, number>) =>
+    parseRunConfig({
+      ...good,
+      trainer: { backend: 'ray', address: 'http://127.0.0.1:8265', entrypointResources },
+    });
+  const placed = ray({ trainer: 1 }).trainer;
+  assert.deepEqual(placed.backend === 'ray' && placed.entrypointResources, { trainer: 1 });
+  assert.throws(
+    () => ray({ GPU: 1 }),
+    /trainer\.entrypointResources\.GPU: set CPUs and GPUs with numCpus and numGpus/,
+  );
+});
