@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { readAll } from '../storage/jsonl.js';
 import { arithmeticProblems } from '../core/arithmetic.js';
@@ -64,6 +64,23 @@ export interface ExperimentOptions {
   dir?: string;
   /** The arms' iterations instead of the configs' (`--iterations`). */
   iterations?: number;
+  /**
+   * An earlier experiment's stamp (`--reuse-from`): its runs are every run's reuse sources and its
+   * stage-0 demonstrations are used, so a dev rerun that changes one knob trains pi_1 once.
+   */
+  reuseFrom?: string;
+}
+
+const runSuffix = (options: ExperimentOptions, stamp: string) =>
+  [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', stamp].filter(Boolean).join('-');
+
+/** The runs of the experiment `--reuse-from` names that exist under `artifactRoot` (config.json written). */
+function earlierRuns(options: ExperimentOptions, artifactRoot: string): string[] {
+  if (!options.reuseFrom) return [];
+  const suffix = runSuffix(options, options.reuseFrom);
+  return ['stage0', 'base', ...ARMS]
+    .map((name) => `micro-${name}-${suffix}`)
+    .filter((run) => existsSync(join(artifactRoot, run, 'config.json')));
 }
 
 /**
@@ -96,14 +113,14 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
       { evaluation: { prompts: experiment.dev } },
       `${join(dir, 'experiment.yaml')} (dev)`,
     );
-  const suffix = [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', options.stamp]
-    .filter(Boolean)
-    .join('-');
+  const artifactRoot = options.artifactRoot ?? config.artifactRoot;
+  const earlier = earlierRuns(options, artifactRoot);
   return {
     ...config,
-    runId: `micro-${arm}-${suffix}`,
+    runId: `micro-${arm}-${runSuffix(options, options.stamp)}`,
+    artifactRoot,
     ...(options.iterations !== undefined && { iterations: options.iterations }),
-    ...(options.artifactRoot && { artifactRoot: options.artifactRoot }),
+    ...(earlier.length > 0 && { reuseFrom: [...(config.reuseFrom ?? []), ...earlier] }),
   };
 }
 
@@ -351,7 +368,12 @@ async function sharedStageZero(
   const source = evolve.prompts[0];
   const ask = source?.kind === 'arithmetic' ? source.ask : undefined;
   const dataset = resolve(options.outDir, 'stage0', 'demonstrations.jsonl');
-  if (!existsSync(dataset)) {
+  const earlier = earlierDemonstrations(options, evolve.artifactRoot);
+  if (!existsSync(dataset) && earlier) {
+    mkdirSync(dirname(dataset), { recursive: true });
+    copyFileSync(earlier, dataset);
+    say(`stage 0: the demonstrations of experiment ${options.reuseFrom} (${earlier})`);
+  } else if (!existsSync(dataset)) {
     // No problem of either evaluation split may be trained on.
     const exclude = new Set(
       (['test', 'dev'] as const).flatMap((split) => {
@@ -380,7 +402,7 @@ async function sharedStageZero(
       `stage 0: ${made.triples} demonstrations, ${made.sampledWrong} of them the base model's sampled wrong answers, ${made.keeps} keeps of a right answer (${made.skipped} problems skipped: dev or test problems), in ${dataset}`,
     );
   }
-  const suffix = evolve.runId.slice('micro-evolve-'.length);
+  const suffix = runSuffix(options, options.stamp);
   const withDataset = (c: RunConfig): RunConfig => ({
     ...c,
     trainer: { ...c.trainer, sft: { ...c.trainer.sft, dataset } },
@@ -404,6 +426,21 @@ async function sharedStageZero(
     },
     arm: (c) => ({ ...withDataset(c), reuseFrom: [...(c.reuseFrom ?? []), stageRun.runId] }),
   };
+}
+
+/** The stage-0 demonstrations file of the experiment `--reuse-from` names, from its stage-0 run's config. */
+function earlierDemonstrations(options: ExperimentOptions, artifactRoot: string): string | null {
+  if (!options.reuseFrom) return null;
+  const config = join(artifactRoot, `micro-stage0-${runSuffix(options, options.reuseFrom)}`, 'config.json');
+  if (!existsSync(config))
+    throw new ConfigError(`--reuse-from ${options.reuseFrom}: no stage-0 run of that experiment (${config})`);
+  const dataset = readJsonFile(
+    config,
+    z.object({ trainer: z.object({ sft: z.object({ dataset: z.string() }) }) }),
+  ).trainer.sft.dataset;
+  if (!existsSync(dataset))
+    throw new ConfigError(`--reuse-from ${options.reuseFrom}: its demonstrations ${dataset} are gone`);
+  return dataset;
 }
 
 /**
@@ -476,7 +513,12 @@ function readJsonFile<T>(path: string, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-/** `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S] [--iterations N]`. */
+const STAMP = /^[a-z0-9][a-z0-9-]{0,30}$/; // part of a run id
+
+/**
+ * `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S] [--iterations N]
+ * [--reuse-from S]`.
+ */
 export function parseExperimentArgs(argv: string[], now = new Date()): ExperimentOptions {
   const { values, positionals } = commandArgs('experiment', argv);
   if (positionals[0] !== 'micro')
@@ -484,13 +526,17 @@ export function parseExperimentArgs(argv: string[], now = new Date()): Experimen
   if (values.split !== 'test' && values.split !== 'dev')
     throw new UsageError(`--split ${values.split}: expected test or dev`);
   const stamp = values.stamp ?? now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(stamp))
+  if (!STAMP.test(stamp))
     throw new ConfigError(`--stamp ${stamp}: lower-case letters, digits and "-" (max 31)`);
+  const reuseFrom = values['reuse-from'];
+  if (reuseFrom !== undefined && (!STAMP.test(reuseFrom) || reuseFrom === stamp))
+    throw new UsageError(`--reuse-from ${reuseFrom}: an earlier experiment's stamp, not this one's`);
   const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
   if (iterations !== undefined && !(Number.isInteger(iterations) && iterations >= 0 && iterations <= 100))
     throw new UsageError(`--iterations ${values.iterations}: expected a whole number from 0 to 100`);
   return {
     ...(iterations !== undefined && { iterations }),
+    ...(reuseFrom !== undefined && { reuseFrom }),
     smoke: values.smoke,
     split: values.split,
     stamp,

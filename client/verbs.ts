@@ -181,6 +181,11 @@ export const VERBS = {
         value: 'N',
         help: "micro: the arms' iterations instead of the configs' (0: stage 0 and pi_1's evaluation only)",
       },
+      'reuse-from': {
+        type: 'string',
+        value: 'S',
+        help: "micro: an earlier experiment's stamp: its steps are reused where inputs match, its stage-0 demonstrations taken",
+      },
     },
     about:
       'micro: up, then the EVOLVE and Iterative DPO arms of deploy/configs/micro side by side; render: rebuild results.md and charts/*.svg from a results.json',

@@ -114,12 +114,15 @@ async function trainingRows(
 
 /**
  * The recipe in the step key: without the interpreter, nor the keys added since at their defaults (the
- * dpo loss, no NLL term, one python process), so jobs indexed before them stay reusable.
+ * dpo loss, no NLL term, one python process), so jobs indexed before them stay reusable. Nor stage 0's
+ * dataset path: its content is in the key as the SFT rows' hash, and the same demonstrations under
+ * another path (`experiment micro --reuse-from`) are the same job.
  */
-function recipeKey(trainer: Trainer): object {
-  const { loss, nll, srpoAlpha, launcher, ...rest } = trainer;
+export function recipeKey(trainer: Trainer): object {
+  const { loss, nll, srpoAlpha, launcher, sft, ...rest } = trainer;
   return {
     ...without(rest, 'python'),
+    ...(sft && { sft: without(sft, 'dataset') }),
     ...(loss === 'dpo' ? {} : { loss, srpoAlpha }),
     ...(nll === 0 ? {} : { nll }),
     ...(launcher.kind === 'python' ? {} : { launcher }),

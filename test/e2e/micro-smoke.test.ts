@@ -51,8 +51,8 @@ test('the micro-reproduction smoke runs stage 0 once, then both arms through ite
           [
             ['direct', 2],
             ['refine@1', 2],
-            ['refine@2', 2],
           ],
+          'the questions ask for direct and refine@1 only (evaluation.refineRounds 1)',
         );
         for (const m of it.metrics) assert.ok(m.ci95.low <= m.accuracy && m.accuracy <= m.ci95.high);
       }
@@ -84,7 +84,6 @@ test('the micro-reproduction smoke runs stage 0 once, then both arms through ite
       [
         ['direct', 2],
         ['refine@1', 2],
-        ['refine@2', 2],
       ],
     );
     // Iteration 0 is pi_1, greedy, on the same problems in both arms: no paired difference.

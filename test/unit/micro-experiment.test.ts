@@ -59,7 +59,7 @@ test('the full arms run iterations 0..3 on 400 held-out problems; smoke is 1 ite
   const full = armConfig('evolve', options, servers);
   assert.equal(full.iterations, 3);
   assert.notEqual(full.evaluation.iterationZero, false);
-  assert.equal(full.evaluation.refineRounds, 2, 'direct, refine@1 and refine@2');
+  assert.equal(full.evaluation.refineRounds, 1, 'direct and refine@1: what the questions ask');
   assert.ok(full.evaluation.prompts.kind === 'arithmetic' && full.evaluation.prompts.count >= 400);
   const smoke = armConfig('evolve', { ...options, smoke: true }, servers);
   assert.equal(smoke.iterations, 1);
@@ -100,6 +100,25 @@ test('arguments: micro is required, the split is checked, the stamp names the ru
       () => parseExperimentArgs(['micro', '--iterations', bad]),
       new RegExp(`--iterations ${bad}: expected a whole number from 0 to 100`),
     );
+});
+
+test('--reuse-from: the earlier experiment runs that exist become every run reuse sources', () => {
+  for (const bad of ['s1', 'Bad!'])
+    assert.throws(
+      () => parseExperimentArgs(['micro', '--stamp', 's1', '--reuse-from', bad]),
+      new RegExp(`--reuse-from ${bad}: an earlier experiment's stamp`),
+    );
+  const root = mkdtempSync(join(tmpdir(), 'micro-reuse-'));
+  // The earlier dev experiment s0 ran stage 0 and the base model only (--iterations 0 writes no arm runs).
+  for (const run of ['micro-stage0-dev-s0', 'micro-base-dev-s0', 'micro-evolve-s0']) {
+    mkdirSync(join(root, run), { recursive: true });
+    writeFileSync(join(root, run, 'config.json'), '{}');
+  }
+  const parsed = parseExperimentArgs(['micro', '--split', 'dev', '--stamp', 's1', '--reuse-from', 's0']);
+  const config = armConfig('evolve', { ...parsed, artifactRoot: root }, servers);
+  assert.equal(config.runId, 'micro-evolve-dev-s1');
+  assert.deepEqual(config.reuseFrom, ['micro-stage0-dev-s0', 'micro-base-dev-s0']);
+  assert.equal(armConfig('evolve', { ...options, artifactRoot: root }, servers).reuseFrom, undefined);
 });
 
 test('results: Wilson intervals per metric, paired differences, pairs, wins, truncation and steps', async () => {

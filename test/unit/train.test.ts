@@ -12,7 +12,7 @@ import {
   sftArgs,
 } from '../../activities/training/recipe.js';
 import { TrainerSchema } from '../../core/config.js';
-import { trainerEnv } from '../../activities/training/index.js';
+import { recipeKey, trainerEnv } from '../../activities/training/index.js';
 import { demoConfig } from '../support/config.js';
 
 // Real `trl dpo` output: metric dicts with quoted values, interleaved with tqdm carriage returns.
@@ -203,4 +203,11 @@ test('trainer.cpuThreads sets the CPU trainer threads in the job environment, an
     trainerEnv(TrainerSchema.parse({ backend: 'local', device: 'cpu' })).OMP_NUM_THREADS,
     undefined,
   );
+});
+
+test("a training job's reuse key holds stage 0's recipe but not where its dataset file lies", () => {
+  const trainer = (sft: object) => TrainerSchema.parse({ ...demoConfig().trainer, sft });
+  const at = (dataset: string, learningRate = 5e-5) => recipeKey(trainer({ dataset, learningRate }));
+  assert.deepEqual(at('/a/demonstrations.jsonl'), at('/b/demonstrations.jsonl'));
+  assert.notDeepEqual(at('/a/demonstrations.jsonl'), at('/a/demonstrations.jsonl', 1e-4));
 });
