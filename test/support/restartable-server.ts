@@ -34,15 +34,28 @@ export async function restartableDevServer() {
     }
   };
   const start = async () => {
-    child = spawn(
+    const started = spawn(
       requireInstalled(temporalCli),
       ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port)].concat(
         ['--http-port', String(httpPort), '--metrics-port', String(metricsPort)],
         ['--db-filename', db, '--log-level', 'error'],
       ),
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    await until('the Temporal dev server to listen', reachable, 60_000);
+    child = started;
+    let stderr = '';
+    started.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
+    // A server that exits is named with its error at once; a loaded machine (CI beside other work)
+    // may take long to open the port, so the wait is generous.
+    await until(
+      'the Temporal dev server to listen',
+      async () => {
+        if (started.exitCode !== null)
+          throw new Error(`the Temporal dev server exited (${started.exitCode}): ${stderr.trim()}`);
+        return reachable();
+      },
+      180_000,
+    );
   };
   const kill = async () => {
     const dying = child;
