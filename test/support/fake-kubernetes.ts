@@ -26,7 +26,7 @@ interface StoredJob {
   conditions: { type: string; status: 'True'; reason?: string; message?: string }[];
 }
 
-interface JobManifest {
+export interface JobManifest {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string };

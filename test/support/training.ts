@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { writeJsonlWithManifest } from '../../storage/jsonl-writer.js';
 import { TrainerSchema, type Trainer } from '../../core/config.js';
 import type { Manifest, PairRecord, SftRecord } from '../../core/records.js';
-import type { SubmitTrainingInput } from '../../core/steps.js';
+import type { SubmitTrainingInput, TrainingJob } from '../../core/steps.js';
+import { writeRecipe } from '../../activities/training/registry.js';
 import { baseModel } from './paths.js';
 
 /** Small CPU recipes: the tiny model, short sequences, one pair per step. */
@@ -64,3 +65,21 @@ export const runIn = <A extends unknown[], R>(
   fn: (...args: A) => Promise<R>,
   ...args: A
 ): Promise<R> => env.run<A, R, (...args: A) => Promise<R>>(fn, ...args);
+
+/**
+ * A TrainingJob in `dir` on a remote backend, with the recipe file awaitTraining reads (as submitTraining
+ * writes it): what a backend's pod or job then runs is the test's own command.
+ */
+export async function remoteJob(dir: string, jobKey: string, config: Trainer): Promise<TrainingJob> {
+  await writeRecipe(dir, {
+    jobKey,
+    stage: 'dpo',
+    policyModel: '/base',
+    referenceModel: '/base',
+    trainer: config,
+    data: { uri: '/pairs.jsonl', sha256: 'a', rows: 1, trainFile: '/train.jsonl', trainSha256: 'b' },
+    command: ['trl'],
+    openrlhf: null,
+  });
+  return { jobKey, jobDir: dir, outputDir: join(dir, 'output'), backend: config.backend, trainer: config };
+}

@@ -7,14 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createTrainingActivities } from '../../activities/training/index.js';
 import { jobManifest, jobName, kubernetesBackend } from '../../trainers/kubernetes.js';
-import { writeRecipe } from '../../activities/training/registry.js';
-import type { TrainingJob } from '../../core/steps.js';
 import type { KubernetesTrainer } from '../../core/config.js';
 import { ConfigError } from '../../core/config.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../support/fake-kubernetes.js';
 import { processesWith } from '../support/processes.js';
 import { until } from '../support/until.js';
-import { runIn, trainer } from '../support/training.js';
+import { remoteJob, runIn, trainer } from '../support/training.js';
 
 let api: FakeKubernetes;
 before(async () => {
@@ -189,23 +187,7 @@ async function submitted(t: TestContext, name: string, script: string, extra: Re
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const config = kube(extra);
   const jobKey = `k8s-${name}-${process.pid}`;
-  const job: TrainingJob = {
-    jobKey,
-    jobDir: dir,
-    outputDir: join(dir, 'output'),
-    backend: 'kubernetes',
-    trainer: config,
-  };
-  await writeRecipe(dir, {
-    jobKey,
-    stage: 'dpo',
-    policyModel: '/base',
-    referenceModel: '/base',
-    trainer: config,
-    data: { uri: '/pairs.jsonl', sha256: 'a', rows: 1, trainFile: '/train.jsonl', trainSha256: 'b' },
-    command: ['trl'],
-    openrlhf: null,
-  });
+  const job = await remoteJob(dir, jobKey, config);
   await kubernetesBackend(config).submit({ jobKey, jobDir: dir, command: ['sh', '-c', script], env: {} });
   return job;
 }
