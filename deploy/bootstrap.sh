@@ -118,9 +118,8 @@ postgresql() {
 # The Go builds share one budget, EVOLVE_GO_BUILD_MINUTES (default 20) from the first one's start,
 # since cold they are long on two cores: kube-apiserver and etcd 5 minutes idle, 12 busy; the Temporal
 # server 5 minutes after them idle, over an hour busy. The quicker goes first so that a cold, busy
-# machine gets at least its test. The
-# Go cache keeps what was compiled and the next bootstrap goes on from there; until a program is built,
-# the test that needs it says so and is skipped.
+# machine gets at least its test. The Go cache keeps what was compiled and the next bootstrap goes on
+# from there; until a program is built, the test that needs it says so and is skipped.
 go_build_deadline=""
 capped_go_build() { # <script> <the test that needs it>
   if ! command -v go >/dev/null; then
