@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, globalAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { send, streamJsonLines } from '../../trainers/http.js';
 import type { JobManifest } from './fake-kubernetes.js';
 import { freePort } from './ports.js';
-import { reapOnExit } from './processes.js';
+import { processGroup, reapOnExit } from './processes.js';
 
 /**
  * A real Kubernetes control plane on loopback: etcd and kube-apiserver built from their Go modules
@@ -63,36 +63,10 @@ const NODE = 'evolve-test-node';
 /** A batch/v1 Job as the controller side reads it: the manifest the backend sent, and its uid. */
 type JobObject = JobManifest & { metadata: { uid: string } };
 
-/** A detached server process, logging to `log`; stop() kills its group. */
+/** A detached server process, logging to `log`. */
 function startProcess(cmd: string, args: string[], log: string) {
   const out = openSync(log, 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out] });
-  return {
-    exit: () =>
-      child.exitCode === null && child.signalCode === null
-        ? null
-        : `exited (${child.exitCode ?? child.signalCode}); see ${log}`,
-    stop: () => kill(child),
-  };
-}
-
-async function kill(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  try {
-    process.kill(-child.pid!, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }, 5000);
-  await exited;
-  clearTimeout(timer);
+  return processGroup(spawn(cmd, args, { detached: true, stdio: ['ignore', out, out] }), log);
 }
 
 export async function startKubeCluster(): Promise<KubeCluster> {
@@ -189,14 +163,14 @@ export async function startKubeCluster(): Promise<KubeCluster> {
   };
 
   const kubelet: { server?: ReturnType<typeof createServer> } = {};
-  const processes = new Map<string, ChildProcess>();
+  const processes = new Map<string, ReturnType<typeof processGroup>>();
   const logs = new Map<string, string>();
   const pods: KubeCluster['pods'] = [];
   const errors: string[] = [];
   const watches: AbortController[] = [];
   const stop = async () => {
     for (const w of watches) w.abort();
-    await Promise.all([...processes.values()].map(kill));
+    await Promise.all([...processes.values()].map((p) => p.stop()));
     kubelet.server?.close();
     await apiserver.stop();
     await etcd.stop();
@@ -301,7 +275,7 @@ export async function startKubeCluster(): Promise<KubeCluster> {
     });
     // Listened for at once: a short container may exit before its Running status is sent.
     const exited = new Promise<number>((r) => child.once('exit', (c) => r(c ?? 137)));
-    processes.set(name, child);
+    processes.set(name, processGroup(child));
     const append = (chunk: Buffer) => logs.set(name, logs.get(name) + chunk.toString('utf8'));
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
@@ -431,8 +405,7 @@ export async function startKubeCluster(): Promise<KubeCluster> {
               if (type === 'DELETED') {
                 // Background propagation: the garbage collector's part, the Job's pods go too.
                 for (const p of pods.filter((p) => p.job === name)) {
-                  const child = processes.get(p.name);
-                  if (child) void kill(child);
+                  void processes.get(p.name)?.stop();
                   void request('DELETE', `/api/v1/namespaces/${namespace}/pods/${p.name}`);
                 }
               }

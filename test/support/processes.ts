@@ -1,5 +1,7 @@
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const cmdline = (pid: string) => {
   try {
@@ -58,6 +60,36 @@ export function descendants(root: number): Proc[] {
     }
   }
   return found;
+}
+
+/**
+ * A server started `detached` (a process group of its own, with the helpers it starts): why it is gone
+ * (null while it runs), and a stop that ends the whole group, SIGTERM first and SIGKILL for what is left
+ * after 5 s, returning once nothing of the group runs (or 5 s more).
+ */
+export function processGroup(child: ChildProcess, log?: string) {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, s);
+      return true;
+    } catch {
+      return false; // the group is gone
+    }
+  };
+  const groupGone = async () => {
+    for (let i = 0; i < 50 && processTable().some((p) => p.pgid === child.pid); i++) await sleep(100);
+  };
+  return {
+    exit: () =>
+      child.exitCode === null && child.signalCode === null
+        ? null
+        : `exited (${child.exitCode ?? child.signalCode})${log ? `; see ${log}` : ''}`,
+    stop: async () => {
+      if (!signal('SIGTERM')) return;
+      await groupGone();
+      if (signal('SIGKILL')) await groupGone();
+    },
+  };
 }
 
 /** True while `p` still runs as the same program (a reused pid is another process). */

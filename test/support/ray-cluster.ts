@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { send } from '../../trainers/http.js';
 import { portFree } from './ports.js';
-import { reapOnExit } from './processes.js';
+import { processGroup, reapOnExit } from './processes.js';
 
 /**
  * A real two-node Ray cluster on loopback: a head, and a second node that joins it (`ray start
@@ -39,31 +39,19 @@ const nodePorts = (p: number) => ({
   '--max-worker-port': p + 31,
 });
 
-/** `ray start --block` in its own process group; stop kills the group. */
+/** `ray start --block` in its own process group. */
 function startNode(ray: string, tempDir: string, args: string[], ports: Record<string, number>) {
   const all = ['start', '--block', '--node-ip-address', '127.0.0.1', ...args];
   for (const [flag, port] of Object.entries(ports)) all.push(flag, String(port));
   all.push('--num-cpus', '1', '--temp-dir', tempDir, '--disable-usage-stats');
   // A loaded 2-core machine starts the dashboard agent slowly: give it longer than Ray's 30 s default.
-  const node = spawn(ray, all, {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, RAY_agent_register_timeout_ms: '180000' },
-  });
-  return {
-    /** Why it is gone, or null while it runs. */
-    exit: () => (node.exitCode === null ? null : `exited with ${node.exitCode}`),
-    stop: async () => {
-      for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-        try {
-          process.kill(-node.pid!, signal);
-        } catch {
-          break;
-        }
-        await sleep(3000);
-      }
-    },
-  };
+  return processGroup(
+    spawn(ray, all, {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...process.env, RAY_agent_register_timeout_ms: '180000' },
+    }),
+  );
 }
 
 /** Polls `probe` every second until it gives a value; throws if `node` exits or 180 s pass. */
