@@ -112,13 +112,34 @@ async function trainingRows(
   return { source: sft, rows: rows.map((r) => ({ prompt: r.prompt, completion: r.completion })) };
 }
 
+/** What only the DPO stage reads (dpoArgs, the reference choice): an SFT job does not depend on it. */
+const DPO_ONLY = [
+  'beta',
+  'loss',
+  'nll',
+  'srpoAlpha',
+  'learningRate',
+  'epochs',
+  'reference',
+  'extraArgs',
+] as const;
+
 /**
  * The recipe in the step key: without the interpreter, nor the keys added since at their defaults (the
  * dpo loss, no NLL term, one python process), so jobs indexed before them stay reusable. Nor stage 0's
  * dataset path: its content is in the key as the SFT rows' hash, and the same demonstrations under
- * another path (`experiment micro --reuse-from`) are the same job.
+ * another path (`experiment micro --reuse-from`) are the same job. An SFT job's key also leaves out what
+ * only DPO reads, so a dev run that changes the DPO learning rate reuses pi_1 instead of training it again.
  */
-export function recipeKey(trainer: Trainer): object {
+export function recipeKey(trainer: Trainer, stage: TrainingStage = 'dpo'): object {
+  if (stage === 'sft') {
+    const { sft, launcher, ...rest } = trainer;
+    return {
+      ...without(rest, 'python', ...DPO_ONLY),
+      sft: { learningRate: sft.learningRate, epochs: sft.epochs },
+      ...(launcher.kind === 'python' ? {} : { launcher }),
+    };
+  }
   const { loss, nll, srpoAlpha, launcher, sft, ...rest } = trainer;
   return {
     ...without(rest, 'python'),
@@ -165,7 +186,7 @@ export function createTrainingActivities({
         ...(stage === 'sft' ? { stage } : {}), // dpo keys stay those of jobs indexed before the SFT stage
         policyModel: input.policyModel,
         referenceModel: input.referenceModel,
-        recipe: recipeKey(input.trainer),
+        recipe: recipeKey(input.trainer, stage),
       });
       const finished = await lookup(input.scope.indexes, key, IndexedJobSchema, succeeded);
       if (finished) {

@@ -211,3 +211,28 @@ test("a training job's reuse key holds stage 0's recipe but not where its datase
   assert.deepEqual(at('/a/demonstrations.jsonl'), at('/b/demonstrations.jsonl'));
   assert.notDeepEqual(at('/a/demonstrations.jsonl'), at('/a/demonstrations.jsonl', 1e-4));
 });
+
+test("an SFT job's reuse key ignores what only DPO reads, and holds what SFT reads", () => {
+  const trainer = (patch: object) => TrainerSchema.parse({ ...demoConfig().trainer, ...patch });
+  const sftKey = (patch: object) => recipeKey(trainer(patch), 'sft');
+  const dpoOnly = [{ learningRate: 3e-6 }, { beta: 0.3 }, { epochs: 3 }, { reference: 'initial' }];
+  for (const patch of [...dpoOnly, { loss: 'srpo' }, { extraArgs: ['--max_steps', '1'] }]) {
+    assert.deepEqual(sftKey(patch), sftKey({}), JSON.stringify(patch));
+  }
+  for (const patch of dpoOnly) {
+    assert.notDeepEqual(
+      recipeKey(trainer(patch), 'dpo'),
+      recipeKey(trainer({}), 'dpo'),
+      JSON.stringify(patch),
+    );
+  }
+  for (const patch of [
+    { sft: { learningRate: 1e-4 } },
+    { sft: { epochs: 2 } },
+    { batchSize: 8 },
+    { maxLength: 64 },
+  ]) {
+    assert.notDeepEqual(sftKey(patch), sftKey({}), JSON.stringify(patch));
+  }
+  assert.deepEqual(sftKey({ sft: { dataset: '/a.jsonl' } }), sftKey({ sft: { dataset: '/b.jsonl' } }));
+});
