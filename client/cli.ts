@@ -109,6 +109,10 @@ async function main(): Promise<number> {
       say(markdownTable(results.arms, results.comparisons));
       say('');
       say(`${results.wallSeconds.toFixed(0)} s; results in ${options.outDir}/results.json and results.md`);
+      if (results.load)
+        say(
+          `CPU: ${results.load.cpuSeconds.experiment.toFixed(0)} s the experiment's, ${results.load.cpuSeconds.other.toFixed(0)} s other processes' (load average median ${results.load.loadavg1.median.toFixed(1)}, max ${results.load.loadavg1.max.toFixed(1)}, ${results.load.cpus} cores)`,
+        );
       return 0;
     }
     case 'metrics':

@@ -10,10 +10,11 @@ import { wilsonInterval } from '../core/metrics/wilson.js';
 import { checkpointManifestPath } from '../storage/manifests.js';
 import { GenerationRecordSchema, PairRecordSchema } from '../core/records.js';
 import type { RunResult } from '../core/steps.js';
-import type { StackSettings } from '../deploy/stack.js';
+import { ALL_SERVICES, ownPid, type StackSettings } from '../deploy/stack.js';
 import type { evolveRun } from '../workflows/run.js';
 import { experimentCharts } from '../report/experiment-charts.js';
 import { startBatchingServers } from './batching-servers.js';
+import { monitorLoad } from './load-monitor.js';
 import { loadConfigFile, loadPatchFile } from './config-file.js';
 import { onModelServer, startRun, watchRun } from './run.js';
 import { commandArgs, UsageError } from './args.js';
@@ -74,12 +75,20 @@ export interface ExperimentOptions {
 const runSuffix = (options: ExperimentOptions, stamp: string) =>
   [options.smoke ? 'smoke' : '', options.split === 'dev' ? 'dev' : '', stamp].filter(Boolean).join('-');
 
-/** The runs of the experiment `--reuse-from` names that exist under `artifactRoot` (config.json written). */
+/**
+ * The runs of the experiment `--reuse-from` names that exist under `artifactRoot` (config.json written),
+ * its own split's first: a test run may reuse a dev experiment's stage 0 and training (their keys do not
+ * hold the evaluation split), never its evaluations (those do).
+ */
 function earlierRuns(options: ExperimentOptions, artifactRoot: string): string[] {
-  if (!options.reuseFrom) return [];
-  const suffix = runSuffix(options, options.reuseFrom);
-  return ['stage0', 'base', ...ARMS]
-    .map((name) => `micro-${name}-${suffix}`)
+  const { reuseFrom } = options;
+  if (!reuseFrom) return [];
+  return [options.split, options.split === 'dev' ? ('test' as const) : ('dev' as const)]
+    .flatMap((split) =>
+      ['stage0', 'base', ...ARMS].map(
+        (name) => `micro-${name}-${runSuffix({ ...options, split }, reuseFrom)}`,
+      ),
+    )
     .filter((run) => existsSync(join(artifactRoot, run, 'config.json')));
 }
 
@@ -311,6 +320,8 @@ export async function runExperiment(
   const servers = await startBatchingServers(settings, 2 * ARMS.length, logs, ports);
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(portsFile, JSON.stringify(servers.urls.map((url) => Number(new URL(url).port))) + '\n');
+  // Nothing else may share the cores during the test run: results.json records who used them.
+  const load = monitorLoad([process.pid, ...ALL_SERVICES.flatMap((s) => ownPid(settings, s) ?? [])]);
   let runs: RunResult[];
   let stage0: ExperimentResults['stage0'] = null;
   const runIds: string[] = [];
@@ -339,6 +350,7 @@ export async function runExperiment(
     smoke: options.smoke,
     split: options.split,
     wallSeconds: await spanSeconds(client, runIds),
+    load: load.stop(),
     stage0,
     arms: await Promise.all(ARMS.map((arm, i) => armResults(arm, runs[i]!))),
     comparisons: pairedComparisons(evolve!, dpo!),
@@ -431,11 +443,13 @@ async function sharedStageZero(
 /** The stage-0 demonstrations file of the experiment `--reuse-from` names, from its stage-0 run's config. */
 function earlierDemonstrations(options: ExperimentOptions, artifactRoot: string): string | null {
   if (!options.reuseFrom) return null;
-  const config = join(artifactRoot, `micro-stage0-${runSuffix(options, options.reuseFrom)}`, 'config.json');
-  if (!existsSync(config))
-    throw new ConfigError(`--reuse-from ${options.reuseFrom}: no stage-0 run of that experiment (${config})`);
+  const stageRun = earlierRuns(options, artifactRoot).find((run) => run.startsWith('micro-stage0-'));
+  if (!stageRun)
+    throw new ConfigError(
+      `--reuse-from ${options.reuseFrom}: no stage-0 run of that experiment in ${artifactRoot}`,
+    );
   const dataset = readJsonFile(
-    config,
+    join(artifactRoot, stageRun, 'config.json'),
     z.object({ trainer: z.object({ sft: z.object({ dataset: z.string() }) }) }),
   ).trainer.sft.dataset;
   if (!existsSync(dataset))

@@ -75,6 +75,20 @@ const StageZeroSchema = z.strictObject({
   base: z.array(MetricRowSchema).describe('the base model before stage 0, same problems, greedy'),
 });
 
+const LoadSchema = z.strictObject({
+  cpus: z.int(),
+  seconds: z.number().describe('how long the command watched the cores (this invocation of it)'),
+  samples: z.int(),
+  loadavg1: z
+    .strictObject({ median: z.number(), max: z.number() })
+    .describe('the 1-minute load average, sampled every 15 s'),
+  cpuSeconds: z
+    .strictObject({ experiment: z.number(), other: z.number() })
+    .describe(
+      'CPU time of the experiment (the command, the stack, the servers and trainers they start) and of every other process, from /proc',
+    ),
+});
+
 /** results.json: what the table and the charts are rebuilt from (`evolve experiment render`). */
 export const ExperimentResultsSchema = z.strictObject({
   smoke: z.boolean(),
@@ -83,6 +97,11 @@ export const ExperimentResultsSchema = z.strictObject({
     .number()
     .describe(
       "from the first start of either arm's run to the end of the last, interruptions and reruns of the command included",
+    ),
+  load: LoadSchema.nullable()
+    .default(null)
+    .describe(
+      'who used the cores during the run; null without /proc or in results written before it was kept',
     ),
   stage0: StageZeroSchema.nullable().describe('the stage-0 SFT both arms share; null without stage 0'),
   arms: z.array(ArmResultsSchema),

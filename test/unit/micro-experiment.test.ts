@@ -117,7 +117,14 @@ test('--reuse-from: the earlier experiment runs that exist become every run reus
   const parsed = parseExperimentArgs(['micro', '--split', 'dev', '--stamp', 's1', '--reuse-from', 's0']);
   const config = armConfig('evolve', { ...parsed, artifactRoot: root }, servers);
   assert.equal(config.runId, 'micro-evolve-dev-s1');
-  assert.deepEqual(config.reuseFrom, ['micro-stage0-dev-s0', 'micro-base-dev-s0']);
+  assert.deepEqual(config.reuseFrom, ['micro-stage0-dev-s0', 'micro-base-dev-s0', 'micro-evolve-s0']);
+  // The test run after the dev runs: the dev experiment's stage 0 and training are its reuse sources.
+  const test = parseExperimentArgs(['micro', '--stamp', 't1', '--reuse-from', 's0']);
+  assert.deepEqual(armConfig('iterative-dpo', { ...test, artifactRoot: root }, servers).reuseFrom, [
+    'micro-evolve-s0',
+    'micro-stage0-dev-s0',
+    'micro-base-dev-s0',
+  ]);
   assert.equal(armConfig('evolve', { ...options, artifactRoot: root }, servers).reuseFrom, undefined);
 });
 
