@@ -77,8 +77,8 @@ const runSuffix = (options: ExperimentOptions, stamp: string) =>
 
 /**
  * The runs of the experiment `--reuse-from` names that exist under `artifactRoot` (config.json written),
- * its own split's first: a test run may reuse a dev experiment's stage 0 and training (their keys do not
- * hold the evaluation split), never its evaluations (those do).
+ * its own split's first: a test run reuses a dev experiment's stage 0 (its demonstrations leave out both
+ * splits); training and evaluations hold their split's problems, so their keys differ.
  */
 function earlierRuns(options: ExperimentOptions, artifactRoot: string): string[] {
   const { reuseFrom } = options;

@@ -156,6 +156,9 @@ test('the micro-reproduction smoke runs stage 0 once, then both arms through ite
     // The wall time is the runs' own span, not the attaching command's wait.
     assert.ok(results.wallSeconds > 10, `wall ${results.wallSeconds} s`);
     assert.ok(Math.abs(again.wallSeconds - results.wallSeconds) < 1, `${again.wallSeconds} s again`);
+    // Who used the cores: the servers and trainers the runs started count as the experiment's.
+    assert.ok(results.load, 'results.json records the load');
+    assert.ok(results.load.cpuSeconds.experiment > 1, JSON.stringify(results.load));
   } finally {
     await client.connection.close();
   }
