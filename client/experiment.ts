@@ -70,6 +70,25 @@ export interface ExperimentOptions {
    * stage-0 demonstrations are used, so a dev rerun that changes one knob trains pi_1 once.
    */
   reuseFrom?: string;
+  /**
+   * Which replicate (`--replicate`, default 0): replicate r draws other training problems and other
+   * samples, on the same evaluation problems and stage 0, so replicates measure the run-to-run spread.
+   */
+  replicate?: number;
+}
+
+/** Seeds move by this per replicate: more than any run's iterations, which training seeds add (results.json says so). */
+const REPLICATE_SEED_STRIDE = 1000;
+
+/** The config of replicate r: the training prompts' and the sampling seeds moved, nothing else. */
+function replicated(config: RunConfig, r: number): RunConfig {
+  if (r === 0) return config;
+  const shift = REPLICATE_SEED_STRIDE * r;
+  return {
+    ...config,
+    prompts: config.prompts.map((p) => ({ ...p, seed: (p.seed ?? 0) + shift })),
+    sampling: { ...config.sampling, seed: config.sampling.seed + shift },
+  };
 }
 
 const runSuffix = (options: ExperimentOptions, stamp: string) =>
@@ -122,6 +141,7 @@ export function armConfig(arm: Arm, options: ExperimentOptions, servers: ArmServ
       { evaluation: { prompts: experiment.dev } },
       `${join(dir, 'experiment.yaml')} (dev)`,
     );
+  config = replicated(config, options.replicate ?? 0);
   const artifactRoot = options.artifactRoot ?? config.artifactRoot;
   const earlier = earlierRuns(options, artifactRoot);
   return {
@@ -349,6 +369,7 @@ export async function runExperiment(
   const results: ExperimentResults = {
     smoke: options.smoke,
     split: options.split,
+    replicate: options.replicate ?? 0,
     wallSeconds: await spanSeconds(client, runIds),
     load: load.stop(),
     stage0,
@@ -531,7 +552,7 @@ const STAMP = /^[a-z0-9][a-z0-9-]{0,30}$/; // part of a run id
 
 /**
  * `evolve experiment micro [--smoke] [--split test|dev] [--out DIR] [--stamp S] [--iterations N]
- * [--reuse-from S]`.
+ * [--reuse-from S] [--replicate R]`.
  */
 export function parseExperimentArgs(argv: string[], now = new Date()): ExperimentOptions {
   const { values, positionals } = commandArgs('experiment', argv);
@@ -548,8 +569,12 @@ export function parseExperimentArgs(argv: string[], now = new Date()): Experimen
   const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
   if (iterations !== undefined && !(Number.isInteger(iterations) && iterations >= 0 && iterations <= 100))
     throw new UsageError(`--iterations ${values.iterations}: expected a whole number from 0 to 100`);
+  const replicate = values.replicate === undefined ? undefined : Number(values.replicate);
+  if (replicate !== undefined && !(Number.isInteger(replicate) && replicate >= 0 && replicate <= 999))
+    throw new UsageError(`--replicate ${values.replicate}: expected a whole number from 0 to 999`);
   return {
     ...(iterations !== undefined && { iterations }),
+    ...(replicate !== undefined && { replicate }),
     ...(reuseFrom !== undefined && { reuseFrom }),
     smoke: values.smoke,
     split: values.split,

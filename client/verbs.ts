@@ -186,6 +186,11 @@ export const VERBS = {
         value: 'S',
         help: "micro: an earlier experiment's stamp: its steps are reused where inputs match, its stage-0 demonstrations taken",
       },
+      replicate: {
+        type: 'string',
+        value: 'R',
+        help: 'micro: replicate R (default 0) draws other training problems and samples, on the same test problems and stage 0',
+      },
     },
     about:
       'micro: up, then the EVOLVE and Iterative DPO arms of deploy/configs/micro side by side; render: rebuild results.md and charts/*.svg from a results.json',

@@ -93,6 +93,13 @@ const LoadSchema = z.strictObject({
 export const ExperimentResultsSchema = z.strictObject({
   smoke: z.boolean(),
   split: z.enum(['test', 'dev']),
+  replicate: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      '`--replicate`: the training and sampling seeds moved by 1000 x replicate; the test problems the same',
+    ),
   wallSeconds: z
     .number()
     .describe(

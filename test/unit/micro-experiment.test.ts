@@ -102,6 +102,27 @@ test('arguments: micro is required, the split is checked, the stamp names the ru
     );
 });
 
+test('--replicate R moves the training and sampling seeds only: other problems and samples, the same test problems', () => {
+  for (const bad of ['1000', '0.5', 'x'])
+    assert.throws(
+      () => parseExperimentArgs(['micro', '--replicate', bad]),
+      new RegExp(`--replicate ${bad}: expected a whole number from 0 to 999`),
+    );
+  const parsed = parseExperimentArgs(['micro', '--stamp', 's1', '--replicate', '2']);
+  for (const arm of ARMS) {
+    const first = armConfig(arm, options, servers);
+    const second = armConfig(arm, { ...options, ...parsed }, servers);
+    assert.deepEqual(diff(first, second).sort(), ['prompts', 'sampling.seed']);
+    assert.equal(second.sampling.seed, first.sampling.seed + 2000);
+    assert.deepEqual(
+      second.prompts.map((p) => p.seed),
+      first.prompts.map((p) => (p.seed ?? 0) + 2000),
+    );
+    assert.deepEqual(second.evaluation, first.evaluation, 'the same test problems');
+    assert.deepEqual(armConfig(arm, { ...options, replicate: 0 }, servers), first);
+  }
+});
+
 test('--reuse-from: the earlier experiment runs that exist become every run reuse sources', () => {
   for (const bad of ['s1', 'Bad!'])
     assert.throws(
