@@ -5,6 +5,8 @@
 # EVOLVE_KEEP_TEST_ARTIFACTS=1 keeps it and prints where it is.
 set -euo pipefail
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/evolve-tests-XXXXXX")"
+# Open to every user like /tmp itself: a test runs PostgreSQL as its own user, in a directory under it.
+chmod 1777 "$scratch"
 finish() {
   if [ "${EVOLVE_KEEP_TEST_ARTIFACTS:-}" = 1 ]; then
     echo "tests: kept their temp files in $scratch" >&2

@@ -34,7 +34,7 @@ test('run-tests.sh gives the tests a temp dir of their own and removes it when t
   const record = join(dir, 'tmpdir.txt');
   writeFileSync(
     file,
-    `import { mkdtempSync, writeFileSync } from 'node:fs';
+    `import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -42,6 +42,7 @@ test('leaves a checkpoint behind', () => {
   const d = mkdtempSync(join(tmpdir(), 'left-'));
   writeFileSync(join(d, 'model.safetensors'), 'x');
   writeFileSync(${JSON.stringify(record)}, tmpdir());
+  console.log('# mode ' + (statSync(tmpdir()).mode & 0o7777).toString(8));
   if (process.env.FAIL_IT === '1') throw new Error('failed on purpose');
 });
 `,
@@ -52,6 +53,11 @@ test('leaves a checkpoint behind', () => {
   assert.equal(passed.status, 0, passed.stdout + passed.stderr);
   const first = scratchOf();
   assert.match(first, /evolve-tests-/);
+  assert.match(
+    passed.stdout,
+    /# mode 1777/,
+    'open to every user like /tmp (PostgreSQL runs as its own user)',
+  );
   assert.equal(existsSync(first), false, 'removed after a passing run');
 
   const failed = bash(['scripts/run-tests.sh', file], { FAIL_IT: '1' });
