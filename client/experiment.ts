@@ -80,15 +80,14 @@ export interface ExperimentOptions {
 /** Seeds move by this per replicate: more than any run's iterations, which training seeds add (results.json says so). */
 const REPLICATE_SEED_STRIDE = 1000;
 
-/** The config of replicate r: the training prompts' and the sampling seeds moved, nothing else. */
+/**
+ * The config of replicate r: the training prompts' seeds moved, nothing else. Other problems mean other
+ * samples; sampling.seed stays, since the evaluation's requests use it too and would no longer be reused.
+ */
 function replicated(config: RunConfig, r: number): RunConfig {
   if (r === 0) return config;
   const shift = REPLICATE_SEED_STRIDE * r;
-  return {
-    ...config,
-    prompts: config.prompts.map((p) => ({ ...p, seed: (p.seed ?? 0) + shift })),
-    sampling: { ...config.sampling, seed: config.sampling.seed + shift },
-  };
+  return { ...config, prompts: config.prompts.map((p) => ({ ...p, seed: (p.seed ?? 0) + shift })) };
 }
 
 const runSuffix = (options: ExperimentOptions, stamp: string) =>

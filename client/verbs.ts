@@ -189,7 +189,7 @@ export const VERBS = {
       replicate: {
         type: 'string',
         value: 'R',
-        help: 'micro: replicate R (default 0) draws other training problems and samples, on the same test problems and stage 0',
+        help: 'micro: replicate R (default 0) draws other training problems (so other samples), on the same test problems and stage 0',
       },
     },
     about:

@@ -98,7 +98,7 @@ export const ExperimentResultsSchema = z.strictObject({
     .min(0)
     .default(0)
     .describe(
-      '`--replicate`: the training and sampling seeds moved by 1000 x replicate; the test problems the same',
+      '`--replicate`: the training problems drawn with seeds moved by 1000 x replicate; the test problems the same',
     ),
   wallSeconds: z
     .number()
