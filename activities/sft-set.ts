@@ -48,7 +48,9 @@ export async function buildSftSet(input: BuildSftSetInput): Promise<Manifest> {
     return writingJsonl({ out: join(input.scope.dir, 'sft.jsonl') }, async ({ out }) => {
       let triples = 0;
       for await (const row of readJsonl(input.dataset, PreferenceRowSchema)) {
-        const sourceId = `${input.dataset}:${++triples}`;
+        // The file's content and row, not its path: the output must follow from the key alone, or a copy
+        // of the same file elsewhere gives another sft.jsonl and the SFT it feeds is not reused.
+        const sourceId = `${sha256.slice(0, 16)}:${++triples}`;
         const base = { promptId: `stage0-${triples}`, completion: row.chosen, sourceId };
         const rows: SftRecord[] = [
           { ...base, kind: 'direct', prompt: row.prompt },

@@ -24,7 +24,7 @@ const CODE_VERSION = {
   pair: 1,
   train: 1,
   'suite-judge': 1,
-  'sft-set': 1,
+  'sft-set': 2,
 } as const;
 export type ReusableStep = keyof typeof CODE_VERSION;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -231,6 +231,16 @@ test('stage 0 SFT rows: x -> y_w and c(x, y_l, z) -> y_w per triple, reused whil
   const again = await buildSftSet({ scope, dataset, refinement });
   assert.equal(again.reused, true);
   assert.equal(again.sha256, made.sha256);
+  // The same file elsewhere, built afresh: the same sft.jsonl, so the SFT it feeds is reused.
+  const copy = join(d, 'copy.jsonl');
+  copyFileSync(dataset, copy);
+  const elsewhere = await buildSftSet({
+    scope: { runId: 'r2', iteration: 0, dir: join(d, 'r2', 'stage0', 'data'), indexes: [join(d, 'cas-r2')] },
+    dataset: copy,
+    refinement,
+  });
+  assert.equal(elsewhere.reused ?? false, false);
+  assert.equal(elsewhere.sha256, made.sha256);
   writeFileSync(
     dataset,
     JSON.stringify(rows[0]) + '\n' + JSON.stringify({ prompt: [user('x')], chosen: [] }) + '\n',
